@@ -1,0 +1,12 @@
+DROP TABLE test_scores;
+DROP TABLE results;
+DROP TABLE failure_messages;
+DROP TABLE failure_signatures;
+DROP TABLE tests;
+DROP TABLE runs;
+DROP TABLE store_tasks;
+DROP TABLE upload_payloads;
+DROP TABLE uploads;
+DROP TABLE runner_rates;
+DROP TABLE api_tokens;
+DROP TABLE projects;

@@ -1,0 +1,12 @@
+//! Storage plumbing: which database, how to connect, the pool, the schema, migrations.
+//! Queries live in `store` and `tasks`, not here.
+
+mod connection;
+pub mod migrations;
+mod pool;
+pub mod schema;
+mod target;
+
+pub use connection::{connect, DbConnection};
+pub use pool::{open, Database, DbError, DbPool, PooledConnection};
+pub use target::{redact, Backend, DatabaseTarget};

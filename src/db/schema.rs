@@ -1,0 +1,206 @@
+//! The diesel schema, shared by both backends (the two migration sets in `migrations/`
+//! create the same tables). Written by hand to match them; `tests/migrations.rs` checks
+//! that every column here exists on both backends.
+
+diesel::table! {
+    projects (id) {
+        id -> BigInt,
+        name -> Text,
+        default_branch -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        scope -> Text,
+        label -> Text,
+        prefix -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    runner_rates (project_id, runner_label) {
+        project_id -> BigInt,
+        runner_label -> Text,
+        micros_per_minute -> BigInt,
+        currency -> Text,
+    }
+}
+
+diesel::table! {
+    uploads (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        idempotency_key -> Text,
+        received_at -> Timestamp,
+        branch -> Text,
+        commit_sha -> Text,
+        job -> Text,
+        attempt -> Integer,
+        pipeline -> Text,
+        build_url -> Text,
+        runner -> Text,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        content_type -> Text,
+        body_bytes -> BigInt,
+    }
+}
+
+diesel::table! {
+    upload_payloads (upload_id) {
+        upload_id -> BigInt,
+        compressed -> Binary,
+        compressed_bytes -> BigInt,
+    }
+}
+
+diesel::table! {
+    store_tasks (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        upload_id -> BigInt,
+        project_id -> BigInt,
+        status -> Text,
+        received_at -> Timestamp,
+        enqueued_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        heartbeat_at -> Nullable<Timestamp>,
+        lease_expires_at -> Nullable<Timestamp>,
+        worker -> Nullable<Text>,
+        claims -> Integer,
+        cancel_requested -> Bool,
+        records_seen -> BigInt,
+        records_stored -> BigInt,
+        warnings -> Text,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    runs (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        upload_id -> BigInt,
+        branch -> Text,
+        on_default_branch -> Bool,
+        commit_sha -> Text,
+        job -> Text,
+        attempt -> Integer,
+        pipeline -> Text,
+        build_url -> Text,
+        runner -> Text,
+        started_at -> Timestamp,
+        finished_at -> Timestamp,
+        stored_at -> Timestamp,
+        tests -> Integer,
+        passed -> Integer,
+        failed -> Integer,
+        errors -> Integer,
+        skipped -> Integer,
+        flaky_in_run -> Integer,
+        test_time_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    tests (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        identity_hash -> Text,
+        suite -> Text,
+        classname -> Text,
+        name -> Text,
+        file -> Nullable<Text>,
+        first_seen_at -> Timestamp,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    failure_signatures (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        signature_hash -> Text,
+        normalized -> Text,
+        first_seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    failure_messages (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        message_hash -> Text,
+        signature_id -> BigInt,
+        kind -> Text,
+        message -> Text,
+        details -> Text,
+    }
+}
+
+diesel::table! {
+    results (id) {
+        id -> BigInt,
+        run_id -> BigInt,
+        test_id -> BigInt,
+        outcome -> Text,
+        duration_ms -> Nullable<BigInt>,
+        attempts -> Integer,
+        failed_attempts -> Integer,
+        failure_message_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    test_scores (test_id) {
+        test_id -> BigInt,
+        project_id -> BigInt,
+        status -> Text,
+        score -> Double,
+        failure_rate -> Double,
+        runs_seen -> Integer,
+        first_flaky_at -> Nullable<Timestamp>,
+        last_flaky_at -> Nullable<Timestamp>,
+        status_changed_at -> Timestamp,
+        updated_at -> Timestamp,
+        evidence -> Text,
+        state -> Text,
+    }
+}
+
+diesel::joinable!(api_tokens -> projects (project_id));
+diesel::joinable!(runner_rates -> projects (project_id));
+diesel::joinable!(uploads -> projects (project_id));
+diesel::joinable!(upload_payloads -> uploads (upload_id));
+diesel::joinable!(store_tasks -> uploads (upload_id));
+diesel::joinable!(runs -> uploads (upload_id));
+diesel::joinable!(tests -> projects (project_id));
+diesel::joinable!(failure_messages -> failure_signatures (signature_id));
+diesel::joinable!(results -> runs (run_id));
+diesel::joinable!(results -> tests (test_id));
+diesel::joinable!(results -> failure_messages (failure_message_id));
+diesel::joinable!(test_scores -> tests (test_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    projects,
+    api_tokens,
+    runner_rates,
+    uploads,
+    upload_payloads,
+    store_tasks,
+    runs,
+    tests,
+    failure_signatures,
+    failure_messages,
+    results,
+    test_scores,
+);

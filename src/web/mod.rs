@@ -1,0 +1,65 @@
+//! The HTTP side: app state, routes and the server itself.
+
+mod health;
+mod pages;
+
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+
+use actix_web::{web, App, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::db::Database;
+use crate::error::StartupError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Database,
+}
+
+/// Registers every route; shared by the real server and the tests.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(pages::home)
+        .service(pages::stylesheet);
+}
+
+/// A bound server, not yet running: the caller drives `server` (and may stop it via its
+/// handle), and `addr` is the real address, which matters when port 0 was asked for.
+pub struct BoundServer {
+    pub addr: SocketAddr,
+    pub server: actix_web::dev::Server,
+}
+
+/// Binds `bind` (host:port) and builds the server. Binding happens here, before anything
+/// runs, so a port in use is reported as one clear error.
+pub fn bind(bind: &str, http_workers: Option<u16>, state: AppState) -> Result<BoundServer, StartupError> {
+    let bind_error = |reason: String| StartupError::Bind {
+        addr: bind.to_owned(),
+        reason,
+    };
+    let addr = bind
+        .to_socket_addrs()
+        .map_err(|err| bind_error(format!("not a host:port address ({err})")))?
+        .next()
+        .ok_or_else(|| bind_error("the host name resolves to no address".into()))?;
+    let listener = TcpListener::bind(addr).map_err(|err| bind_error(err.to_string()))?;
+    let addr = listener.local_addr().map_err(|err| bind_error(err.to_string()))?;
+
+    let data = web::Data::new(state);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(TracingLogger::default())
+            .configure(routes)
+    });
+    if let Some(workers) = http_workers {
+        server = server.workers(usize::from(workers));
+    }
+    let server = server
+        .listen(listener)
+        .map_err(|err| bind_error(err.to_string()))?
+        .run();
+    Ok(BoundServer { addr, server })
+}

@@ -1,0 +1,56 @@
+//! HTML pages, rendered with askama. Database work goes through `Database::run`.
+
+use actix_web::http::header::ContentType;
+use actix_web::{get, web, HttpResponse};
+use askama::Template;
+
+use super::AppState;
+use crate::db::{Backend, DbError};
+use crate::error::ApiError;
+use crate::store::projects::{self, ProjectOverview};
+
+/// The one stylesheet, compiled in so the binary serves the dashboard with no files around.
+const STYLESHEET: &str = include_str!("../../../static/flakewatch.css");
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    backend: Backend,
+    projects: Vec<ProjectOverview>,
+}
+
+#[get("/")]
+pub async fn home(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let projects = state
+        .db
+        .run(|conn| projects::list_overviews(conn).map_err(DbError::from))
+        .await
+        .map_err(ApiError::storage)?;
+    let page = HomePage {
+        backend: state.db.backend,
+        projects,
+    };
+    render(&page)
+}
+
+#[get("/static/flakewatch.css")]
+pub async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(STYLESHEET)
+}
+
+fn render(page: &impl Template) -> Result<HttpResponse, ApiError> {
+    let html = page.render().map_err(|err| {
+        tracing::error!(error = %err, "template failed to render");
+        ApiError::new(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "render_failed",
+            "the page could not be rendered; the server log has the details",
+        )
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .body(html))
+}
