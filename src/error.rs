@@ -23,7 +23,9 @@ pub enum StartupError {
     #[error("cannot apply database migrations to {target}: {reason}")]
     Migration { target: String, reason: String },
 
-    #[error("cannot listen on {addr}: {reason}. Pick another address with --bind or FLAKEWATCH_BIND")]
+    #[error(
+        "cannot listen on {addr}: {reason}. Pick another address with --bind or FLAKEWATCH_BIND"
+    )]
     Bind { addr: String, reason: String },
 }
 

@@ -10,7 +10,11 @@ pub fn run(settings: DatabaseSettings) -> anyhow::Result<()> {
     if applied.is_empty() {
         println!("{target}: schema is up to date, nothing to apply");
     } else {
-        println!("{target}: applied {} migration(s): {}", applied.len(), applied.join(", "));
+        println!(
+            "{target}: applied {} migration(s): {}",
+            applied.len(),
+            applied.join(", ")
+        );
     }
     Ok(())
 }

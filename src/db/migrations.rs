@@ -56,7 +56,9 @@ pub fn is_current(conn: &mut DbConnection) -> Result<bool, String> {
         DbConnection::Postgres(pg) => pg.has_pending_migration(POSTGRES),
         DbConnection::Sqlite(sqlite) => sqlite.has_pending_migration(SQLITE),
     };
-    pending.map(|pending| !pending).map_err(|err| err.to_string())
+    pending
+        .map(|pending| !pending)
+        .map_err(|err| err.to_string())
 }
 
 fn versions(applied: Vec<MigrationVersion<'_>>) -> Vec<String> {

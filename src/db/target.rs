@@ -113,7 +113,9 @@ mod tests {
     #[test]
     fn recognises_each_form() {
         assert_eq!(
-            DatabaseTarget::parse("postgres://u@h/db").unwrap().backend(),
+            DatabaseTarget::parse("postgres://u@h/db")
+                .unwrap()
+                .backend(),
             Backend::Postgres
         );
         assert_eq!(

@@ -46,7 +46,11 @@ pub fn list_overviews(conn: &mut DbConnection) -> QueryResult<Vec<ProjectOvervie
 }
 
 /// Finds a project by name, creating it when new.
-pub fn find_or_create(conn: &mut DbConnection, name: &str, now: NaiveDateTime) -> QueryResult<Project> {
+pub fn find_or_create(
+    conn: &mut DbConnection,
+    name: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Project> {
     if let Some(project) = find(conn, name)? {
         return Ok(project);
     }

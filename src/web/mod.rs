@@ -34,7 +34,11 @@ pub struct BoundServer {
 
 /// Binds `bind` (host:port) and builds the server. Binding happens here, before anything
 /// runs, so a port in use is reported as one clear error.
-pub fn bind(bind: &str, http_workers: Option<u16>, state: AppState) -> Result<BoundServer, StartupError> {
+pub fn bind(
+    bind: &str,
+    http_workers: Option<u16>,
+    state: AppState,
+) -> Result<BoundServer, StartupError> {
     let bind_error = |reason: String| StartupError::Bind {
         addr: bind.to_owned(),
         reason,
@@ -45,7 +49,9 @@ pub fn bind(bind: &str, http_workers: Option<u16>, state: AppState) -> Result<Bo
         .next()
         .ok_or_else(|| bind_error("the host name resolves to no address".into()))?;
     let listener = TcpListener::bind(addr).map_err(|err| bind_error(err.to_string()))?;
-    let addr = listener.local_addr().map_err(|err| bind_error(err.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|err| bind_error(err.to_string()))?;
 
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {

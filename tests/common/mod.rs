@@ -1,0 +1,55 @@
+//! The test harness every integration test uses: a fresh database per test on each backend,
+//! a real server on a loopback port, and a plain HTTP client.
+//!
+//! PostgreSQL comes from `TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
+//! each test gets its own database cloned from a migrated template, so a test costs one
+//! `CREATE DATABASE`, not a migration run. SQLite tests get a file in a temporary folder.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+mod db;
+mod server;
+
+#[allow(unused_imports)]
+pub use db::TestDb;
+#[allow(unused_imports)]
+pub use server::TestServer;
+
+/// Defines one test per backend: `mod NAME { fn sqlite(); fn postgres(); }`, so a failure
+/// names its backend and nextest runs both in parallel.
+///
+/// ```ignore
+/// storage_test!(fn readyz_answers(db) { ... });
+/// ```
+#[macro_export]
+macro_rules! storage_test {
+    (fn $name:ident($db:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn run($db: $crate::common::TestDb) $body
+
+            #[test]
+            fn sqlite() {
+                run($crate::common::TestDb::sqlite());
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some(db) = $crate::common::TestDb::postgres() {
+                    run(db);
+                }
+            }
+        }
+    };
+}
+
+/// A blocking HTTP client that hands back every response, 4xx and 5xx included, so tests
+/// can check error bodies.
+pub fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into()
+}
