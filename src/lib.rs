@@ -1,9 +1,16 @@
 //! flakewatch: a self-hosted CI flakiness monitor and test-quality dashboard.
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod ingest;
+pub mod junit;
+pub mod metrics;
+pub mod secrets;
+pub mod service;
 pub mod store;
+pub mod tasks;
 pub mod web;

@@ -35,7 +35,7 @@ storage_test!(fn schema_module_matches_the_migrations(db) {
     let mut conn = db.connect();
     assert_columns_exist!(
         &mut conn,
-        projects, api_tokens, runner_rates, uploads, upload_payloads, store_tasks,
+        instance_secrets, projects, api_tokens, runner_rates, uploads, upload_payloads, store_tasks,
         runs, tests, failure_signatures, failure_messages, results, test_scores,
     );
 });

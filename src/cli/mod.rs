@@ -2,6 +2,8 @@
 
 mod migrate;
 mod serve;
+mod token;
+mod worker;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +25,10 @@ pub enum Command {
     Serve(crate::config::ServeSettings),
     /// Apply pending database migrations and exit (safe to run again: a no-op when current).
     Migrate(crate::config::DatabaseSettings),
+    /// Run store workers only (no HTTP), to scale storing out on PostgreSQL.
+    Worker(crate::config::WorkerProcessSettings),
+    /// Create, list and revoke API tokens.
+    Token(token::TokenArgs),
 }
 
 impl Cli {
@@ -30,6 +36,8 @@ impl Cli {
         match self.command {
             Command::Serve(settings) => serve::run(settings),
             Command::Migrate(settings) => migrate::run(settings),
+            Command::Token(args) => token::run(args),
+            Command::Worker(settings) => worker::run(settings),
         }
     }
 }

@@ -1,15 +1,56 @@
-//! `flakewatch serve`: the dashboard and API.
+//! `flakewatch serve`: the dashboard, the API and (by default) store workers.
+
+use std::sync::Arc;
 
 use crate::config::ServeSettings;
-use crate::web::{self, AppState};
+use crate::db::DbError;
+use crate::service::{termination_signal, Background};
+use crate::store::instance;
+use crate::web::{self, AppState, UploadLimits};
 
 pub fn run(settings: ServeSettings) -> anyhow::Result<()> {
     let db = crate::db::open(&settings.database)?;
+    let task_key: Arc<str> = {
+        let mut conn = db.pool.get()?;
+        instance::secret(&mut conn, "task_token_key")
+            .map_err(DbError::from)?
+            .into()
+    };
     actix_web::rt::System::new().block_on(async move {
-        let bound = web::bind(&settings.bind, settings.http_workers, AppState { db })?;
+        let background =
+            Background::start(&db, &settings.worker, settings.worker.worker_count(), None);
+        let state = AppState {
+            db,
+            signals: background.signals.clone(),
+            metrics: background.metrics.clone(),
+            task_key,
+            limits: UploadLimits {
+                max_upload_bytes: settings.max_upload_bytes,
+                max_report_bytes: settings.worker.max_report_bytes,
+            },
+            shutdown: background.shutdown.clone(),
+        };
+        let bound = match web::bind(&settings.bind, settings.http_workers, state) {
+            Ok(bound) => bound,
+            Err(err) => {
+                background.shutdown().await;
+                return Err(err.into());
+            }
+        };
         tracing::info!(addr = %bound.addr, "flakewatch is listening on http://{}", bound.addr);
-        // actix stops gracefully on SIGINT and SIGTERM: it finishes requests in flight.
-        bound.server.await?;
+        let handle = bound.server.handle();
+        let mut server = actix_web::rt::spawn(bound.server);
+        let server_error = tokio::select! {
+            _ = termination_signal() => None,
+            ended = &mut server => Some(ended),
+        };
+        // Stop the background first: waits answer at once, workers stop claiming. Then
+        // the HTTP server finishes the requests in flight.
+        background.shutdown().await;
+        handle.stop(true).await;
+        if let Some(ended) = server_error {
+            ended??;
+        }
         tracing::info!("flakewatch stopped");
         Ok(())
     })

@@ -44,6 +44,7 @@ impl r2d2::ManageConnection for ConnectionManager {
 pub struct Database {
     pub pool: DbPool,
     pub backend: Backend,
+    pub target: DatabaseTarget,
 }
 
 impl Database {
@@ -88,7 +89,13 @@ pub fn open(settings: &DatabaseSettings) -> Result<Database, StartupError> {
     let pool = r2d2::Pool::builder()
         .max_size(settings.db_pool_size)
         .connection_timeout(Duration::from_secs(10))
-        .build_unchecked(ConnectionManager { target });
+        .build_unchecked(ConnectionManager {
+            target: target.clone(),
+        });
     tracing::info!(%backend, pool_size = settings.db_pool_size, "database ready");
-    Ok(Database { pool, backend })
+    Ok(Database {
+        pool,
+        backend,
+        target,
+    })
 }

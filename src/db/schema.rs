@@ -3,6 +3,13 @@
 //! that every column here exists on both backends.
 
 diesel::table! {
+    instance_secrets (name) {
+        name -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
     projects (id) {
         id -> BigInt,
         name -> Text,
@@ -50,6 +57,7 @@ diesel::table! {
         started_at -> Nullable<Timestamp>,
         finished_at -> Nullable<Timestamp>,
         content_type -> Text,
+        report_name -> Text,
         body_bytes -> BigInt,
     }
 }
@@ -121,7 +129,6 @@ diesel::table! {
         name -> Text,
         file -> Nullable<Text>,
         first_seen_at -> Timestamp,
-        last_seen_at -> Timestamp,
     }
 }
 
@@ -182,6 +189,7 @@ diesel::joinable!(runner_rates -> projects (project_id));
 diesel::joinable!(uploads -> projects (project_id));
 diesel::joinable!(upload_payloads -> uploads (upload_id));
 diesel::joinable!(store_tasks -> uploads (upload_id));
+diesel::joinable!(store_tasks -> projects (project_id));
 diesel::joinable!(runs -> uploads (upload_id));
 diesel::joinable!(tests -> projects (project_id));
 diesel::joinable!(failure_messages -> failure_signatures (signature_id));
@@ -191,6 +199,7 @@ diesel::joinable!(results -> failure_messages (failure_message_id));
 diesel::joinable!(test_scores -> tests (test_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    instance_secrets,
     projects,
     api_tokens,
     runner_rates,

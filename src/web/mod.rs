@@ -1,26 +1,51 @@
 //! The HTTP side: app state, routes and the server itself.
 
+mod api;
+mod auth;
 mod health;
+mod metrics;
 mod pages;
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::Arc;
 
 use actix_web::{web, App, HttpServer};
+use tokio::sync::watch;
 use tracing_actix_web::TracingLogger;
 
 use crate::db::Database;
 use crate::error::StartupError;
+use crate::metrics::Metrics;
+use crate::tasks::Signals;
+
+/// Size limits on uploads.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadLimits {
+    /// Largest body, as sent.
+    pub max_upload_bytes: u64,
+    /// Largest report once decompressed.
+    pub max_report_bytes: u64,
+}
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub db: Database,
+    pub signals: Arc<Signals>,
+    pub metrics: Arc<Metrics>,
+    /// Installation secret task tokens are derived from.
+    pub task_key: Arc<str>,
+    pub limits: UploadLimits,
+    /// Turns true at shutdown, so long waits answer at once.
+    pub shutdown: watch::Receiver<bool>,
 }
 
 /// Registers every route; shared by the real server and the tests.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
+        .service(metrics::metrics)
+        .configure(api::routes)
         .service(pages::home)
         .service(pages::stylesheet);
 }
@@ -33,7 +58,8 @@ pub struct BoundServer {
 }
 
 /// Binds `bind` (host:port) and builds the server. Binding happens here, before anything
-/// runs, so a port in use is reported as one clear error.
+/// runs, so a port in use is reported as one clear error. Signals are left to the caller,
+/// which orders the shutdown of the server and the workers.
 pub fn bind(
     bind: &str,
     http_workers: Option<u16>,
@@ -57,9 +83,18 @@ pub fn bind(
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                crate::error::ApiError::new(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    "bad_query",
+                    format!("the query string could not be read: {err}"),
+                )
+                .into()
+            }))
             .wrap(TracingLogger::default())
             .configure(routes)
-    });
+    })
+    .disable_signals();
     if let Some(workers) = http_workers {
         server = server.workers(usize::from(workers));
     }

@@ -1,44 +1,109 @@
-//! A real flakewatch server on a loopback port, stopped when the test ends.
+//! A real flakewatch server on a loopback port, with its store workers, stopped when the
+//! test ends.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use flakewatch::config::WorkerSettings;
 use flakewatch::db::Database;
-use flakewatch::web::{self, AppState};
+use flakewatch::service::Background;
+use flakewatch::tasks::worker::BatchObserver;
+use flakewatch::web::{self, AppState, UploadLimits};
 
 use super::TestDb;
 
 pub struct TestServer {
     pub base_url: String,
     pub db: Database,
-    handle: actix_web::dev::ServerHandle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
+/// Knobs a test may turn; the defaults match `serve`'s, scaled down.
+pub struct ServerOptions {
+    pub workers: usize,
+    pub batch_observer: Option<BatchObserver>,
+    pub max_upload_bytes: u64,
+    pub max_report_bytes: u64,
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            workers: 2,
+            batch_observer: None,
+            max_upload_bytes: 64 << 20,
+            max_report_bytes: 256 << 20,
+            shutdown_grace_seconds: 5,
+        }
+    }
+}
+
+pub fn worker_settings(options: &ServerOptions) -> WorkerSettings {
+    WorkerSettings {
+        workers: Some(options.workers),
+        lease_seconds: 30,
+        report_retention_hours: 168,
+        shutdown_grace_seconds: options.shutdown_grace_seconds,
+        max_report_bytes: options.max_report_bytes,
+    }
+}
+
 impl TestServer {
-    /// Opens `test_db` as `serve` would and starts the HTTP server on port 0; returns once
-    /// the socket is bound, so requests can be sent straight away.
     pub fn start(test_db: &TestDb) -> TestServer {
+        TestServer::start_with(test_db, ServerOptions::default())
+    }
+
+    /// Opens `test_db` as `serve` would and starts the HTTP server on port 0 with its
+    /// workers; returns once the socket is bound, so requests can be sent straight away.
+    pub fn start_with(test_db: &TestDb, options: ServerOptions) -> TestServer {
         let db = test_db.open();
-        let state = AppState { db: db.clone() };
+        let task_key = {
+            let mut conn = db.pool.get().unwrap();
+            flakewatch::store::instance::secret(&mut conn, "task_token_key").unwrap()
+        };
+        let server_db = db.clone();
         let (ready_tx, ready_rx) = mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
+                let settings = worker_settings(&options);
+                let background = Background::start(
+                    &server_db,
+                    &settings,
+                    options.workers,
+                    options.batch_observer,
+                );
+                let state = AppState {
+                    db: server_db,
+                    signals: background.signals.clone(),
+                    metrics: background.metrics.clone(),
+                    task_key: task_key.into(),
+                    limits: UploadLimits {
+                        max_upload_bytes: options.max_upload_bytes,
+                        max_report_bytes: options.max_report_bytes,
+                    },
+                    shutdown: background.shutdown.clone(),
+                };
                 let bound = web::bind("127.0.0.1:0", Some(2), state).expect("bind a loopback port");
-                ready_tx
-                    .send((bound.addr, bound.server.handle()))
-                    .expect("report the bound address");
-                bound.server.await.expect("server ran");
+                ready_tx.send(bound.addr).expect("report the bound address");
+                let handle = bound.server.handle();
+                let server = actix_web::rt::spawn(bound.server);
+                let _ = stop_rx.await;
+                background.shutdown().await;
+                handle.stop(true).await;
+                let _ = server.await;
             })
         });
-        let (addr, handle) = ready_rx
+        let addr = ready_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("the test server did not start within 30 s");
         TestServer {
             base_url: format!("http://{addr}"),
             db,
-            handle,
+            stop: Some(stop_tx),
             thread: Some(thread),
         }
     }
@@ -50,11 +115,9 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime to stop the server");
-        runtime.block_on(self.handle.stop(true));
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

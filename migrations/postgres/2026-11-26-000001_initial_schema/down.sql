@@ -10,3 +10,4 @@ DROP TABLE uploads;
 DROP TABLE runner_rates;
 DROP TABLE api_tokens;
 DROP TABLE projects;
+DROP TABLE instance_secrets;

@@ -2,6 +2,12 @@
 -- tasks store runs and their results, the analyzer keeps one score per test.
 -- Timestamps are UTC; durations are integer milliseconds; keys are surrogate BIGINTs.
 
+-- Per-installation secrets shared by every replica (e.g. the key that derives task tokens).
+CREATE TABLE instance_secrets (
+    name   TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);
+
 CREATE TABLE projects (
     id              INTEGER PRIMARY KEY,
     name            TEXT NOT NULL UNIQUE,
@@ -49,6 +55,8 @@ CREATE TABLE uploads (
     started_at       TIMESTAMP,
     finished_at      TIMESTAMP,
     content_type     TEXT NOT NULL,
+    -- File name the client gave a single report; errors name it.
+    report_name      TEXT NOT NULL DEFAULT 'report.xml',
     body_bytes       BIGINT NOT NULL,
     UNIQUE (project_id, idempotency_key)
 );
@@ -129,7 +137,6 @@ CREATE TABLE tests (
     name           TEXT NOT NULL,
     file           TEXT,
     first_seen_at  TIMESTAMP NOT NULL,
-    last_seen_at   TIMESTAMP NOT NULL,
     UNIQUE (project_id, identity_hash)
 );
 

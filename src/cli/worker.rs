@@ -1,0 +1,27 @@
+//! `flakewatch worker`: store workers without the HTTP server, to scale storing out on
+//! PostgreSQL (several processes, one database).
+
+use crate::config::WorkerProcessSettings;
+use crate::db::Backend;
+use crate::service::{termination_signal, Background};
+
+pub fn run(settings: WorkerProcessSettings) -> anyhow::Result<()> {
+    let db = crate::db::open(&settings.database)?;
+    if db.backend == Backend::Sqlite {
+        anyhow::bail!(
+            "`flakewatch worker` needs PostgreSQL: a SQLite database is served by one `flakewatch serve` process, which runs its own workers (set DATABASE_URL=postgres://...)"
+        );
+    }
+    let count = settings.worker.worker_count().max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let background = Background::start(&db, &settings.worker, count, None);
+        tracing::info!(workers = count, "flakewatch worker is running");
+        termination_signal().await;
+        background.shutdown().await;
+        Ok(())
+    })
+}

@@ -1,0 +1,205 @@
+//! The store task itself: raw report -> JUnit parser -> run, tests and results, in one
+//! transaction that also marks the task completed.
+
+mod payload;
+mod writer;
+
+pub use payload::PayloadError;
+
+use chrono::NaiveDateTime;
+use diesel::Connection;
+
+use crate::db::DbError;
+use crate::junit::ParseError;
+use crate::store::uploads;
+use crate::tasks::queue::{self, Ending};
+use crate::tasks::worker::WorkerContext;
+use crate::tasks::{ClaimedTask, Warning};
+use writer::RunWriter;
+
+/// Tries a task gets before a storage error is taken as permanent.
+const MAX_CLAIMS: i32 = 3;
+
+/// How storing a task ended, for the worker to log and count.
+#[derive(Debug)]
+pub enum IngestOutcome {
+    Completed {
+        results: u64,
+        timing: Timing,
+    },
+    /// The report was rejected; the task is `failed` with this message.
+    Failed(String),
+    Cancelled,
+    /// Rolled back and requeued: at shutdown, or after a storage error.
+    HandedBack,
+    /// Another worker holds the task now; everything was rolled back.
+    LeaseLost,
+    /// The store thread itself died; the lease (or a restart) brings the task back.
+    Crashed(String),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub queue_ms: i64,
+    pub run_ms: i64,
+}
+
+/// Why a store attempt stopped short.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    #[error("{0}")]
+    Rejected(String),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("handed back at shutdown")]
+    HandBack,
+    #[error("lease lost")]
+    LeaseLost,
+    #[error("database: {0}")]
+    Db(#[from] diesel::result::Error),
+    #[error("database: {0}")]
+    Pool(#[from] r2d2::Error),
+}
+
+/// Stores one claimed task. Blocking: run it on the blocking pool.
+pub fn store(ctx: &WorkerContext, task: &ClaimedTask) -> IngestOutcome {
+    let started = now();
+    let attempt = attempt_store(ctx, task, started);
+    let (ending, warnings, progress) = match attempt.map_err(|failure| *failure) {
+        Ok(summary) => {
+            let timing = Timing {
+                queue_ms: crate::tasks::millis_between(summary.enqueued_at, started),
+                run_ms: crate::tasks::millis_between(started, now()),
+            };
+            return IngestOutcome::Completed {
+                results: summary.results,
+                timing,
+            };
+        }
+        Err((IngestError::LeaseLost, _)) => return IngestOutcome::LeaseLost,
+        Err((IngestError::HandBack, _)) => return hand_back(ctx, task),
+        Err((IngestError::Cancelled, report)) => {
+            (Ending::Cancelled, report.warnings, report.progress)
+        }
+        Err((
+            err @ (IngestError::Parse(_) | IngestError::Payload(_) | IngestError::Rejected(_)),
+            report,
+        )) => {
+            let message = err.to_string();
+            return finish_failed(ctx, task, &message, &report.warnings, report.progress);
+        }
+        Err((err @ (IngestError::Db(_) | IngestError::Pool(_)), report)) => {
+            if task.claim < MAX_CLAIMS {
+                tracing::warn!(error = %err, "storing failed; requeueing the task");
+                return hand_back(ctx, task);
+            }
+            let message = format!("storing failed {MAX_CLAIMS} times; the last error was: {err}");
+            return finish_failed(ctx, task, &message, &report.warnings, report.progress);
+        }
+    };
+    match finish(ctx, task, ending, &warnings, progress) {
+        Ok(true) => IngestOutcome::Cancelled,
+        Ok(false) => IngestOutcome::LeaseLost,
+        Err(err) => IngestOutcome::Crashed(err.to_string()),
+    }
+}
+
+/// What a failed attempt still reports: the warnings and progress so far.
+#[derive(Default)]
+pub struct PartialReport {
+    pub warnings: Vec<Warning>,
+    pub progress: crate::tasks::Progress,
+}
+
+pub struct StoreSummary {
+    pub results: u64,
+    pub enqueued_at: NaiveDateTime,
+}
+
+fn attempt_store(
+    ctx: &WorkerContext,
+    task: &ClaimedTask,
+    started: NaiveDateTime,
+) -> Result<StoreSummary, Box<(IngestError, PartialReport)>> {
+    let no_report = |err: IngestError| Box::new((err, PartialReport::default()));
+    let mut conn = ctx.db.pool.get().map_err(|e| no_report(e.into()))?;
+    let mut upload =
+        uploads::load_for_ingest(&mut conn, task.upload_id).map_err(|e| no_report(e.into()))?;
+    let payload = upload.compressed.take().ok_or_else(|| {
+        no_report(IngestError::Rejected(
+            "the raw report was deleted before it could be stored; upload it again".into(),
+        ))
+    })?;
+    // Check-ins (and, on PostgreSQL, shared identities) use a second connection, outside
+    // the store transaction.
+    let mut side = ctx.db.pool.get().map_err(|e| no_report(e.into()))?;
+    let mut writer = RunWriter::new(ctx, task, &upload, started);
+    let stored = (*conn).transaction(|tx| writer.write(tx, &mut side, &payload));
+    match stored {
+        Ok(results) => Ok(StoreSummary {
+            results,
+            enqueued_at: upload.enqueued_at,
+        }),
+        Err(err) => Err(Box::new((err, writer.partial_report()))),
+    }
+}
+
+fn finish(
+    ctx: &WorkerContext,
+    task: &ClaimedTask,
+    ending: Ending<'_>,
+    warnings: &[Warning],
+    progress: crate::tasks::Progress,
+) -> Result<bool, DbError> {
+    let mut conn = ctx.db.pool.get()?;
+    Ok(queue::finish(
+        &mut conn,
+        task,
+        ending,
+        now(),
+        progress,
+        warnings,
+    )?)
+}
+
+fn finish_failed(
+    ctx: &WorkerContext,
+    task: &ClaimedTask,
+    message: &str,
+    warnings: &[Warning],
+    progress: crate::tasks::Progress,
+) -> IngestOutcome {
+    match finish(
+        ctx,
+        task,
+        Ending::Failed { error: message },
+        warnings,
+        progress,
+    ) {
+        Ok(true) => IngestOutcome::Failed(message.to_owned()),
+        Ok(false) => IngestOutcome::LeaseLost,
+        Err(err) => IngestOutcome::Crashed(err.to_string()),
+    }
+}
+
+fn hand_back(ctx: &WorkerContext, task: &ClaimedTask) -> IngestOutcome {
+    let handed = ctx
+        .db
+        .pool
+        .get()
+        .map_err(DbError::from)
+        .and_then(|mut conn| queue::hand_back(&mut conn, task).map_err(DbError::from));
+    match handed {
+        Ok(true) => IngestOutcome::HandedBack,
+        Ok(false) => IngestOutcome::LeaseLost,
+        Err(err) => IngestOutcome::Crashed(err.to_string()),
+    }
+}
+
+fn now() -> NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}

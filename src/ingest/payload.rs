@@ -1,0 +1,252 @@
+//! Opening a stored upload: one gzip-compressed report, a `.tar.gz` bundle or a `.zip`.
+//! Bundle entries are streamed one at a time; nothing is unpacked to disk or memory.
+
+use std::io::{self, Cursor, Read};
+
+use flate2::read::GzDecoder;
+
+/// Why a bundle could not be opened (a report that does not parse is a `ParseError`).
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("the upload is not a JUnit report, a .tar.gz or a .zip bundle: {0}")]
+    Unreadable(String),
+    #[error("the bundle holds no JUnit report (no *.xml or *.xml.gz file){0}")]
+    NoReports(String),
+    #[error("the bundle is larger than {limit} bytes once decompressed; split the upload or raise FLAKEWATCH_MAX_REPORT_BYTES")]
+    TooLarge { limit: u64 },
+}
+
+/// Calls `visit(name, reader)` for each report in the payload, in bundle order. The
+/// reader may still be gzip-compressed; the JUnit parser detects that itself.
+pub fn for_each_report<E: From<PayloadError>>(
+    payload: &[u8],
+    single_name: &str,
+    max_bytes: u64,
+    mut visit: impl FnMut(&str, &mut dyn Read) -> Result<(), E>,
+) -> Result<(), E> {
+    if payload.starts_with(b"PK\x03\x04") {
+        return for_each_in_zip(payload, max_bytes, visit);
+    }
+    if payload.starts_with(&[0x1f, 0x8b]) && is_tar(payload) {
+        // The outer limit also bounds entries that are skipped, not only those read.
+        let outer_limit = max_bytes.saturating_mul(2);
+        let mut archive = tar::Archive::new(Limited::new(GzDecoder::new(payload), outer_limit));
+        let mut skipped = Vec::new();
+        let mut visited = 0;
+        let mut budget = max_bytes;
+        let entries = archive
+            .entries()
+            .map_err(|e| bundle_error(e, outer_limit))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| bundle_error(e, outer_limit))?;
+            if entry.header().entry_type() != tar::EntryType::Regular {
+                continue;
+            }
+            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            if !is_report_name(&name) {
+                skipped.push(name);
+                continue;
+            }
+            let mut limited = Limited::new(entry, budget);
+            let result = visit(&name, &mut limited);
+            budget = budget.saturating_sub(limited.read);
+            if limited.exceeded {
+                return Err(PayloadError::TooLarge { limit: max_bytes }.into());
+            }
+            result?;
+            visited += 1;
+        }
+        return finish_bundle(visited, &skipped);
+    }
+    // One report, stored gzip-compressed (or, from older clients, as sent).
+    visit(single_name, &mut Cursor::new(payload))
+}
+
+fn for_each_in_zip<E: From<PayloadError>>(
+    payload: &[u8],
+    max_bytes: u64,
+    mut visit: impl FnMut(&str, &mut dyn Read) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(payload))
+        .map_err(|e| PayloadError::Unreadable(format!("broken .zip: {e}")))?;
+    let mut skipped = Vec::new();
+    let mut visited = 0;
+    let mut budget = max_bytes;
+    for index in 0..archive.len() {
+        let file = archive
+            .by_index(index)
+            .map_err(|e| PayloadError::Unreadable(format!("broken .zip entry {index}: {e}")))?;
+        if file.is_dir() {
+            continue;
+        }
+        let name = file
+            .name()
+            .map(|n| n.into_owned())
+            .unwrap_or_else(|_| format!("entry-{index}"));
+        if !is_report_name(&name) {
+            skipped.push(name);
+            continue;
+        }
+        let mut limited = Limited::new(file, budget);
+        let result = visit(&name, &mut limited);
+        budget = budget.saturating_sub(limited.read);
+        if limited.exceeded {
+            return Err(PayloadError::TooLarge { limit: max_bytes }.into());
+        }
+        result?;
+        visited += 1;
+    }
+    finish_bundle(visited, &skipped)
+}
+
+fn finish_bundle<E: From<PayloadError>>(visited: usize, skipped: &[String]) -> Result<(), E> {
+    if visited > 0 {
+        return Ok(());
+    }
+    let listed = if skipped.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = skipped.iter().take(5).map(String::as_str).collect();
+        format!("; it holds {}", names.join(", "))
+    };
+    Err(PayloadError::NoReports(listed).into())
+}
+
+/// A tar archive has "ustar" at offset 257 of its first header.
+fn is_tar(gzip: &[u8]) -> bool {
+    let mut header = [0u8; 262];
+    let mut decoder = GzDecoder::new(gzip);
+    decoder.read_exact(&mut header).is_ok() && &header[257..262] == b"ustar"
+}
+
+fn is_report_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let base = lower.rsplit('/').next().unwrap_or(&lower);
+    !base.starts_with("._") && (lower.ends_with(".xml") || lower.ends_with(".xml.gz"))
+}
+
+fn bundle_error(err: io::Error, limit: u64) -> PayloadError {
+    if err.kind() == io::ErrorKind::FileTooLarge {
+        PayloadError::TooLarge { limit }
+    } else {
+        PayloadError::Unreadable(format!("broken .tar.gz: {err}"))
+    }
+}
+
+/// Stops reading with an error past `limit` bytes, so a decompression bomb cannot run on:
+/// decompressed data is only ever streamed, never held whole.
+struct Limited<R> {
+    inner: R,
+    limit: u64,
+    read: u64,
+    exceeded: bool,
+}
+
+impl<R> Limited<R> {
+    fn new(inner: R, limit: u64) -> Self {
+        Limited {
+            inner,
+            limit,
+            read: 0,
+            exceeded: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.limit {
+            self.exceeded = true;
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                "decompressed size limit",
+            ));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, name, *data).unwrap();
+        }
+        gzip(&builder.into_inner().unwrap())
+    }
+
+    fn names(payload: &[u8], limit: u64) -> Result<Vec<(String, usize)>, PayloadError> {
+        let mut seen = Vec::new();
+        for_each_report(payload, "report.xml", limit, |name, reader| {
+            let mut text = Vec::new();
+            reader
+                .read_to_end(&mut text)
+                .map_err(|e| PayloadError::Unreadable(e.to_string()))?;
+            seen.push((name.to_owned(), text.len()));
+            Ok::<_, PayloadError>(())
+        })?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn single_gzip_report_is_one_entry() {
+        let seen = names(&gzip(b"<testsuite/>"), 1 << 20).unwrap();
+        assert_eq!(seen.len(), 1);
+    }
+
+    #[test]
+    fn tar_gz_yields_only_reports() {
+        let payload = tar_gz(&[
+            ("a/TEST-one.xml", b"<testsuite/>"),
+            ("notes.txt", b"x"),
+            ("b.xml.gz", b"zz"),
+        ]);
+        let seen = names(&payload, 1 << 20).unwrap();
+        let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a/TEST-one.xml", "b.xml.gz"]);
+    }
+
+    #[test]
+    fn bundle_without_reports_says_what_it_holds() {
+        let payload = tar_gz(&[("notes.txt", b"x")]);
+        let err = names(&payload, 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("notes.txt"), "{err}");
+    }
+
+    #[test]
+    fn zip_entries_are_read() {
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default();
+        zip.start_file("reports/one.xml", options).unwrap();
+        zip.write_all(b"<testsuite/>").unwrap();
+        let payload = zip.finish().unwrap().into_inner();
+        let seen = names(&payload, 1 << 20).unwrap();
+        assert_eq!(seen, [("reports/one.xml".to_owned(), 12)]);
+    }
+
+    #[test]
+    fn tar_bomb_stops_at_the_limit() {
+        let big = vec![b' '; 100_000];
+        let payload = tar_gz(&[("big.xml", &big)]);
+        assert!(matches!(
+            names(&payload, 10_000),
+            Err(PayloadError::TooLarge { .. })
+        ));
+    }
+}

@@ -1,0 +1,345 @@
+//! Writes one upload's reports as one run, batch by batch, checking in between batches.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::sync::atomic::Ordering;
+
+use chrono::NaiveDateTime;
+
+use super::payload::for_each_report;
+use super::{IngestError, PartialReport};
+use crate::analysis::signature;
+use crate::db::{Backend, DbConnection};
+use crate::junit::{Item, JunitReader, Outcome, ParseOptions, TestCase};
+use crate::secrets::sha256_hex;
+use crate::store::results::{self, FailureKey, NewResult, NewRun, RunCounts, TestKey};
+use crate::store::uploads::UploadForIngest;
+use crate::tasks::queue::{self, CheckIn, Ending};
+use crate::tasks::worker::WorkerContext;
+use crate::tasks::{ClaimedTask, Progress, Warning};
+
+/// Test cases written per batch: large enough for COPY to pay off, small enough that
+/// check-ins (cancel, lease) come often.
+const BATCH: usize = 1000;
+/// Failure text kept per distinct message; the rest stays in the CI logs.
+const MAX_DETAILS_BYTES: usize = 8 * 1024;
+/// Warnings listed per task; beyond that they are counted.
+const MAX_WARNINGS: usize = 50;
+
+pub struct RunWriter<'a> {
+    ctx: &'a WorkerContext,
+    task: &'a ClaimedTask,
+    upload: &'a UploadForIngest,
+    started: NaiveDateTime,
+    pending: Vec<TestCase>,
+    counts: RunCounts,
+    progress: Progress,
+    warnings: Vec<Warning>,
+    warnings_dropped: usize,
+    /// Identities seen in this run, as 64-bit prefixes of their hashes (8 bytes a test).
+    seen_identities: HashSet<u64>,
+}
+
+impl<'a> RunWriter<'a> {
+    pub fn new(
+        ctx: &'a WorkerContext,
+        task: &'a ClaimedTask,
+        upload: &'a UploadForIngest,
+        started: NaiveDateTime,
+    ) -> Self {
+        RunWriter {
+            ctx,
+            task,
+            upload,
+            started,
+            pending: Vec::with_capacity(BATCH),
+            counts: RunCounts::default(),
+            progress: Progress::default(),
+            warnings: Vec::new(),
+            warnings_dropped: 0,
+            seen_identities: HashSet::new(),
+        }
+    }
+
+    pub fn partial_report(&self) -> PartialReport {
+        PartialReport {
+            warnings: self.final_warnings(),
+            progress: self.progress,
+        }
+    }
+
+    /// Writes everything inside the caller's transaction `tx`, then marks the task
+    /// completed in that same transaction. Returns the number of results stored.
+    pub fn write(
+        &mut self,
+        tx: &mut DbConnection,
+        side: &mut DbConnection,
+        payload: &[u8],
+    ) -> Result<u64, IngestError> {
+        let meta = &self.upload.meta;
+        let run_id = results::insert_run(
+            tx,
+            &NewRun {
+                project_id: self.upload.project_id,
+                upload_id: self.task.upload_id,
+                meta,
+                on_default_branch: meta.branch == self.upload.default_branch,
+                started_at: meta.started_at.unwrap_or(self.upload.received_at),
+                finished_at: meta.finished_at.unwrap_or(self.upload.received_at),
+                stored_at: self.started,
+            },
+        )?;
+        let mut files = 0;
+        for_each_report(
+            payload,
+            &self.upload.report_name,
+            self.ctx.max_report_bytes,
+            |name, reader| {
+                files += 1;
+                self.write_report(tx, side, run_id, name, reader)
+            },
+        )?;
+        self.flush(tx, side, run_id)?;
+        if files > 1 {
+            self.warn("files", format!("{files} report files stored as one run"));
+        }
+        results::set_run_counts(tx, run_id, &self.counts)?;
+        let warnings = self.final_warnings();
+        let finished = queue::finish(
+            tx,
+            self.task,
+            Ending::Completed,
+            now(),
+            self.progress,
+            &warnings,
+        )?;
+        if !finished {
+            return Err(IngestError::LeaseLost);
+        }
+        Ok(self.progress.records_stored as u64)
+    }
+
+    fn write_report(
+        &mut self,
+        tx: &mut DbConnection,
+        side: &mut DbConnection,
+        run_id: i64,
+        name: &str,
+        reader: &mut dyn Read,
+    ) -> Result<(), IngestError> {
+        let options = ParseOptions {
+            max_decompressed_bytes: self.ctx.max_report_bytes,
+            ..ParseOptions::default()
+        };
+        let mut junit = JunitReader::new(reader, name, options)?;
+        while let Some(item) = junit.next_item()? {
+            if let Item::Case(case) = item {
+                self.progress.records_seen += 1;
+                self.pending.push(case);
+                if self.pending.len() >= BATCH {
+                    self.flush(tx, side, run_id)?;
+                }
+            }
+        }
+        for warning in junit.warnings() {
+            let code = serde_json::to_value(warning.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "report".into());
+            self.warn(&code, format!("{name}: {warning}"));
+        }
+        Ok(())
+    }
+
+    /// Stores the pending cases, then checks in: cancel requested, lease lost, shutdown.
+    fn flush(
+        &mut self,
+        tx: &mut DbConnection,
+        side: &mut DbConnection,
+        run_id: i64,
+    ) -> Result<(), IngestError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let cases = std::mem::take(&mut self.pending);
+        let now = now();
+        let project_id = self.upload.project_id;
+
+        let mut test_keys = Vec::with_capacity(cases.len());
+        let mut failure_keys = Vec::new();
+        let mut case_keys = Vec::with_capacity(cases.len());
+        for case in &cases {
+            let test_key = test_key(case);
+            let failure = failure_key(case);
+            case_keys.push((
+                test_key.identity_hash.clone(),
+                failure.as_ref().map(|f| f.message_hash.clone()),
+            ));
+            if let Some(failure) = failure {
+                failure_keys.push(failure);
+            }
+            self.note_duplicate(&test_key);
+            test_keys.push(test_key);
+        }
+        // Shared rows: on PostgreSQL outside the store transaction (see store::results).
+        let identities: &mut DbConnection = match self.ctx.db.backend {
+            Backend::Postgres => side,
+            Backend::Sqlite => tx,
+        };
+        let test_ids = results::ensure_tests(identities, project_id, &mut test_keys, now)?;
+        let failure_ids = results::ensure_failures(identities, project_id, &mut failure_keys, now)?;
+
+        let mut rows = Vec::with_capacity(cases.len());
+        for (case, (identity_hash, message_hash)) in cases.iter().zip(case_keys) {
+            let test_id = *test_ids.get(&identity_hash).ok_or_else(|| {
+                IngestError::Rejected(format!("test {} could not be recorded", case.identity()))
+            })?;
+            self.count(case);
+            rows.push(NewResult {
+                run_id,
+                test_id,
+                outcome: case.outcome.as_str(),
+                duration_ms: case.duration_ms,
+                attempts: case.attempt_count().min(i32::MAX as usize) as i32,
+                failed_attempts: failed_attempts(case),
+                failure_message_id: message_hash.and_then(|hash| failure_ids.get(&hash).copied()),
+            });
+        }
+        results::insert_results(tx, &rows)?;
+        self.progress.records_stored += rows.len() as i64;
+        self.check_in(side)
+    }
+
+    fn check_in(&mut self, side: &mut DbConnection) -> Result<(), IngestError> {
+        if let Some(observer) = &self.ctx.batch_observer {
+            observer(self.task.id, self.progress);
+        }
+        if self.ctx.hand_back_now.load(Ordering::SeqCst) {
+            return Err(IngestError::HandBack);
+        }
+        match queue::check_in(side, self.task, now(), self.ctx.lease, self.progress)? {
+            CheckIn::Alive {
+                cancel_requested: false,
+            } => Ok(()),
+            CheckIn::Alive {
+                cancel_requested: true,
+            } => Err(IngestError::Cancelled),
+            CheckIn::LeaseLost => Err(IngestError::LeaseLost),
+        }
+    }
+
+    fn count(&mut self, case: &TestCase) {
+        let counts = &mut self.counts;
+        counts.tests += 1;
+        match case.outcome {
+            Outcome::Passed => counts.passed += 1,
+            Outcome::Failed => counts.failed += 1,
+            Outcome::Error => counts.errors += 1,
+            Outcome::Skipped => counts.skipped += 1,
+        }
+        if case.is_flaky_in_run() {
+            counts.flaky_in_run += 1;
+        }
+        counts.test_time_ms += case.duration_ms.unwrap_or(0).max(0);
+    }
+
+    fn note_duplicate(&mut self, key: &TestKey) {
+        let prefix = u64::from_str_radix(&key.identity_hash[..16], 16).unwrap_or(0);
+        if !self.seen_identities.insert(prefix) {
+            let message = format!(
+                "test {}::{} appears more than once in this run; each copy is stored",
+                key.classname, key.name
+            );
+            self.warn("duplicate_identity", message);
+        }
+    }
+
+    fn warn(&mut self, code: &str, message: String) {
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(Warning {
+                code: code.to_owned(),
+                message,
+            });
+        } else {
+            self.warnings_dropped += 1;
+        }
+    }
+
+    fn final_warnings(&self) -> Vec<Warning> {
+        let mut warnings = self.warnings.clone();
+        if self.warnings_dropped > 0 {
+            warnings.push(Warning {
+                code: "more_warnings".into(),
+                message: format!("{} more warnings not listed", self.warnings_dropped),
+            });
+        }
+        warnings
+    }
+}
+
+fn test_key(case: &TestCase) -> TestKey {
+    let identity = case.identity();
+    TestKey {
+        identity_hash: sha256_hex(&[identity.scope.as_bytes(), identity.name.as_bytes()]),
+        suite: case.suite_path.join("/"),
+        classname: case.classname.clone().unwrap_or_default(),
+        name: case.name.clone(),
+        file: case.file.clone(),
+    }
+}
+
+/// The failure that explains this result: its own for a failing test, the first failed
+/// attempt for a test that passed on retry.
+fn failure_key(case: &TestCase) -> Option<FailureKey> {
+    let (kind, message, text) = if case.outcome.is_failing() {
+        (
+            case.failure_type.as_deref(),
+            case.message.as_deref(),
+            case.text.as_ref(),
+        )
+    } else {
+        let attempt = case.attempts.iter().find(|a| a.outcome.is_failing())?;
+        (
+            attempt.failure_type.as_deref(),
+            attempt.message.as_deref(),
+            attempt.text.as_ref(),
+        )
+    };
+    let kind = kind.unwrap_or("").to_owned();
+    let message = message.unwrap_or("").to_owned();
+    let mut details = text.map(|t| t.text.clone()).unwrap_or_default();
+    truncate_at_char(&mut details, MAX_DETAILS_BYTES);
+    let normalized = signature::normalize(&kind, &message, &details);
+    Some(FailureKey {
+        message_hash: sha256_hex(&[kind.as_bytes(), message.as_bytes(), details.as_bytes()]),
+        signature_hash: signature::signature_hash(&normalized),
+        normalized,
+        kind,
+        message,
+        details,
+    })
+}
+
+fn failed_attempts(case: &TestCase) -> i32 {
+    let own = i32::from(case.outcome.is_failing());
+    let extra = case
+        .attempts
+        .iter()
+        .filter(|a| a.outcome.is_failing())
+        .count();
+    own + extra.min(i32::MAX as usize - 1) as i32
+}
+
+fn truncate_at_char(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+}
+
+fn now() -> NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}

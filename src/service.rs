@@ -1,0 +1,109 @@
+//! The background half of a process: store workers and the notification listener, and
+//! the order in which they stop.
+//!
+//! Shutdown is one-directional and never races a closed queue: the shutdown flag turns
+//! true (workers stop claiming, long waits answer), in-flight tasks get a grace period to
+//! finish, then are told to hand back at their next batch, and only when every worker has
+//! returned does the process exit. Nothing is ever sent to a worker that may have gone.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::WorkerSettings;
+use crate::db::{Database, DatabaseTarget};
+use crate::metrics::Metrics;
+use crate::tasks::signals::{self, Signals};
+use crate::tasks::worker::{self, BatchObserver, WorkerContext};
+
+pub struct Background {
+    pub signals: Arc<Signals>,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: watch::Receiver<bool>,
+    stop: watch::Sender<bool>,
+    ctx: Arc<WorkerContext>,
+    workers: JoinHandle<()>,
+    listener: Option<JoinHandle<()>>,
+    grace: Duration,
+}
+
+impl Background {
+    /// Starts `worker_count` store workers and, on PostgreSQL, the listener that relays
+    /// other processes' notifications. Call from inside a tokio runtime.
+    pub fn start(
+        db: &Database,
+        settings: &WorkerSettings,
+        worker_count: usize,
+        batch_observer: Option<BatchObserver>,
+    ) -> Background {
+        let signals = Signals::new();
+        let metrics = Arc::new(Metrics::default());
+        let (stop, shutdown) = watch::channel(false);
+        let listener = match &db.target {
+            DatabaseTarget::Postgres(url) => Some(tokio::spawn(signals::listen_postgres(
+                url.clone(),
+                signals.clone(),
+                shutdown.clone(),
+            ))),
+            DatabaseTarget::Sqlite(_) => None,
+        };
+        let mut ctx = WorkerContext::new(db.clone(), signals.clone(), metrics.clone(), settings);
+        Arc::get_mut(&mut ctx)
+            .expect("the context is not shared yet")
+            .batch_observer = batch_observer;
+        let workers = tokio::spawn(worker::run(ctx.clone(), worker_count, shutdown.clone()));
+        if worker_count > 0 {
+            tracing::info!(workers = worker_count, "store workers started");
+        }
+        Background {
+            signals,
+            metrics,
+            shutdown,
+            stop,
+            ctx,
+            workers,
+            listener,
+            grace: Duration::from_secs(settings.shutdown_grace_seconds),
+        }
+    }
+
+    /// Stops claiming and lets in-flight tasks finish within the grace period; past it,
+    /// they roll back and go back to the queue. Returns when every worker has stopped.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(self.grace, &mut self.workers)
+            .await
+            .is_err()
+        {
+            tracing::warn!("grace period over: handing in-flight tasks back to the queue");
+            self.ctx.hand_back_now.store(true, Ordering::SeqCst);
+            let _ = (&mut self.workers).await;
+        }
+        if let Some(listener) = self.listener.take() {
+            let _ = listener.await;
+        }
+        tracing::info!("store workers stopped");
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn termination_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the process");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => tracing::info!("SIGTERM received: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received: shutting down"),
+    }
+}

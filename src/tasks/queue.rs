@@ -1,0 +1,465 @@
+//! The queue's SQL: claim, heartbeat, finish, cancel, hand back, and reading tasks.
+//! PostgreSQL-only clauses (SKIP LOCKED, NOTIFY) are confined to this file.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
+
+use super::model::{
+    millis_between, ClaimedTask, NaiveDateTimeUtc, Progress, TaskStatus, TaskView, UploadSummary,
+    Warning,
+};
+use crate::db::schema::{projects, runs, store_tasks, upload_payloads, uploads};
+use crate::db::DbConnection;
+
+/// NOTIFY channels; every process LISTENs to both (see `signals`).
+pub const CHANNEL_ENQUEUED: &str = "flakewatch_task_enqueued";
+pub const CHANNEL_CHANGED: &str = "flakewatch_task_changed";
+
+#[derive(QueryableByName)]
+struct ClaimRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = BigInt)]
+    upload_id: i64,
+    #[diesel(sql_type = BigInt)]
+    project_id: i64,
+    #[diesel(sql_type = Integer)]
+    claims: i32,
+}
+
+/// Claims the oldest enqueued task for `worker`. On PostgreSQL concurrent claimers skip
+/// each other's locked rows instead of queueing behind them; SQLite's single writer lock
+/// makes the same statement safe there. Leases exist only on PostgreSQL: a SQLite database
+/// is served by one process, which requeues its own orphans at start.
+pub fn claim(
+    conn: &mut DbConnection,
+    worker: &str,
+    now: NaiveDateTime,
+    lease: Duration,
+) -> QueryResult<Option<ClaimedTask>> {
+    const SET: &str = "UPDATE store_tasks SET status = 'running', started_at = $1, \
+         heartbeat_at = $1, lease_expires_at = $2, worker = $3, claims = claims + 1 \
+         WHERE id = (SELECT id FROM store_tasks WHERE status = 'enqueued' \
+         ORDER BY enqueued_at, id";
+    const RETURNING: &str = "LIMIT 1) RETURNING id, upload_id, project_id, claims";
+    let row: Option<ClaimRow> = match conn {
+        DbConnection::Postgres(pg) => {
+            diesel::sql_query(format!("{SET} FOR UPDATE SKIP LOCKED {RETURNING}"))
+                .bind::<Timestamp, _>(now)
+                .bind::<Nullable<Timestamp>, _>(Some(now + lease))
+                .bind::<Text, _>(worker)
+                .get_result(pg)
+                .optional()?
+        }
+        DbConnection::Sqlite(sqlite) => diesel::sql_query(format!("{SET} {RETURNING}"))
+            .bind::<Timestamp, _>(now)
+            .bind::<Nullable<Timestamp>, _>(None::<NaiveDateTime>)
+            .bind::<Text, _>(worker)
+            .get_result(sqlite)
+            .optional()?,
+    };
+    if let Some(row) = &row {
+        notify(conn, CHANNEL_CHANGED, &row.id.to_string())?;
+    }
+    Ok(row.map(|row| ClaimedTask {
+        id: row.id,
+        upload_id: row.upload_id,
+        project_id: row.project_id,
+        claim: row.claims,
+    }))
+}
+
+/// Puts running tasks whose lease ran out (their worker died) back in the queue.
+pub fn requeue_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        store_tasks::table
+            .filter(store_tasks::status.eq(TaskStatus::Running.as_str()))
+            .filter(store_tasks::lease_expires_at.lt(now)),
+    )
+    .set(requeue_changes())
+    .execute(conn)
+}
+
+/// At the start of a SQLite-backed process: whatever was running belonged to a previous
+/// process of ours that died, since only one process serves a SQLite file.
+pub fn requeue_orphans(conn: &mut DbConnection) -> QueryResult<usize> {
+    diesel::update(store_tasks::table.filter(store_tasks::status.eq(TaskStatus::Running.as_str())))
+        .set(requeue_changes())
+        .execute(conn)
+}
+
+#[allow(clippy::type_complexity)]
+fn requeue_changes() -> (
+    diesel::dsl::Eq<store_tasks::status, &'static str>,
+    diesel::dsl::Eq<store_tasks::worker, Option<String>>,
+    diesel::dsl::Eq<store_tasks::lease_expires_at, Option<NaiveDateTime>>,
+) {
+    (
+        store_tasks::status.eq(TaskStatus::Enqueued.as_str()),
+        store_tasks::worker.eq(None::<String>),
+        store_tasks::lease_expires_at.eq(None::<NaiveDateTime>),
+    )
+}
+
+/// What a worker learns when it checks in between batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckIn {
+    Alive {
+        cancel_requested: bool,
+    },
+    /// Another worker owns the task now (our lease expired); stop and roll back.
+    LeaseLost,
+}
+
+#[derive(QueryableByName)]
+struct CancelRow {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    cancel_requested: bool,
+}
+
+/// Renews the lease and publishes progress (PostgreSQL), or just reads the cancel flag
+/// (SQLite, where the worker's open store transaction holds the only write lock).
+pub fn check_in(
+    conn: &mut DbConnection,
+    task: &ClaimedTask,
+    now: NaiveDateTime,
+    lease: Duration,
+    progress: Progress,
+) -> QueryResult<CheckIn> {
+    let row: Option<CancelRow> = match conn {
+        DbConnection::Postgres(pg) => diesel::sql_query(
+            "UPDATE store_tasks SET heartbeat_at = $1, lease_expires_at = $2, \
+             records_seen = $3, records_stored = $4 \
+             WHERE id = $5 AND claims = $6 AND status = 'running' RETURNING cancel_requested",
+        )
+        .bind::<Timestamp, _>(now)
+        .bind::<Timestamp, _>(now + lease)
+        .bind::<BigInt, _>(progress.records_seen)
+        .bind::<BigInt, _>(progress.records_stored)
+        .bind::<BigInt, _>(task.id)
+        .bind::<Integer, _>(task.claim)
+        .get_result(pg)
+        .optional()?,
+        DbConnection::Sqlite(sqlite) => diesel::sql_query(
+            "SELECT cancel_requested FROM store_tasks \
+             WHERE id = $1 AND claims = $2 AND status = 'running'",
+        )
+        .bind::<BigInt, _>(task.id)
+        .bind::<Integer, _>(task.claim)
+        .get_result(sqlite)
+        .optional()?,
+    };
+    Ok(match row {
+        Some(row) => CheckIn::Alive {
+            cancel_requested: row.cancel_requested,
+        },
+        None => CheckIn::LeaseLost,
+    })
+}
+
+/// How a claimed task ends.
+pub enum Ending<'a> {
+    Completed,
+    Failed { error: &'a str },
+    Cancelled,
+}
+
+/// Records the end of a task we still own; `false` when the claim is no longer ours.
+/// `Completed` must be called inside the transaction that stored the results, so the
+/// results and the status commit together or not at all.
+pub fn finish(
+    conn: &mut DbConnection,
+    task: &ClaimedTask,
+    ending: Ending<'_>,
+    now: NaiveDateTime,
+    progress: Progress,
+    warnings: &[Warning],
+) -> QueryResult<bool> {
+    let (status, error) = match ending {
+        Ending::Completed => (TaskStatus::Completed, None),
+        Ending::Failed { error } => (TaskStatus::Failed, Some(error)),
+        Ending::Cancelled => (TaskStatus::Cancelled, None),
+    };
+    let warnings = serde_json::to_string(warnings).unwrap_or_else(|_| "[]".into());
+    let changed = diesel::update(owned(task))
+        .set((
+            store_tasks::status.eq(status.as_str()),
+            store_tasks::finished_at.eq(now),
+            store_tasks::heartbeat_at.eq(now),
+            store_tasks::lease_expires_at.eq(None::<NaiveDateTime>),
+            store_tasks::records_seen.eq(progress.records_seen),
+            store_tasks::records_stored.eq(progress.records_stored),
+            store_tasks::warnings.eq(warnings),
+            store_tasks::error.eq(error),
+        ))
+        .execute(conn)?;
+    if changed == 1 {
+        notify(conn, CHANNEL_CHANGED, &task.id.to_string())?;
+    }
+    Ok(changed == 1)
+}
+
+/// Gives a task back to the queue at shutdown, for another worker to start afresh at once.
+pub fn hand_back(conn: &mut DbConnection, task: &ClaimedTask) -> QueryResult<bool> {
+    let changed = diesel::update(owned(task))
+        .set((
+            requeue_changes(),
+            store_tasks::records_seen.eq(0),
+            store_tasks::records_stored.eq(0),
+        ))
+        .execute(conn)?;
+    notify(conn, CHANNEL_ENQUEUED, "")?;
+    Ok(changed == 1)
+}
+
+type OwnedTask = diesel::dsl::Filter<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<store_tasks::table, diesel::dsl::Eq<store_tasks::id, i64>>,
+        diesel::dsl::Eq<store_tasks::claims, i32>,
+    >,
+    diesel::dsl::Eq<store_tasks::status, &'static str>,
+>;
+
+/// The task row, but only while this claim still holds it.
+fn owned(task: &ClaimedTask) -> OwnedTask {
+    store_tasks::table
+        .filter(store_tasks::id.eq(task.id))
+        .filter(store_tasks::claims.eq(task.claim))
+        .filter(store_tasks::status.eq(TaskStatus::Running.as_str()))
+}
+
+/// Cancels an enqueued task at once, or asks its worker to stop a running one at its next
+/// batch. Returns the status after the request, `None` for an unknown token.
+pub fn cancel(
+    conn: &mut DbConnection,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<TaskStatus>> {
+    let Some((id, status)) = store_tasks::table
+        .filter(store_tasks::token_hash.eq(token_hash))
+        .select((store_tasks::id, store_tasks::status))
+        .first::<(i64, String)>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let waiting = diesel::update(
+        store_tasks::table
+            .filter(store_tasks::id.eq(id))
+            .filter(store_tasks::status.eq(TaskStatus::Enqueued.as_str())),
+    )
+    .set((
+        store_tasks::status.eq(TaskStatus::Cancelled.as_str()),
+        store_tasks::finished_at.eq(now),
+        store_tasks::cancel_requested.eq(true),
+    ))
+    .execute(conn)?;
+    if waiting == 1 {
+        notify(conn, CHANNEL_CHANGED, &id.to_string())?;
+        return Ok(Some(TaskStatus::Cancelled));
+    }
+    diesel::update(
+        store_tasks::table
+            .filter(store_tasks::id.eq(id))
+            .filter(store_tasks::status.eq(TaskStatus::Running.as_str())),
+    )
+    .set(store_tasks::cancel_requested.eq(true))
+    .execute(conn)?;
+    Ok(TaskStatus::parse(&status).map(|s| {
+        if s == TaskStatus::Enqueued {
+            TaskStatus::Running
+        } else {
+            s
+        }
+    }))
+}
+
+/// NOTIFY on PostgreSQL, delivered when the surrounding transaction commits; nothing on
+/// SQLite, whose single process wakes its workers in memory.
+pub fn notify(conn: &mut DbConnection, channel: &str, payload: &str) -> QueryResult<()> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<Text, _>(channel)
+            .bind::<Text, _>(payload)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// Deletes stored raw reports of tasks that ended more than `keep` ago.
+pub fn purge_reports(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    keep: Duration,
+) -> QueryResult<usize> {
+    let ended = store_tasks::table
+        .filter(
+            store_tasks::status
+                .ne_all([TaskStatus::Enqueued.as_str(), TaskStatus::Running.as_str()]),
+        )
+        .filter(store_tasks::finished_at.lt(now - keep))
+        .select(store_tasks::upload_id);
+    diesel::delete(upload_payloads::table.filter(upload_payloads::upload_id.eq_any(ended)))
+        .execute(conn)
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = store_tasks)]
+struct TaskRow {
+    id: i64,
+    status: String,
+    received_at: NaiveDateTime,
+    enqueued_at: NaiveDateTime,
+    started_at: Option<NaiveDateTime>,
+    finished_at: Option<NaiveDateTime>,
+    heartbeat_at: Option<NaiveDateTime>,
+    worker: Option<String>,
+    cancel_requested: bool,
+    records_seen: i64,
+    records_stored: i64,
+    warnings: String,
+    error: Option<String>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = uploads)]
+struct UploadRow {
+    branch: String,
+    commit_sha: String,
+    job: String,
+    attempt: i32,
+    pipeline: String,
+    build_url: String,
+    runner: String,
+}
+
+/// Filters of the operators' task list.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub project_id: Option<i64>,
+    pub status: Option<TaskStatus>,
+    pub since: Option<NaiveDateTime>,
+    pub until: Option<NaiveDateTime>,
+    pub limit: i64,
+}
+
+macro_rules! task_view_query {
+    () => {
+        store_tasks::table
+            .inner_join(uploads::table)
+            .inner_join(projects::table)
+            .left_join(runs::table.on(runs::upload_id.eq(store_tasks::upload_id)))
+            .select((
+                TaskRow::as_select(),
+                UploadRow::as_select(),
+                projects::name,
+                runs::id.nullable(),
+            ))
+    };
+}
+
+type ViewRow = (TaskRow, UploadRow, String, Option<i64>);
+
+pub fn find_by_token(
+    conn: &mut DbConnection,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<TaskView>> {
+    let row = task_view_query!()
+        .filter(store_tasks::token_hash.eq(token_hash))
+        .first::<ViewRow>(conn)
+        .optional()?;
+    Ok(row.map(|row| to_view(row, now)))
+}
+
+pub fn find_by_id(
+    conn: &mut DbConnection,
+    id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Option<TaskView>> {
+    let row = task_view_query!()
+        .filter(store_tasks::id.eq(id))
+        .first::<ViewRow>(conn)
+        .optional()?;
+    Ok(row.map(|row| to_view(row, now)))
+}
+
+/// Tasks by newest arrival first.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &TaskFilter,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<TaskView>> {
+    let mut query = task_view_query!()
+        .order(store_tasks::received_at.desc())
+        .then_order_by(store_tasks::id.desc())
+        .limit(filter.limit)
+        .into_boxed();
+    if let Some(project_id) = filter.project_id {
+        query = query.filter(store_tasks::project_id.eq(project_id));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(store_tasks::status.eq(status.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(store_tasks::received_at.ge(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(store_tasks::received_at.lt(until));
+    }
+    Ok(query
+        .load::<ViewRow>(conn)?
+        .into_iter()
+        .map(|row| to_view(row, now))
+        .collect())
+}
+
+fn to_view((task, upload, project, run_id): ViewRow, now: NaiveDateTime) -> TaskView {
+    let status = TaskStatus::parse(&task.status).unwrap_or(TaskStatus::Failed);
+    let queue_end = task.started_at.or(match status {
+        TaskStatus::Enqueued => Some(now),
+        _ => task.finished_at,
+    });
+    TaskView {
+        id: task.id,
+        project,
+        status,
+        received_at: NaiveDateTimeUtc(task.received_at),
+        enqueued_at: NaiveDateTimeUtc(task.enqueued_at),
+        started_at: task.started_at.map(NaiveDateTimeUtc),
+        finished_at: task.finished_at.map(NaiveDateTimeUtc),
+        heartbeat_at: task.heartbeat_at.map(NaiveDateTimeUtc),
+        queue_ms: queue_end.map(|end| millis_between(task.enqueued_at, end)),
+        run_ms: match (task.started_at, task.finished_at) {
+            (Some(start), Some(end)) => Some(millis_between(start, end)),
+            _ => None,
+        },
+        worker: task.worker,
+        cancel_requested: task.cancel_requested,
+        progress: Progress {
+            records_seen: task.records_seen,
+            records_stored: task.records_stored,
+        },
+        warnings: serde_json::from_str(&task.warnings).unwrap_or_default(),
+        error: task.error,
+        run_id,
+        upload: UploadSummary {
+            branch: upload.branch,
+            commit: upload.commit_sha,
+            job: upload.job,
+            attempt: upload.attempt,
+            pipeline: upload.pipeline,
+            build_url: upload.build_url,
+            runner: upload.runner,
+        },
+    }
+}
+
+/// Number of tasks in each status, for /metrics.
+pub fn count_by_status(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
+    store_tasks::table
+        .group_by(store_tasks::status)
+        .select((store_tasks::status, diesel::dsl::count_star()))
+        .load(conn)
+}

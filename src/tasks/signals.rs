@@ -1,0 +1,118 @@
+//! Wake-ups, so nobody polls: workers wake when a task is enqueued, awaiting clients when
+//! their task ends. In one process that is a `Notify` and a broadcast channel; across the
+//! processes sharing a PostgreSQL database, `LISTEN/NOTIFY` feeds the same two.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::{broadcast, watch, Notify};
+use tokio_postgres::AsyncMessage;
+
+use super::queue::{CHANNEL_CHANGED, CHANNEL_ENQUEUED};
+
+/// Sent on the finished channel when notifications may have been missed (the listener
+/// reconnected): every waiter re-reads its task.
+pub const RESYNC: i64 = -1;
+
+pub struct Signals {
+    task_available: Notify,
+    task_changed: broadcast::Sender<i64>,
+}
+
+impl Signals {
+    pub fn new() -> Arc<Signals> {
+        let (task_changed, _) = broadcast::channel(1024);
+        Arc::new(Signals {
+            task_available: Notify::new(),
+            task_changed,
+        })
+    }
+
+    /// Wakes every idle worker; each tries to claim, and those that find nothing go back
+    /// to waiting.
+    pub fn task_enqueued(&self) {
+        self.task_available.notify_waiters();
+    }
+
+    /// Workers register here *before* they look for work, so a task enqueued between the
+    /// look and the wait still wakes them.
+    pub fn task_available(&self) -> &Notify {
+        &self.task_available
+    }
+
+    pub fn task_changed(&self, task_id: i64) {
+        // No receivers simply means nobody is waiting.
+        let _ = self.task_changed.send(task_id);
+    }
+
+    /// Subscribe before reading a task's status, so an end that lands in between is seen.
+    pub fn subscribe_changed(&self) -> broadcast::Receiver<i64> {
+        self.task_changed.subscribe()
+    }
+}
+
+/// Relays PostgreSQL notifications into `signals` until `shutdown` turns true, reconnecting
+/// (with a capped back-off) when the connection drops.
+pub async fn listen_postgres(
+    url: String,
+    signals: Arc<Signals>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let ended = tokio::select! {
+            ended = relay_until_disconnected(&url, &signals) => ended,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        if let Err(err) = ended {
+            tracing::warn!(error = %err, "lost the PostgreSQL notification connection; reconnecting");
+        }
+        // A retry delay, not synchronisation: nothing waits on this sleep but the retry.
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn relay_until_disconnected(
+    url: &str,
+    signals: &Signals,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+    let statement = format!("LISTEN {CHANNEL_ENQUEUED}; LISTEN {CHANNEL_CHANGED}");
+    let listen = client.batch_execute(&statement);
+    // The connection must be driven for LISTEN to complete, so poll both together.
+    tokio::pin!(listen);
+    loop {
+        tokio::select! {
+            done = &mut listen => { done?; break; }
+            message = messages.next() => match message {
+                Some(Ok(message)) => relay(message, signals),
+                Some(Err(err)) => return Err(err),
+                None => return Ok(()),
+            }
+        }
+    }
+    // Anything sent before LISTEN took effect was missed: have everyone look again.
+    signals.task_enqueued();
+    signals.task_changed(RESYNC);
+    tracing::debug!("listening for task notifications");
+    while let Some(message) = messages.next().await {
+        relay(message?, signals);
+    }
+    Ok(())
+}
+
+fn relay(message: AsyncMessage, signals: &Signals) {
+    if let AsyncMessage::Notification(note) = message {
+        match note.channel() {
+            CHANNEL_ENQUEUED => signals.task_enqueued(),
+            CHANNEL_CHANGED => signals.task_changed(note.payload().parse().unwrap_or(RESYNC)),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! `POST /api/v1/uploads`: accept a report, answer 202 with a task token in milliseconds.
+//! Only cheap checks happen here (token, metadata, size); parsing is the worker's job.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use actix_multipart::Multipart;
+use actix_web::http::{header, StatusCode};
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDateTime};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use super::upload_body::{self, StoredBody};
+use crate::db::DbError;
+use crate::error::ApiError;
+use crate::secrets;
+use crate::store::tokens::Scope;
+use crate::store::uploads::{self, NewUpload, UploadMeta};
+use crate::tasks::TaskStatus;
+use crate::web::{auth, AppState};
+
+/// Longest accepted metadata value; longer ones are mistakes (a log pasted into a field).
+const MAX_FIELD_CHARS: usize = 1024;
+
+#[derive(Serialize)]
+struct Accepted {
+    task: String,
+    status_url: String,
+    status: TaskStatus,
+    duplicate: bool,
+}
+
+#[post("/uploads")]
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<HashMap<String, String>>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let received_at = now();
+    let token = auth::require(&req, &state, Scope::Upload).await?;
+    let project = match query.get("project").map(|p| p.trim()) {
+        Some(project) if !project.is_empty() => project.to_owned(),
+        _ => token.project.clone(),
+    };
+    auth::check_project(&token, &project)?;
+    let meta = parse_meta(&query)?;
+
+    let limit = state.limits.max_upload_bytes;
+    if let Some(length) = content_length(&req) {
+        if length > limit {
+            return Err(too_large_body(limit));
+        }
+    }
+    let max_report = state.limits.max_report_bytes;
+    let (raw, stored, report_name) = if is_multipart(&req) {
+        let files = read_multipart(Multipart::new(req.headers(), payload), limit).await?;
+        let raw: Vec<u8> = files
+            .iter()
+            .flat_map(|(n, d)| n.bytes().chain(d.iter().copied()))
+            .collect();
+        let stored = web::block(move || upload_body::from_files(files, max_report))
+            .await
+            .map_err(ApiError::storage)??;
+        (raw, stored, "report.xml".to_owned())
+    } else {
+        let body = read_body(payload, limit).await?;
+        let gzip_encoded = req
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+        let for_storage = body.clone();
+        let stored =
+            web::block(move || upload_body::from_raw(for_storage, gzip_encoded, max_report))
+                .await
+                .map_err(ApiError::storage)??;
+        (body, stored, report_name(&req))
+    };
+
+    let idempotency_key = idempotency_key(token.project_id, &meta, &raw);
+    let task_token = task_token(&state.task_key, token.project_id, &idempotency_key);
+    let token_hash = secrets::token_hash(&task_token);
+    let project_id = token.project_id;
+    let body_bytes = raw.len() as i64;
+    drop(raw);
+    let StoredBody { compressed, kind } = stored;
+    let enqueued = state
+        .db
+        .run(move |conn| {
+            let upload = NewUpload {
+                project_id,
+                meta: &meta,
+                idempotency_key: &idempotency_key,
+                received_at,
+                content_type: kind,
+                report_name: &report_name,
+                body_bytes,
+                compressed: &compressed,
+                task_token_hash: &token_hash,
+            };
+            uploads::enqueue(conn, &upload, now()).map_err(DbError::from)
+        })
+        .await
+        .map_err(ApiError::storage)?;
+
+    if enqueued.duplicate {
+        state
+            .metrics
+            .uploads_duplicate
+            .fetch_add(1, Ordering::Relaxed);
+    } else {
+        state
+            .metrics
+            .uploads_received
+            .fetch_add(1, Ordering::Relaxed);
+        state.signals.task_enqueued();
+    }
+    tracing::info!(task = enqueued.task_id, project = %project, kind, duplicate = enqueued.duplicate, "upload accepted");
+    let info = req.connection_info();
+    let status_url = format!(
+        "{}://{}/api/v1/tasks/{task_token}",
+        info.scheme(),
+        info.host()
+    );
+    Ok(HttpResponse::Accepted().json(Accepted {
+        task: task_token,
+        status_url,
+        status: enqueued.status,
+        duplicate: enqueued.duplicate,
+    }))
+}
+
+/// Reads and validates the metadata query parameters; errors name the parameter.
+fn parse_meta(query: &HashMap<String, String>) -> Result<UploadMeta, ApiError> {
+    let text = |name: &str| -> Result<String, ApiError> {
+        let value = query.get(name).map(|v| v.trim()).unwrap_or("");
+        if value.chars().count() > MAX_FIELD_CHARS {
+            return Err(ApiError::bad_field(
+                name,
+                format!("`{name}` is longer than {MAX_FIELD_CHARS} characters"),
+            ));
+        }
+        Ok(value.to_owned())
+    };
+    let required = |name: &str, what: &str| -> Result<String, ApiError> {
+        let value = text(name)?;
+        if value.is_empty() {
+            return Err(ApiError::bad_field(
+                name,
+                format!("`{name}` is missing: pass the {what} as ?{name}=..."),
+            ));
+        }
+        Ok(value)
+    };
+    let attempt = match query.get("attempt").map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => 1,
+        Some(raw) => raw
+            .parse::<i32>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_field("attempt", format!("`attempt` must be a whole number from 1 (the first run of the job), not `{raw}`"))
+            })?,
+    };
+    let started_at = timestamp(query, "started_at")?;
+    let finished_at = timestamp(query, "finished_at")?;
+    if let (Some(start), Some(end)) = (started_at, finished_at) {
+        if end < start {
+            return Err(ApiError::bad_field(
+                "finished_at",
+                "`finished_at` is before `started_at`",
+            ));
+        }
+    }
+    Ok(UploadMeta {
+        branch: required("branch", "branch the tests ran on")?,
+        commit: required("commit", "commit SHA the tests ran on")?,
+        job: text("job")?,
+        attempt,
+        pipeline: text("pipeline")?,
+        build_url: text("build_url")?,
+        runner: text("runner")?,
+        started_at,
+        finished_at,
+    })
+}
+
+fn timestamp(
+    query: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<NaiveDateTime>, ApiError> {
+    match query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(raw) => DateTime::parse_from_rfc3339(raw)
+            .map(|at| Some(at.naive_utc()))
+            .map_err(|_| {
+                ApiError::bad_field(name, format!("`{name}` must be an RFC 3339 time such as 2026-11-26T15:04:05Z, not `{raw}`"))
+            }),
+    }
+}
+
+/// Same project, metadata and bytes: same upload. A client retry therefore finds the
+/// first attempt's task instead of storing the report twice.
+fn idempotency_key(project_id: i64, meta: &UploadMeta, body: &[u8]) -> String {
+    let times = format!("{:?}|{:?}", meta.started_at, meta.finished_at);
+    secrets::sha256_hex(&[
+        &project_id.to_le_bytes(),
+        meta.branch.as_bytes(),
+        meta.commit.as_bytes(),
+        meta.job.as_bytes(),
+        &meta.attempt.to_le_bytes(),
+        meta.pipeline.as_bytes(),
+        meta.build_url.as_bytes(),
+        meta.runner.as_bytes(),
+        times.as_bytes(),
+        body,
+    ])
+}
+
+/// The task token is derived from the upload and an installation secret, so a retried
+/// upload gets the same token back while only its hash is stored.
+fn task_token(key: &str, project_id: i64, idempotency_key: &str) -> String {
+    let digest = secrets::sha256_hex(&[
+        key.as_bytes(),
+        &project_id.to_le_bytes(),
+        idempotency_key.as_bytes(),
+    ]);
+    format!("fwt_{}", &digest[..32])
+}
+
+async fn read_body(mut payload: web::Payload, limit: u64) -> Result<Vec<u8>, ApiError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|err| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "body_unreadable",
+                format!("the upload body could not be read: {err}"),
+            )
+        })?;
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large_body(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn read_multipart(
+    mut form: Multipart,
+    limit: u64,
+) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+    let bad = |err: actix_multipart::MultipartError| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_multipart",
+            format!("the multipart form could not be read: {err}"),
+        )
+    };
+    let mut files = Vec::new();
+    let mut total = 0u64;
+    while let Some(field) = form.next().await {
+        let mut field = field.map_err(bad)?;
+        let Some(name) = field
+            .content_disposition()
+            .and_then(|cd| cd.get_filename())
+            .map(upload_body::sanitize_name)
+        else {
+            // A plain form value, not a file: nothing to store.
+            while let Some(chunk) = field.next().await {
+                chunk.map_err(bad)?;
+            }
+            continue;
+        };
+        let mut data = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(bad)?;
+            total += chunk.len() as u64;
+            if total > limit {
+                return Err(too_large_body(limit));
+            }
+            data.extend_from_slice(&chunk);
+        }
+        files.push((name, data));
+    }
+    Ok(files)
+}
+
+fn is_multipart(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
+fn content_length(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The file name from `Content-Disposition: ...; filename="TEST-x.xml"`, if sent.
+fn report_name(req: &HttpRequest) -> String {
+    req.headers()
+        .get(header::CONTENT_DISPOSITION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split(';')
+                .filter_map(|part| part.trim().strip_prefix("filename="))
+                .next()
+                .map(|name| upload_body::sanitize_name(name.trim_matches('"')))
+        })
+        .unwrap_or_else(|| "report.xml".into())
+}
+
+fn too_large_body(limit: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("the upload is larger than {limit} bytes; split it into several uploads or raise FLAKEWATCH_MAX_UPLOAD_BYTES"),
+    )
+}
+
+fn now() -> NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn missing_and_malformed_fields_are_named() {
+        let err = parse_meta(&query(&[("commit", "abc")])).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("branch"));
+        let err = parse_meta(&query(&[
+            ("branch", "main"),
+            ("commit", "abc"),
+            ("started_at", "yesterday"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("started_at"));
+        let err = parse_meta(&query(&[
+            ("branch", "main"),
+            ("commit", "abc"),
+            ("attempt", "0"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("attempt"));
+        let meta = parse_meta(&query(&[
+            ("branch", "main"),
+            ("commit", "abc"),
+            ("started_at", "2026-11-26T10:00:00+01:00"),
+        ]))
+        .unwrap();
+        assert_eq!(meta.attempt, 1);
+        assert_eq!(meta.started_at.unwrap().to_string(), "2026-11-26 09:00:00");
+    }
+
+    #[test]
+    fn retries_get_the_same_token_and_other_uploads_another() {
+        let meta = parse_meta(&query(&[("branch", "main"), ("commit", "abc")])).unwrap();
+        let a = idempotency_key(1, &meta, b"<testsuite/>");
+        assert_eq!(a, idempotency_key(1, &meta, b"<testsuite/>"));
+        assert_ne!(a, idempotency_key(1, &meta, b"<testsuite />"));
+        assert_ne!(a, idempotency_key(2, &meta, b"<testsuite/>"));
+        assert_eq!(task_token("k", 1, &a), task_token("k", 1, &a));
+        assert_ne!(task_token("k", 1, &a), task_token("other", 1, &a));
+        assert_eq!(task_token("k", 1, &a).len(), 4 + 32);
+    }
+}

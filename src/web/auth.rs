@@ -1,0 +1,78 @@
+//! Bearer-token authentication for the API.
+
+use actix_web::http::StatusCode;
+use actix_web::HttpRequest;
+
+use super::AppState;
+use crate::db::DbError;
+use crate::error::ApiError;
+use crate::store::tokens::{self, ApiToken, Scope};
+
+/// The token in `Authorization: Bearer ...`, if it is live and allows `needed`.
+pub async fn require(
+    req: &HttpRequest,
+    state: &AppState,
+    needed: Scope,
+) -> Result<ApiToken, ApiError> {
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let Some(plaintext) = header
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_token",
+            "send an API token as `Authorization: Bearer TOKEN`; create one with `flakewatch token create`",
+        ));
+    };
+    let plaintext = plaintext.to_owned();
+    let now = chrono::Utc::now().naive_utc();
+    let token = state
+        .db
+        .run(move |conn| tokens::authenticate(conn, &plaintext, now).map_err(DbError::from))
+        .await
+        .map_err(ApiError::storage)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the API token is unknown or revoked; check FLAKEWATCH_TOKEN or create a new token",
+            )
+        })?;
+    if !token.scope.allows(needed) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            format!(
+                "this is a {} token; this call needs a {} token",
+                token.scope.as_str(),
+                needed.as_str()
+            ),
+        ));
+    }
+    Ok(token)
+}
+
+/// Refuses a token used for another project than the one it belongs to.
+pub fn check_project(token: &ApiToken, project: &str) -> Result<(), ApiError> {
+    if token.project == project {
+        Ok(())
+    } else {
+        Err(ApiError {
+            field: Some("project".into()),
+            ..ApiError::new(
+                StatusCode::FORBIDDEN,
+                "wrong_project",
+                format!(
+                    "this token belongs to project `{}`, not `{project}`",
+                    token.project
+                ),
+            )
+        })
+    }
+}

@@ -1,0 +1,20 @@
+//! `GET /metrics` in Prometheus text format.
+
+use actix_web::{get, web, HttpResponse};
+
+use super::AppState;
+use crate::db::DbError;
+use crate::error::ApiError;
+use crate::tasks::queue;
+
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let depth = state
+        .db
+        .run(|conn| queue::count_by_status(conn).map_err(DbError::from))
+        .await
+        .map_err(ApiError::storage)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&depth)))
+}
