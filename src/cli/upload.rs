@@ -93,7 +93,10 @@ pub fn timestamp_param(time: &DateTime<Utc>) -> String {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("no {what} to report: pass --{what}, or run inside GitHub Actions, GitLab CI, Jenkins, Buildkite or CircleCI, whose variables name it")]
+#[error(
+    "no {what} to report: pass --{what}, or run inside GitHub Actions, GitLab CI, Jenkins, \
+     Buildkite or CircleCI, whose variables name it"
+)]
 pub struct MissingMetadata {
     what: &'static str,
 }

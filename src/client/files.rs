@@ -18,7 +18,11 @@ pub enum CollectError {
     #[error("cannot read `{path}`: {reason}")]
     Unreadable { path: String, reason: String },
 
-    #[error("no report found in {}: folders are searched for *.xml and *.xml.gz files, patterns must match at least one file", .0.join(", "))]
+    #[error(
+        "no report found in {}: folders are searched for *.xml and *.xml.gz files, \
+         patterns must match at least one file",
+        .0.join(", ")
+    )]
     NothingFound(Vec<String>),
 }
 

@@ -23,7 +23,7 @@ const WAIT_SLACK: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The server answered with an error status and (usually) a flakewatch error body.
-    #[error("{message} (HTTP {status} {code}{})", field.as_ref().map(|f| format!(", field `{f}`")).unwrap_or_default())]
+    #[error("{message} (HTTP {status} {code}{})", field_note(field))]
     Api {
         status: u16,
         code: String,
@@ -55,6 +55,13 @@ impl ClientError {
             ClientError::BadResponse { .. } => false,
         }
     }
+}
+
+fn field_note(field: &Option<String>) -> String {
+    field
+        .as_ref()
+        .map(|f| format!(", field `{f}`"))
+        .unwrap_or_default()
 }
 
 fn is_transient_io(kind: ErrorKind) -> bool {

@@ -34,7 +34,7 @@ impl ProgressLines {
             return None;
         }
         self.last = Some(state);
-        let mut line = format!("flakewatch: task {} is {}", task.id, task.status.as_str());
+        let mut line = format!("flakewatch: task {} {}", task.id, task.status.as_str());
         if let (TaskStatus::Running, Some(worker)) = (&task.status, &task.worker) {
             let _ = write!(line, " on {worker}");
         }
@@ -192,12 +192,12 @@ mod tests {
         );
         assert_eq!(
             lines.line_for(&enqueued).as_deref(),
-            Some("flakewatch: task 3 is enqueued")
+            Some("flakewatch: task 3 enqueued")
         );
         assert_eq!(lines.line_for(&enqueued), None);
         assert_eq!(
             lines.line_for(&running).as_deref(),
-            Some("flakewatch: task 3 is running on w1: 8 results stored of 10 seen")
+            Some("flakewatch: task 3 running on w1: 8 results stored of 10 seen")
         );
         assert_eq!(lines.line_for(&running), None);
     }
