@@ -87,3 +87,16 @@ pub struct ServeSettings {
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub http_workers: Option<u16>,
 }
+
+/// Which flakewatch server the client commands (`upload`, `tasks`) talk to, and as whom.
+#[derive(Debug, Clone, Args)]
+pub struct ClientSettings {
+    /// Base URL of the flakewatch server, e.g. `https://flakewatch.example.com`.
+    #[arg(long, env = "FLAKEWATCH_SERVER")]
+    pub server: String,
+
+    /// API token, sent as `Authorization: Bearer`. `upload` needs an upload or admin token
+    /// for the project; listing and cancelling tasks need an admin token.
+    #[arg(long, env = "FLAKEWATCH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}

@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -7,10 +7,22 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = flakewatch::cli::Cli::parse();
+    let cli = match flakewatch::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            // Usage errors exit with 1, not clap's 2: `upload` and `tasks` use 2 to say
+            // "the server could not store the report", which a typo must not look like.
+            return if err.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     init_logging();
     match cli.run() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             // `{:#}` prints the whole cause chain on one line and no backtrace.
             eprintln!("error: {err:#}");

@@ -2,8 +2,12 @@
 
 mod migrate;
 mod serve;
+mod tasks;
 mod token;
+mod upload;
 mod worker;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -29,15 +33,25 @@ pub enum Command {
     Worker(crate::config::WorkerProcessSettings),
     /// Create, list and revoke API tokens.
     Token(token::TokenArgs),
+    /// Send JUnit XML reports from a CI job and wait until the server has stored them.
+    ///
+    /// Exit codes: 0 stored, 1 error (network, token, input), 2 the server could not store
+    /// the reports (e.g. they do not parse), 3 still running at --timeout, 4 cancelled.
+    Upload(upload::UploadArgs),
+    /// Show, await, cancel or list store tasks.
+    Tasks(tasks::TasksArgs),
 }
 
 impl Cli {
-    pub fn run(self) -> anyhow::Result<()> {
+    /// Runs the command; the exit code carries a client command's outcome (see `upload`).
+    pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
-            Command::Serve(settings) => serve::run(settings),
-            Command::Migrate(settings) => migrate::run(settings),
-            Command::Token(args) => token::run(args),
-            Command::Worker(settings) => worker::run(settings),
+            Command::Serve(settings) => serve::run(settings).map(|()| ExitCode::SUCCESS),
+            Command::Migrate(settings) => migrate::run(settings).map(|()| ExitCode::SUCCESS),
+            Command::Token(args) => token::run(args).map(|()| ExitCode::SUCCESS),
+            Command::Worker(settings) => worker::run(settings).map(|()| ExitCode::SUCCESS),
+            Command::Upload(args) => upload::run(args),
+            Command::Tasks(args) => tasks::run(args),
         }
     }
 }

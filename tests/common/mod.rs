@@ -17,12 +17,14 @@ pub use server::TestServer;
 /// Defines one test per backend: `mod NAME { fn sqlite(); fn postgres(); }`, so a failure
 /// names its backend and nextest runs both in parallel.
 ///
+/// Attributes before `fn` go on both tests (e.g. `#[ignore = "why"]`).
+///
 /// ```ignore
 /// storage_test!(fn readyz_answers(db) { ... });
 /// ```
 #[macro_export]
 macro_rules! storage_test {
-    (fn $name:ident($db:ident) $body:block) => {
+    ($(#[$meta:meta])* fn $name:ident($db:ident) $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -30,11 +32,13 @@ macro_rules! storage_test {
             fn run($db: $crate::common::TestDb) $body
 
             #[test]
+            $(#[$meta])*
             fn sqlite() {
                 run($crate::common::TestDb::sqlite());
             }
 
             #[test]
+            $(#[$meta])*
             fn postgres() {
                 if let Some(db) = $crate::common::TestDb::postgres() {
                     run(db);

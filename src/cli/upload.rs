@@ -1,0 +1,304 @@
+//! `flakewatch upload`: send a CI job's JUnit reports and await their storing.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::Args;
+use serde::Deserialize;
+
+use crate::client::await_task::{await_task, OnServer};
+use crate::client::ci_env::{self, CiContext};
+use crate::client::http::{ApiClient, RetryPolicy};
+use crate::client::report::{report_retry, summary_line, warning_lines, ProgressLines};
+use crate::client::task::TaskStatus;
+use crate::client::{bundle, files};
+use crate::config::ClientSettings;
+
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    #[command(flatten)]
+    pub client: ClientSettings,
+
+    /// Project the results belong to (created on its first upload).
+    #[arg(long, env = "FLAKEWATCH_PROJECT")]
+    pub project: String,
+
+    #[command(flatten)]
+    pub metadata: UploadMetadata,
+
+    /// Exit as soon as the server has accepted the upload, printing the task token; follow
+    /// it later with `flakewatch tasks --task TOKEN --await`.
+    #[arg(long)]
+    pub detach: bool,
+
+    /// Seconds to await the storing of the upload; past them the command exits with 3.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub timeout: u64,
+
+    /// Tries for each request when the network or server fails briefly (the same bytes
+    /// each time, so the server stores the upload once).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub tries: u32,
+
+    /// Report files (sent whatever their name), folders (searched for *.xml and *.xml.gz)
+    /// or quoted glob patterns such as 'target/**/TEST-*.xml'.
+    #[arg(required = true, value_name = "FILES|DIRS|GLOBS")]
+    pub inputs: Vec<String>,
+}
+
+/// Where the results come from. Each is read from the CI system's variables when not
+/// given (GitHub Actions, GitLab CI, Jenkins, Buildkite, CircleCI).
+#[derive(Debug, Clone, Default, Args)]
+pub struct UploadMetadata {
+    /// Branch the job tested; for a pull request, its source branch.
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Commit SHA the job tested.
+    #[arg(long)]
+    pub commit: Option<String>,
+    /// Name of the CI job, to tell apart reports of one commit.
+    #[arg(long)]
+    pub job: Option<String>,
+    /// 1 for a job's first run, 2 for its first retry, ... (tells reruns apart).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub attempt: Option<u32>,
+    /// Id of the pipeline (workflow run) the job belongs to.
+    #[arg(long)]
+    pub pipeline: Option<String>,
+    /// Link to the job's page in the CI system.
+    #[arg(long)]
+    pub build_url: Option<String>,
+    /// Name of the machine or runner that ran the job.
+    #[arg(long)]
+    pub runner: Option<String>,
+    /// When the tests started (RFC 3339, e.g. 2026-11-26T10:00:00Z).
+    #[arg(long, value_parser = parse_timestamp, value_name = "RFC3339")]
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the tests finished (RFC 3339).
+    #[arg(long, value_parser = parse_timestamp, value_name = "RFC3339")]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+pub fn parse_timestamp(raw: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|err| format!("not an RFC 3339 time such as 2026-11-26T10:00:00Z: {err}"))
+}
+
+pub fn timestamp_param(time: &DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no {what} to report: pass --{what}, or run inside GitHub Actions, GitLab CI, Jenkins, \
+     Buildkite or CircleCI, whose variables name it"
+)]
+pub struct MissingMetadata {
+    what: &'static str,
+}
+
+impl UploadMetadata {
+    /// The query parameters of the upload: flags first, the CI's variables for the rest.
+    /// Branch and commit are required by the server, so their absence is caught here,
+    /// before any file is read.
+    pub fn to_query(
+        &self,
+        project: &str,
+        ci: &CiContext,
+    ) -> Result<Vec<(&'static str, String)>, MissingMetadata> {
+        let given = |flag: &Option<String>, found: &Option<String>| {
+            flag.clone()
+                .filter(|v| !v.trim().is_empty())
+                .or_else(|| found.clone())
+        };
+        let branch = given(&self.branch, &ci.branch).ok_or(MissingMetadata { what: "branch" })?;
+        let commit = given(&self.commit, &ci.commit).ok_or(MissingMetadata { what: "commit" })?;
+        let optional = [
+            ("job", given(&self.job, &ci.job)),
+            (
+                "attempt",
+                self.attempt.or(ci.attempt).map(|n| n.to_string()),
+            ),
+            ("pipeline", given(&self.pipeline, &ci.pipeline)),
+            ("build_url", given(&self.build_url, &ci.build_url)),
+            ("runner", given(&self.runner, &ci.runner)),
+            ("started_at", self.started_at.as_ref().map(timestamp_param)),
+            (
+                "finished_at",
+                self.finished_at.as_ref().map(timestamp_param),
+            ),
+        ];
+        let mut query = vec![
+            ("project", project.to_owned()),
+            ("branch", branch),
+            ("commit", commit),
+        ];
+        query.extend(
+            optional
+                .into_iter()
+                .filter_map(|(key, value)| value.map(|v| (key, v))),
+        );
+        Ok(query)
+    }
+}
+
+/// The server's `202` answer.
+#[derive(Debug, Deserialize)]
+struct Accepted {
+    task: String,
+    #[serde(default)]
+    status_url: Option<String>,
+    #[serde(default)]
+    duplicate: bool,
+}
+
+pub fn run(args: UploadArgs) -> anyhow::Result<ExitCode> {
+    if args.client.token.as_deref().is_none_or(str::is_empty) {
+        anyhow::bail!(
+            "upload needs an API token with the upload scope: pass --token or set FLAKEWATCH_TOKEN"
+        );
+    }
+    let ci = ci_env::detect(&process_env());
+    let query = args.metadata.to_query(&args.project, &ci)?;
+
+    let collected = files::collect(&args.inputs)?;
+    for input in &collected.empty_inputs {
+        eprintln!("warning: `{input}` holds no report; sending the others");
+    }
+    let cwd = std::env::current_dir().context("cannot read the working folder")?;
+    let payload = bundle::prepare(&collected.files, &cwd)?;
+
+    let client = ApiClient::new(&args.client, RetryPolicy::new(args.tries));
+    eprintln!(
+        "flakewatch: sending {} ({} bytes compressed) to {} for project {}{}",
+        describe_files(collected.files.len()),
+        payload.body.len(),
+        client.server(),
+        args.project,
+        ci.provider
+            .map(|p| format!(" (CI: {p})"))
+            .unwrap_or_default(),
+    );
+    let answer = client.upload(&query, &payload, report_retry)?;
+    let accepted: Accepted = serde_json::from_value(answer)
+        .context("the server accepted the upload but its answer has no task token")?;
+    if accepted.duplicate {
+        eprintln!("flakewatch: the server already had this upload; following its task");
+    }
+    if args.detach {
+        println!("{}", accepted.task);
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let status_url = accepted
+        .status_url
+        .unwrap_or_else(|| client.task_url(&accepted.task));
+    let mut progress = ProgressLines::default();
+    let mut follow = OnServer {
+        client: &client,
+        status_url: &status_url,
+        seen: |task: &_| {
+            if let Some(line) = progress.line_for(task) {
+                eprintln!("{line}");
+            }
+        },
+    };
+    let (task, _) = await_task(&mut follow, Duration::from_secs(args.timeout))?;
+    for line in warning_lines(&task) {
+        eprintln!("{line}");
+    }
+    println!("{}", summary_line(&task, &accepted.task));
+    if task.status == TaskStatus::Failed {
+        eprintln!(
+            "error: the server could not store the upload: {}",
+            task.error.as_deref().unwrap_or("it gave no reason")
+        );
+    }
+    Ok(ExitCode::from(task.status.exit_code()))
+}
+
+fn describe_files(count: usize) -> String {
+    match count {
+        1 => "1 report file".to_owned(),
+        n => format!("{n} report files as one bundle"),
+    }
+}
+
+/// The process environment; variables that are not UTF-8 cannot name a branch, so they
+/// are skipped rather than making the command fail.
+fn process_env() -> HashMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ci() -> CiContext {
+        CiContext {
+            branch: Some("ci-branch".into()),
+            commit: Some("ci-sha".into()),
+            job: Some("ci-job".into()),
+            attempt: Some(2),
+            ..CiContext::default()
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_ci_environment() {
+        let metadata = UploadMetadata {
+            branch: Some("flag-branch".into()),
+            attempt: Some(5),
+            started_at: Some(parse_timestamp("2026-11-26T12:00:00+02:00").unwrap()),
+            ..UploadMetadata::default()
+        };
+        let query = metadata.to_query("shop", &ci()).unwrap();
+        assert_eq!(
+            query,
+            [
+                ("project", "shop".to_owned()),
+                ("branch", "flag-branch".to_owned()),
+                ("commit", "ci-sha".to_owned()),
+                ("job", "ci-job".to_owned()),
+                ("attempt", "5".to_owned()),
+                ("started_at", "2026-11-26T10:00:00Z".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn branch_and_commit_are_required() {
+        let err = UploadMetadata::default()
+            .to_query("shop", &CiContext::default())
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("no branch to report: pass --branch"),
+            "{err}"
+        );
+        let only_branch = UploadMetadata {
+            branch: Some("main".into()),
+            commit: Some("  ".into()),
+            ..UploadMetadata::default()
+        };
+        let err = only_branch
+            .to_query("shop", &CiContext::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("--commit"), "{err}");
+    }
+
+    #[test]
+    fn timestamps_must_be_rfc3339() {
+        assert!(parse_timestamp("yesterday").is_err());
+        assert_eq!(
+            timestamp_param(&parse_timestamp("2026-01-02T03:04:05.5Z").unwrap()),
+            "2026-01-02T03:04:05.500Z"
+        );
+    }
+}

@@ -1,0 +1,419 @@
+//! `flakewatch upload` and `flakewatch tasks` as a CI job and an operator meet them: the
+//! real binary against a real server on both backends.
+
+mod common;
+
+use flakewatch::store::tokens::Scope;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{http, TestDb, TestServer};
+use serde_json::Value;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_flakewatch");
+
+/// Two results, one of them failing.
+const REPORT_A: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites>
+  <testsuite name="cart" tests="2" failures="1">
+    <testcase classname="cart.Checkout" name="adds_item" time="0.012"/>
+    <testcase classname="cart.Checkout" name="applies_coupon" time="0.030">
+      <failure message="expected 90, got 100">assertion failed</failure>
+    </testcase>
+  </testsuite>
+</testsuites>
+"#;
+
+/// Three passing results.
+const REPORT_B: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuite name="login" tests="3">
+  <testcase classname="auth.Login" name="ok" time="0.001"/>
+  <testcase classname="auth.Login" name="wrong_password" time="0.002"/>
+  <testcase classname="auth.Login" name="locked_out" time="0.003"/>
+</testsuite>
+"#;
+
+/// Ends in the middle of an element: the parser must fail and say where.
+const BROKEN_REPORT: &str = "<testsuite name=\"s\">\n  <testcase name=\"a\">\n    <failure";
+
+/// The binary with an empty environment: no FLAKEWATCH_* and no CI variables from the
+/// machine running the tests, so CI detection finds nothing unless a test sets it.
+fn flakewatch(cwd: &Path) -> Command {
+    let mut command = Command::new(BINARY);
+    command.current_dir(cwd).env_clear();
+    command
+}
+
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the command to its end. (Not `run`: `storage_test!` defines its own.)
+fn exec(command: &mut Command) -> Ran {
+    let output = command.output().expect("run flakewatch");
+    let ran = Ran {
+        code: output.status.code().expect("flakewatch exited by a signal"),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert!(
+        !ran.stderr.contains("panicked"),
+        "flakewatch panicked: {}",
+        ran.stderr
+    );
+    ran
+}
+
+impl std::fmt::Debug for Ran {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// `upload` with the usual metadata against `server`, from `cwd`.
+fn upload(cwd: &Path, server: &str, token: &str, extra: &[&str]) -> Command {
+    let mut command = flakewatch(cwd);
+    command
+        .args(["upload", "--server", server, "--token", token])
+        .args([
+            "--project",
+            "shop",
+            "--branch",
+            "main",
+            "--commit",
+            "0123abcd",
+        ])
+        .args(["--job", "unit"])
+        .args(extra);
+    command
+}
+
+fn tasks(cwd: &Path, server: &str, extra: &[&str]) -> Command {
+    let mut command = flakewatch(cwd);
+    command.args(["tasks", "--server", server]).args(extra);
+    command
+}
+
+/// Whether `text` holds `:LINE:COLUMN`, as a parser error names its place.
+fn names_line_and_column(text: &str) -> bool {
+    text.split(':')
+        .collect::<Vec<_>>()
+        .windows(3)
+        .any(|w| is_number(w[1]) && w[2].chars().next().is_some_and(|c| c.is_ascii_digit()))
+}
+
+fn is_number(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_digit())
+}
+
+// ---- Without a server: input and connection errors ----------------------------------------
+
+/// Nothing listens on port 1 of loopback: connections are refused at once.
+const NO_SERVER: &str = "http://127.0.0.1:1";
+
+#[test]
+fn nothing_matched_is_an_error_naming_the_patterns() {
+    let cwd = tempfile::tempdir().unwrap();
+    std::fs::create_dir(cwd.path().join("empty")).unwrap();
+    let ran = exec(&mut upload(
+        cwd.path(),
+        NO_SERVER,
+        "t",
+        &["empty", "reports/*.xml"],
+    ));
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stderr.contains("no report found"), "{ran:?}");
+    assert!(ran.stderr.contains("`empty`"), "{ran:?}");
+    assert!(ran.stderr.contains("`reports/*.xml`"), "{ran:?}");
+    assert!(ran.stdout.is_empty(), "{ran:?}");
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let cwd = tempfile::tempdir().unwrap();
+    write(cwd.path(), "a.xml", REPORT_A);
+    let ran = exec(&mut upload(cwd.path(), NO_SERVER, "t", &["a.xml", "b.xml"]));
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stderr.contains("`b.xml` does not exist"), "{ran:?}");
+}
+
+#[test]
+fn branch_and_commit_come_from_flags_or_ci() {
+    let cwd = tempfile::tempdir().unwrap();
+    write(cwd.path(), "a.xml", REPORT_A);
+    let ran = exec(flakewatch(cwd.path()).args([
+        "upload",
+        "--server",
+        NO_SERVER,
+        "--token",
+        "t",
+        "--project",
+        "shop",
+        "a.xml",
+    ]));
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(
+        ran.stderr.contains("no branch to report: pass --branch"),
+        "{ran:?}"
+    );
+
+    // Inside GitHub Actions the variables are enough: the upload gets as far as the network.
+    let ran = exec(
+        flakewatch(cwd.path())
+            .args(["upload", "--tries", "1", "a.xml"])
+            .env("FLAKEWATCH_SERVER", NO_SERVER)
+            .env("FLAKEWATCH_TOKEN", "t")
+            .env("FLAKEWATCH_PROJECT", "shop")
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_REF_NAME", "main")
+            .env("GITHUB_SHA", "0123abcd"),
+    );
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(
+        ran.stderr.contains("cannot reach the flakewatch server"),
+        "{ran:?}"
+    );
+}
+
+#[test]
+fn an_unreachable_server_is_one_clear_error() {
+    let cwd = tempfile::tempdir().unwrap();
+    write(cwd.path(), "a.xml", REPORT_A);
+    let ran = exec(&mut upload(
+        cwd.path(),
+        NO_SERVER,
+        "t",
+        &["--tries", "1", "a.xml"],
+    ));
+    assert_eq!(ran.code, 1, "{ran:?}");
+    let errors: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{ran:?}");
+    assert!(
+        errors[0].contains("cannot reach the flakewatch server at http://127.0.0.1:1"),
+        "{ran:?}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_with_1_not_the_failed_code() {
+    let cwd = tempfile::tempdir().unwrap();
+    let ran = exec(flakewatch(cwd.path()).args(["upload", "--no-such-flag"]));
+    assert_eq!(ran.code, 1, "{ran:?}");
+    let ran = exec(&mut tasks(cwd.path(), NO_SERVER, &["--cancel"]));
+    assert_eq!(ran.code, 1, "--cancel needs --task: {ran:?}");
+    let ran = exec(flakewatch(cwd.path()).args(["upload", "--help"]));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("FLAKEWATCH_TOKEN"), "{ran:?}");
+}
+
+// ---- Against the server ---------------------------------------------------------------------
+
+fn create_token(db: &TestDb, project: &str, scope: Scope) -> String {
+    use flakewatch::store::tokens;
+    let mut conn = db.connect();
+    let now = chrono::Utc::now().naive_utc();
+    tokens::create(&mut conn, project, scope, "upload_cli test", now)
+        .expect("create an API token")
+        .1
+}
+
+/// The server's own JSON for a task, read by its token.
+fn task_json(server: &TestServer, token: &str) -> Value {
+    let mut response = http()
+        .get(server.url(&format!("/api/v1/tasks/{token}")))
+        .call()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.body_mut().read_json().unwrap()
+}
+
+storage_test!(
+fn one_report_is_uploaded_and_awaited(db) {
+    let server = TestServer::start(&db);
+    let token = create_token(&db, "shop", Scope::Upload);
+    let cwd = tempfile::tempdir().unwrap();
+    write(cwd.path(), "target/TEST-cart.xml", REPORT_A);
+
+    let ran = exec(&mut upload(cwd.path(), &server.base_url, &token, &["target/TEST-cart.xml"]));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let summary: Vec<&str> = ran.stdout.lines().collect();
+    assert_eq!(summary.len(), 1, "one summary line: {ran:?}");
+    assert!(summary[0].starts_with("completed: 2 test results stored (2 seen)"), "{ran:?}");
+    assert!(summary[0].contains("project shop, branch main, commit 0123abcd, job unit"), "{ran:?}");
+    assert!(ran.stderr.contains("sending 1 report file"), "{ran:?}");
+});
+
+storage_test!(
+fn several_reports_go_as_one_bundle(db) {
+    let server = TestServer::start(&db);
+    let token = create_token(&db, "shop", Scope::Upload);
+    let admin = create_token(&db, "shop", Scope::Admin);
+    let cwd = tempfile::tempdir().unwrap();
+    write(cwd.path(), "reports/unit/TEST-cart.xml", REPORT_A);
+    write(cwd.path(), "reports/integration/TEST-login.xml", REPORT_B);
+    write(cwd.path(), "reports/notes.txt", "not a report");
+
+    let ran = exec(&mut upload(cwd.path(), &server.base_url, &token, &["reports"]));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stderr.contains("sending 2 report files as one bundle"), "{ran:?}");
+    assert!(ran.stdout.starts_with("completed: 5 test results stored (5 seen)"), "{ran:?}");
+
+    let listed = exec(&mut tasks(cwd.path(), &server.base_url,
+        &["--token", &admin, "--project", "shop", "--format", "json"]));
+    assert_eq!(listed.code, 0, "{listed:?}");
+    let listed: Value = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(listed["tasks"].as_array().unwrap().len(), 1, "one task for the bundle: {listed}");
+});
+
+storage_test!(
+fn detach_prints_the_token_and_a_repeat_gets_the_same_task(db) {
+    let server = TestServer::start(&db);
+    let token = create_token(&db, "shop", Scope::Upload);
+    let cwd = tempfile::tempdir().unwrap();
+    write(cwd.path(), "a.xml", REPORT_A);
+    write(cwd.path(), "b.xml", REPORT_B);
+
+    let detach = ["--detach", "a.xml", "b.xml"];
+    let first = exec(&mut upload(cwd.path(), &server.base_url, &token, &detach));
+    assert_eq!(first.code, 0, "{first:?}");
+    let task = first.stdout.trim().to_owned();
+    assert_eq!(first.stdout, format!("{task}\n"), "the token alone on a line: {first:?}");
+    assert!(!task.is_empty() && !task.contains(' '), "{first:?}");
+
+    // The same files and metadata again (a CI retry of the step): the bundle's bytes are
+    // the same, so the server recognises the upload.
+    let detach = ["--detach", "b.xml", "a.xml"];
+    let again = exec(&mut upload(cwd.path(), &server.base_url, &token, &detach));
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(again.stdout.trim(), task, "{again:?}");
+    assert!(again.stderr.contains("already had this upload"), "{again:?}");
+
+    let awaited = exec(&mut tasks(cwd.path(), &server.base_url, &["--task", &task, "--await"]));
+    assert_eq!(awaited.code, 0, "{awaited:?}");
+    assert!(awaited.stdout.lines().next().unwrap().starts_with("ID"), "{awaited:?}");
+    assert!(awaited.stdout.contains("completed"), "{awaited:?}");
+    assert_eq!(task_json(&server, &task)["status"], "completed");
+});
+
+storage_test!(
+fn a_report_that_does_not_parse_fails_with_its_place(db) {
+    let server = TestServer::start(&db);
+    let token = create_token(&db, "shop", Scope::Upload);
+    let cwd = tempfile::tempdir().unwrap();
+    write(cwd.path(), "broken.xml", BROKEN_REPORT);
+
+    let ran = exec(&mut upload(cwd.path(), &server.base_url, &token, &["broken.xml"]));
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(ran.stdout.starts_with("failed for project shop"), "{ran:?}");
+    let error = ran.stderr.lines().find(|l| l.starts_with("error: ")).expect("an error line");
+    assert!(names_line_and_column(error), "{ran:?}");
+
+    // In a bundle, the message names the member that broke.
+    write(cwd.path(), "good.xml", REPORT_B);
+    let ran = exec(&mut upload(cwd.path(), &server.base_url, &token, &["good.xml", "broken.xml"]));
+    assert_eq!(ran.code, 2, "{ran:?}");
+    let error = ran.stderr.lines().find(|l| l.starts_with("error: ")).expect("an error line");
+    assert!(error.contains("broken.xml:"), "{ran:?}");
+    assert!(names_line_and_column(error), "{ran:?}");
+});
+
+storage_test!(
+fn a_bad_token_shows_the_servers_message(db) {
+    let server = TestServer::start(&db);
+    let cwd = tempfile::tempdir().unwrap();
+    write(cwd.path(), "a.xml", REPORT_A);
+
+    let mut refused = http()
+        .post(server.url("/api/v1/uploads?project=shop&branch=main&commit=0123abcd"))
+        .header("Authorization", "Bearer fw_upload_no_such_token")
+        .header("Content-Type", "application/xml")
+        .send(REPORT_A)
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let body: Value = refused.body_mut().read_json().unwrap();
+    let message = body["error"]["message"].as_str().unwrap().to_owned();
+
+    let bad = "fw_upload_no_such_token";
+    let ran = exec(&mut upload(cwd.path(), &server.base_url, bad, &["a.xml"]));
+    assert_eq!(ran.code, 1, "{ran:?}");
+    let errors: Vec<&str> = ran.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 1, "{ran:?}");
+    assert!(errors[0].contains(&message), "want the server's {message:?}: {ran:?}");
+    assert!(errors[0].contains("HTTP 401"), "{ran:?}");
+    assert!(ran.stderr.matches("trying again").count() == 0, "a 401 is not retried: {ran:?}");
+});
+
+storage_test!(
+fn tasks_exit_codes_tell_the_status(db) {
+    let server = TestServer::start(&db);
+    let token = create_token(&db, "shop", Scope::Upload);
+    let admin = create_token(&db, "shop", Scope::Admin);
+    let cwd = tempfile::tempdir().unwrap();
+    write(cwd.path(), "good.xml", REPORT_A);
+    write(cwd.path(), "broken.xml", BROKEN_REPORT);
+    let detach = |file: &str| {
+        let ran = exec(&mut upload(cwd.path(), &server.base_url, &token, &["--detach", file]));
+        assert_eq!(ran.code, 0, "{ran:?}");
+        ran.stdout.trim().to_owned()
+    };
+
+    let good = detach("good.xml");
+    let args = ["--task", &good, "--await", "--format", "json"];
+    let ran = exec(&mut tasks(cwd.path(), &server.base_url, &args));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let shown: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(shown["status"], "completed");
+    assert_eq!(shown["upload"]["branch"], "main");
+
+    let broken = detach("broken.xml");
+    let ran = exec(&mut tasks(cwd.path(), &server.base_url, &["--task", &broken, "--await"]));
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(ran.stdout.contains("failed"), "{ran:?}");
+
+    // Cancelling races the worker, so the task ends cancelled or completed; either way the
+    // exit code must match the status shown.
+    write(cwd.path(), "other.xml", REPORT_B);
+    let other = detach("other.xml");
+    let ran = exec(&mut tasks(cwd.path(), &server.base_url,
+        &["--token", &admin, "--task", &other, "--cancel", "--await", "--format", "json"]));
+    let shown: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let expected = match shown["status"].as_str().unwrap() {
+        "cancelled" => 4,
+        "completed" => 0,
+        other => panic!("a cancelled and awaited task ended {other}: {ran:?}"),
+    };
+    assert_eq!(ran.code, expected, "{ran:?}");
+
+    // Cancelling needs an admin token.
+    let ran = exec(&mut tasks(cwd.path(), &server.base_url,
+        &["--token", &token, "--task", &good, "--cancel"]));
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stderr.contains("HTTP 403"), "{ran:?}");
+
+    // An unknown token is an error, not a status.
+    let ran = exec(&mut tasks(cwd.path(), &server.base_url, &["--task", "fw_no_such_task"]));
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stderr.contains("HTTP 404"), "{ran:?}");
+
+    // Several tasks: a table row each.
+    let ran = exec(&mut tasks(cwd.path(), &server.base_url, &["--task", &good, "--task", &broken]));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(ran.stdout.lines().count(), 3, "{ran:?}");
+});
