@@ -6,7 +6,6 @@
 //! finish, then are told to hand back at their next batch, and only when every worker has
 //! returned does the process exit. Nothing is ever sent to a worker that may have gone.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,6 +69,11 @@ impl Background {
         }
     }
 
+    /// The workers' shared context (tests watch `hand_back_now` through it).
+    pub fn worker_context(&self) -> Arc<WorkerContext> {
+        self.ctx.clone()
+    }
+
     /// Stops claiming and lets in-flight tasks finish within the grace period; past it,
     /// they roll back and go back to the queue. Returns when every worker has stopped.
     pub async fn shutdown(mut self) {
@@ -79,7 +83,7 @@ impl Background {
             .is_err()
         {
             tracing::warn!("grace period over: handing in-flight tasks back to the queue");
-            self.ctx.hand_back_now.store(true, Ordering::SeqCst);
+            self.ctx.hand_back_now.send_replace(true);
             let _ = (&mut self.workers).await;
         }
         if let Some(listener) = self.listener.take() {

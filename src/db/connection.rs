@@ -18,7 +18,7 @@ pub enum DbConnection {
 /// a busy timeout so concurrent writers queue instead of failing, and enforced foreign keys.
 const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
-PRAGMA busy_timeout = 10000;
+PRAGMA busy_timeout = 30000;
 PRAGMA foreign_keys = ON;";
 
 /// Opens one connection. Unlike `Connection::establish` on the enum, this never tries the

@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 use std::io::Read;
-use std::sync::atomic::Ordering;
 
 use chrono::NaiveDateTime;
 
@@ -214,8 +213,11 @@ impl<'a> RunWriter<'a> {
         if let Some(observer) = &self.ctx.batch_observer {
             observer(self.task.id, self.progress);
         }
-        if self.ctx.hand_back_now.load(Ordering::SeqCst) {
+        if *self.ctx.hand_back_now.borrow() {
             return Err(IngestError::HandBack);
+        }
+        if self.ctx.signals.take_cancel(self.task.id) {
+            return Err(IngestError::Cancelled);
         }
         match queue::check_in(side, self.task, now(), self.ctx.lease, self.progress)? {
             CheckIn::Alive {

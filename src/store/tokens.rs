@@ -137,32 +137,30 @@ fn find_by_id(conn: &mut DbConnection, id: i64) -> QueryResult<ApiToken> {
         .map(from_row)
 }
 
-/// The live (not revoked) token with this plaintext, recording its use.
-pub fn authenticate(
-    conn: &mut DbConnection,
-    plaintext: &str,
-    now: NaiveDateTime,
-) -> QueryResult<Option<ApiToken>> {
-    let found = api_tokens::table
+/// The live (not revoked) token with this plaintext.
+pub fn authenticate(conn: &mut DbConnection, plaintext: &str) -> QueryResult<Option<ApiToken>> {
+    api_tokens::table
         .inner_join(projects_table::table)
         .filter(api_tokens::token_hash.eq(secrets::token_hash(plaintext)))
         .filter(api_tokens::revoked_at.is_null())
         .select(token_columns!())
         .first::<TokenRow>(conn)
-        .optional()?
-        .map(from_row);
-    if let Some(token) = &found {
-        // Minute resolution is plenty for "last used" and spares a write per request.
-        let stale = token
-            .last_used_at
-            .is_none_or(|at| now - at > chrono::Duration::minutes(1));
-        if stale {
-            diesel::update(api_tokens::table.filter(api_tokens::id.eq(token.id)))
-                .set(api_tokens::last_used_at.eq(now))
-                .execute(conn)?;
-        }
-    }
-    Ok(found)
+        .optional()
+        .map(|row| row.map(from_row))
+}
+
+/// Whether `token`'s "last used" time is worth a write (minute resolution is plenty).
+pub fn needs_touch(token: &ApiToken, now: NaiveDateTime) -> bool {
+    token
+        .last_used_at
+        .is_none_or(|at| now - at > chrono::Duration::minutes(1))
+}
+
+pub fn touch(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(api_tokens::table.filter(api_tokens::id.eq(id)))
+        .set(api_tokens::last_used_at.eq(now))
+        .execute(conn)
+        .map(drop)
 }
 
 /// Every token, optionally of one project, newest first.

@@ -2,7 +2,8 @@
 //! their task ends. In one process that is a `Notify` and a broadcast channel; across the
 //! processes sharing a PostgreSQL database, `LISTEN/NOTIFY` feeds the same two.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -18,6 +19,9 @@ pub const RESYNC: i64 = -1;
 pub struct Signals {
     task_available: Notify,
     task_changed: broadcast::Sender<i64>,
+    /// Cancel requests for running tasks of this process. On SQLite this is the only way
+    /// to reach a worker: its open store transaction holds the database's one write lock.
+    cancels: Mutex<HashSet<i64>>,
 }
 
 impl Signals {
@@ -26,6 +30,7 @@ impl Signals {
         Arc::new(Signals {
             task_available: Notify::new(),
             task_changed,
+            cancels: Mutex::new(HashSet::new()),
         })
     }
 
@@ -44,6 +49,21 @@ impl Signals {
     pub fn task_changed(&self, task_id: i64) {
         // No receivers simply means nobody is waiting.
         let _ = self.task_changed.send(task_id);
+    }
+
+    pub fn request_cancel(&self, task_id: i64) {
+        self.cancels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(task_id);
+    }
+
+    /// True once if a cancel was requested for `task_id`; clears the request.
+    pub fn take_cancel(&self, task_id: i64) -> bool {
+        self.cancels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&task_id)
     }
 
     /// Subscribe before reading a task's status, so an end that lands in between is seen.

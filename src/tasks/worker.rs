@@ -1,6 +1,6 @@
 //! The worker loop: claim, store, repeat; sleep only on a wake-up, never on a timer.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,9 +22,9 @@ pub struct WorkerContext {
     pub lease: chrono::Duration,
     pub report_retention: chrono::Duration,
     pub max_report_bytes: u64,
-    /// Set when the shutdown grace period is over: in-flight tasks stop at their next
-    /// batch, roll back and go back to the queue.
-    pub hand_back_now: AtomicBool,
+    /// Turns true when the shutdown grace period is over: in-flight tasks stop at their
+    /// next batch, roll back and go back to the queue.
+    pub hand_back_now: watch::Sender<bool>,
     /// Called after each stored batch, before the check-in. Tests use it to pause a worker
     /// at a known point; production leaves it unset.
     pub batch_observer: Option<BatchObserver>,
@@ -46,7 +46,7 @@ impl WorkerContext {
             lease: chrono::Duration::seconds(settings.lease_seconds as i64),
             report_retention: chrono::Duration::hours(settings.report_retention_hours as i64),
             max_report_bytes: settings.max_report_bytes,
-            hand_back_now: AtomicBool::new(false),
+            hand_back_now: watch::Sender::new(false),
             batch_observer: None,
         })
     }
@@ -166,6 +166,8 @@ async fn run_task(ctx: &Arc<WorkerContext>, task: super::ClaimedTask) {
             false
         }
     };
+    // A cancel request that arrived too late has nothing left to stop.
+    ctx.signals.take_cancel(task_id);
     if finished {
         ctx.signals.task_changed(task_id);
     }

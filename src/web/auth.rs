@@ -31,10 +31,9 @@ pub async fn require(
         ));
     };
     let plaintext = plaintext.to_owned();
-    let now = chrono::Utc::now().naive_utc();
     let token = state
         .db
-        .run(move |conn| tokens::authenticate(conn, &plaintext, now).map_err(DbError::from))
+        .run(move |conn| tokens::authenticate(conn, &plaintext).map_err(DbError::from))
         .await
         .map_err(ApiError::storage)?
         .ok_or_else(|| {
@@ -44,6 +43,20 @@ pub async fn require(
                 "the API token is unknown or revoked; check FLAKEWATCH_TOKEN or create a new token",
             )
         })?;
+    // Recording the use is a write; it must never hold up the request (on SQLite it would
+    // wait for any store transaction in progress), so it happens on the side.
+    let now = chrono::Utc::now().naive_utc();
+    if tokens::needs_touch(&token, now) {
+        let (db, id) = (state.db.clone(), token.id);
+        actix_web::rt::spawn(async move {
+            if let Err(err) = db
+                .run(move |conn| tokens::touch(conn, id, now).map_err(DbError::from))
+                .await
+            {
+                tracing::debug!(error = %err, "could not record a token's use");
+            }
+        });
+    }
     if !token.scope.allows(needed) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

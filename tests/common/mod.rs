@@ -6,13 +6,15 @@
 //! `CREATE DATABASE`, not a migration run. SQLite tests get a file in a temporary folder.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod api;
 mod db;
+pub mod reports;
 mod server;
 
 #[allow(unused_imports)]
 pub use db::TestDb;
 #[allow(unused_imports)]
-pub use server::TestServer;
+pub use server::{ServerOptions, TestServer};
 
 /// Defines one test per backend: `mod NAME { fn sqlite(); fn postgres(); }`, so a failure
 /// names its backend and nextest runs both in parallel.

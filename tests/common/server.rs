@@ -1,14 +1,14 @@
 //! A real flakewatch server on a loopback port, with its store workers, stopped when the
 //! test ends.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use flakewatch::config::WorkerSettings;
 use flakewatch::db::Database;
 use flakewatch::service::Background;
-use flakewatch::tasks::worker::BatchObserver;
+use flakewatch::tasks::worker::{BatchObserver, WorkerContext};
 use flakewatch::web::{self, AppState, UploadLimits};
 
 use super::TestDb;
@@ -16,6 +16,8 @@ use super::TestDb;
 pub struct TestServer {
     pub base_url: String,
     pub db: Database,
+    /// The workers' context: tests watch `hand_back_now` through it.
+    pub workers: Arc<WorkerContext>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -88,7 +90,9 @@ impl TestServer {
                     shutdown: background.shutdown.clone(),
                 };
                 let bound = web::bind("127.0.0.1:0", Some(2), state).expect("bind a loopback port");
-                ready_tx.send(bound.addr).expect("report the bound address");
+                ready_tx
+                    .send((bound.addr, background.worker_context()))
+                    .expect("report the bound address");
                 let handle = bound.server.handle();
                 let server = actix_web::rt::spawn(bound.server);
                 let _ = stop_rx.await;
@@ -97,14 +101,29 @@ impl TestServer {
                 let _ = server.await;
             })
         });
-        let addr = ready_rx
+        let (addr, workers) = ready_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("the test server did not start within 30 s");
         TestServer {
             base_url: format!("http://{addr}"),
             db,
+            workers,
             stop: Some(stop_tx),
             thread: Some(thread),
+        }
+    }
+
+    /// Stops the server and its workers (as SIGTERM does) and waits for them.
+    pub fn shut_down(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 
@@ -115,11 +134,6 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.stop_and_join();
     }
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDateTime};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::db::DbError;
+use crate::db::{Backend, DbError};
 use crate::error::ApiError;
 use crate::secrets;
 use crate::store::tokens::Scope;
@@ -166,15 +166,24 @@ pub async fn cancel(
     if task.status.is_final() {
         return Ok(HttpResponse::Ok().json(task));
     }
-    let hash = token_hash.clone();
-    state
-        .db
-        .run(move |conn| queue::cancel(conn, &hash, now()).map_err(DbError::from))
-        .await
-        .map_err(ApiError::storage)?;
+    // In memory for this process's workers; in the database for other processes (on
+    // SQLite a running task's transaction holds the write lock, and there are no others).
+    state.signals.request_cancel(task.id);
+    if !(task.status == TaskStatus::Running && state.db.backend == Backend::Sqlite) {
+        let hash = token_hash.clone();
+        state
+            .db
+            .run(move |conn| queue::cancel(conn, &hash, now()).map_err(DbError::from))
+            .await
+            .map_err(ApiError::storage)?;
+    }
     state.signals.task_changed(task.id);
     tracing::info!(task = task.id, "cancel requested");
-    Ok(HttpResponse::Ok().json(find(&state, &token_hash).await?))
+    let mut task = find(&state, &token_hash).await?;
+    if task.status == TaskStatus::Running {
+        task.cancel_requested = true;
+    }
+    Ok(HttpResponse::Ok().json(task))
 }
 
 fn time_param(

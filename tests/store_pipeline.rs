@@ -1,0 +1,324 @@
+//! The asynchronous store pipeline through a real server on both backends: upload, await,
+//! results in the database, retries, cancelling, shutdown, and every kind of bad input.
+
+mod common;
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
+
+use common::api::{await_task, count, task, token, upload, upload_ok};
+use common::reports::{junit, FLAKY_IN_RUN, TRUNCATED};
+use common::{ServerOptions, TestServer};
+use flakewatch::store::tokens::Scope;
+use flakewatch::tasks::worker::BatchObserver;
+use flakewatch::tasks::Progress;
+
+const QUERY: &str = "branch=main&commit=3f2a1c9&job=unit&pipeline=812";
+
+storage_test!(fn upload_await_and_results_are_stored(db) {
+    let server = TestServer::start(&db);
+    let token = token(&db, "shop", Scope::Upload);
+    let failing = upload_ok(&server, &token, QUERY, junit("shop", 3, 2).as_bytes());
+    let flaky = upload_ok(&server, &token, &format!("{QUERY}&job=retry"), FLAKY_IN_RUN.as_bytes());
+
+    let done = await_task(&server, &failing);
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["progress"]["records_seen"], 5);
+    assert_eq!(done["progress"]["records_stored"], 5);
+    assert!(done["queue_ms"].is_i64() && done["run_ms"].is_i64(), "{done}");
+    assert!(done["worker"].as_str().is_some_and(|w| !w.is_empty()), "{done}");
+    assert_eq!(done["upload"]["commit"], "3f2a1c9");
+    assert!(done["run_id"].is_i64(), "{done}");
+    assert_eq!(await_task(&server, &flaky)["status"], "completed");
+
+    assert_eq!(count(&db, "runs"), 2);
+    assert_eq!(count(&db, "results"), 6);
+    assert_eq!(count(&db, "tests"), 6);
+    // Two distinct failing messages plus the flaky attempt's, each stored once.
+    assert_eq!(count(&db, "failure_messages"), 3);
+    assert_eq!(count(&db, "results WHERE outcome = 'failed' AND failure_message_id IS NOT NULL"), 2);
+    assert_eq!(count(&db, "results WHERE outcome = 'passed' AND failed_attempts = 1 AND attempts = 2"), 1);
+    assert_eq!(count(&db, "runs WHERE flaky_in_run = 1 AND tests = 1"), 1);
+    assert_eq!(count(&db, "runs WHERE failed = 2 AND passed = 3 AND on_default_branch"), 1);
+});
+
+storage_test!(fn a_retried_upload_is_stored_once(db) {
+    let server = TestServer::start(&db);
+    let token = token(&db, "shop", Scope::Upload);
+    let body = junit("shop", 4, 0);
+    let (first_status, first) = upload(&server, &token, QUERY, body.as_bytes(), &[]);
+    let (second_status, second) = upload(&server, &token, QUERY, body.as_bytes(), &[]);
+    assert_eq!((first_status, second_status), (202, 202));
+    assert_eq!(first["task"], second["task"]);
+    assert_eq!((first["duplicate"].as_bool(), second["duplicate"].as_bool()), (Some(false), Some(true)));
+    // A job rerun is a new run, not a retry of the upload.
+    let rerun = upload_ok(&server, &token, &format!("{QUERY}&attempt=2"), body.as_bytes());
+    assert_ne!(rerun, first["task"].as_str().unwrap());
+
+    await_task(&server, first["task"].as_str().unwrap());
+    await_task(&server, &rerun);
+    assert_eq!(count(&db, "runs"), 2);
+    assert_eq!(count(&db, "results"), 8);
+});
+
+storage_test!(fn bundles_and_compressed_reports_are_read(db) {
+    let server = TestServer::start(&db);
+    let token = token(&db, "shop", Scope::Upload);
+    let (a, b) = (junit("alpha", 2, 0), junit("beta", 1, 1));
+
+    let gzipped = gzip(a.as_bytes());
+    let (status, answer) = upload(&server, &token, "branch=main&commit=c1", &gzipped, &[("Content-Encoding", "gzip")]);
+    assert_eq!(status, 202, "{answer}");
+    let single = answer["task"].as_str().unwrap().to_owned();
+
+    let tarball = gzip(&tar(&[("reports/a.xml", a.as_bytes()), ("reports/b.xml", b.as_bytes()), ("README", b"x")]));
+    let tarred = upload_ok(&server, &token, "branch=main&commit=c2", &tarball);
+    let zipped = upload_ok(&server, &token, "branch=main&commit=c3", &zip(&[("a.xml", a.as_bytes()), ("b.xml", b.as_bytes())]));
+
+    let boundary = "flakewatchboundary";
+    let mut form = Vec::new();
+    for (name, report) in [("a.xml", &a), ("b.xml", &b)] {
+        write!(form, "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/xml\r\n\r\n{report}\r\n").unwrap();
+    }
+    write!(form, "--{boundary}--\r\n").unwrap();
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let (status, answer) = upload(&server, &token, "branch=main&commit=c4", &form, &[("Content-Type", &content_type)]);
+    assert_eq!(status, 202, "{answer}");
+    let multipart = answer["task"].as_str().unwrap().to_owned();
+
+    for (task_token, tests) in [(&single, 2), (&tarred, 4), (&zipped, 4), (&multipart, 4)] {
+        let done = await_task(&server, task_token);
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(done["progress"]["records_stored"], tests, "{done}");
+    }
+    assert_eq!(count(&db, "runs"), 4);
+    assert_eq!(count(&db, "results"), 14);
+});
+
+/// An observer that stops the worker after its first stored batch until the test says go.
+struct Gate {
+    entered: mpsc::Receiver<(i64, Progress)>,
+    release: mpsc::Sender<()>,
+}
+
+fn gate() -> (BatchObserver, Gate) {
+    let (entered_tx, entered) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let (entered_tx, release_rx) = (Mutex::new(entered_tx), Mutex::new(release_rx));
+    let first = AtomicBool::new(true);
+    let observer: BatchObserver = Box::new(move |task_id, progress| {
+        if first.swap(false, Ordering::SeqCst) {
+            let _ = entered_tx.lock().unwrap().send((task_id, progress));
+            let _ = release_rx
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(60));
+        }
+    });
+    (observer, Gate { entered, release })
+}
+
+impl Gate {
+    fn wait_entered(&self) -> (i64, Progress) {
+        self.entered
+            .recv_timeout(Duration::from_secs(30))
+            .expect("no worker stored a batch within 30 s")
+    }
+}
+
+storage_test!(fn cancelling_a_running_task_stops_it_at_the_next_batch(db) {
+    let (observer, gate) = gate();
+    let server = TestServer::start_with(&db, ServerOptions { workers: 1, batch_observer: Some(observer), ..Default::default() });
+    let upload_token = token(&db, "shop", Scope::Upload);
+    let admin = token(&db, "shop", Scope::Admin);
+    let task_token = upload_ok(&server, &upload_token, QUERY, junit("shop", 5, 0).as_bytes());
+    let (_, progress) = gate.wait_entered();
+    assert_eq!(progress.records_stored, 5);
+
+    let mut response = common::http()
+        .post(server.url(&format!("/api/v1/tasks/{task_token}/cancel")))
+        .header("Authorization", &format!("Bearer {admin}"))
+        .send_empty()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: serde_json::Value = response.body_mut().read_json().unwrap();
+    assert_eq!((answer["status"].as_str(), answer["cancel_requested"].as_bool()), (Some("running"), Some(true)), "{answer}");
+
+    gate.release.send(()).unwrap();
+    let done = await_task(&server, &task_token);
+    assert_eq!(done["status"], "cancelled", "{done}");
+    assert_eq!(count(&db, "runs"), 0, "a cancelled task must leave nothing stored");
+    assert_eq!(count(&db, "results"), 0);
+});
+
+storage_test!(fn cancelling_an_enqueued_task_is_immediate(db) {
+    let server = TestServer::start_with(&db, ServerOptions { workers: 0, ..Default::default() });
+    let upload_token = token(&db, "shop", Scope::Upload);
+    let admin = token(&db, "shop", Scope::Admin);
+    let task_token = upload_ok(&server, &upload_token, QUERY, junit("shop", 1, 0).as_bytes());
+    // An upload token may not cancel.
+    let response = common::http()
+        .post(server.url(&format!("/api/v1/tasks/{task_token}/cancel")))
+        .header("Authorization", &format!("Bearer {upload_token}"))
+        .send_empty()
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let mut response = common::http()
+        .post(server.url(&format!("/api/v1/tasks/{task_token}/cancel")))
+        .header("Authorization", &format!("Bearer {admin}"))
+        .send_empty()
+        .unwrap();
+    let answer: serde_json::Value = response.body_mut().read_json().unwrap();
+    assert_eq!(answer["status"], "cancelled", "{answer}");
+    assert_eq!(task(&server, &task_token)["status"], "cancelled");
+});
+
+storage_test!(fn shutdown_mid_store_hands_the_task_back_and_it_is_stored_once(db) {
+    let (observer, gate) = gate();
+    let options = ServerOptions { workers: 1, batch_observer: Some(observer), shutdown_grace_seconds: 0, ..Default::default() };
+    let server = TestServer::start_with(&db, options);
+    let upload_token = token(&db, "shop", Scope::Upload);
+    let task_token = upload_ok(&server, &upload_token, QUERY, junit("shop", 5, 1).as_bytes());
+    gate.wait_entered();
+
+    let mut handing_back = server.workers.hand_back_now.subscribe();
+    let stopping = std::thread::spawn(move || server.shut_down());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(30), handing_back.wait_for(|now| *now)).await })
+        .expect("shutdown did not reach the hand-back stage")
+        .unwrap();
+    gate.release.send(()).unwrap();
+    stopping.join().unwrap();
+    assert_eq!(count(&db, "runs"), 0, "a handed-back task must leave nothing stored");
+    assert_eq!(count(&db, "store_tasks WHERE status = 'enqueued' AND claims = 1"), 1);
+
+    let restarted = TestServer::start(&db);
+    let done = await_task(&restarted, &task_token);
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(count(&db, "runs"), 1);
+    assert_eq!(count(&db, "results"), 6);
+    assert_eq!(count(&db, "store_tasks WHERE claims = 2"), 1);
+});
+
+storage_test!(fn bad_input_gets_a_specific_error_and_harms_nothing(db) {
+    let server = TestServer::start(&db);
+    let upload_token = token(&db, "shop", Scope::Upload);
+    let read_token = token(&db, "shop", Scope::Read);
+    let other_project = token(&db, "billing", Scope::Upload);
+    let good = junit("shop", 2, 0);
+
+    let mut response = common::http().post(server.url(&format!("/api/v1/uploads?{QUERY}"))).send(good.as_bytes()).unwrap();
+    assert_eq!(response.status(), 401);
+    let body: serde_json::Value = response.body_mut().read_json().unwrap();
+    assert_eq!(body["error"]["code"], "missing_token", "{body}");
+
+    let cases: [(&str, &str, &[u8], u16, &str, Option<&str>); 8] = [
+        ("fw_upload_0000", QUERY, good.as_bytes(), 401, "invalid_token", None),
+        (&read_token, QUERY, good.as_bytes(), 403, "insufficient_scope", None),
+        (&other_project, &format!("project=shop&{QUERY}"), good.as_bytes(), 403, "wrong_project", Some("project")),
+        (&upload_token, "commit=abc", good.as_bytes(), 400, "invalid_field", Some("branch")),
+        (&upload_token, &format!("{QUERY}&started_at=yesterday"), good.as_bytes(), 400, "invalid_field", Some("started_at")),
+        (&upload_token, &format!("{QUERY}&attempt=first"), good.as_bytes(), 400, "invalid_field", Some("attempt")),
+        (&upload_token, QUERY, b"<html>", 202, "", None),
+        (&upload_token, QUERY, b"\x00\x01binary garbage", 415, "not_a_report", None),
+    ];
+    for (token, query, body, status, code, field) in cases {
+        let (got, answer) = upload(&server, token, query, body, &[]);
+        assert_eq!(got, status, "{query}: {answer}");
+        if status != 202 {
+            assert_eq!(answer["error"]["code"], code, "{answer}");
+            assert_eq!(answer["error"]["field"].as_str(), field, "{answer}");
+            assert!(answer["error"]["message"].as_str().is_some_and(|m| m.len() > 20), "{answer}");
+        }
+    }
+    let (status, answer) = upload(&server, &upload_token, QUERY, b"", &[]);
+    assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("empty_body")), "{answer}");
+
+    // A report that does not parse: the task fails with file, line and column.
+    let (status, answer) = upload(&server, &upload_token, "branch=main&commit=cut", TRUNCATED.as_bytes(),
+        &[("Content-Disposition", "attachment; filename=\"TEST-cut.xml\"")]);
+    assert_eq!(status, 202, "{answer}");
+    let failed = await_task(&server, answer["task"].as_str().unwrap());
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.starts_with("TEST-cut.xml:3:"), "{error}");
+
+    // Everything accepted before and after is unharmed.
+    let later = upload_ok(&server, &upload_token, "branch=main&commit=after", good.as_bytes());
+    assert_eq!(await_task(&server, &later)["status"], "completed");
+    assert_eq!(count(&db, "runs WHERE commit_sha = 'after'"), 1);
+    assert_eq!(count(&db, "store_tasks WHERE status = 'failed'"), 2, "the <html> body and the truncated one");
+});
+
+storage_test!(fn size_limits_answer_413(db) {
+    let server = TestServer::start_with(&db, ServerOptions { max_upload_bytes: 4096, max_report_bytes: 64 << 10, ..Default::default() });
+    let token = token(&db, "shop", Scope::Upload);
+    let (status, answer) = upload(&server, &token, QUERY, junit("big", 200, 0).as_bytes(), &[]);
+    assert_eq!((status, answer["error"]["code"].as_str()), (413, Some("too_large")), "{answer}");
+    // Small on the wire, large once decompressed.
+    let bomb = gzip(&vec![b' '; 1 << 20]);
+    assert!(bomb.len() < 4096);
+    let (status, answer) = upload(&server, &token, QUERY, &bomb, &[]);
+    assert_eq!((status, answer["error"]["code"].as_str()), (413, Some("too_large")), "{answer}");
+    assert_eq!(count(&db, "uploads"), 0);
+});
+
+storage_test!(fn operators_list_tasks_and_scrape_metrics(db) {
+    let server = TestServer::start(&db);
+    let upload_token = token(&db, "shop", Scope::Upload);
+    let admin = token(&db, "shop", Scope::Admin);
+    let done = upload_ok(&server, &upload_token, QUERY, junit("shop", 2, 0).as_bytes());
+    await_task(&server, &done);
+
+    let mut response = common::http()
+        .get(server.url("/api/v1/tasks?status=completed&limit=10"))
+        .header("Authorization", &format!("Bearer {admin}"))
+        .call()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let list: serde_json::Value = response.body_mut().read_json().unwrap();
+    assert_eq!(list["tasks"].as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list["tasks"][0]["project"], "shop");
+    let response = common::http()
+        .get(server.url("/api/v1/tasks"))
+        .header("Authorization", &format!("Bearer {upload_token}"))
+        .call()
+        .unwrap();
+    assert_eq!(response.status(), 403);
+
+    let metrics = common::http().get(server.url("/metrics")).call().unwrap().body_mut().read_to_string().unwrap();
+    assert!(metrics.contains("flakewatch_store_tasks{status=\"completed\"} 1"), "{metrics}");
+    assert!(metrics.contains("flakewatch_results_stored_total 2"), "{metrics}");
+    assert!(metrics.contains("flakewatch_task_store_seconds_count 1"), "{metrics}");
+});
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn tar(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, name, *data).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+fn zip(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in files {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(data).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
