@@ -215,7 +215,9 @@ storage_test!(fn bad_input_gets_a_specific_error_and_harms_nothing(db) {
     let body: serde_json::Value = response.body_mut().read_json().unwrap();
     assert_eq!(body["error"]["code"], "missing_token", "{body}");
 
-    let cases: [(&str, &str, &[u8], u16, &str, Option<&str>); 8] = [
+    // token, query, body, expected status, error code, field named
+    type Case<'a> = (&'a str, &'a str, &'a [u8], u16, &'a str, Option<&'a str>);
+    let cases: [Case; 8] = [
         ("fw_upload_0000", QUERY, good.as_bytes(), 401, "invalid_token", None),
         (&read_token, QUERY, good.as_bytes(), 403, "insufficient_scope", None),
         (&other_project, &format!("project=shop&{QUERY}"), good.as_bytes(), 403, "wrong_project", Some("project")),

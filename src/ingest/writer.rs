@@ -134,7 +134,7 @@ impl<'a> RunWriter<'a> {
         while let Some(item) = junit.next_item()? {
             if let Item::Case(case) = item {
                 self.progress.records_seen += 1;
-                self.pending.push(case);
+                self.pending.push(*case);
                 if self.pending.len() >= BATCH {
                     self.flush(tx, side, run_id)?;
                 }

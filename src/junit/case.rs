@@ -89,6 +89,8 @@ pub(crate) struct CaseBuilder {
     pub parts: ResultParts,
     pub properties: Vec<Property>,
     pub attempts: Vec<Attempt>,
+    /// Attempt children past `MAX_ATTEMPTS_PER_RECORD`, counted, not kept.
+    pub attempts_dropped: u64,
     pub suite_level: bool,
     pub source_line: u64,
 }
@@ -134,10 +136,10 @@ impl CaseBuilder {
         }
     }
 
-    pub(crate) fn finish(self, suite_path: Arc<[String]>) -> TestCase {
+    pub(crate) fn finish(self, suite_path: Arc<[String]>) -> Box<TestCase> {
         let outcome = self.outcome();
         let (message, failure_type, text, system_out, system_err) = self.parts.into_fields();
-        TestCase {
+        Box::new(TestCase {
             suite_path,
             classname: self.classname,
             name: self.name,
@@ -154,7 +156,7 @@ impl CaseBuilder {
             attempts: self.attempts,
             suite_level: self.suite_level,
             source_line: self.source_line,
-        }
+        })
     }
 }
 
@@ -225,29 +227,32 @@ fn set_primary(case: &mut TestCase, a: Attempt) {
     case.system_err = a.system_err;
 }
 
-/// Merges `next`, a repeat of `record`, into `record`.
+/// Merges repeated executions of one test (in document order) into one record.
 ///
 /// All executions are lined up in document order; the one that decides the verdict
 /// becomes the record's own: the last that passed if any passed (a pass after
-/// failures is flakiness, not a failure), else the last that failed or errored, else
-/// the last. The others become `attempts`.
-pub(crate) fn merge_repeat(record: &mut TestCase, mut next: TestCase) {
-    let mut runs = std::mem::take(&mut record.attempts);
-    runs.push(take_primary(record));
-    runs.append(&mut next.attempts);
-    runs.push(take_primary(&mut next));
+/// failures is flakiness), else the last that failed or errored, else the last. The
+/// others become `attempts`. Name, classname, file, line and properties come from
+/// the first occurrence.
+// Boxed records are what the reader passes along; unboxing here would add moves.
+#[allow(clippy::vec_box)]
+pub(crate) fn merge_repeats(mut group: Vec<Box<TestCase>>) -> Option<Box<TestCase>> {
+    if group.len() <= 1 {
+        return group.pop();
+    }
+    let mut runs = Vec::new();
+    for occurrence in &mut group {
+        runs.append(&mut occurrence.attempts);
+        runs.push(take_primary(occurrence));
+    }
     let decider = runs
         .iter()
         .rposition(|a| a.outcome == Outcome::Passed)
         .or_else(|| runs.iter().rposition(|a| a.outcome.is_failing()))
         .unwrap_or(runs.len() - 1);
     let primary = runs.remove(decider);
-    set_primary(record, primary);
+    let mut record = group.swap_remove(0);
+    set_primary(&mut record, primary);
     record.attempts = runs;
-    if record.file.is_none() {
-        record.file = next.file;
-    }
-    if record.line.is_none() {
-        record.line = next.line;
-    }
+    Some(record)
 }

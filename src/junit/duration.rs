@@ -37,7 +37,7 @@ pub fn parse_duration(raw: &str) -> DurationValue {
         return DurationValue::Invalid;
     };
     let ms = value * scale_ms;
-    if !ms.is_finite() || ms < 0.0 || ms > MAX_PLAUSIBLE_MS {
+    if !(0.0..=MAX_PLAUSIBLE_MS).contains(&ms) {
         return DurationValue::Invalid;
     }
     DurationValue::Millis(ms.round() as i64)

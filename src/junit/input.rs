@@ -140,9 +140,150 @@ impl<R: Read> Read for Limited<R> {
     }
 }
 
-/// The report as valid UTF-8. quick-xml 0.42 works on `str`, so even UTF-8 input
-/// goes through the decoder: invalid bytes become U+FFFD instead of failing the report.
-pub(crate) type Decoded<R> = Transcoder<Prefixed<Limited<Source<R>>>>;
+/// The report as valid UTF-8: quick-xml 0.42 works on `str`, so invalid bytes are
+/// replaced with U+FFFD rather than failing the report. UTF-8 input is checked in
+/// place; other encodings go through encoding_rs.
+pub(crate) enum Decoded<R: Read> {
+    Utf8(Utf8Checked<Prefixed<Limited<Source<R>>>>),
+    Other(Box<Transcoder<Prefixed<Limited<Source<R>>>>>),
+}
+
+impl<R: Read> Decoded<R> {
+    fn limited(&self) -> &Limited<Source<R>> {
+        match self {
+            Decoded::Utf8(u) => &u.inner.inner,
+            Decoded::Other(t) => &t.inner.inner,
+        }
+    }
+
+    fn replaced(&self) -> bool {
+        match self {
+            Decoded::Utf8(u) => u.replaced,
+            Decoded::Other(t) => t.replaced,
+        }
+    }
+}
+
+impl<R: Read> Read for Decoded<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoded::Utf8(u) => u.read(out),
+            Decoded::Other(t) => t.read(out),
+        }
+    }
+}
+
+/// Passes UTF-8 through, validated in the caller's buffer (no copy on the fast path).
+pub(crate) struct Utf8Checked<R> {
+    inner: R,
+    /// Start of a character cut by the previous read.
+    carry: [u8; 4],
+    carry_len: usize,
+    /// Repaired text waiting to be handed out (only after invalid bytes).
+    repaired: Vec<u8>,
+    repaired_pos: usize,
+    replaced: bool,
+}
+
+impl<R: Read> Utf8Checked<R> {
+    fn new(inner: R) -> Self {
+        Utf8Checked {
+            inner,
+            carry: [0; 4],
+            carry_len: 0,
+            repaired: Vec::new(),
+            repaired_pos: 0,
+            replaced: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Utf8Checked<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.len() < 8 && self.repaired_pos == self.repaired.len() {
+            // Too small to hold a checked chunk: check a bigger one, keep the rest.
+            let mut tmp = [0u8; 64];
+            let n = self.read(&mut tmp)?;
+            let give = n.min(out.len());
+            out[..give].copy_from_slice(&tmp[..give]);
+            let mut rest = tmp[give..n].to_vec();
+            rest.extend_from_slice(&self.repaired[self.repaired_pos..]);
+            self.repaired = rest;
+            self.repaired_pos = 0;
+            return Ok(give);
+        }
+        loop {
+            if self.repaired_pos < self.repaired.len() {
+                let n = out.len().min(self.repaired.len() - self.repaired_pos);
+                out[..n].copy_from_slice(&self.repaired[self.repaired_pos..self.repaired_pos + n]);
+                self.repaired_pos += n;
+                return Ok(n);
+            }
+            let carried = self.carry_len;
+            out[..carried].copy_from_slice(&self.carry[..carried]);
+            self.carry_len = 0;
+            let n = loop {
+                match self.inner.read(&mut out[carried..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            };
+            let eof = n == 0;
+            let filled = carried + n;
+            let error = match std::str::from_utf8(&out[..filled]) {
+                Ok(_) => return Ok(filled),
+                Err(e) => e,
+            };
+            let valid = error.valid_up_to();
+            if error.error_len().is_none() && !eof {
+                // A character cut at the end of this read: finish it next time.
+                self.carry_len = filled - valid;
+                self.carry[..self.carry_len].copy_from_slice(&out[valid..filled]);
+                if valid > 0 {
+                    return Ok(valid);
+                }
+                continue;
+            }
+            // Invalid bytes: repair this chunk, keeping a cut character for later.
+            let mut end = filled;
+            if !eof {
+                if let Err(e) = std::str::from_utf8(&out[..filled]) {
+                    let tail_start = last_incomplete_start(&out[..filled], e.valid_up_to());
+                    if let Some(start) = tail_start {
+                        self.carry_len = filled - start;
+                        self.carry[..self.carry_len].copy_from_slice(&out[start..filled]);
+                        end = start;
+                    }
+                }
+            }
+            self.repaired = String::from_utf8_lossy(&out[..end])
+                .into_owned()
+                .into_bytes();
+            self.repaired_pos = 0;
+            self.replaced = true;
+        }
+    }
+}
+
+/// Start of a trailing, incomplete (but so far valid) UTF-8 sequence, if any.
+fn last_incomplete_start(bytes: &[u8], _first_error: usize) -> Option<usize> {
+    let len = bytes.len();
+    for back in 1..=3.min(len) {
+        let b = bytes[len - back];
+        if b & 0xC0 == 0x80 {
+            continue;
+        }
+        let needed = match b {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => return None,
+        };
+        return (needed > back).then_some(len - back);
+    }
+    None
+}
 
 pub(crate) struct Transcoder<R> {
     inner: R,
@@ -253,7 +394,12 @@ pub(crate) fn open<R: Read>(
         encoding: encoding.name(),
         encoding_note: note,
     };
-    Ok((Transcoder::new(text, encoding), info))
+    let decoded = if encoding == UTF_8 {
+        Decoded::Utf8(Utf8Checked::new(text))
+    } else {
+        Decoded::Other(Box::new(Transcoder::new(text, encoding)))
+    };
+    Ok((decoded, info))
 }
 
 /// Picks the encoding from the BOM, the UTF-16 shape of `<?`, or the XML declaration.
@@ -323,18 +469,26 @@ pub(crate) struct Position {
     pub column: u64,
 }
 
-/// `BufRead` for quick-xml that counts lines and columns of what quick-xml has
+/// `BufRead` for quick-xml that knows lines and columns of what quick-xml has
 /// consumed, and fails once one token (tag or text run) grows past the limit, so
 /// quick-xml's event buffer stays bounded whatever the input.
+///
+/// Lines and columns are counted lazily, in large slices, and only as far as someone
+/// asks (or before a buffer is refilled), so the hot path is a plain `consume`.
 pub(crate) struct Tracker<R> {
     inner: R,
     buf: Box<[u8]>,
     pos: usize,
     len: usize,
-    offset: u64,
+    /// Absolute offset of `buf[0]`.
+    base: u64,
+    /// `line`/`column` describe the position `buf[counted]`.
+    counted: usize,
     line: u64,
-    /// Characters consumed on the current line.
+    /// Characters before `counted` on its line.
     column: u64,
+    token_start: u64,
+    token_position: Option<Position>,
     token_bytes: usize,
     max_token_bytes: usize,
 }
@@ -346,9 +500,12 @@ impl<R: Read> Tracker<R> {
             buf: vec![0; BUFFER_LEN].into_boxed_slice(),
             pos: 0,
             len: 0,
-            offset: 0,
+            base: 0,
+            counted: 0,
             line: 1,
             column: 0,
+            token_start: 0,
+            token_position: None,
             token_bytes: 0,
             max_token_bytes,
         }
@@ -357,26 +514,65 @@ impl<R: Read> Tracker<R> {
     /// Called before each event: the token budget is per token.
     pub(crate) fn start_token(&mut self) {
         self.token_bytes = 0;
+        self.token_start = self.base + self.pos as u64;
+        self.token_position = None;
     }
 
-    pub(crate) fn position(&self) -> Position {
+    /// Counts lines and columns up to `buf[index]`.
+    fn count_to(&mut self, index: usize) {
+        if index <= self.counted {
+            return;
+        }
+        let slice = &self.buf[self.counted..index];
+        // Separate simple passes vectorise; lines are short, so the tail is cheap.
+        match slice.iter().rposition(|&b| b == b'\n') {
+            Some(last) => {
+                self.line += slice.iter().filter(|&&b| b == b'\n').count() as u64;
+                self.column = count_chars(&slice[last + 1..]);
+            }
+            None => self.column += count_chars(slice),
+        }
+        self.counted = index;
+    }
+
+    fn here(&self) -> Position {
         Position {
-            offset: self.offset,
+            offset: self.base + self.counted as u64,
             line: self.line,
             column: self.column + 1,
         }
+    }
+
+    /// Where the current token (event) starts. Ask before `position` within a token.
+    pub(crate) fn token_start(&mut self) -> Position {
+        if let Some(p) = self.token_position {
+            return p;
+        }
+        let index = self.token_start.saturating_sub(self.base) as usize;
+        if index >= self.counted {
+            self.count_to(index);
+            self.token_position = Some(self.here());
+        }
+        // Already counted past it (asked too late): the best we know.
+        self.token_position.unwrap_or_else(|| self.here())
+    }
+
+    /// Where quick-xml has consumed up to.
+    pub(crate) fn position(&mut self) -> Position {
+        self.count_to(self.pos);
+        self.here()
     }
 }
 
 impl<R: Read> Tracker<Decoded<R>> {
     /// Decompressed bytes read from the source so far.
     pub(crate) fn bytes_read(&self) -> u64 {
-        self.inner.inner.inner.count
+        self.inner.limited().count
     }
 
     /// Whether invalid byte sequences were replaced with U+FFFD.
     pub(crate) fn replaced_invalid_bytes(&self) -> bool {
-        self.inner.replaced
+        self.inner.replaced()
     }
 }
 
@@ -396,30 +592,29 @@ impl<R: Read> BufRead for Tracker<R> {
             return Err(InputFault::TokenTooLarge(self.max_token_bytes).into_io());
         }
         if self.pos == self.len {
-            self.pos = 0;
-            self.len = loop {
+            // Settle what this buffer tells about positions before dropping it.
+            if self.token_position.is_none() && self.token_start >= self.base {
+                self.token_start();
+            }
+            self.count_to(self.len);
+            let n = loop {
                 match self.inner.read(&mut self.buf) {
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),
                 }
             };
+            self.base += self.len as u64;
+            self.pos = 0;
+            self.len = n;
+            self.counted = 0;
         }
         Ok(&self.buf[self.pos..self.len])
     }
 
     fn consume(&mut self, amt: usize) {
         let amt = amt.min(self.len - self.pos);
-        let consumed = &self.buf[self.pos..self.pos + amt];
-        match consumed.iter().rposition(|&b| b == b'\n') {
-            Some(last) => {
-                self.line += consumed.iter().filter(|&&b| b == b'\n').count() as u64;
-                self.column = count_chars(&consumed[last + 1..]);
-            }
-            None => self.column += count_chars(consumed),
-        }
         self.pos += amt;
-        self.offset += amt as u64;
         self.token_bytes = self.token_bytes.saturating_add(amt);
     }
 }
@@ -472,6 +667,31 @@ mod tests {
     }
 
     #[test]
+    fn invalid_utf8_is_repaired_across_read_boundaries() {
+        // "é" (C3 A9) cut between reads, then a stray 0xFF.
+        struct Chunks(Vec<Vec<u8>>);
+        impl Read for Chunks {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Ok(0);
+                }
+                let c = self.0.remove(0);
+                out[..c.len()].copy_from_slice(&c);
+                Ok(c.len())
+            }
+        }
+        let mut r = Utf8Checked::new(Chunks(vec![
+            b"ab\xC3".to_vec(),
+            b"\xA9c\xFFd\xE2".to_vec(),
+            b"\x82\xAC".to_vec(),
+        ]));
+        let mut s = String::new();
+        r.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "abéc\u{FFFD}d€");
+        assert!(r.replaced);
+    }
+
+    #[test]
     fn utf8_bom_is_stripped() {
         assert_eq!(read_all(b"\xEF\xBB\xBF<a/>").0, "<a/>");
     }
@@ -481,8 +701,10 @@ mod tests {
         let mut t = Tracker::new("ab\néé\nx".as_bytes(), 100);
         let n = t.fill_buf().unwrap().len();
         t.consume(n - 1);
-        assert_eq!((t.position().line, t.position().column), (3, 1));
+        let p = t.position();
+        assert_eq!((p.line, p.column), (3, 1));
         t.consume(1);
-        assert_eq!((t.position().line, t.position().column), (3, 2));
+        let p = t.position();
+        assert_eq!((p.line, p.column), (3, 2));
     }
 }

@@ -27,13 +27,21 @@
 //!   and `<rerunFailure>`/`<rerunError>` (failed on every re-run) children. The case's
 //!   own result stays the verdict: with only flaky children it **passed** (and is
 //!   flaky in the run); with rerun children it **failed**.
-//! * Repeated `<testcase>` elements with the same identity **directly after one
-//!   another in the same suite** (pytest-rerunfailures, retry plugins). They are
-//!   merged into one record: the last execution that passed decides (a pass after
-//!   failures is flakiness), else the last that failed or errored; the others become
-//!   attempts. Only adjacent repeats are merged, so the parser holds one record back
-//!   at most; at most 100 are merged into one record. A repeat that is not adjacent is
-//!   kept as its own record and reported with a `DuplicateIdentity` warning.
+//! * Repeated `<testcase>` elements (pytest-rerunfailures, TestNG retries, retry
+//!   plugins). **Rule:** a `<testcase>` is merged into the record right before it
+//!   when (1) both are in the same suite with nothing but non-suite elements
+//!   between them, (2) they have the same identity and a non-empty name, and
+//!   (3) the `<testcase>` right before it did **not** pass. Re-run tools only re-run
+//!   what failed (TestNG marks the retried attempt skipped), so a same-named case
+//!   after a pass is another parameterisation (Boost.Test data cases, Fixie
+//!   generics, jest `test.each` with a fixed title) and stays its own record. In a
+//!   merged record the last execution that passed decides (a pass after failures is
+//!   flakiness), else the last that failed or errored; the others become attempts.
+//!   Only adjacent cases are merged, so the parser holds one record back at most;
+//!   at most 100 attempts go into one record. A repeat that is not merged is kept
+//!   as its own record and, when not adjacent, reported with a `DuplicateIdentity`
+//!   warning. Caveat: same-named parameterised cases where the first fails look
+//!   exactly like a rerun and are merged.
 //!
 //! [`TestCase::is_flaky_in_run`] is true when the verdict is passed and an attempt
 //! failed. [`Summary`] counts records (not `<testcase>` elements).
@@ -116,7 +124,7 @@ pub fn parse_all<R: Read>(
     while let Some(item) = reader.next_item()? {
         match item {
             Item::SuiteStart(s) => suites.push(s),
-            Item::Case(c) => cases.push(c),
+            Item::Case(c) => cases.push(*c),
             Item::SuiteEnd(_) => {}
         }
     }

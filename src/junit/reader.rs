@@ -5,7 +5,7 @@
 //! the same test right after it can be merged into it (see the module docs).
 
 use super::case::{
-    merge_repeat, same_identity, AttemptBuilder, CaseBuilder, ResultKind, ResultParts,
+    merge_repeats, same_identity, AttemptBuilder, CaseBuilder, ResultKind, ResultParts,
     MAX_ATTEMPTS_PER_RECORD, MAX_PROPERTIES,
 };
 use super::dialect::{Dialect, DialectDetector};
@@ -13,18 +13,16 @@ use super::duration::{parse_duration, DurationValue};
 use super::error::{ErrorKind, ParseError, Warning, WarningKind};
 use super::input::{self, Decoded, InputFault, InputInfo, OpenError, Position, Tracker};
 use super::record::{
-    identity_scope, AttemptKind, DeclaredCounts, Item, Outcome, Property, RunInfo, Suite, SuiteEnd,
-    TestCase,
+    AttemptKind, DeclaredCounts, Item, Outcome, Property, RunInfo, Suite, SuiteEnd, TestCase,
 };
 use super::summary::Summary;
-use super::text::{cap_string, resolve_reference, unescape_attr, CappedText};
+use super::text::{attr_view, cap_string, resolve_reference, unescape_attr, CappedText};
 use super::warnings::Warnings;
 use super::ParseOptions;
 use quick_xml::errors::{Error as XmlError, IllFormedError, SyntaxError};
 use quick_xml::events::{BytesStart, Event};
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Read;
 use std::sync::Arc;
 
@@ -150,6 +148,13 @@ impl Counts {
     }
 }
 
+/// `message`, `type` and `time` of a result or attempt element.
+struct ResultAttrs {
+    message: Option<String>,
+    failure_type: Option<String>,
+    duration_ms: Option<i64>,
+}
+
 struct SuiteFrame {
     suite: Suite,
     started: bool,
@@ -180,17 +185,23 @@ pub struct JunitReader<R: Read> {
     case: Option<CaseBuilder>,
     attempt: Option<AttemptBuilder>,
     property: PropertyBuilder,
-    /// A finished record waiting to see whether the next case repeats it.
-    pending: Option<TestCase>,
+    /// Finished executions of one test, waiting to see whether the next case repeats it.
+    #[allow(clippy::vec_box)] // records stay boxed from builder to caller: fewer moves
+    pending: Vec<Box<TestCase>>,
+    /// Outcome of the `<testcase>` element that last went into `pending`.
+    pending_last: Outcome,
     out: VecDeque<Item>,
     run: Option<RunInfo>,
     run_counts: Counts,
     summary: Summary,
-    seen_identities: HashSet<u64>,
+    seen_identities: HashSet<u64, BuildHasherDefault<PreHashed>>,
     warnings: Warnings,
     detector: DialectDetector,
-    event_start: Position,
     roots_seen: u32,
+    /// Line of the start tag being handled (set in `open`).
+    tag_line: u64,
+    /// Any markup at all (declaration, comment...) before the end.
+    saw_markup: bool,
     empty_path: Arc<[String]>,
     failed: Option<ParseError>,
     done: bool,
@@ -234,16 +245,18 @@ impl<R: Read> JunitReader<R> {
             case: None,
             attempt: None,
             property: PropertyBuilder::default(),
-            pending: None,
+            pending: Vec::new(),
+            pending_last: Outcome::Passed,
             out: VecDeque::new(),
             run: None,
             run_counts: Counts::default(),
             summary: Summary::default(),
-            seen_identities: HashSet::new(),
+            seen_identities: HashSet::default(),
             warnings,
             detector: DialectDetector::default(),
-            event_start: Position::default(),
             roots_seen: 0,
+            tag_line: 1,
+            saw_markup: false,
             empty_path: Arc::from(Vec::new()),
             failed: None,
             done: false,
@@ -310,7 +323,6 @@ impl<R: Read> JunitReader<R> {
             buf = Vec::with_capacity(4096);
         }
         self.xml.get_mut().start_token();
-        self.event_start = self.xml.get_ref().position();
         let result = match self.xml.read_event_into(&mut buf) {
             Ok(event) => self.handle(event),
             Err(e) => Err(self.xml_error(e)),
@@ -338,8 +350,14 @@ impl<R: Read> JunitReader<R> {
                 self.push_to(sink, &resolved);
                 Ok(())
             }
-            Event::DocType(d) => self.doctype(&d),
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => Ok(()),
+            Event::DocType(d) => {
+                self.saw_markup = true;
+                self.doctype(&d)
+            }
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {
+                self.saw_markup = true;
+                Ok(())
+            }
             Event::Eof => self.eof(),
         }
     }
@@ -356,13 +374,19 @@ impl<R: Read> JunitReader<R> {
     }
 
     /// An error about the event being read: placed where that event starts.
-    fn error_here(&self, kind: ErrorKind) -> ParseError {
-        self.error_at(self.event_start, kind)
+    fn error_here(&mut self, kind: ErrorKind) -> ParseError {
+        let start = self.start();
+        self.error_at(start, kind)
     }
 
-    fn xml_error(&self, err: XmlError) -> ParseError {
-        let here = self.event_start;
-        let end = self.xml.get_ref().position();
+    /// Where the event being handled starts (computed lazily by the tracker).
+    fn start(&mut self) -> Position {
+        self.xml.get_mut().token_start()
+    }
+
+    fn xml_error(&mut self, err: XmlError) -> ParseError {
+        let here = self.start();
+        let end = self.xml.get_mut().position();
         let unclosed = |what: &str| {
             self.error_at(
                 end,
@@ -427,6 +451,7 @@ impl<R: Read> JunitReader<R> {
                 limit: self.opts.max_depth,
             }));
         }
+        self.tag_line = self.start().line;
         let local = e.local_name();
         let name: &str = local.as_ref();
         let parent = self.stack.last().map(|o| o.elem);
@@ -477,7 +502,7 @@ impl<R: Read> JunitReader<R> {
         };
         self.stack.push(Open {
             elem,
-            line: self.event_start.line,
+            line: self.tag_line,
         });
         if empty {
             self.close()?;
@@ -490,7 +515,7 @@ impl<R: Read> JunitReader<R> {
         if self.roots_seen == 2 {
             self.warnings.push(
                 WarningKind::Leniency,
-                Some(self.event_start.line),
+                Some(self.tag_line),
                 "the report has more than one root element (concatenated files?); all are read"
                     .to_owned(),
             );
@@ -502,7 +527,7 @@ impl<R: Read> JunitReader<R> {
                     self.for_each_attr(e, |key, value| match key {
                         "name" => run.name = Some(unescape_attr(value)),
                         "timestamp" => run.timestamp = Some(unescape_attr(value)),
-                        "time" => run.duration_ms = parse_duration(&unescape_attr(value)).millis(),
+                        "time" => run.duration_ms = parse_duration(&attr_view(value)).millis(),
                         _ => read_declared(&mut run.declared, key, value),
                     })?;
                     if let Some(n) = &run.name {
@@ -546,7 +571,7 @@ impl<R: Read> JunitReader<R> {
             "id" => suite.id = Some(unescape_attr(value)),
             "package" => suite.package = Some(unescape_attr(value)),
             "file" | "filepath" => suite.file = Some(unescape_attr(value)),
-            "time" => match parse_duration(&unescape_attr(value)) {
+            "time" => match parse_duration(&attr_view(value)) {
                 DurationValue::Millis(ms) => suite.duration_ms = Some(ms),
                 DurationValue::Invalid => bad_duration = true,
                 DurationValue::Missing => {}
@@ -555,7 +580,7 @@ impl<R: Read> JunitReader<R> {
             _ => read_declared(&mut suite.declared, key, value),
         })?;
         if bad_duration {
-            self.warnings.invalid_duration(self.event_start.line);
+            self.warnings.invalid_duration(self.tag_line);
         }
         self.detector
             .suite(&suite.name, schema.as_deref(), suite.hostname.as_deref());
@@ -569,7 +594,7 @@ impl<R: Read> JunitReader<R> {
             err: CappedText::default(),
             late_properties: Vec::new(),
             counts: Counts::default(),
-            line: self.event_start.line,
+            line: self.tag_line,
         });
         Ok(Elem::Suite)
     }
@@ -577,7 +602,7 @@ impl<R: Read> JunitReader<R> {
     fn open_case(&mut self, e: &BytesStart<'_>) -> Result<Elem, ParseError> {
         self.ensure_started();
         let mut case = CaseBuilder {
-            source_line: self.event_start.line,
+            source_line: self.tag_line,
             ..CaseBuilder::default()
         };
         let mut class_attr = None;
@@ -588,8 +613,8 @@ impl<R: Read> JunitReader<R> {
             "classname" => case.classname = Some(unescape_attr(value)),
             "class" => class_attr = Some(unescape_attr(value)),
             "file" | "filepath" => case.file = Some(unescape_attr(value)),
-            "line" | "lineno" => case.line = unescape_attr(value).trim().parse().ok(),
-            "time" => case.duration = Some(parse_duration(&unescape_attr(value))),
+            "line" | "lineno" => case.line = attr_view(value).trim().parse().ok(),
+            "time" => case.duration = Some(parse_duration(&attr_view(value))),
             "duration" => duration_attr = Some(unescape_attr(value)),
             "status" => case.status = Some(unescape_attr(value)),
             "result" => case.result = Some(unescape_attr(value)),
@@ -617,28 +642,33 @@ impl<R: Read> JunitReader<R> {
     }
 
     /// Reads `message` and `type`, capped.
-    fn result_attrs(
-        &mut self,
-        e: &BytesStart<'_>,
-    ) -> Result<(Option<String>, Option<String>, Option<i64>), ParseError> {
+    fn result_attrs(&mut self, e: &BytesStart<'_>) -> Result<ResultAttrs, ParseError> {
         let (mut message, mut failure_type, mut duration) = (None, None, None);
         self.for_each_attr(e, |key, value| match key {
             "message" => message = Some(unescape_attr(value)),
             "type" => failure_type = Some(unescape_attr(value)),
-            "time" => duration = parse_duration(&unescape_attr(value)).millis(),
+            "time" => duration = parse_duration(&attr_view(value)).millis(),
             _ => {}
         })?;
         let limit = self.opts.max_text;
         for field in [&mut message, &mut failure_type].into_iter().flatten() {
             if cap_string(field, limit) {
-                self.warnings.truncated(self.event_start.line);
+                self.warnings.truncated(self.tag_line);
             }
         }
-        Ok((message, failure_type, duration))
+        Ok(ResultAttrs {
+            message,
+            failure_type,
+            duration_ms: duration,
+        })
     }
 
     fn open_result(&mut self, e: &BytesStart<'_>, kind: ResultKind) -> Result<Elem, ParseError> {
-        let (message, failure_type, _) = self.result_attrs(e)?;
+        let ResultAttrs {
+            message,
+            failure_type,
+            ..
+        } = self.result_attrs(e)?;
         let limit = self.opts.max_text;
         if let Some(case) = self.case.as_mut() {
             case.mark_result(kind);
@@ -657,7 +687,7 @@ impl<R: Read> JunitReader<R> {
             classname: suite_name,
             name: "(suite)".to_owned(),
             suite_level: true,
-            source_line: self.event_start.line,
+            source_line: self.tag_line,
             ..CaseBuilder::default()
         };
         let kind = if name == "error" {
@@ -665,7 +695,11 @@ impl<R: Read> JunitReader<R> {
         } else {
             ResultKind::Failure
         };
-        let (message, failure_type, _) = self.result_attrs(e)?;
+        let ResultAttrs {
+            message,
+            failure_type,
+            ..
+        } = self.result_attrs(e)?;
         case.mark_result(kind);
         case.parts
             .open_result(true, message, failure_type, self.opts.max_text);
@@ -675,7 +709,11 @@ impl<R: Read> JunitReader<R> {
 
     fn open_attempt(&mut self, e: &BytesStart<'_>, kind: AttemptKind) -> Result<Elem, ParseError> {
         self.detector.rerun_element();
-        let (message, failure_type, duration_ms) = self.result_attrs(e)?;
+        let ResultAttrs {
+            message,
+            failure_type,
+            duration_ms,
+        } = self.result_attrs(e)?;
         let mut parts = ResultParts::default();
         parts.open_result(true, message, failure_type, self.opts.max_text);
         self.attempt = Some(AttemptBuilder {
@@ -702,7 +740,7 @@ impl<R: Read> JunitReader<R> {
         })?;
         if let Some(value) = property.value.as_mut() {
             if cap_string(value, self.opts.max_text) {
-                self.warnings.truncated(self.event_start.line);
+                self.warnings.truncated(self.tag_line);
             }
         }
         self.detector.property(&property.name);
@@ -711,7 +749,7 @@ impl<R: Read> JunitReader<R> {
     }
 
     fn for_each_attr(
-        &self,
+        &mut self,
         e: &BytesStart<'_>,
         mut f: impl FnMut(&str, &str),
     ) -> Result<(), ParseError> {
@@ -755,7 +793,11 @@ impl<R: Read> JunitReader<R> {
                     if attempt.text.as_ref().is_some_and(|t| t.truncated) {
                         self.warnings.truncated(open.line);
                     }
-                    case.attempts.push(attempt);
+                    if case.attempts.len() < MAX_ATTEMPTS_PER_RECORD {
+                        case.attempts.push(attempt);
+                    } else {
+                        case.attempts_dropped += 1;
+                    }
                 }
             }
             Elem::Property => self.close_property(open.line),
@@ -803,6 +845,16 @@ impl<R: Read> JunitReader<R> {
             return;
         };
         let line = builder.source_line;
+        if builder.attempts_dropped > 0 {
+            self.warnings.push(
+                WarningKind::Truncated,
+                Some(line),
+                format!(
+                    "{} re-runs beyond the first {MAX_ATTEMPTS_PER_RECORD} of one <testcase> were dropped",
+                    builder.attempts_dropped
+                ),
+            );
+        }
         match builder.duration {
             None | Some(DurationValue::Missing) if !builder.suite_level => {
                 self.warnings.missing_duration(line)
@@ -823,21 +875,16 @@ impl<R: Read> JunitReader<R> {
             Some(frame) => frame.counts.add_outcome(case.outcome),
             None => self.run_counts.add_outcome(case.outcome),
         }
-        match self.pending.take() {
-            Some(mut record)
-                if same_identity(&record, &case)
-                    && record.attempts.len() < MAX_ATTEMPTS_PER_RECORD =>
-            {
-                merge_repeat(&mut record, case);
-                self.pending = Some(record);
-            }
-            previous => {
-                if let Some(record) = previous {
-                    self.release(record);
-                }
-                self.pending = Some(case);
-            }
+        let this_outcome = case.outcome;
+        let is_rerun = self
+            .pending
+            .first()
+            .is_some_and(|first| is_rerun_of(first, self.pending.len(), self.pending_last, &case));
+        if !is_rerun {
+            self.flush_pending();
         }
+        self.pending.push(case);
+        self.pending_last = this_outcome;
     }
 
     fn close_suite(&mut self) {
@@ -900,28 +947,27 @@ impl<R: Read> JunitReader<R> {
     }
 
     fn flush_pending(&mut self) {
-        if let Some(record) = self.pending.take() {
+        let group = std::mem::take(&mut self.pending);
+        if let Some(record) = merge_repeats(group) {
             self.release(record);
         }
     }
 
     /// A record is final: count it, check for a non-adjacent duplicate, yield it.
-    fn release(&mut self, record: TestCase) {
+    fn release(&mut self, record: Box<TestCase>) {
         self.summary.add(&record);
-        if self.seen_identities.len() < MAX_TRACKED_IDENTITIES {
-            let mut hasher = DefaultHasher::new();
-            identity_scope(record.classname.as_deref(), &record.suite_path).hash(&mut hasher);
-            record.name.hash(&mut hasher);
-            if !self.seen_identities.insert(hasher.finish()) {
-                self.warnings.push(
-                    WarningKind::DuplicateIdentity,
-                    Some(record.source_line),
-                    format!(
-                        "test {} appears more than once, not in a row; each occurrence is kept as its own record",
-                        record.identity()
-                    ),
-                );
-            }
+        if self.seen_identities.len() < MAX_TRACKED_IDENTITIES
+            && !record.name.is_empty()
+            && !self.seen_identities.insert(identity_hash(&record))
+        {
+            self.warnings.push(
+                WarningKind::DuplicateIdentity,
+                Some(record.source_line),
+                format!(
+                    "test {} appears more than once; each occurrence is kept as its own record",
+                    record.identity()
+                ),
+            );
         }
         self.out.push_back(Item::Case(record));
     }
@@ -939,6 +985,12 @@ impl<R: Read> JunitReader<R> {
     // ---- character data ---------------------------------------------------------
 
     fn text(&mut self, raw: &str) -> Result<(), ParseError> {
+        // Indentation around <stackTrace>/<system-out> inside a <flakyFailure> is
+        // layout, not part of the stack trace.
+        let top = self.stack.last().map(|o| o.elem);
+        if top == Some(Elem::Attempt) && raw.trim().is_empty() {
+            return Ok(());
+        }
         match self.current_sink() {
             Sink::Discard => self.check_top_level_text(raw),
             _ => {
@@ -949,7 +1001,7 @@ impl<R: Read> JunitReader<R> {
     }
 
     /// Text before the first element means the file is not XML at all.
-    fn check_top_level_text(&self, raw: &str) -> Result<(), ParseError> {
+    fn check_top_level_text(&mut self, raw: &str) -> Result<(), ParseError> {
         if !self.stack.is_empty() || self.roots_seen > 0 {
             return Ok(());
         }
@@ -992,15 +1044,15 @@ impl<R: Read> JunitReader<R> {
         if content.contains("<!ENTITY") {
             return Err(self.error_here(ErrorKind::EntityDeclaration));
         }
-        let name = content.trim_ascii_start();
-        if name.len() >= 4 && name[..4].eq_ignore_ascii_case("html") {
+        let name = content.trim_ascii_start().as_bytes();
+        if name.len() >= 4 && name[..4].eq_ignore_ascii_case(b"html") {
             return Err(self.error_here(ErrorKind::Html));
         }
         Ok(())
     }
 
     fn eof(&mut self) -> Result<(), ParseError> {
-        let end = self.xml.get_ref().position();
+        let end = self.xml.get_mut().position();
         if let Some(open) = self
             .stack
             .iter()
@@ -1019,8 +1071,11 @@ impl<R: Read> JunitReader<R> {
                 },
             ));
         }
+        if self.roots_seen == 0 && !self.saw_markup {
+            return Err(self.error_at(end, ErrorKind::Empty));
+        }
         if self.roots_seen == 0 {
-            // Only a declaration, comments or whitespace.
+            // Only a declaration or comments.
             return Err(self.error_at(
                 end,
                 ErrorKind::Truncated {
@@ -1053,6 +1108,68 @@ impl<R: Read> JunitReader<R> {
         self.done = true;
         Ok(())
     }
+}
+
+/// A 64-bit hash of the identity (classname or suite path, then name), without
+/// building the identity string; word-at-a-time multiply-rotate (FxHash-style).
+/// Collisions only cost a spurious warning.
+fn identity_hash(case: &TestCase) -> u64 {
+    fn feed(h: &mut u64, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            *h = (h.rotate_left(5) ^ word).wrapping_mul(K);
+        }
+        let mut last = [0u8; 8];
+        let rest = chunks.remainder();
+        last[..rest.len()].copy_from_slice(rest);
+        *h = (h.rotate_left(5) ^ u64::from_le_bytes(last) ^ (bytes.len() as u64) << 56)
+            .wrapping_mul(K);
+    }
+    let mut h = 0u64;
+    match case.classname.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => feed(&mut h, c.as_bytes()),
+        None => {
+            for part in case.suite_path.iter() {
+                feed(&mut h, part.as_bytes());
+            }
+        }
+    }
+    feed(&mut h, &[0xff]);
+    feed(&mut h, case.name.as_bytes());
+    h
+}
+
+/// Hasher for keys that are already hashes.
+#[derive(Default)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Whether `next` re-runs the test of `record`: same identity, a real name, and the
+/// execution right before it did not pass. Re-run tools only re-run what failed
+/// (TestNG marks the retried attempt skipped), so a same-named case after a pass is
+/// another parameterisation (Boost.Test, Fixie generics, jest `test.each`), not a rerun.
+fn is_rerun_of(first: &TestCase, group_len: usize, last: Outcome, next: &TestCase) -> bool {
+    last != Outcome::Passed
+        && !next.name.is_empty()
+        && group_len + first.attempts.len() <= MAX_ATTEMPTS_PER_RECORD
+        && same_identity(first, next)
 }
 
 /// Reads `tests`/`failures`/`errors`/`skipped` (and `skip`, `skips`, `disabled`).

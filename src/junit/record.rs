@@ -211,6 +211,7 @@ pub struct RunInfo {
 #[serde(tag = "item", rename_all = "snake_case")]
 pub enum Item {
     SuiteStart(Suite),
-    Case(TestCase),
+    /// Boxed: a record is a few hundred bytes, and it travels through a queue.
+    Case(Box<TestCase>),
     SuiteEnd(SuiteEnd),
 }

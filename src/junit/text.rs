@@ -36,7 +36,7 @@ pub(crate) fn resolve_reference(name: &str) -> Cow<'static, str> {
 /// Decodes an attribute value as XML does: literal tabs and line breaks become
 /// spaces (`\r\n` one space), references are resolved (so `&#10;` stays a newline).
 pub(crate) fn unescape_attr(text: &str) -> String {
-    if !text.contains(['&', '\n', '\r', '\t']) {
+    if !needs_unescape(text) {
         return text.to_owned();
     }
     let mut out = String::with_capacity(text.len());
@@ -67,6 +67,20 @@ pub(crate) fn unescape_attr(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+fn needs_unescape(text: &str) -> bool {
+    text.bytes()
+        .any(|b| matches!(b, b'&' | b'\n' | b'\r' | b'\t'))
+}
+
+/// An attribute value only looked at (a number, a status): borrowed when it can be.
+pub(crate) fn attr_view(text: &str) -> Cow<'_, str> {
+    if needs_unescape(text) {
+        Cow::Owned(unescape_attr(text))
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 /// Accumulates text up to `limit` bytes, cutting on a character boundary.

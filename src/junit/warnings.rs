@@ -1,9 +1,12 @@
 //! Collecting warnings without letting a hostile report grow the list without bound.
 
 use super::error::{Warning, WarningKind};
+use super::text::cap_string;
 
 /// Individual warnings kept; past this they are only counted.
 const MAX_WARNINGS: usize = 200;
+/// A warning quotes names from the report; a hostile name must not make it huge.
+const MAX_MESSAGE_BYTES: usize = 1024;
 
 /// A per-kind tally for warnings that would repeat once per test case.
 #[derive(Debug, Default, Clone, Copy)]
@@ -30,8 +33,11 @@ pub(crate) struct Warnings {
 }
 
 impl Warnings {
-    pub(crate) fn push(&mut self, kind: WarningKind, line: Option<u64>, message: String) {
+    pub(crate) fn push(&mut self, kind: WarningKind, line: Option<u64>, mut message: String) {
         if self.list.len() < MAX_WARNINGS {
+            if cap_string(&mut message, MAX_MESSAGE_BYTES) {
+                message.push('…');
+            }
             self.list.push(Warning {
                 kind,
                 line,
