@@ -136,6 +136,10 @@ storage_test!(fn cancelling_a_running_task_stops_it_at_the_next_batch(db) {
     let task_token = upload_ok(&server, &upload_token, QUERY, junit("shop", 5, 0).as_bytes());
     let (_, progress) = gate.wait_entered();
     assert_eq!(progress.records_stored, 5);
+    // Progress shows while the task runs, on both backends.
+    let running = task(&server, &task_token);
+    assert_eq!(running["status"], "running", "{running}");
+    assert_eq!(running["progress"]["records_stored"], 5, "{running}");
 
     let mut response = common::http()
         .post(server.url(&format!("/api/v1/tasks/{task_token}/cancel")))

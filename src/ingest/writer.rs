@@ -210,6 +210,9 @@ impl<'a> RunWriter<'a> {
     }
 
     fn check_in(&mut self, side: &mut DbConnection) -> Result<(), IngestError> {
+        self.ctx
+            .signals
+            .report_progress(self.task.id, self.progress);
         if let Some(observer) = &self.ctx.batch_observer {
             observer(self.task.id, self.progress);
         }

@@ -2,7 +2,7 @@
 //! their task ends. In one process that is a `Notify` and a broadcast channel; across the
 //! processes sharing a PostgreSQL database, `LISTEN/NOTIFY` feeds the same two.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, watch, Notify};
 use tokio_postgres::AsyncMessage;
 
 use super::queue::{CHANNEL_CHANGED, CHANNEL_ENQUEUED};
+use super::Progress;
 
 /// Sent on the finished channel when notifications may have been missed (the listener
 /// reconnected): every waiter re-reads its task.
@@ -22,6 +23,9 @@ pub struct Signals {
     /// Cancel requests for running tasks of this process. On SQLite this is the only way
     /// to reach a worker: its open store transaction holds the database's one write lock.
     cancels: Mutex<HashSet<i64>>,
+    /// Progress of this process's running tasks; on SQLite it cannot be written to the
+    /// task row until the store transaction commits.
+    progress: Mutex<HashMap<i64, Progress>>,
 }
 
 impl Signals {
@@ -31,6 +35,7 @@ impl Signals {
             task_available: Notify::new(),
             task_changed,
             cancels: Mutex::new(HashSet::new()),
+            progress: Mutex::new(HashMap::new()),
         })
     }
 
@@ -64,6 +69,30 @@ impl Signals {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&task_id)
+    }
+
+    pub fn report_progress(&self, task_id: i64, progress: Progress) {
+        self.progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(task_id, progress);
+    }
+
+    pub fn progress(&self, task_id: i64) -> Option<Progress> {
+        self.progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&task_id)
+            .copied()
+    }
+
+    /// Forgets a task's cancel request and progress once it has stopped running here.
+    pub fn task_stopped(&self, task_id: i64) {
+        self.take_cancel(task_id);
+        self.progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&task_id);
     }
 
     /// Subscribe before reading a task's status, so an end that lands in between is seen.

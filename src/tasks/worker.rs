@@ -167,7 +167,7 @@ async fn run_task(ctx: &Arc<WorkerContext>, task: super::ClaimedTask) {
         }
     };
     // A cancel request that arrived too late has nothing left to stop.
-    ctx.signals.take_cancel(task_id);
+    ctx.signals.task_stopped(task_id);
     if finished {
         ctx.signals.task_changed(task_id);
     }

@@ -95,14 +95,28 @@ pub async fn show(
 
 async fn find(state: &AppState, token_hash: &str) -> Result<TaskView, ApiError> {
     let token_hash = token_hash.to_owned();
-    state
+    let task = state
         .db
         .run(move |conn| queue::find_by_token(conn, &token_hash, now()).map_err(DbError::from))
         .await
         .map_err(ApiError::storage)?
         .ok_or_else(|| {
             ApiError::not_found("no task has this token; check the token the upload returned")
-        })
+        })?;
+    Ok(with_live_progress(state, task))
+}
+
+/// A running task's progress as its worker in this process last reported it, which is
+/// newer than the row (and, on SQLite, the only source until the task commits).
+fn with_live_progress(state: &AppState, mut task: TaskView) -> TaskView {
+    if task.status == TaskStatus::Running {
+        if let Some(live) = state.signals.progress(task.id) {
+            if live.records_seen > task.progress.records_seen {
+                task.progress = live;
+            }
+        }
+    }
+    task
 }
 
 /// Operators' list: admin token of the project.
@@ -149,6 +163,10 @@ pub async fn list(
         .run(move |conn| queue::list(conn, &filter, now()).map_err(DbError::from))
         .await
         .map_err(ApiError::storage)?;
+    let tasks: Vec<TaskView> = tasks
+        .into_iter()
+        .map(|t| with_live_progress(&state, t))
+        .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "tasks": tasks })))
 }
 
