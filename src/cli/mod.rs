@@ -1,6 +1,7 @@
 //! The `flakewatch` command line: one file per command.
 
 mod migrate;
+mod parse;
 mod serve;
 mod tasks;
 mod token;
@@ -38,6 +39,9 @@ pub enum Command {
     /// Exit codes: 0 stored, 1 error (network, token, input), 2 the server could not store
     /// the reports (e.g. they do not parse), 3 still running at --timeout, 4 cancelled.
     Upload(upload::UploadArgs),
+    /// Read JUnit XML reports locally and show their counts (or every record as JSON);
+    /// exits 1 if any file cannot be read, naming file, line and column.
+    Parse(parse::ParseArgs),
     /// Show, await, cancel or list store tasks.
     Tasks(tasks::TasksArgs),
 }
@@ -51,6 +55,7 @@ impl Cli {
             Command::Token(args) => token::run(args).map(|()| ExitCode::SUCCESS),
             Command::Worker(settings) => worker::run(settings).map(|()| ExitCode::SUCCESS),
             Command::Upload(args) => upload::run(args),
+            Command::Parse(args) => parse::run(args),
             Command::Tasks(args) => tasks::run(args),
         }
     }
