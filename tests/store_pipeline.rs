@@ -295,6 +295,10 @@ storage_test!(fn operators_list_tasks_and_scrape_metrics(db) {
         .unwrap();
     assert_eq!(response.status(), 403);
 
+    let page = common::http().get(server.url("/tasks")).call().unwrap().body_mut().read_to_string().unwrap();
+    assert!(page.contains("status-completed") && page.contains("shop"), "{page}");
+    assert!(page.contains("2 / 2"), "records stored / seen: {page}");
+
     let metrics = common::http().get(server.url("/metrics")).call().unwrap().body_mut().read_to_string().unwrap();
     assert!(metrics.contains("flakewatch_store_tasks{status=\"completed\"} 1"), "{metrics}");
     assert!(metrics.contains("flakewatch_results_stored_total 2"), "{metrics}");

@@ -47,6 +47,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(metrics::metrics)
         .configure(api::routes)
         .service(pages::home)
+        .service(pages::tasks)
         .service(pages::stylesheet);
 }
 

@@ -8,6 +8,8 @@ use super::AppState;
 use crate::db::{Backend, DbError};
 use crate::error::ApiError;
 use crate::store::projects::{self, ProjectOverview};
+use crate::tasks::queue::{self, TaskFilter};
+use crate::tasks::TaskView;
 
 /// The one stylesheet, compiled in so the binary serves the dashboard with no files around.
 const STYLESHEET: &str = include_str!("../../../static/flakewatch.css");
@@ -31,6 +33,29 @@ pub async fn home(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
         projects,
     };
     render(&page)
+}
+
+#[derive(Template)]
+#[template(path = "tasks.html")]
+struct TasksPage {
+    tasks: Vec<TaskView>,
+}
+
+/// Recent store tasks of every project: what operators check when uploads seem slow.
+#[get("/tasks")]
+pub async fn tasks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let filter = TaskFilter {
+        limit: 200,
+        ..TaskFilter::default()
+    };
+    let tasks = state
+        .db
+        .run(move |conn| {
+            queue::list(conn, &filter, chrono::Utc::now().naive_utc()).map_err(DbError::from)
+        })
+        .await
+        .map_err(ApiError::storage)?;
+    render(&TasksPage { tasks })
 }
 
 #[get("/static/flakewatch.css")]
