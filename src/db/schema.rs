@@ -116,6 +116,11 @@ diesel::table! {
         skipped -> Integer,
         flaky_in_run -> Integer,
         test_time_ms -> BigInt,
+        retry_ms -> BigInt,
+        red_flaky -> Integer,
+        red_broken -> Integer,
+        red_other -> Integer,
+        flaky_retry_ms -> BigInt,
     }
 }
 
@@ -163,6 +168,7 @@ diesel::table! {
         duration_ms -> Nullable<BigInt>,
         attempts -> Integer,
         failed_attempts -> Integer,
+        retry_ms -> BigInt,
         failure_message_id -> Nullable<BigInt>,
     }
 }

@@ -201,6 +201,7 @@ impl<'a> RunWriter<'a> {
                 duration_ms: case.duration_ms,
                 attempts: case.attempt_count().min(i32::MAX as usize) as i32,
                 failed_attempts: failed_attempts(case),
+                retry_ms: retry_ms(case),
                 failure_message_id: message_hash.and_then(|hash| failure_ids.get(&hash).copied()),
             });
         }
@@ -246,6 +247,7 @@ impl<'a> RunWriter<'a> {
             counts.flaky_in_run += 1;
         }
         counts.test_time_ms += case.duration_ms.unwrap_or(0).max(0);
+        counts.retry_ms += retry_ms(case);
     }
 
     fn note_duplicate(&mut self, key: &TestKey) {
@@ -333,6 +335,14 @@ fn failed_attempts(case: &TestCase) -> i32 {
         .filter(|a| a.outcome.is_failing())
         .count();
     own + extra.min(i32::MAX as usize - 1) as i32
+}
+
+/// Time spent on the tries other than the one that decided the outcome.
+fn retry_ms(case: &TestCase) -> i64 {
+    case.attempts
+        .iter()
+        .map(|a| a.duration_ms.unwrap_or(0).max(0))
+        .sum()
 }
 
 fn truncate_at_char(text: &mut String, max: usize) {

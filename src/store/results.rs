@@ -33,6 +33,7 @@ pub struct RunCounts {
     pub skipped: i32,
     pub flaky_in_run: i32,
     pub test_time_ms: i64,
+    pub retry_ms: i64,
 }
 
 pub fn insert_run(conn: &mut DbConnection, run: &NewRun<'_>) -> QueryResult<i64> {
@@ -74,6 +75,7 @@ pub fn set_run_counts(conn: &mut DbConnection, run_id: i64, counts: &RunCounts) 
             runs::skipped.eq(counts.skipped),
             runs::flaky_in_run.eq(counts.flaky_in_run),
             runs::test_time_ms.eq(counts.test_time_ms),
+            runs::retry_ms.eq(counts.retry_ms),
         ))
         .execute(conn)
         .map(drop)
@@ -224,6 +226,7 @@ pub struct NewResult {
     pub duration_ms: Option<i64>,
     pub attempts: i32,
     pub failed_attempts: i32,
+    pub retry_ms: i64,
     pub failure_message_id: Option<i64>,
 }
 
@@ -235,7 +238,7 @@ pub fn insert_results(conn: &mut DbConnection, rows: &[NewResult]) -> QueryResul
             .execute(pg),
         DbConnection::Sqlite(sqlite) => {
             let mut inserted = 0;
-            // 7 bound values a row; SQLite allows 32766 per statement.
+            // 8 bound values a row; SQLite allows 32766 per statement.
             for chunk in rows.chunks(2000) {
                 inserted += diesel::insert_into(results::table)
                     .values(chunk)

@@ -118,7 +118,16 @@ CREATE TABLE runs (
     errors             INTEGER NOT NULL,
     skipped            INTEGER NOT NULL,
     flaky_in_run       INTEGER NOT NULL,
-    test_time_ms       BIGINT NOT NULL
+    test_time_ms       BIGINT NOT NULL,
+    -- Time spent re-running failed tests inside this run.
+    retry_ms           BIGINT NOT NULL DEFAULT 0,
+    -- Set by the analyzer when it scores the run: its red (failed or error) tests by the
+    -- status they had then, and the retry time of tests that were flaky. CI-quality
+    -- metrics read these instead of rescanning results.
+    red_flaky          INTEGER NOT NULL DEFAULT 0,
+    red_broken         INTEGER NOT NULL DEFAULT 0,
+    red_other          INTEGER NOT NULL DEFAULT 0,
+    flaky_retry_ms     BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX runs_project_started ON runs (project_id, started_at);
 CREATE INDEX runs_project_branch_started ON runs (project_id, branch, started_at);
@@ -173,6 +182,8 @@ CREATE TABLE results (
     duration_ms         BIGINT,
     attempts            INTEGER NOT NULL DEFAULT 1,
     failed_attempts     INTEGER NOT NULL DEFAULT 0,
+    -- Duration of the tries before the one that decided the outcome.
+    retry_ms            BIGINT NOT NULL DEFAULT 0,
     failure_message_id  BIGINT REFERENCES failure_messages (id)
 );
 CREATE INDEX results_run ON results (run_id);
