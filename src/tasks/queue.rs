@@ -230,19 +230,15 @@ fn owned(task: &ClaimedTask) -> OwnedTask {
 }
 
 /// Cancels an enqueued task at once, or asks its worker to stop a running one at its next
-/// batch. Returns the status after the request, `None` for an unknown token.
-pub fn cancel(
-    conn: &mut DbConnection,
-    token_hash: &str,
-    now: NaiveDateTime,
-) -> QueryResult<Option<TaskStatus>> {
-    let Some((id, status)) = store_tasks::table
+/// batch. Returns `false` for an unknown token.
+pub fn cancel(conn: &mut DbConnection, token_hash: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    let Some(id) = store_tasks::table
         .filter(store_tasks::token_hash.eq(token_hash))
-        .select((store_tasks::id, store_tasks::status))
-        .first::<(i64, String)>(conn)
+        .select(store_tasks::id)
+        .first::<i64>(conn)
         .optional()?
     else {
-        return Ok(None);
+        return Ok(false);
     };
     let waiting = diesel::update(
         store_tasks::table
@@ -255,24 +251,18 @@ pub fn cancel(
         store_tasks::cancel_requested.eq(true),
     ))
     .execute(conn)?;
-    if waiting == 1 {
-        notify(conn, CHANNEL_CHANGED, &id.to_string())?;
-        return Ok(Some(TaskStatus::Cancelled));
+    if waiting == 0 {
+        // Claimed meanwhile, or running already: its worker sees the flag at check-in.
+        diesel::update(
+            store_tasks::table
+                .filter(store_tasks::id.eq(id))
+                .filter(store_tasks::status.eq(TaskStatus::Running.as_str())),
+        )
+        .set(store_tasks::cancel_requested.eq(true))
+        .execute(conn)?;
     }
-    diesel::update(
-        store_tasks::table
-            .filter(store_tasks::id.eq(id))
-            .filter(store_tasks::status.eq(TaskStatus::Running.as_str())),
-    )
-    .set(store_tasks::cancel_requested.eq(true))
-    .execute(conn)?;
-    Ok(TaskStatus::parse(&status).map(|s| {
-        if s == TaskStatus::Enqueued {
-            TaskStatus::Running
-        } else {
-            s
-        }
-    }))
+    notify(conn, CHANNEL_CHANGED, &id.to_string())?;
+    Ok(true)
 }
 
 /// NOTIFY on PostgreSQL, delivered when the surrounding transaction commits; nothing on

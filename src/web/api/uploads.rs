@@ -54,16 +54,22 @@ pub async fn create(
         }
     }
     let max_report = state.limits.max_report_bytes;
-    let (raw, stored, report_name) = if is_multipart(&req) {
+    // Hashing and compressing are CPU work: off the async workers.
+    let (content_hash, body_bytes, stored, report_name) = if is_multipart(&req) {
         let files = read_multipart(Multipart::new(req.headers(), payload), limit).await?;
-        let raw: Vec<u8> = files
-            .iter()
-            .flat_map(|(n, d)| n.bytes().chain(d.iter().copied()))
-            .collect();
-        let stored = web::block(move || upload_body::from_files(files, max_report))
-            .await
-            .map_err(ApiError::storage)??;
-        (raw, stored, "report.xml".to_owned())
+        let (hash, size, stored) = web::block(move || {
+            let mut parts: Vec<&[u8]> = Vec::new();
+            for (name, data) in &files {
+                parts.push(name.as_bytes());
+                parts.push(data);
+            }
+            let hash = secrets::sha256_hex(&parts);
+            let size: usize = files.iter().map(|(_, data)| data.len()).sum();
+            upload_body::from_files(files, max_report).map(|stored| (hash, size, stored))
+        })
+        .await
+        .map_err(ApiError::storage)??;
+        (hash, size, stored, "report.xml".to_owned())
     } else {
         let body = read_body(payload, limit).await?;
         let gzip_encoded = req
@@ -71,20 +77,20 @@ pub async fn create(
             .get(header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-        let for_storage = body.clone();
-        let stored =
-            web::block(move || upload_body::from_raw(for_storage, gzip_encoded, max_report))
-                .await
-                .map_err(ApiError::storage)??;
-        (body, stored, report_name(&req))
+        let (hash, size, stored) = web::block(move || {
+            let (hash, size) = (secrets::sha256_hex(&[&body]), body.len());
+            upload_body::from_raw(body, gzip_encoded, max_report).map(|stored| (hash, size, stored))
+        })
+        .await
+        .map_err(ApiError::storage)??;
+        (hash, size, stored, report_name(&req))
     };
 
-    let idempotency_key = idempotency_key(token.project_id, &meta, &raw);
+    let idempotency_key = idempotency_key(token.project_id, &meta, &content_hash);
     let task_token = task_token(&state.task_key, token.project_id, &idempotency_key);
     let token_hash = secrets::token_hash(&task_token);
     let project_id = token.project_id;
-    let body_bytes = raw.len() as i64;
-    drop(raw);
+    let body_bytes = body_bytes as i64;
     let StoredBody { compressed, kind } = stored;
     let enqueued = state
         .db
@@ -201,9 +207,9 @@ fn timestamp(
     }
 }
 
-/// Same project, metadata and bytes: same upload. A client retry therefore finds the
-/// first attempt's task instead of storing the report twice.
-fn idempotency_key(project_id: i64, meta: &UploadMeta, body: &[u8]) -> String {
+/// Same project, metadata and bytes (by their hash): same upload. A client retry therefore
+/// finds the first attempt's task instead of storing the report twice.
+fn idempotency_key(project_id: i64, meta: &UploadMeta, content_hash: &str) -> String {
     let times = format!("{:?}|{:?}", meta.started_at, meta.finished_at);
     secrets::sha256_hex(&[
         &project_id.to_le_bytes(),
@@ -215,7 +221,7 @@ fn idempotency_key(project_id: i64, meta: &UploadMeta, body: &[u8]) -> String {
         meta.build_url.as_bytes(),
         meta.runner.as_bytes(),
         times.as_bytes(),
-        body,
+        content_hash.as_bytes(),
     ])
 }
 
@@ -372,10 +378,10 @@ mod tests {
     #[test]
     fn retries_get_the_same_token_and_other_uploads_another() {
         let meta = parse_meta(&query(&[("branch", "main"), ("commit", "abc")])).unwrap();
-        let a = idempotency_key(1, &meta, b"<testsuite/>");
-        assert_eq!(a, idempotency_key(1, &meta, b"<testsuite/>"));
-        assert_ne!(a, idempotency_key(1, &meta, b"<testsuite />"));
-        assert_ne!(a, idempotency_key(2, &meta, b"<testsuite/>"));
+        let a = idempotency_key(1, &meta, "hash-a");
+        assert_eq!(a, idempotency_key(1, &meta, "hash-a"));
+        assert_ne!(a, idempotency_key(1, &meta, "hash-b"));
+        assert_ne!(a, idempotency_key(2, &meta, "hash-a"));
         assert_eq!(task_token("k", 1, &a), task_token("k", 1, &a));
         assert_ne!(task_token("k", 1, &a), task_token("other", 1, &a));
         assert_eq!(task_token("k", 1, &a).len(), 4 + 32);
