@@ -16,7 +16,9 @@ use super::record::{
     AttemptKind, DeclaredCounts, Item, Outcome, Property, RunInfo, Suite, SuiteEnd, TestCase,
 };
 use super::summary::Summary;
-use super::text::{attr_view, cap_string, resolve_reference, unescape_attr, CappedText};
+use super::text::{
+    attr_view, cap_string, resolve_reference, scan_attributes, unescape_attr, CappedText,
+};
 use super::warnings::Warnings;
 use super::ParseOptions;
 use quick_xml::errors::{Error as XmlError, IllFormedError, SyntaxError};
@@ -751,19 +753,13 @@ impl<R: Read> JunitReader<R> {
     fn for_each_attr(
         &mut self,
         e: &BytesStart<'_>,
-        mut f: impl FnMut(&str, &str),
+        f: impl FnMut(&str, &str),
     ) -> Result<(), ParseError> {
-        for attr in e.attributes().with_checks(false) {
-            match attr {
-                Ok(a) => f(a.key.local_name().as_ref(), &a.value),
-                Err(err) => {
-                    return Err(self.error_here(ErrorKind::Malformed {
-                        detail: format!("bad attribute: {err}"),
-                    }))
-                }
-            }
-        }
-        Ok(())
+        scan_attributes(e.attributes_raw(), f).map_err(|detail| {
+            self.error_here(ErrorKind::Malformed {
+                detail: format!("bad attribute: {detail}"),
+            })
+        })
     }
 
     // ---- closing elements -------------------------------------------------------

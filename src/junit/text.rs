@@ -83,6 +83,59 @@ pub(crate) fn attr_view(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// Splits the attribute part of a start tag (everything after the name) into local
+/// key and raw value pairs. Faster than quick-xml's general iterator, which matters
+/// at one `<testcase>` per test; errors describe what is wrong with the attribute.
+pub(crate) fn scan_attributes<'a>(
+    raw: &'a str,
+    mut f: impl FnMut(&'a str, &'a str),
+) -> Result<(), String> {
+    let b = raw.as_bytes();
+    let skip_space = |mut i: usize| {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    let mut i = skip_space(0);
+    while i < b.len() && !(b[i] == b'/' && i + 1 == b.len()) {
+        let key_start = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'=' {
+            i += 1;
+        }
+        let key = &raw[key_start..i];
+        i = skip_space(i);
+        if key.is_empty() || i >= b.len() || b[i] != b'=' {
+            return Err(format!("attribute `{}` has no `=value`", short(key)));
+        }
+        i = skip_space(i + 1);
+        let quote = match b.get(i) {
+            Some(&q @ (b'"' | b'\'')) => q,
+            _ => {
+                return Err(format!(
+                    "the value of attribute `{}` is not quoted",
+                    short(key)
+                ))
+            }
+        };
+        let start = i + 1;
+        let Some(len) = b[start..].iter().position(|&c| c == quote) else {
+            return Err(format!(
+                "the value of attribute `{}` is not closed",
+                short(key)
+            ));
+        };
+        let local = key.rsplit_once(':').map_or(key, |(_, local)| local);
+        f(local, &raw[start..start + len]);
+        i = skip_space(start + len + 1);
+    }
+    Ok(())
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(40).flat_map(char::escape_debug).collect()
+}
+
 /// Accumulates text up to `limit` bytes, cutting on a character boundary.
 #[derive(Debug, Default)]
 pub(crate) struct CappedText {
@@ -163,6 +216,18 @@ mod tests {
         assert_eq!(unescape_attr("&#0;"), "\u{FFFD}");
         assert_eq!(unescape_attr("&nbsp; a & b"), "&nbsp; a & b");
         assert_eq!(unescape_attr("a\r\nb\tc\nd"), "a b c d");
+    }
+
+    #[test]
+    fn attribute_scanning() {
+        let mut seen = Vec::new();
+        scan_attributes(" a=\"1\" xsi:b = 'x\"y'\tc=\"\"/", |k, v| seen.push((k, v))).unwrap();
+        assert_eq!(seen, [("a", "1"), ("b", "x\"y"), ("c", "")]);
+        assert!(scan_attributes(" a=1", |_, _| {}).is_err());
+        assert!(scan_attributes(" a", |_, _| {}).is_err());
+        assert!(scan_attributes(" a=\"1", |_, _| {}).is_err());
+        assert!(scan_attributes(" =\"1\"", |_, _| {}).is_err());
+        assert!(scan_attributes("", |_, _| {}).is_ok());
     }
 
     #[test]
