@@ -404,3 +404,16 @@ fn endless_reruns_in_one_case_are_capped() {
         .iter()
         .any(|w| w.message.contains("4900 re-runs")));
 }
+
+/// Real captured output can be large: it is cut and marked truncated, not refused.
+#[test]
+fn a_20_mib_system_out_is_truncated_not_rejected() {
+    let mut report =
+        b"<testsuite name=\"s\"><testcase classname=\"c\" name=\"chatty\"><system-out>".to_vec();
+    report.extend(std::iter::repeat_n(b'x', 20 << 20));
+    report.extend_from_slice(b"</system-out></testcase></testsuite>");
+    let parsed = parse_all(report.as_slice(), "report.xml", ParseOptions::default()).unwrap();
+    let out = parsed.cases[0].system_out.as_ref().unwrap();
+    assert!(out.truncated);
+    assert_eq!(out.text.len(), ParseOptions::default().max_captured_output);
+}

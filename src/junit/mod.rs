@@ -86,6 +86,9 @@ pub struct ParseOptions {
     /// Largest report accepted once decompressed.
     pub max_decompressed_bytes: u64,
     /// Largest single tag (with its attributes) or uninterrupted text run buffered.
+    /// quick-xml hands over a text run whole, so one `<system-out>` larger than this fails
+    /// the report instead of being truncated; the default leaves room for real captured
+    /// output while keeping memory bounded.
     pub max_token_bytes: usize,
 }
 
@@ -96,7 +99,7 @@ impl Default for ParseOptions {
             max_text: 64 * 1024,
             max_depth: 256,
             max_decompressed_bytes: 2 * 1024 * 1024 * 1024,
-            max_token_bytes: 16 * 1024 * 1024,
+            max_token_bytes: 64 * 1024 * 1024,
         }
     }
 }
