@@ -1,5 +1,6 @@
 //! The `flakewatch` command line: one file per command.
 
+mod flaky;
 mod migrate;
 mod parse;
 mod serve;
@@ -42,6 +43,9 @@ pub enum Command {
     /// Read JUnit XML reports locally and show their counts (or every record as JSON);
     /// exits 1 if any file cannot be read, naming file, line and column.
     Parse(parse::ParseArgs),
+    /// List the tests flakewatch calls flaky (or broken, healthy, new): one per line, ready
+    /// for a CI quarantine or retry list, or as JSON with scores and evidence.
+    Flaky(flaky::FlakyArgs),
     /// Show, await, cancel or list store tasks.
     Tasks(tasks::TasksArgs),
 }
@@ -56,6 +60,7 @@ impl Cli {
             Command::Worker(settings) => worker::run(settings).map(|()| ExitCode::SUCCESS),
             Command::Upload(args) => upload::run(args),
             Command::Parse(args) => parse::run(args),
+            Command::Flaky(args) => flaky::run(args),
             Command::Tasks(args) => tasks::run(args),
         }
     }

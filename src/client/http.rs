@@ -270,6 +270,26 @@ impl ApiClient {
         )
     }
 
+    /// `GET` an API path (e.g. `/api/v1/projects/p/tests`) with query parameters.
+    pub fn get(
+        &self,
+        path: &str,
+        query: &[(&'static str, String)],
+        on_retry: impl FnMut(&ClientError, Duration),
+    ) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.server);
+        self.retry.run(
+            || {
+                let mut request = self.authorized(self.agent.get(&url));
+                for (key, value) in query {
+                    request = request.query(*key, value);
+                }
+                decode(&url, request.call())
+            },
+            on_retry,
+        )
+    }
+
     fn authorized<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
         match &self.token {
             Some(token) => request.header("Authorization", format!("Bearer {token}")),
@@ -358,7 +378,7 @@ fn excerpt(text: &str) -> String {
 
 /// A token as one URL path segment; tokens are URL-safe, but a mistyped one must not be
 /// able to reach another path.
-fn path_segment(raw: &str) -> String {
+pub fn path_segment(raw: &str) -> String {
     raw.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),

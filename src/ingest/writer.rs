@@ -8,10 +8,12 @@ use chrono::NaiveDateTime;
 use super::payload::for_each_report;
 use super::{IngestError, PartialReport};
 use crate::analysis::signature;
+use crate::analysis::RunContext;
 use crate::db::{Backend, DbConnection};
 use crate::junit::{Item, JunitReader, Outcome, ParseOptions, TestCase};
 use crate::secrets::sha256_hex;
 use crate::store::results::{self, FailureKey, NewResult, NewRun, RunCounts, TestKey};
+use crate::store::scores;
 use crate::store::uploads::UploadForIngest;
 use crate::tasks::queue::{self, CheckIn, Ending};
 use crate::tasks::worker::WorkerContext;
@@ -76,18 +78,16 @@ impl<'a> RunWriter<'a> {
         payload: &[u8],
     ) -> Result<u64, IngestError> {
         let meta = &self.upload.meta;
-        let run_id = results::insert_run(
-            tx,
-            &NewRun {
-                project_id: self.upload.project_id,
-                upload_id: self.task.upload_id,
-                meta,
-                on_default_branch: meta.branch == self.upload.default_branch,
-                started_at: meta.started_at.unwrap_or(self.upload.received_at),
-                finished_at: meta.finished_at.unwrap_or(self.upload.received_at),
-                stored_at: self.started,
-            },
-        )?;
+        let new_run = NewRun {
+            project_id: self.upload.project_id,
+            upload_id: self.task.upload_id,
+            meta,
+            on_default_branch: meta.branch == self.upload.default_branch,
+            started_at: meta.started_at.unwrap_or(self.upload.received_at),
+            finished_at: meta.finished_at.unwrap_or(self.upload.received_at),
+            stored_at: self.started,
+        };
+        let run_id = results::insert_run(tx, &new_run)?;
         let mut files = 0;
         for_each_report(
             payload,
@@ -103,6 +103,28 @@ impl<'a> RunWriter<'a> {
             self.warn("files", format!("{files} report files stored as one run"));
         }
         results::set_run_counts(tx, run_id, &self.counts)?;
+        // The analyzer's update for the tests this run touched, in the same transaction.
+        let context = RunContext {
+            run_id,
+            at: new_run.started_at,
+            branch: meta.branch.clone(),
+            on_default_branch: new_run.on_default_branch,
+            commit: meta.commit.clone(),
+            job: meta.job.clone(),
+            attempt: meta.attempt,
+            pipeline: meta.pipeline.clone(),
+            tests_in_run: 0,
+            failed_in_run: 0,
+            top_signature_failures: 0,
+            top_signature: None,
+        };
+        scores::score_run(
+            tx,
+            self.upload.project_id,
+            context,
+            &self.ctx.analysis,
+            now(),
+        )?;
         let warnings = self.final_warnings();
         let finished = queue::finish(
             tx,

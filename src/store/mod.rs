@@ -1,8 +1,11 @@
 //! Reads and writes of projects, runs, tests and results. Backend-specific SQL lives here
 //! (and in `tasks`), nowhere else.
 
+pub mod ci_metrics;
 pub mod instance;
 pub mod projects;
 pub mod results;
+pub mod scores;
+pub mod test_views;
 pub mod tokens;
 pub mod uploads;

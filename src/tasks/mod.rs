@@ -6,7 +6,7 @@
 //! the claim number: a worker that lost its lease cannot complete the task, so results are
 //! stored exactly once. SQLite has one writer, so there the whole queue lives in one process.
 
-mod model;
+pub mod model;
 pub mod queue;
 pub mod signals;
 pub mod worker;

@@ -28,6 +28,8 @@ pub struct WorkerContext {
     /// Called after each stored batch, before the check-in. Tests use it to pause a worker
     /// at a known point; production leaves it unset.
     pub batch_observer: Option<BatchObserver>,
+    /// The analyzer's tuning, applied when each stored run is scored.
+    pub analysis: crate::analysis::Params,
 }
 
 pub type BatchObserver = Box<dyn Fn(i64, Progress) + Send + Sync>;
@@ -48,6 +50,7 @@ impl WorkerContext {
             max_report_bytes: settings.max_report_bytes,
             hand_back_now: watch::Sender::new(false),
             batch_observer: None,
+            analysis: crate::analysis::Params::default(),
         })
     }
 }

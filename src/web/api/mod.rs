@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`.
 
+mod projects;
 mod tasks;
 mod upload_body;
 mod uploads;
@@ -12,6 +13,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(uploads::create)
             .service(tasks::list)
             .service(tasks::show)
-            .service(tasks::cancel),
+            .service(tasks::cancel)
+            .service(projects::tests)
+            .service(projects::test_detail)
+            .service(projects::quality_metrics)
+            .service(projects::set_runner_rate),
     );
 }

@@ -1,0 +1,488 @@
+//! The flakiness scorer: one pure step per (test, run), state in, state out.
+//!
+//! How evidence combines (all amounts are log-likelihood ratios "flaky vs deterministic"):
+//! - strong evidence, on any branch: a failed try that passed on an in-run retry, or one
+//!   commit that both passed and failed; each adds a large amount;
+//! - failure streaks are held per branch and judged when they end: a short streak that ends
+//!   with a pass is a flip (full weight on the default branch, less on other branches), a
+//!   long consistent one is a regression and adds nothing (on the default branch it makes
+//!   the test `Broken` until it passes again);
+//! - a streak left unfinished on a branch that is not seen again counts a little (its end is
+//!   unknown); on other branches, failures with the signature of a regression the default
+//!   branch had (branches based on the broken code) count nothing;
+//! - failures explained by a run-level failure (outage) are ignored;
+//! - each clean run erodes the evidence by -ln(1 - rate), rate being this test's flaky
+//!   failure rate (decayed Beta posterior) when the evidence came: a test that used to fail
+//!   often is cleared quickly after a fix, a rarely failing one slowly, as the evidence
+//!   warrants.
+//!
+//! Status uses hysteresis: enter `Flaky` at `enter_flaky`, leave below `leave_flaky` and
+//! only after `min_clean_to_leave` clean runs.
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+use super::evidence::{self, Evidence, EvidenceKind};
+use super::model::{RunContext, Status, TestResultObs};
+use super::params::Params;
+use super::run_level::{self, RunLevelCause};
+use super::state::{BranchTrack, TestState};
+
+/// What the UI and the quarantine API show for a test after a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub status: Status,
+    /// Confidence that the test is flaky, in [0, 1].
+    pub score: f64,
+    /// Estimated share of this test's runs that fail for flaky reasons (decayed Beta
+    /// posterior mean; run-level failures and regressions excluded).
+    pub failure_rate: f64,
+    pub runs_seen: u32,
+    /// First and latest flaky evidence (a failure that counted as flaky).
+    pub first_flaky_at: Option<NaiveDateTime>,
+    pub last_flaky_at: Option<NaiveDateTime>,
+    pub status_changed_at: NaiveDateTime,
+    /// Newest first, at most `Params::evidence_memory`.
+    pub evidence: Vec<Evidence>,
+}
+
+/// Scores one test's result in one run. Call once per test of each stored run, in run
+/// order; skipped results change nothing.
+pub fn observe(
+    mut state: TestState,
+    run: &RunContext,
+    result: &TestResultObs,
+    params: &Params,
+) -> (TestState, Verdict) {
+    observe_in_place(&mut state, run, result, params);
+    let verdict = verdict(&state, params);
+    (state, verdict)
+}
+
+/// The verdict for a state, without observing anything.
+pub fn verdict(state: &TestState, params: &Params) -> Verdict {
+    Verdict {
+        status: state.status,
+        score: params.score(state.evidence_llr),
+        failure_rate: state.rate.mean(params.prior_failures, params.prior_passes),
+        runs_seen: state.runs_seen,
+        first_flaky_at: state.first_flaky_at,
+        last_flaky_at: state.last_flaky_at,
+        status_changed_at: state.status_changed_at.unwrap_or_default(),
+        evidence: state.evidence.clone(),
+    }
+}
+
+/// `observe` without building a verdict: for replays that only need the final state.
+pub fn observe_in_place(s: &mut TestState, run: &RunContext, r: &TestResultObs, p: &Params) {
+    if r.outcome == super::model::Outcome::Skipped {
+        return;
+    }
+    s.status_changed_at.get_or_insert(run.at);
+    s.runs_seen = s.runs_seen.saturating_add(1);
+    let decay = p.rate_decay();
+    s.rate.decay(decay);
+    s.default_flips *= decay;
+    s.default_runs *= decay;
+
+    let run_level = run_level::classify(run, r, p);
+    // Other branches count less in the rate, both outcomes, so the estimate stays unbiased.
+    let weight = if run.on_default_branch {
+        1.0
+    } else {
+        p.branch_rate_weight
+    };
+    match run_level {
+        Some(cause) => note_run_level(s, run, cause, p),
+        None => {
+            record_commit(s, run, r, p);
+            record_in_run_retry(s, run, r, weight, p);
+            if run.on_default_branch {
+                s.default_runs += 1.0;
+            }
+        }
+    }
+    if !r.has_failed_attempt() {
+        record_clean_run(s, weight);
+    } else if run_level.is_none() {
+        s.clean_streak = 0;
+    }
+    let (b, forgotten) = s.branch_index(&run.branch, run.on_default_branch, p.branch_memory);
+    for track in forgotten {
+        judge_unfinished_streak(s, track, run.at, p);
+    }
+    if r.outcome.is_failure() {
+        record_branch_failure(s, b, run, r, run_level.is_some(), weight, p);
+    } else {
+        record_branch_pass(s, b, run, p);
+    }
+    update_flaky_status(s, run.at, p);
+}
+
+fn set_status(s: &mut TestState, status: Status, at: NaiveDateTime) {
+    if s.status != status {
+        s.status = status;
+        s.status_changed_at = Some(at);
+    }
+}
+
+/// Adds flaky evidence (capped); the failures behind it are already in the rate counts.
+fn add_flaky(s: &mut TestState, llr: f64, at: NaiveDateTime, p: &Params) {
+    s.evidence_llr = (s.evidence_llr + llr).min(p.max_evidence);
+    s.rate_at_evidence = s.rate.mean(p.prior_failures, p.prior_passes);
+    s.first_flaky_at.get_or_insert(at);
+    if s.last_flaky_at.is_none_or(|t| t < at) {
+        s.last_flaky_at = Some(at);
+    }
+}
+
+fn push_evidence(
+    s: &mut TestState,
+    kind: EvidenceKind,
+    message: String,
+    runs: Vec<i64>,
+    at: NaiveDateTime,
+    p: &Params,
+) {
+    let e = Evidence {
+        kind,
+        message,
+        run_ids: runs,
+        at,
+    };
+    evidence::push(&mut s.evidence, e, p.evidence_memory);
+}
+
+fn display_commit(commit: &str) -> &str {
+    match commit.char_indices().nth(7) {
+        Some((i, _)) => &commit[..i],
+        None => commit,
+    }
+}
+
+fn note_run_level(s: &mut TestState, run: &RunContext, cause: RunLevelCause, p: &Params) {
+    let msg = format!("failure in run {} not counted: {cause}", run.run_id);
+    push_evidence(
+        s,
+        EvidenceKind::RunLevelIgnored,
+        msg,
+        vec![run.run_id],
+        run.at,
+        p,
+    );
+}
+
+/// Same commit, both outcomes: the code did not change, so the test is nondeterministic.
+fn record_commit(s: &mut TestState, run: &RunContext, r: &TestResultObs, p: &Params) {
+    let c = s.commit_track(&run.commit, p.commit_memory);
+    if r.outcome.is_failure() {
+        c.failed += 1;
+        c.last_fail_run = run.run_id;
+    } else {
+        c.passed += 1;
+        c.last_pass_run = run.run_id;
+    }
+    if c.passed == 0 || c.failed == 0 {
+        return;
+    }
+    let head = format!("commit {}:", display_commit(&c.commit));
+    let msg = format!("{head} {} passed, {} failed", c.passed, c.failed);
+    let runs = vec![
+        c.last_fail_run.min(c.last_pass_run),
+        c.last_fail_run.max(c.last_pass_run),
+    ];
+    if c.reported {
+        // Keep the counts in the message current instead of adding another entry.
+        if let Some(e) = s
+            .evidence
+            .iter_mut()
+            .find(|e| e.kind == EvidenceKind::SameCommitMixed && e.message.starts_with(&head))
+        {
+            e.message = msg;
+            e.run_ids = runs;
+        }
+        return;
+    }
+    c.reported = true;
+    add_flaky(s, p.w_same_commit, run.at, p);
+    if r.outcome.is_failure() {
+        s.remember_flaky_signature(r.signature.as_deref());
+    }
+    push_evidence(s, EvidenceKind::SameCommitMixed, msg, runs, run.at, p);
+}
+
+/// A try failed and another try in the same run passed.
+fn record_in_run_retry(
+    s: &mut TestState,
+    run: &RunContext,
+    r: &TestResultObs,
+    weight: f64,
+    p: &Params,
+) {
+    let mixed =
+        r.failed_attempts > 0 && (!r.outcome.is_failure() || r.failed_attempts < r.attempts);
+    if !mixed {
+        return;
+    }
+    let msg = if r.outcome.is_failure() {
+        format!("passed a try but failed in the end in run {}", run.run_id)
+    } else {
+        format!(
+            "failed {} of {} tries, then passed on retry in run {}",
+            r.failed_attempts, r.attempts, run.run_id
+        )
+    };
+    // A final failure is counted in the rate with its branch streak, a final pass here.
+    if !r.outcome.is_failure() {
+        s.rate.failures += weight;
+    }
+    add_flaky(s, p.w_retry_passed, run.at, p);
+    s.remember_flaky_signature(r.signature.as_deref());
+    push_evidence(
+        s,
+        EvidenceKind::RetryPassed,
+        msg,
+        vec![run.run_id],
+        run.at,
+        p,
+    );
+}
+
+/// A run without any failed try: the evidence erodes by the log-likelihood of a clean run
+/// for a test still failing at the rate it had when the evidence came (a CUSUM-style change
+/// test: "still as flaky as before" against "fixed").
+fn record_clean_run(s: &mut TestState, weight: f64) {
+    s.evidence_llr = (s.evidence_llr + (1.0 - s.rate_at_evidence).ln()).max(0.0);
+    s.rate.passes += weight;
+    s.clean_streak = s.clean_streak.saturating_add(1);
+}
+
+fn is_regression(b: &BranchTrack, p: &Params) -> bool {
+    b.fail_streak >= p.regression_min_streak && b.streak_log_chance <= p.regression_max_chance.ln()
+}
+
+fn record_branch_failure(
+    s: &mut TestState,
+    bi: usize,
+    run: &RunContext,
+    r: &TestResultObs,
+    run_level: bool,
+    weight: f64,
+    p: &Params,
+) {
+    let rate = s.rate.mean(p.prior_failures, p.prior_passes).max(1e-9);
+    // Failures explained by the run, or by a known regression (the test is Broken, or the
+    // failure has a recent regression's signature: a branch based on the broken code), are
+    // not flaky evidence.
+    let explained = run_level
+        || s.status == Status::Broken
+        || (!run.on_default_branch && s.is_known_regression(r.signature.as_deref()));
+    let broken = s.status == Status::Broken;
+    let b = &mut s.branches[bi];
+    b.pass_streak = 0;
+    if b.fail_streak == 0 {
+        b.streak_started_at = Some(run.at);
+        b.streak_commit = super::state::short_commit(&run.commit);
+        b.streak_signature = r.signature.clone();
+    }
+    b.fail_streak += 1;
+    b.last_fail_at = Some(run.at);
+    b.streak_log_chance += f64::from(r.attempts.max(1)) * rate.ln();
+    if !explained {
+        let all_tries_failed = r.attempts > 1 && r.failed_attempts >= r.attempts;
+        let factor = if all_tries_failed {
+            p.retried_failure_factor
+        } else {
+            1.0
+        };
+        let llr = if b.is_default {
+            2.0 * p.w_flip_default
+        } else {
+            p.w_branch_failure
+        };
+        b.pending_llr += llr * factor;
+        // Counted in the rate now, taken out again if the streak proves a regression.
+        b.pending_failures += weight;
+        s.rate.failures += weight;
+        b.push_pending_run(run.run_id);
+    }
+    if b.is_default && !broken && is_regression(b, p) {
+        let mut runs = b.pending_runs.clone();
+        if runs.last() != Some(&run.run_id) {
+            runs.push(run.run_id);
+        }
+        let msg = format!(
+            "failing consistently on {} since commit {} ({} runs{})",
+            b.branch,
+            display_commit(&b.streak_commit),
+            b.fail_streak,
+            if r.attempts > 1 {
+                ", retries failing too"
+            } else {
+                ""
+            }
+        );
+        s.rate.failures = (s.rate.failures - b.pending_failures).max(0.0);
+        b.clear_pending();
+        let signature = b.streak_signature.clone();
+        s.flaky_before_broken = s.status == Status::Flaky;
+        s.remember_regression(signature.as_deref());
+        set_status(s, Status::Broken, run.at);
+        push_evidence(s, EvidenceKind::Regression, msg, runs, run.at, p);
+    }
+}
+
+fn record_branch_pass(s: &mut TestState, bi: usize, run: &RunContext, p: &Params) {
+    let b = &mut s.branches[bi];
+    b.pass_streak = b.pass_streak.saturating_add(1);
+    if b.fail_streak > 0 {
+        judge_ended_streak(s, bi, run, p);
+    }
+    let b = &s.branches[bi];
+    if b.is_default && s.status == Status::Broken && b.pass_streak >= p.broken_clear_passes {
+        let msg = format!(
+            "passing again on {} ({} runs in a row)",
+            b.branch, b.pass_streak
+        );
+        let was_flaky = s.flaky_before_broken;
+        let score = p.score(s.evidence_llr);
+        let next = if score >= p.enter_flaky || (was_flaky && score >= p.leave_flaky) {
+            Status::Flaky
+        } else {
+            calm_status(s, p)
+        };
+        set_status(s, next, run.at);
+        push_evidence(s, EvidenceKind::Fixed, msg, vec![run.run_id], run.at, p);
+    }
+}
+
+/// A failure streak on a branch just ended with a pass: short ones were flaky, long
+/// consistent ones were a regression and fixed.
+fn judge_ended_streak(s: &mut TestState, bi: usize, run: &RunContext, p: &Params) {
+    let b = &s.branches[bi];
+    let streak = b.fail_streak;
+    // A commit that failed again and never passed failed consistently, even when a newer
+    // commit's pass arrived in between (runs finish out of order).
+    let consistent_commit = s
+        .commits
+        .iter()
+        .any(|c| c.commit == b.streak_commit && c.failed >= 2 && c.passed == 0);
+    let regression = is_regression(b, p)
+        || consistent_commit
+        || (b.is_default && s.status == Status::Broken)
+        || (!b.is_default && s.is_known_regression(b.streak_signature.as_deref()));
+    let (llr, failures, runs) = (b.pending_llr, b.pending_failures, b.pending_runs.clone());
+    let (is_default, branch, commit) = (b.is_default, b.branch.clone(), b.streak_commit.clone());
+    let failed_at = b.last_fail_at.unwrap_or(run.at);
+    s.branches[bi].reset_streak();
+    if regression {
+        s.rate.failures = (s.rate.failures - failures).max(0.0);
+        if !is_default {
+            let msg = format!(
+                "failed consistently on branch {branch} from commit {} ({streak} runs): \
+                 a regression on the branch, not counted",
+                display_commit(&commit)
+            );
+            push_evidence(
+                s,
+                EvidenceKind::FailureOnBranch,
+                msg,
+                vec![run.run_id],
+                run.at,
+                p,
+            );
+        }
+        return;
+    }
+    if runs.is_empty() {
+        return; // only run-level failures in the streak
+    }
+    add_flaky(s, llr, failed_at, p);
+    let mut ids = runs;
+    ids.push(run.run_id);
+    let first = ids[0];
+    let runs_text = if streak == 1 {
+        format!("failed in run {first}")
+    } else {
+        format!("failed in {streak} runs from run {first}")
+    };
+    if is_default {
+        s.default_flips += 2.0;
+        let flip_rate = 100.0 * s.default_flips / s.default_runs.max(1.0);
+        let msg = format!(
+            "{runs_text} on {branch} (commit {}), passed again in run {}; flip rate {flip_rate:.1}% on {branch}",
+            display_commit(&commit),
+            run.run_id
+        );
+        push_evidence(s, EvidenceKind::FlipOnDefaultBranch, msg, ids, failed_at, p);
+    } else {
+        let msg = format!(
+            "{runs_text} on branch {branch} (commit {}), passed again in run {}",
+            display_commit(&commit),
+            run.run_id
+        );
+        push_evidence(s, EvidenceKind::FailureOnBranch, msg, ids, failed_at, p);
+    }
+}
+
+/// A branch not seen for a while is forgotten with its failure streak unfinished (the PR
+/// was merged, abandoned or re-run elsewhere). A single failure there is weak flaky
+/// evidence; a longer consistent streak was more likely the branch's own regression.
+fn judge_unfinished_streak(s: &mut TestState, b: BranchTrack, at: NaiveDateTime, p: &Params) {
+    if b.fail_streak == 0 || b.pending_runs.is_empty() {
+        return;
+    }
+    if is_regression(&b, p) || s.is_known_regression(b.streak_signature.as_deref()) {
+        s.rate.failures = (s.rate.failures - b.pending_failures).max(0.0);
+        return;
+    }
+    let failed_at = b.last_fail_at.unwrap_or(at);
+    add_flaky(s, b.pending_llr * p.unfinished_branch_factor, failed_at, p);
+    let msg = format!(
+        "failed on branch {} in run {} (commit {}); the branch was not seen again",
+        b.branch,
+        b.pending_runs[0],
+        display_commit(&b.streak_commit)
+    );
+    push_evidence(
+        s,
+        EvidenceKind::FailureOnBranch,
+        msg,
+        b.pending_runs,
+        failed_at,
+        p,
+    );
+}
+
+fn calm_status(s: &TestState, p: &Params) -> Status {
+    if s.runs_seen >= p.min_runs {
+        Status::Healthy
+    } else {
+        Status::New
+    }
+}
+
+fn update_flaky_status(s: &mut TestState, at: NaiveDateTime, p: &Params) {
+    let score = p.score(s.evidence_llr);
+    let next = match s.status {
+        Status::Broken => return,
+        Status::Flaky => {
+            if score < p.leave_flaky && s.clean_streak >= p.min_clean_to_leave {
+                calm_status(s, p)
+            } else {
+                Status::Flaky
+            }
+        }
+        Status::New | Status::Healthy => {
+            if score >= p.enter_flaky {
+                Status::Flaky
+            } else {
+                calm_status(s, p)
+            }
+        }
+    };
+    set_status(s, next, at);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,224 @@
+//! The rows CI-quality metrics are computed from: runs in a window, the store tasks'
+//! timings, and the project's runner prices. The arithmetic is in `analysis::metrics`.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::analysis::metrics::{RateTable, RetryRecord, RunRecord};
+use crate::analysis::Status;
+use crate::db::schema::{runner_rates, runs, store_tasks};
+use crate::db::DbConnection;
+
+#[derive(Debug, Clone, Default)]
+pub struct Window {
+    pub since: Option<NaiveDateTime>,
+    pub until: Option<NaiveDateTime>,
+    pub branch: Option<String>,
+    pub job: Option<String>,
+}
+
+type RunRow = (
+    String,
+    String,
+    i32,
+    String,
+    NaiveDateTime,
+    NaiveDateTime,
+    i32,
+    i32,
+    i32,
+    i32,
+    i32,
+    i64,
+    i64,
+);
+
+/// Runs of the project in the window, as the metric functions take them. A run is red when
+/// a test failed; its red tests carry the status they had when the run was scored.
+pub fn run_records(
+    conn: &mut DbConnection,
+    project_id: i64,
+    window: &Window,
+) -> QueryResult<Vec<RunRecord>> {
+    let mut query = runs::table
+        .filter(runs::project_id.eq(project_id))
+        .order(runs::started_at)
+        .select((
+            runs::pipeline,
+            runs::job,
+            runs::attempt,
+            runs::runner,
+            runs::started_at,
+            runs::finished_at,
+            runs::failed,
+            runs::errors,
+            runs::red_flaky,
+            runs::red_broken,
+            runs::red_other,
+            runs::retry_ms,
+            runs::flaky_retry_ms,
+        ))
+        .into_boxed();
+    if let Some(since) = window.since {
+        query = query.filter(runs::started_at.ge(since));
+    }
+    if let Some(until) = window.until {
+        query = query.filter(runs::started_at.lt(until));
+    }
+    if let Some(branch) = &window.branch {
+        query = query.filter(runs::branch.eq(branch.clone()));
+    }
+    if let Some(job) = &window.job {
+        query = query.filter(runs::job.eq(job.clone()));
+    }
+    let rows: Vec<RunRow> = query.load(conn)?;
+    Ok(rows.into_iter().map(to_record).collect())
+}
+
+fn to_record(row: RunRow) -> RunRecord {
+    let (
+        pipeline,
+        job,
+        attempt,
+        runner,
+        started_at,
+        finished_at,
+        failed,
+        errors,
+        flaky,
+        broken,
+        other,
+        retry_ms,
+        flaky_retry_ms,
+    ) = row;
+    // Test ids do not matter to the metrics, only the statuses.
+    let mut red_tests = Vec::new();
+    red_tests.extend(std::iter::repeat_n(
+        (0, Status::Flaky),
+        flaky.max(0) as usize,
+    ));
+    red_tests.extend(std::iter::repeat_n(
+        (0, Status::Broken),
+        broken.max(0) as usize,
+    ));
+    red_tests.extend(std::iter::repeat_n(
+        (0, Status::Healthy),
+        other.max(0) as usize,
+    ));
+    let mut retries = Vec::new();
+    if flaky_retry_ms > 0 {
+        retries.push(RetryRecord {
+            test_id: 0,
+            status: Status::Flaky,
+            retry_ms: flaky_retry_ms,
+        });
+    }
+    if retry_ms > flaky_retry_ms {
+        retries.push(RetryRecord {
+            test_id: 0,
+            status: Status::Healthy,
+            retry_ms: retry_ms - flaky_retry_ms,
+        });
+    }
+    RunRecord {
+        pipeline,
+        job,
+        attempt,
+        runner,
+        started_at,
+        finished_at,
+        red: failed + errors > 0,
+        red_tests,
+        retries,
+    }
+}
+
+/// Queue and store times (ms) of the project's tasks received in the window.
+pub fn task_timings(
+    conn: &mut DbConnection,
+    project_id: i64,
+    window: &Window,
+) -> QueryResult<(Vec<f64>, Vec<f64>)> {
+    let mut query = store_tasks::table
+        .filter(store_tasks::project_id.eq(project_id))
+        .select((
+            store_tasks::enqueued_at,
+            store_tasks::started_at,
+            store_tasks::finished_at,
+        ))
+        .into_boxed();
+    if let Some(since) = window.since {
+        query = query.filter(store_tasks::received_at.ge(since));
+    }
+    if let Some(until) = window.until {
+        query = query.filter(store_tasks::received_at.lt(until));
+    }
+    let rows: Vec<(NaiveDateTime, Option<NaiveDateTime>, Option<NaiveDateTime>)> =
+        query.load(conn)?;
+    let mut queue = Vec::new();
+    let mut store = Vec::new();
+    for (enqueued, started, finished) in rows {
+        if let Some(started) = started {
+            queue.push((started - enqueued).num_milliseconds().max(0) as f64);
+            if let Some(finished) = finished {
+                store.push((finished - started).num_milliseconds().max(0) as f64);
+            }
+        }
+    }
+    Ok((queue, store))
+}
+
+/// The project's price per runner label, and its currency.
+pub fn rate_table(conn: &mut DbConnection, project_id: i64) -> QueryResult<(RateTable, String)> {
+    let rows: Vec<(String, i64, String)> = runner_rates::table
+        .filter(runner_rates::project_id.eq(project_id))
+        .select((
+            runner_rates::runner_label,
+            runner_rates::micros_per_minute,
+            runner_rates::currency,
+        ))
+        .load(conn)?;
+    let currency = rows
+        .first()
+        .map_or_else(|| "USD".to_owned(), |r| r.2.clone());
+    let per_minute_micros: HashMap<String, i64> = rows
+        .into_iter()
+        .map(|(label, micros, _)| (label, micros))
+        .collect();
+    // An empty label prices runners that have no rate of their own.
+    let default_micros = per_minute_micros.get("").copied().unwrap_or(0);
+    Ok((
+        RateTable {
+            per_minute_micros,
+            default_micros,
+        },
+        currency,
+    ))
+}
+
+/// Sets the price of one runner label (the empty label: every runner without its own).
+pub fn set_rate(
+    conn: &mut DbConnection,
+    project_id: i64,
+    label: &str,
+    micros_per_minute: i64,
+    currency: &str,
+) -> QueryResult<()> {
+    crate::per_backend!(conn, |c| diesel::insert_into(runner_rates::table)
+        .values((
+            runner_rates::project_id.eq(project_id),
+            runner_rates::runner_label.eq(label),
+            runner_rates::micros_per_minute.eq(micros_per_minute),
+            runner_rates::currency.eq(currency),
+        ))
+        .on_conflict((runner_rates::project_id, runner_rates::runner_label))
+        .do_update()
+        .set((
+            runner_rates::micros_per_minute.eq(micros_per_minute),
+            runner_rates::currency.eq(currency),
+        ))
+        .execute(c))
+    .map(drop)
+}

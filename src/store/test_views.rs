@@ -1,0 +1,341 @@
+//! Reading tests with their scores: the flaky list, one test's history and failure modes.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::schema::{failure_messages, failure_signatures, results, runs, test_scores, tests};
+use crate::db::DbConnection;
+use crate::tasks::model::NaiveDateTimeUtc;
+
+diesel::define_sql_function!(fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// How the list is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestSort {
+    /// Most likely flaky first.
+    Score,
+    FailureRate,
+    /// Most recent flaky failure first.
+    LastFlaky,
+    Name,
+}
+
+#[derive(Debug, Clone)]
+pub struct TestFilter {
+    pub project_id: i64,
+    pub status: Option<String>,
+    /// Only tests that ran in this job / on this branch.
+    pub job: Option<String>,
+    pub branch: Option<String>,
+    /// Case-insensitive substring of classname or name.
+    pub search: Option<String>,
+    pub sort: TestSort,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TestSummary {
+    pub id: i64,
+    pub suite: String,
+    pub classname: String,
+    pub name: String,
+    pub file: Option<String>,
+    pub status: String,
+    pub score: f64,
+    pub failure_rate: f64,
+    pub runs_seen: i32,
+    pub first_flaky_at: Option<NaiveDateTimeUtc>,
+    pub last_flaky_at: Option<NaiveDateTimeUtc>,
+    pub status_changed_at: NaiveDateTimeUtc,
+    /// The analyzer's reasons, newest first, with the runs they point at.
+    pub evidence: serde_json::Value,
+}
+
+type SummaryRow = (
+    (i64, String, String, String, Option<String>),
+    (
+        String,
+        f64,
+        f64,
+        i32,
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+        NaiveDateTime,
+        String,
+    ),
+);
+
+macro_rules! summary_columns {
+    () => {
+        (
+            (
+                tests::id,
+                tests::suite,
+                tests::classname,
+                tests::name,
+                tests::file,
+            ),
+            (
+                test_scores::status,
+                test_scores::score,
+                test_scores::failure_rate,
+                test_scores::runs_seen,
+                test_scores::first_flaky_at,
+                test_scores::last_flaky_at,
+                test_scores::status_changed_at,
+                test_scores::evidence,
+            ),
+        )
+    };
+}
+
+fn to_summary(((id, suite, classname, name, file), score): SummaryRow) -> TestSummary {
+    let (status, score, failure_rate, runs_seen, first_flaky_at, last_flaky_at, changed, evidence) =
+        score;
+    TestSummary {
+        id,
+        suite,
+        classname,
+        name,
+        file,
+        status,
+        score,
+        failure_rate,
+        runs_seen,
+        first_flaky_at: first_flaky_at.map(NaiveDateTimeUtc),
+        last_flaky_at: last_flaky_at.map(NaiveDateTimeUtc),
+        status_changed_at: NaiveDateTimeUtc(changed),
+        evidence: serde_json::from_str(&evidence).unwrap_or_default(),
+    }
+}
+
+/// Scored tests of a project matching `filter`.
+pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<TestSummary>> {
+    let mut query = tests::table
+        .inner_join(test_scores::table)
+        .filter(tests::project_id.eq(filter.project_id))
+        .select(summary_columns!())
+        .limit(filter.limit)
+        .into_boxed();
+    if let Some(status) = &filter.status {
+        query = query.filter(test_scores::status.eq(status.clone()));
+    }
+    if let Some(search) = &filter.search {
+        let pattern = format!(
+            "%{}%",
+            search
+                .to_lowercase()
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        query = query.filter(
+            lower(tests::name)
+                .like(pattern.clone())
+                .or(lower(tests::classname).like(pattern)),
+        );
+    }
+    let ran = results::table
+        .inner_join(runs::table)
+        .select(results::test_id);
+    query = match (filter.job.clone(), filter.branch.clone()) {
+        (Some(job), Some(branch)) => query.filter(
+            tests::id.eq_any(
+                ran.filter(runs::job.eq(job))
+                    .filter(runs::branch.eq(branch)),
+            ),
+        ),
+        (Some(job), None) => query.filter(tests::id.eq_any(ran.filter(runs::job.eq(job)))),
+        (None, Some(branch)) => query.filter(tests::id.eq_any(ran.filter(runs::branch.eq(branch)))),
+        (None, None) => query,
+    };
+    query = match filter.sort {
+        TestSort::Score => query.order((test_scores::score.desc(), tests::id)),
+        TestSort::FailureRate => query.order((test_scores::failure_rate.desc(), tests::id)),
+        TestSort::LastFlaky => query.order((test_scores::last_flaky_at.desc(), tests::id)),
+        TestSort::Name => query.order((tests::classname, tests::name, tests::id)),
+    };
+    Ok(query
+        .load::<SummaryRow>(conn)?
+        .into_iter()
+        .map(to_summary)
+        .collect())
+}
+
+/// One result of the test, with the run it belongs to.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    pub run_id: i64,
+    pub started_at: NaiveDateTimeUtc,
+    pub branch: String,
+    pub commit: String,
+    pub job: String,
+    pub attempt: i32,
+    pub pipeline: String,
+    pub build_url: String,
+    pub outcome: String,
+    pub attempts: i32,
+    pub failed_attempts: i32,
+    pub duration_ms: Option<i64>,
+    pub failure: Option<FailureText>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureText {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+    pub signature_id: i64,
+}
+
+/// A distinct way the test fails: one normalised signature.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureMode {
+    pub signature_id: i64,
+    pub signature: String,
+    pub occurrences: i64,
+    /// Share of occurrences after which the test passed on an in-run retry.
+    pub flaky_share: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TestDetail {
+    #[serde(flatten)]
+    pub test: TestSummary,
+    pub failure_modes: Vec<FailureMode>,
+    /// Newest first.
+    pub history: Vec<HistoryEntry>,
+}
+
+type HistoryRow = (
+    (
+        i64,
+        NaiveDateTime,
+        String,
+        String,
+        String,
+        i32,
+        String,
+        String,
+    ),
+    (String, i32, i32, Option<i64>),
+    Option<(String, String, i64)>,
+);
+
+/// One test of the project with its newest `history` results and its failure modes.
+pub fn detail(
+    conn: &mut DbConnection,
+    project_id: i64,
+    test_id: i64,
+    history: i64,
+) -> QueryResult<Option<TestDetail>> {
+    let Some(row) = tests::table
+        .inner_join(test_scores::table)
+        .filter(tests::project_id.eq(project_id))
+        .filter(tests::id.eq(test_id))
+        .select(summary_columns!())
+        .first::<SummaryRow>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let rows: Vec<HistoryRow> = results::table
+        .inner_join(runs::table)
+        .left_join(failure_messages::table)
+        .filter(results::test_id.eq(test_id))
+        .order((runs::started_at.desc(), runs::id.desc()))
+        .limit(history)
+        .select((
+            (
+                runs::id,
+                runs::started_at,
+                runs::branch,
+                runs::commit_sha,
+                runs::job,
+                runs::attempt,
+                runs::pipeline,
+                runs::build_url,
+            ),
+            (
+                results::outcome,
+                results::attempts,
+                results::failed_attempts,
+                results::duration_ms,
+            ),
+            (
+                failure_messages::kind,
+                failure_messages::message,
+                failure_messages::signature_id,
+            )
+                .nullable(),
+        ))
+        .load(conn)?;
+    let history = rows
+        .into_iter()
+        .map(|(run, result, failure)| HistoryEntry {
+            run_id: run.0,
+            started_at: NaiveDateTimeUtc(run.1),
+            branch: run.2,
+            commit: run.3,
+            job: run.4,
+            attempt: run.5,
+            pipeline: run.6,
+            build_url: run.7,
+            outcome: result.0,
+            attempts: result.1,
+            failed_attempts: result.2,
+            duration_ms: result.3,
+            failure: failure.map(|(kind, message, signature_id)| FailureText {
+                kind,
+                message,
+                signature_id,
+            }),
+        })
+        .collect();
+    Ok(Some(TestDetail {
+        test: to_summary(row),
+        failure_modes: failure_modes(conn, test_id)?,
+        history,
+    }))
+}
+
+fn failure_modes(conn: &mut DbConnection, test_id: i64) -> QueryResult<Vec<FailureMode>> {
+    let rows: Vec<(i64, String, String)> = results::table
+        .inner_join(failure_messages::table.inner_join(failure_signatures::table))
+        .filter(results::test_id.eq(test_id))
+        .select((
+            failure_signatures::id,
+            failure_signatures::normalized,
+            results::outcome,
+        ))
+        .load(conn)?;
+    let mut modes: Vec<FailureMode> = Vec::new();
+    for (signature_id, signature, outcome) in rows {
+        let index = match modes.iter().position(|m| m.signature_id == signature_id) {
+            Some(index) => index,
+            None => {
+                modes.push(FailureMode {
+                    signature_id,
+                    signature,
+                    occurrences: 0,
+                    flaky_share: 0.0,
+                });
+                modes.len() - 1
+            }
+        };
+        let mode = &mut modes[index];
+        mode.occurrences += 1;
+        if outcome == "passed" {
+            mode.flaky_share += 1.0;
+        }
+    }
+    for mode in &mut modes {
+        mode.flaky_share /= mode.occurrences as f64;
+    }
+    modes.sort_by(|a, b| {
+        b.occurrences
+            .cmp(&a.occurrences)
+            .then(a.signature_id.cmp(&b.signature_id))
+    });
+    Ok(modes)
+}

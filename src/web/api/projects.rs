@@ -1,0 +1,259 @@
+//! Per-project read APIs: scored tests (the flaky list a CI quarantine step reads), one
+//! test's history, CI-quality metrics, and runner prices.
+
+use std::collections::HashMap;
+
+use actix_web::{get, put, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDateTime};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::analysis::metrics::{self, Spread};
+use crate::db::DbError;
+use crate::error::ApiError;
+use crate::store::ci_metrics::{self, Window};
+use crate::store::test_views::{self, TestFilter, TestSort};
+use crate::store::tokens::{ApiToken, Scope};
+use crate::web::{auth, AppState};
+
+const STATUSES: [&str; 4] = ["flaky", "broken", "healthy", "new"];
+
+async fn project_token(
+    req: &HttpRequest,
+    state: &AppState,
+    project: &str,
+    scope: Scope,
+) -> Result<ApiToken, ApiError> {
+    let token = auth::require(req, state, scope).await?;
+    auth::check_project(&token, project)?;
+    Ok(token)
+}
+
+#[get("/projects/{project}/tests")]
+pub async fn tests(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    project: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    let token = project_token(&req, &state, &project, Scope::Read).await?;
+    let status = match query.get("status").map(String::as_str) {
+        None | Some("") | Some("all") => None,
+        Some(status) if STATUSES.contains(&status) => Some(status.to_owned()),
+        Some(other) => {
+            return Err(ApiError::bad_field(
+                "status",
+                format!("`status` is one of flaky, broken, healthy, new or all, not `{other}`"),
+            ))
+        }
+    };
+    let sort = match query.get("sort").map(String::as_str) {
+        None | Some("score") => TestSort::Score,
+        Some("failure_rate") => TestSort::FailureRate,
+        Some("last_flaky") => TestSort::LastFlaky,
+        Some("name") => TestSort::Name,
+        Some(other) => {
+            return Err(ApiError::bad_field(
+                "sort",
+                format!("`sort` is one of score, failure_rate, last_flaky, name, not `{other}`"),
+            ))
+        }
+    };
+    let filter = TestFilter {
+        project_id: token.project_id,
+        status,
+        job: non_empty(&query, "job"),
+        branch: non_empty(&query, "branch"),
+        search: non_empty(&query, "search"),
+        sort,
+        limit: limit(&query, 100, 5000)?,
+    };
+    let tests = state
+        .db
+        .run(move |conn| test_views::list(conn, &filter).map_err(DbError::from))
+        .await
+        .map_err(ApiError::storage)?;
+    Ok(HttpResponse::Ok().json(json!({ "project": token.project, "tests": tests })))
+}
+
+#[get("/projects/{project}/tests/{id}")]
+pub async fn test_detail(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, id) = path.into_inner();
+    let token = project_token(&req, &state, &project, Scope::Read).await?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_field("id", format!("the test id is a number, not `{id}`")))?;
+    let history = limit(&query, 100, 1000)?;
+    let project_id = token.project_id;
+    let detail = state
+        .db
+        .run(move |conn| test_views::detail(conn, project_id, id, history).map_err(DbError::from))
+        .await
+        .map_err(ApiError::storage)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("project `{project}` has no scored test {id}"))
+        })?;
+    Ok(HttpResponse::Ok().json(detail))
+}
+
+#[get("/projects/{project}/metrics")]
+pub async fn quality_metrics(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    project: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    let token = project_token(&req, &state, &project, Scope::Read).await?;
+    let window = Window {
+        since: time_param(&query, "since")?,
+        until: time_param(&query, "until")?,
+        branch: non_empty(&query, "branch"),
+        job: non_empty(&query, "job"),
+    };
+    let project_id = token.project_id;
+    let answer = state
+        .db
+        .run(move |conn| {
+            let runs = ci_metrics::run_records(conn, project_id, &window)?;
+            let (queue, store) = ci_metrics::task_timings(conn, project_id, &window)?;
+            let (rates, currency) = ci_metrics::rate_table(conn, project_id)?;
+            Ok::<_, DbError>(metrics_json(&runs, &queue, &store, &rates, &currency))
+        })
+        .await
+        .map_err(ApiError::storage)?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+fn metrics_json(
+    runs: &[metrics::RunRecord],
+    queue_ms: &[f64],
+    store_ms: &[f64],
+    rates: &metrics::RateTable,
+    currency: &str,
+) -> Value {
+    let accuracy = metrics::accuracy(runs);
+    let promptness = metrics::promptness(runs);
+    let cost = metrics::cost(runs, rates);
+    let spend =
+        |s: metrics::Spend| json!({ "minutes": s.minutes, "money": s.money_micros as f64 / 1e6 });
+    json!({
+        "runs": runs.len(),
+        "accuracy": {
+            "red_runs": accuracy.red_runs,
+            "red_flaky_only": accuracy.red_flaky_only,
+            "red_broken": accuracy.red_broken,
+            "red_other": accuracy.red_other,
+            "false_alarm_share": accuracy.false_alarm_share,
+            "broken_share": accuracy.broken_share,
+            "flaky_failures_per_run": accuracy.flaky_failures_per_run,
+        },
+        "promptness": {
+            "minutes_per_job": promptness.per_job.iter().map(|(job, s)| (job.clone(), spread(s))).collect::<serde_json::Map<_, _>>(),
+            "minutes_per_pipeline": spread(&promptness.per_pipeline),
+            "minutes_to_first_red": spread(&promptness.time_to_first_red),
+            "queue_ms": spread(&Spread::of(queue_ms)),
+            "store_ms": spread(&Spread::of(store_ms)),
+        },
+        "cost": {
+            "currency": currency,
+            "total": spend(cost.total),
+            "minutes_per_pipeline": spread(&cost.pipeline_minutes),
+            "reruns": spend(cost.reruns),
+            "reruns_after_flaky": spend(cost.reruns_after_flaky),
+            "flaky_retries": spend(cost.flaky_retries),
+        },
+    })
+}
+
+fn spread(s: &Spread) -> Value {
+    json!({ "count": s.count, "p50": s.p50, "p95": s.p95 })
+}
+
+#[derive(Deserialize)]
+pub struct RateBody {
+    /// Price of one runner minute, in the currency's units (e.g. 0.008).
+    per_minute: f64,
+    #[serde(default = "usd")]
+    currency: String,
+}
+
+fn usd() -> String {
+    "USD".into()
+}
+
+/// Sets a runner label's price (admin). The label `_default` prices every other runner.
+#[put("/projects/{project}/runner-rates/{label}")]
+pub async fn set_runner_rate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<RateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, label) = path.into_inner();
+    let token = project_token(&req, &state, &project, Scope::Admin).await?;
+    if !body.per_minute.is_finite() || body.per_minute < 0.0 {
+        return Err(ApiError::bad_field(
+            "per_minute",
+            "`per_minute` is a price of zero or more, such as 0.008",
+        ));
+    }
+    let micros = (body.per_minute * 1e6).round() as i64;
+    let stored_label = if label == "_default" {
+        String::new()
+    } else {
+        label.clone()
+    };
+    let currency = body.currency.clone();
+    let project_id = token.project_id;
+    state
+        .db
+        .run(move |conn| {
+            ci_metrics::set_rate(conn, project_id, &stored_label, micros, &currency)
+                .map_err(DbError::from)
+        })
+        .await
+        .map_err(ApiError::storage)?;
+    Ok(HttpResponse::Ok().json(
+        json!({ "runner": label, "per_minute": micros as f64 / 1e6, "currency": body.currency }),
+    ))
+}
+
+fn non_empty(query: &HashMap<String, String>, name: &str) -> Option<String> {
+    query
+        .get(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn limit(query: &HashMap<String, String>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match query.get("limit") {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_field(
+                    "limit",
+                    format!("`limit` is a number from 1 to {max}, not `{raw}`"),
+                )
+            }),
+    }
+}
+
+fn time_param(
+    query: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<NaiveDateTime>, ApiError> {
+    match query.get(name).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(raw) => DateTime::parse_from_rfc3339(raw)
+            .map(|at| Some(at.naive_utc()))
+            .map_err(|_| ApiError::bad_field(name, format!("`{name}` must be an RFC 3339 time such as 2026-11-01T00:00:00Z, not `{raw}`"))),
+    }
+}

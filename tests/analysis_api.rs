@@ -1,0 +1,308 @@
+//! The analyzer end to end: histories uploaded through the real API, verdicts read back
+//! through the tests API, the metrics API and `flakewatch flaky`, on both backends.
+
+mod common;
+
+use common::api::{await_task, token, upload_ok};
+use common::{http, TestDb, TestServer};
+use flakewatch::store::tokens::Scope;
+use serde_json::Value;
+
+/// How one test did in one uploaded run.
+#[derive(Clone, Copy)]
+enum Did {
+    Pass,
+    /// Failed with this message.
+    Fail(&'static str),
+    /// Failed, then passed on an in-run retry.
+    RetryPass,
+    /// Failed, and failed again on every in-run retry.
+    FailRetries(&'static str),
+}
+
+struct Run<'a> {
+    commit: &'a str,
+    branch: &'a str,
+    attempt: u32,
+    /// Minutes after the start of the history.
+    minute: u32,
+    tests: Vec<(&'a str, Did)>,
+}
+
+fn report(run: &Run) -> String {
+    let mut xml = String::from("<testsuite name=\"app\">\n");
+    for (name, did) in &run.tests {
+        let case = format!("<testcase classname=\"app.Checkout\" name=\"{name}\" time=\"0.2\"");
+        match did {
+            Did::Pass => xml.push_str(&format!("{case}/>\n")),
+            Did::Fail(message) => xml.push_str(&format!("{case}><failure message=\"{message}\"/></testcase>\n")),
+            Did::RetryPass => xml.push_str(&format!(
+                "{case}><flakyFailure message=\"timed out after 30 ms\" type=\"Timeout\"/></testcase>\n"
+            )),
+            Did::FailRetries(message) => xml.push_str(&format!(
+                "{case}><failure message=\"{message}\"/><rerunFailure message=\"{message}\"/><rerunFailure message=\"{message}\"/></testcase>\n"
+            )),
+        }
+    }
+    xml.push_str("</testsuite>\n");
+    xml
+}
+
+fn store(server: &TestServer, token: &str, run: &Run) {
+    let start = format!(
+        "2026-11-02T{:02}:{:02}:00Z",
+        8 + run.minute / 60,
+        run.minute % 60
+    );
+    let end_minute = run.minute + 4;
+    let end = format!(
+        "2026-11-02T{:02}:{:02}:00Z",
+        8 + end_minute / 60,
+        end_minute % 60
+    );
+    let query = format!(
+        "branch={}&commit={}&job=unit&attempt={}&pipeline=p-{}&runner=linux-2c&started_at={start}&finished_at={end}",
+        run.branch, run.commit, run.attempt, run.commit
+    );
+    let task = upload_ok(server, token, &query, report(run).as_bytes());
+    let done = await_task(server, &task);
+    assert_eq!(done["status"], "completed", "{done}");
+}
+
+const STABLE: [&str; 16] = [
+    "s00", "s01", "s02", "s03", "s04", "s05", "s06", "s07", "s08", "s09", "s10", "s11", "s12",
+    "s13", "s14", "s15",
+];
+
+/// Twelve commits on main. `retry` passes on retry now and then; `mixed` fails once per
+/// some commits and passes on the job's rerun; `regressed` breaks at c07 for good, with
+/// its retries failing too, and is fixed at c10; c05 is an outage: nearly everything
+/// fails with one message.
+fn history() -> Vec<Run<'static>> {
+    const COMMITS: [&str; 12] = [
+        "c00", "c01", "c02", "c03", "c04", "c05", "c06", "c07", "c08", "c09", "c10", "c11",
+    ];
+    let mut runs = Vec::new();
+    for (i, commit) in COMMITS.iter().enumerate() {
+        let outage = i == 5;
+        let mut tests: Vec<(&str, Did)> = STABLE
+            .iter()
+            .map(|name| {
+                (
+                    *name,
+                    if outage {
+                        Did::Fail("connection refused: db:5432")
+                    } else {
+                        Did::Pass
+                    },
+                )
+            })
+            .collect();
+        let retry = if [2, 6, 9].contains(&i) {
+            Did::RetryPass
+        } else {
+            Did::Pass
+        };
+        let mixed_fails = [3, 8].contains(&i);
+        let regressed = if (7..10).contains(&i) {
+            Did::FailRetries("expected total 30 but was 0")
+        } else {
+            Did::Pass
+        };
+        tests.push((
+            "retry",
+            if outage {
+                Did::Fail("connection refused: db:5432")
+            } else {
+                retry
+            },
+        ));
+        tests.push((
+            "mixed",
+            if mixed_fails {
+                Did::Fail("stale element reference")
+            } else {
+                Did::Pass
+            },
+        ));
+        tests.push(("regressed", regressed));
+        let minute = i as u32 * 10;
+        runs.push(Run {
+            commit,
+            branch: "main",
+            attempt: 1,
+            minute,
+            tests: tests.clone(),
+        });
+        if mixed_fails {
+            // The job is rerun on the same commit and `mixed` passes.
+            let rerun = tests
+                .iter()
+                .map(|(n, d)| (*n, if *n == "mixed" { Did::Pass } else { *d }))
+                .collect();
+            runs.push(Run {
+                commit,
+                branch: "main",
+                attempt: 2,
+                minute: minute + 5,
+                tests: rerun,
+            });
+        }
+    }
+    runs
+}
+
+fn get(server: &TestServer, token: &str, path: &str) -> (u16, Value) {
+    let mut response = http()
+        .get(server.url(path))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.body_mut().read_json().unwrap(),
+    )
+}
+
+fn by_name(tests: &Value) -> std::collections::HashMap<String, Value> {
+    tests["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap().to_owned(), t.clone()))
+        .collect()
+}
+
+fn evidence_kinds(test: &Value) -> Vec<String> {
+    test["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn stored_history(db: &TestDb) -> (TestServer, String) {
+    let server = TestServer::start(db);
+    let upload = token(db, "shop", Scope::Upload);
+    for run in history() {
+        store(&server, &upload, &run);
+    }
+    (server, token(db, "shop", Scope::Read))
+}
+
+storage_test!(fn verdicts_tell_flaky_from_broken_and_from_outages(db) {
+    let (server, read) = stored_history(&db);
+    let (status, all) = get(&server, &read, "/api/v1/projects/shop/tests?status=all&limit=100");
+    assert_eq!(status, 200, "{all}");
+    let tests = by_name(&all);
+    assert_eq!(tests.len(), 19);
+
+    let retry = &tests["retry"];
+    assert_eq!(retry["status"], "flaky", "{retry}");
+    assert!(evidence_kinds(retry).contains(&"retry_passed".to_owned()), "{retry}");
+    assert!(retry["score"].as_f64().unwrap() > 0.5, "{retry}");
+    assert!(retry["last_flaky_at"].is_string(), "{retry}");
+    // Evidence links to runs.
+    assert!(retry["evidence"][0]["run_ids"].as_array().is_some_and(|ids| !ids.is_empty()), "{retry}");
+
+    let mixed = &tests["mixed"];
+    assert_eq!(mixed["status"], "flaky", "{mixed}");
+    assert!(evidence_kinds(mixed).contains(&"same_commit_mixed".to_owned()), "{mixed}");
+
+    // A regression that was fixed is not flaky, and says it was a regression.
+    let regressed = &tests["regressed"];
+    assert_ne!(regressed["status"], "flaky", "{regressed}");
+    assert!(evidence_kinds(regressed).contains(&"regression".to_owned()), "{regressed}");
+
+    // The outage made sixteen stable tests fail once, all with one message: not flaky.
+    for name in STABLE {
+        assert_ne!(tests[name]["status"], "flaky", "{name}: {}", tests[name]);
+    }
+
+    let (_, flaky) = get(&server, &read, "/api/v1/projects/shop/tests?status=flaky");
+    let mut names: Vec<&str> = flaky["tests"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["mixed", "retry"]);
+});
+
+storage_test!(fn a_regression_is_broken_while_it_lasts(db) {
+    let server = TestServer::start(&db);
+    let upload = token(&db, "shop", Scope::Upload);
+    // Only the first ten runs: `regressed` has failed with every retry since c07.
+    for run in history().into_iter().filter(|r| r.commit < "c10") {
+        store(&server, &upload, &run);
+    }
+    let read = token(&db, "shop", Scope::Read);
+    let (_, broken) = get(&server, &read, "/api/v1/projects/shop/tests?status=broken");
+    let names: Vec<&str> = broken["tests"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["regressed"], "{broken}");
+});
+
+storage_test!(fn test_detail_shows_history_and_failure_modes(db) {
+    let (server, read) = stored_history(&db);
+    let (_, list) = get(&server, &read, "/api/v1/projects/shop/tests?search=MIXED");
+    let id = list["tests"][0]["id"].as_i64().unwrap();
+    let (status, detail) = get(&server, &read, &format!("/api/v1/projects/shop/tests/{id}?limit=5"));
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["name"], "mixed");
+    assert_eq!(detail["history"].as_array().unwrap().len(), 5);
+    assert_eq!(detail["history"][0]["commit"], "c11");
+    let modes = detail["failure_modes"].as_array().unwrap();
+    assert_eq!(modes.len(), 1, "{detail}");
+    assert_eq!(modes[0]["occurrences"], 2);
+    assert_eq!(modes[0]["signature"], "stale element reference");
+
+    let (status, missing) = get(&server, &read, "/api/v1/projects/shop/tests/999999");
+    assert_eq!(status, 404, "{missing}");
+    let (status, other) = get(&server, &token(&db, "billing", Scope::Read), "/api/v1/projects/shop/tests");
+    assert_eq!(status, 403, "{other}");
+    let (status, bad) = get(&server, &read, "/api/v1/projects/shop/tests?status=wobbly");
+    assert_eq!((status, bad["error"]["field"].as_str()), (400, Some("status")), "{bad}");
+});
+
+storage_test!(fn metrics_report_accuracy_promptness_and_cost(db) {
+    let (server, read) = stored_history(&db);
+    let admin = token(&db, "shop", Scope::Admin);
+    let response = http()
+        .put(server.url("/api/v1/projects/shop/runner-rates/linux-2c"))
+        .header("Authorization", &format!("Bearer {admin}"))
+        .header("Content-Type", "application/json")
+        .send(r#"{"per_minute": 0.5, "currency": "EUR"}"#)
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let (status, metrics) = get(&server, &read, "/api/v1/projects/shop/metrics");
+    assert_eq!(status, 200, "{metrics}");
+    // 12 first runs and 2 reruns, 4 minutes each.
+    assert_eq!(metrics["runs"], 14, "{metrics}");
+    assert_eq!(metrics["cost"]["currency"], "EUR");
+    assert_eq!(metrics["cost"]["total"]["minutes"].as_f64(), Some(56.0), "{metrics}");
+    assert_eq!(metrics["cost"]["total"]["money"].as_f64(), Some(28.0), "{metrics}");
+    assert_eq!(metrics["cost"]["reruns"]["minutes"].as_f64(), Some(8.0), "{metrics}");
+    assert_eq!(metrics["promptness"]["minutes_per_job"]["unit"]["p50"].as_f64(), Some(4.0), "{metrics}");
+    assert_eq!(metrics["promptness"]["store_ms"]["count"], 14);
+    // Red runs: c03 (`mixed`), the outage (c05), and c07, c08 (twice: first run and
+    // rerun) and c09 for the regression.
+    assert_eq!(metrics["accuracy"]["red_runs"], 6, "{metrics}");
+    let (_, window) = get(&server, &read, "/api/v1/projects/shop/metrics?since=2026-11-02T09:00:00Z&job=unit");
+    // c06 to c11 and the rerun of c08.
+    assert_eq!(window["runs"], 7, "{window}");
+    // Red: c07 (the regression's first failure, not yet known as broken), both runs of c08
+    // and c09 (by then broken).
+    assert_eq!(window["accuracy"]["red_runs"], 4, "{window}");
+    assert_eq!(window["accuracy"]["red_broken"], 3, "{window}");
+    assert_eq!(window["accuracy"]["red_other"], 1, "{window}");
+});
+
+storage_test!(fn flaky_command_prints_one_test_per_line(db) {
+    let (server, read) = stored_history(&db);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_flakewatch"))
+        .args(["flaky", "--server", &server.base_url, "--token", &read, "--project", "shop"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let mut lines: Vec<String> = String::from_utf8(output.stdout).unwrap().lines().map(str::to_owned).collect();
+    lines.sort();
+    assert_eq!(lines, ["app.Checkout::mixed", "app.Checkout::retry"]);
+});
