@@ -306,3 +306,31 @@ storage_test!(fn flaky_command_prints_one_test_per_line(db) {
     lines.sort();
     assert_eq!(lines, ["app.Checkout::mixed", "app.Checkout::retry"]);
 });
+
+storage_test!(fn dashboard_pages_show_what_is_flaky_and_why(db) {
+    let (server, _) = stored_history(&db);
+    let page = |path: &str| {
+        let mut response = http().get(server.url(path)).call().unwrap();
+        (response.status().as_u16(), response.body_mut().read_to_string().unwrap())
+    };
+    let (status, home) = page("/");
+    assert_eq!(status, 200);
+    assert!(home.contains("href=\"/projects/shop\""), "{home}");
+
+    let (status, project) = page("/projects/shop");
+    assert_eq!(status, 200, "{project}");
+    assert!(project.contains("app.Checkout::retry") && project.contains("app.Checkout::mixed"), "{project}");
+    assert!(project.contains("passed on retry"), "evidence is shown: {project}");
+    assert!(project.contains("No test is failing consistently."), "{project}");
+    assert_eq!(project.matches("<tr class=\"red\">").count(), 6, "red runs are marked: {project}");
+
+    let (_, list) = get(&server, &token(&db, "shop", Scope::Read), "/api/v1/projects/shop/tests?search=regressed");
+    let id = list["tests"][0]["id"].as_i64().unwrap();
+    let (status, test) = page(&format!("/projects/shop/tests/{id}"));
+    assert_eq!(status, 200, "{test}");
+    assert!(test.contains("expected total &#60;n&#62; but was &#60;n&#62;"), "failure mode signature, escaped: {test}");
+    assert!(test.contains("(3 failed)"), "retries that failed too: {test}");
+
+    let (status, _) = page("/projects/nope");
+    assert_eq!(status, 404);
+});

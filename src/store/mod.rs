@@ -5,6 +5,7 @@ pub mod ci_metrics;
 pub mod instance;
 pub mod projects;
 pub mod results;
+pub mod run_views;
 pub mod scores;
 pub mod test_views;
 pub mod tokens;

@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use crate::analysis::Evidence;
 use crate::db::schema::{failure_messages, failure_signatures, results, runs, test_scores, tests};
 use crate::db::DbConnection;
 use crate::tasks::model::NaiveDateTimeUtc;
@@ -49,7 +50,7 @@ pub struct TestSummary {
     pub last_flaky_at: Option<NaiveDateTimeUtc>,
     pub status_changed_at: NaiveDateTimeUtc,
     /// The analyzer's reasons, newest first, with the runs they point at.
-    pub evidence: serde_json::Value,
+    pub evidence: Vec<Evidence>,
 }
 
 type SummaryRow = (
@@ -338,4 +339,16 @@ fn failure_modes(conn: &mut DbConnection, test_id: i64) -> QueryResult<Vec<Failu
             .then(a.signature_id.cmp(&b.signature_id))
     });
     Ok(modes)
+}
+
+/// How many scored tests the project has in each status.
+pub fn count_by_status(
+    conn: &mut DbConnection,
+    project_id: i64,
+) -> QueryResult<Vec<(String, i64)>> {
+    test_scores::table
+        .filter(test_scores::project_id.eq(project_id))
+        .group_by(test_scores::status)
+        .select((test_scores::status, diesel::dsl::count_star()))
+        .load(conn)
 }

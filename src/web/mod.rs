@@ -48,6 +48,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(api::routes)
         .service(pages::home)
         .service(pages::tasks)
+        .service(pages::project_page)
+        .service(pages::test_page)
         .service(pages::stylesheet);
 }
 

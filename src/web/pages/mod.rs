@@ -1,5 +1,9 @@
 //! HTML pages, rendered with askama. Database work goes through `Database::run`.
 
+mod project_pages;
+
+pub use project_pages::{project_page, test_page};
+
 use actix_web::http::header::ContentType;
 use actix_web::{get, web, HttpResponse};
 use askama::Template;
