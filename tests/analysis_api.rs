@@ -334,3 +334,37 @@ storage_test!(fn dashboard_pages_show_what_is_flaky_and_why(db) {
     let (status, _) = page("/projects/nope");
     assert_eq!(status, 404);
 });
+
+storage_test!(fn rescoring_from_scratch_gives_the_incremental_verdicts(db) {
+    let (server, read) = stored_history(&db);
+    let (_, before) = get(&server, &read, "/api/v1/projects/shop/tests?status=all&sort=name");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_flakewatch"))
+        .args(["rescore", "--project", "shop", "--database-url", &db.url])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let said = String::from_utf8(output.stdout).unwrap();
+    assert!(said.contains("14 runs, 266 results, 19 tests"), "{said}");
+    assert!(String::from_utf8(output.stderr).unwrap().contains("100% (14/14 runs)"));
+    let (_, after) = get(&server, &read, "/api/v1/projects/shop/tests?status=all&sort=name");
+    let verdicts = |list: &Value| -> Vec<(String, String, String)> {
+        list["tests"].as_array().unwrap().iter().map(|t| {
+            (t["name"].as_str().unwrap().to_owned(), t["status"].as_str().unwrap().to_owned(), format!("{:.6}", t["score"].as_f64().unwrap()))
+        }).collect()
+    };
+    assert_eq!(verdicts(&before), verdicts(&after));
+});
+
+storage_test!(fn a_test_reported_twice_in_one_run_is_scored_once(db) {
+    let server = TestServer::start(&db);
+    let upload = token(&db, "shop", Scope::Upload);
+    let twice = "<testsuites><testsuite name=\"a\"><testcase classname=\"x.Y\" name=\"t\"/></testsuite>\
+                 <testsuite name=\"b\"><testcase classname=\"x.Y\" name=\"t\"><failure message=\"no\"/></testcase></testsuite></testsuites>";
+    let task = upload_ok(&server, &upload, "branch=main&commit=c1", twice.as_bytes());
+    let done = await_task(&server, &task);
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(done["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "duplicate_identity"), "{done}");
+    let (_, tests) = get(&server, &token(&db, "shop", Scope::Read), "/api/v1/projects/shop/tests?status=all");
+    assert_eq!(tests["tests"].as_array().unwrap().len(), 1, "{tests}");
+    assert_eq!(tests["tests"][0]["runs_seen"], 2, "both results were observed: {tests}");
+});

@@ -3,6 +3,7 @@
 mod flaky;
 mod migrate;
 mod parse;
+mod rescore;
 mod serve;
 mod tasks;
 mod token;
@@ -31,6 +32,8 @@ pub enum Command {
     Serve(crate::config::ServeSettings),
     /// Apply pending database migrations and exit (safe to run again: a no-op when current).
     Migrate(crate::config::DatabaseSettings),
+    /// Score a project's whole history again, e.g. after an upgrade of the analyzer.
+    Rescore(rescore::RescoreArgs),
     /// Run store workers only (no HTTP), to scale storing out on PostgreSQL.
     Worker(crate::config::WorkerProcessSettings),
     /// Create, list and revoke API tokens.
@@ -57,6 +60,7 @@ impl Cli {
             Command::Serve(settings) => serve::run(settings).map(|()| ExitCode::SUCCESS),
             Command::Migrate(settings) => migrate::run(settings).map(|()| ExitCode::SUCCESS),
             Command::Token(args) => token::run(args).map(|()| ExitCode::SUCCESS),
+            Command::Rescore(args) => rescore::run(args).map(|()| ExitCode::SUCCESS),
             Command::Worker(settings) => worker::run(settings).map(|()| ExitCode::SUCCESS),
             Command::Upload(args) => upload::run(args),
             Command::Parse(args) => parse::run(args),

@@ -37,9 +37,21 @@ pub fn score_run(
     params: &Params,
     now: NaiveDateTime,
 ) -> QueryResult<RedBreakdown> {
-    let run_id = run.run_id;
     fill_run_level_counts(conn, &mut run)?;
     let mut breakdown = RedBreakdown::default();
+    for_each_chunk(conn, run.run_id, |conn, chunk| {
+        score_chunk(conn, project_id, &run, chunk, params, now, &mut breakdown)
+    })?;
+    store_breakdown(conn, run.run_id, &breakdown)?;
+    Ok(breakdown)
+}
+
+/// Calls `work` with the run's results in chunks of ascending test id.
+fn for_each_chunk(
+    conn: &mut DbConnection,
+    run_id: i64,
+    mut work: impl FnMut(&mut DbConnection, &[ResultRow]) -> QueryResult<()>,
+) -> QueryResult<()> {
     let mut after = i64::MIN;
     loop {
         let chunk: Vec<ResultRow> = results::table
@@ -57,10 +69,19 @@ pub fn score_run(
                 failure_messages::signature_id.nullable(),
             ))
             .load(conn)?;
-        let Some(last) = chunk.last() else { break };
+        let Some(last) = chunk.last() else {
+            return Ok(());
+        };
         after = last.0;
-        score_chunk(conn, project_id, &run, &chunk, params, now, &mut breakdown)?;
+        work(conn, &chunk)?;
     }
+}
+
+fn store_breakdown(
+    conn: &mut DbConnection,
+    run_id: i64,
+    breakdown: &RedBreakdown,
+) -> QueryResult<()> {
     diesel::update(runs::table.filter(runs::id.eq(run_id)))
         .set((
             runs::red_flaky.eq(breakdown.red_flaky),
@@ -68,8 +89,104 @@ pub fn score_run(
             runs::red_other.eq(breakdown.red_other),
             runs::flaky_retry_ms.eq(breakdown.flaky_retry_ms),
         ))
-        .execute(conn)?;
-    Ok(breakdown)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Scores a project again from its first run, with every state kept in memory, and
+/// replaces its scores: for new analyzer parameters, or after a change of the analyzer.
+/// One transaction; `progress(done, total)` is called after each run.
+pub fn rescore_project(
+    conn: &mut DbConnection,
+    project_id: i64,
+    params: &Params,
+    now: NaiveDateTime,
+    mut progress: impl FnMut(usize, usize),
+) -> QueryResult<RescoreSummary> {
+    conn.transaction(|conn| {
+        let all_runs: Vec<(
+            i64,
+            NaiveDateTime,
+            String,
+            bool,
+            String,
+            String,
+            i32,
+            String,
+        )> = runs::table
+            .filter(runs::project_id.eq(project_id))
+            .order((runs::started_at, runs::id))
+            .select((
+                runs::id,
+                runs::started_at,
+                runs::branch,
+                runs::on_default_branch,
+                runs::commit_sha,
+                runs::job,
+                runs::attempt,
+                runs::pipeline,
+            ))
+            .load(conn)?;
+        let mut states: std::collections::HashMap<i64, TestState> =
+            std::collections::HashMap::new();
+        let mut summary = RescoreSummary::default();
+        for (index, (run_id, at, branch, on_default_branch, commit, job, attempt, pipeline)) in
+            all_runs.iter().cloned().enumerate()
+        {
+            let mut run = RunContext {
+                run_id,
+                at,
+                branch,
+                on_default_branch,
+                commit,
+                job,
+                attempt,
+                pipeline,
+                tests_in_run: 0,
+                failed_in_run: 0,
+                top_signature_failures: 0,
+                top_signature: None,
+            };
+            fill_run_level_counts(conn, &mut run)?;
+            let mut breakdown = RedBreakdown::default();
+            for_each_chunk(conn, run_id, |_, chunk| {
+                for row in chunk {
+                    observe_row(
+                        states.entry(row.0).or_default(),
+                        &run,
+                        row,
+                        params,
+                        &mut breakdown,
+                    );
+                }
+                summary.results += chunk.len() as u64;
+                Ok(())
+            })?;
+            store_breakdown(conn, run_id, &breakdown)?;
+            summary.runs += 1;
+            progress(index + 1, all_runs.len());
+        }
+        diesel::delete(test_scores::table.filter(test_scores::project_id.eq(project_id)))
+            .execute(conn)?;
+        let mut ids: Vec<i64> = states.keys().copied().collect();
+        ids.sort_unstable();
+        for batch in ids.chunks(CHUNK as usize) {
+            let rows: Vec<ScoreRow> = batch
+                .iter()
+                .map(|id| score_row(*id, project_id, &states[id], params, now))
+                .collect();
+            upsert_scores(conn, &rows)?;
+        }
+        summary.tests = ids.len() as u64;
+        Ok(summary)
+    })
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RescoreSummary {
+    pub runs: u64,
+    pub results: u64,
+    pub tests: u64,
 }
 
 /// Executed and failed tests come from the run's counts; the most common failure
@@ -107,51 +224,99 @@ fn score_chunk(
     now: NaiveDateTime,
     breakdown: &mut RedBreakdown,
 ) -> QueryResult<()> {
-    let ids: Vec<i64> = chunk.iter().map(|row| row.0).collect();
-    let mut states = load_states(conn, &ids)?;
-    let mut rows = Vec::with_capacity(chunk.len());
-    for (test_id, outcome, attempts, failed_attempts, retry_ms, signature) in chunk {
-        let outcome = parse_outcome(outcome);
-        let observation = TestResultObs {
-            outcome,
-            attempts: (*attempts).max(1) as u32,
-            failed_attempts: (*failed_attempts).max(0) as u32,
-            signature: signature.map(|id| id.to_string()),
-        };
-        let state = states
-            .binary_search_by_key(test_id, |(id, _)| *id)
-            .ok()
-            .map(|index| std::mem::take(&mut states[index].1))
-            .unwrap_or_default();
-        let (state, verdict) = analysis::observe(state, run, &observation, params);
-        if outcome.is_failure() {
-            match verdict.status {
-                Status::Flaky => breakdown.red_flaky += 1,
-                Status::Broken => breakdown.red_broken += 1,
-                Status::New | Status::Healthy => breakdown.red_other += 1,
-            }
-        }
-        if verdict.status == Status::Flaky {
-            breakdown.flaky_retry_ms += retry_ms;
-        }
-        rows.push((
-            test_scores::test_id.eq(*test_id),
-            test_scores::project_id.eq(project_id),
-            test_scores::status.eq(status_name(verdict.status)),
-            test_scores::score.eq(verdict.score),
-            test_scores::failure_rate.eq(verdict.failure_rate),
-            test_scores::runs_seen.eq(verdict.runs_seen as i32),
-            test_scores::first_flaky_at.eq(verdict.first_flaky_at),
-            test_scores::last_flaky_at.eq(verdict.last_flaky_at),
-            test_scores::status_changed_at.eq(verdict.status_changed_at),
-            test_scores::updated_at.eq(now),
-            test_scores::evidence
-                .eq(serde_json::to_string(&verdict.evidence).unwrap_or_else(|_| "[]".into())),
-            test_scores::state.eq(serde_json::to_string(&state).unwrap_or_else(|_| "{}".into())),
-        ));
+    let mut ids: Vec<i64> = chunk.iter().map(|row| row.0).collect();
+    ids.dedup(); // sorted already; a test reported twice in one run is one state
+    let mut states: std::collections::HashMap<i64, TestState> =
+        load_states(conn, &ids)?.into_iter().collect();
+    for row in chunk {
+        observe_row(
+            states.entry(row.0).or_default(),
+            run,
+            row,
+            params,
+            breakdown,
+        );
     }
+    let rows: Vec<ScoreRow> = ids
+        .iter()
+        .map(|id| score_row(*id, project_id, &states[id], params, now))
+        .collect();
+    upsert_scores(conn, &rows)
+}
+
+/// Advances one test's state by its result in `run`, and counts the run's red tests by
+/// the status the test has right after.
+fn observe_row(
+    state: &mut TestState,
+    run: &RunContext,
+    row: &ResultRow,
+    params: &Params,
+    breakdown: &mut RedBreakdown,
+) {
+    let (_, outcome, attempts, failed_attempts, retry_ms, signature) = row;
+    let outcome = parse_outcome(outcome);
+    let observation = TestResultObs {
+        outcome,
+        attempts: (*attempts).max(1) as u32,
+        failed_attempts: (*failed_attempts).max(0) as u32,
+        signature: signature.map(|id| id.to_string()),
+    };
+    analysis::observe_in_place(state, run, &observation, params);
+    if outcome.is_failure() {
+        match state.status {
+            Status::Flaky => breakdown.red_flaky += 1,
+            Status::Broken => breakdown.red_broken += 1,
+            Status::New | Status::Healthy => breakdown.red_other += 1,
+        }
+    }
+    if state.status == Status::Flaky {
+        breakdown.flaky_retry_ms += retry_ms;
+    }
+}
+
+type ScoreRow = (
+    diesel::dsl::Eq<test_scores::test_id, i64>,
+    diesel::dsl::Eq<test_scores::project_id, i64>,
+    diesel::dsl::Eq<test_scores::status, &'static str>,
+    diesel::dsl::Eq<test_scores::score, f64>,
+    diesel::dsl::Eq<test_scores::failure_rate, f64>,
+    diesel::dsl::Eq<test_scores::runs_seen, i32>,
+    diesel::dsl::Eq<test_scores::first_flaky_at, Option<NaiveDateTime>>,
+    diesel::dsl::Eq<test_scores::last_flaky_at, Option<NaiveDateTime>>,
+    diesel::dsl::Eq<test_scores::status_changed_at, NaiveDateTime>,
+    diesel::dsl::Eq<test_scores::updated_at, NaiveDateTime>,
+    diesel::dsl::Eq<test_scores::evidence, String>,
+    diesel::dsl::Eq<test_scores::state, String>,
+);
+
+fn score_row(
+    test_id: i64,
+    project_id: i64,
+    state: &TestState,
+    params: &Params,
+    now: NaiveDateTime,
+) -> ScoreRow {
+    let verdict = analysis::verdict(state, params);
+    (
+        test_scores::test_id.eq(test_id),
+        test_scores::project_id.eq(project_id),
+        test_scores::status.eq(status_name(verdict.status)),
+        test_scores::score.eq(verdict.score),
+        test_scores::failure_rate.eq(verdict.failure_rate),
+        test_scores::runs_seen.eq(verdict.runs_seen as i32),
+        test_scores::first_flaky_at.eq(verdict.first_flaky_at),
+        test_scores::last_flaky_at.eq(verdict.last_flaky_at),
+        test_scores::status_changed_at.eq(verdict.status_changed_at),
+        test_scores::updated_at.eq(now),
+        test_scores::evidence
+            .eq(serde_json::to_string(&verdict.evidence).unwrap_or_else(|_| "[]".into())),
+        test_scores::state.eq(serde_json::to_string(state).unwrap_or_else(|_| "{}".into())),
+    )
+}
+
+fn upsert_scores(conn: &mut DbConnection, rows: &[ScoreRow]) -> QueryResult<()> {
     crate::per_backend!(conn, |c| diesel::insert_into(test_scores::table)
-        .values(&rows)
+        .values(rows)
         .on_conflict(test_scores::test_id)
         .do_update()
         .set((
@@ -170,7 +335,8 @@ fn score_chunk(
     Ok(())
 }
 
-/// The stored states of `ids` (sorted), locked on PostgreSQL until the transaction ends.
+/// The stored states of `ids` (sorted), locked on PostgreSQL until the transaction ends
+/// (in ascending id order, as the query sorts them).
 fn load_states(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<(i64, TestState)>> {
     let query = test_scores::table
         .filter(test_scores::test_id.eq_any(ids))

@@ -1,0 +1,74 @@
+//! `flakewatch rescore`: score a project's whole history again (after the analyzer or its
+//! parameters changed). Runs where the database is; prints progress on stderr.
+
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+use clap::Args;
+
+use crate::analysis::Params;
+use crate::config::DatabaseSettings;
+use crate::db::{self, DbError};
+use crate::store::{projects, scores};
+
+#[derive(Debug, Args)]
+pub struct RescoreArgs {
+    /// Project to rescore.
+    #[arg(long)]
+    project: String,
+    #[command(flatten)]
+    database: DatabaseSettings,
+}
+
+pub fn run(args: RescoreArgs) -> anyhow::Result<()> {
+    let database = db::open(&args.database)?;
+    let mut conn = database.pool.get()?;
+    let project = projects::find(&mut conn, &args.project)
+        .map_err(DbError::from)?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "there is no project `{}`: `flakewatch token list` shows the projects",
+                args.project
+            )
+        })?;
+    let started = Instant::now();
+    let interactive = std::io::stderr().is_terminal();
+    let mut last_percent = None;
+    let summary = scores::rescore_project(
+        &mut conn,
+        project.id,
+        &Params::default(),
+        chrono::Utc::now().naive_utc(),
+        |done, total| {
+            let percent = done * 100 / total.max(1);
+            if last_percent != Some(percent) {
+                last_percent = Some(percent);
+                // A bar that redraws in place on a terminal, one line per 10% in a log.
+                if interactive {
+                    let filled = percent / 5;
+                    eprint!(
+                        "\r[{}{}] {percent:>3}% {done}/{total} runs",
+                        "#".repeat(filled),
+                        " ".repeat(20 - filled)
+                    );
+                    let _ = std::io::stderr().flush();
+                } else if percent % 10 == 0 {
+                    eprintln!("{percent}% ({done}/{total} runs)");
+                }
+            }
+        },
+    )
+    .map_err(DbError::from)?;
+    if interactive {
+        eprintln!();
+    }
+    println!(
+        "rescored {}: {} runs, {} results, {} tests in {:.1} s",
+        project.name,
+        summary.runs,
+        summary.results,
+        summary.tests,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
