@@ -104,16 +104,7 @@ pub fn rescore_project(
     mut progress: impl FnMut(usize, usize),
 ) -> QueryResult<RescoreSummary> {
     conn.transaction(|conn| {
-        let all_runs: Vec<(
-            i64,
-            NaiveDateTime,
-            String,
-            bool,
-            String,
-            String,
-            i32,
-            String,
-        )> = runs::table
+        let all_runs: Vec<RunKey> = runs::table
             .filter(runs::project_id.eq(project_id))
             .order((runs::started_at, runs::id))
             .select((
@@ -181,6 +172,18 @@ pub fn rescore_project(
         Ok(summary)
     })
 }
+
+/// id, started_at, branch, on default branch, commit, job, attempt, pipeline
+type RunKey = (
+    i64,
+    NaiveDateTime,
+    String,
+    bool,
+    String,
+    String,
+    i32,
+    String,
+);
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RescoreSummary {
