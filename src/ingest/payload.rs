@@ -31,9 +31,7 @@ pub fn for_each_report<E: From<PayloadError>>(
         // The outer limit also bounds entries that are skipped, not only those read.
         let outer_limit = max_bytes.saturating_mul(2);
         let mut archive = tar::Archive::new(Limited::new(GzDecoder::new(payload), outer_limit));
-        let mut skipped = Vec::new();
-        let mut visited = 0;
-        let mut budget = max_bytes;
+        let mut bundle = Bundle::new(max_bytes);
         let entries = archive
             .entries()
             .map_err(|e| bundle_error(e, outer_limit))?;
@@ -43,20 +41,9 @@ pub fn for_each_report<E: From<PayloadError>>(
                 continue;
             }
             let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            if !is_report_name(&name) {
-                skipped.push(name);
-                continue;
-            }
-            let mut limited = Limited::new(entry, budget);
-            let result = visit(&name, &mut limited);
-            budget = budget.saturating_sub(limited.read);
-            if limited.exceeded {
-                return Err(PayloadError::TooLarge { limit: max_bytes }.into());
-            }
-            result?;
-            visited += 1;
+            bundle.entry(name, entry, &mut visit)?;
         }
-        return finish_bundle(visited, &skipped);
+        return bundle.finish();
     }
     // One report, stored gzip-compressed (or, from older clients, as sent).
     visit(single_name, &mut Cursor::new(payload))
@@ -69,9 +56,7 @@ fn for_each_in_zip<E: From<PayloadError>>(
 ) -> Result<(), E> {
     let mut archive = zip::ZipArchive::new(Cursor::new(payload))
         .map_err(|e| PayloadError::Unreadable(format!("broken .zip: {e}")))?;
-    let mut skipped = Vec::new();
-    let mut visited = 0;
-    let mut budget = max_bytes;
+    let mut bundle = Bundle::new(max_bytes);
     for index in 0..archive.len() {
         let file = archive
             .by_index(index)
@@ -83,33 +68,66 @@ fn for_each_in_zip<E: From<PayloadError>>(
             .name()
             .map(|n| n.into_owned())
             .unwrap_or_else(|_| format!("entry-{index}"));
-        if !is_report_name(&name) {
-            skipped.push(name);
-            continue;
-        }
-        let mut limited = Limited::new(file, budget);
-        let result = visit(&name, &mut limited);
-        budget = budget.saturating_sub(limited.read);
-        if limited.exceeded {
-            return Err(PayloadError::TooLarge { limit: max_bytes }.into());
-        }
-        result?;
-        visited += 1;
+        bundle.entry(name, file, &mut visit)?;
     }
-    finish_bundle(visited, &skipped)
+    bundle.finish()
 }
 
-fn finish_bundle<E: From<PayloadError>>(visited: usize, skipped: &[String]) -> Result<(), E> {
-    if visited > 0 {
-        return Ok(());
+/// Walks a bundle's entries: reports are visited within one shared decompressed-size
+/// budget, anything else is noted for the error message when no report turns up.
+struct Bundle {
+    max_bytes: u64,
+    budget: u64,
+    visited: usize,
+    skipped: Vec<String>,
+}
+
+impl Bundle {
+    fn new(max_bytes: u64) -> Bundle {
+        Bundle {
+            max_bytes,
+            budget: max_bytes,
+            visited: 0,
+            skipped: Vec::new(),
+        }
     }
-    let listed = if skipped.is_empty() {
-        String::new()
-    } else {
-        let names: Vec<&str> = skipped.iter().take(5).map(String::as_str).collect();
-        format!("; it holds {}", names.join(", "))
-    };
-    Err(PayloadError::NoReports(listed).into())
+
+    fn entry<E: From<PayloadError>>(
+        &mut self,
+        name: String,
+        reader: impl Read,
+        visit: &mut impl FnMut(&str, &mut dyn Read) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if !is_report_name(&name) {
+            self.skipped.push(name);
+            return Ok(());
+        }
+        let mut limited = Limited::new(reader, self.budget);
+        let result = visit(&name, &mut limited);
+        self.budget = self.budget.saturating_sub(limited.read);
+        if limited.exceeded {
+            return Err(PayloadError::TooLarge {
+                limit: self.max_bytes,
+            }
+            .into());
+        }
+        result?;
+        self.visited += 1;
+        Ok(())
+    }
+
+    fn finish<E: From<PayloadError>>(self) -> Result<(), E> {
+        if self.visited > 0 {
+            return Ok(());
+        }
+        let listed = if self.skipped.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<&str> = self.skipped.iter().take(5).map(String::as_str).collect();
+            format!("; it holds {}", names.join(", "))
+        };
+        Err(PayloadError::NoReports(listed).into())
+    }
 }
 
 /// A tar archive has "ustar" at offset 257 of its first header.
