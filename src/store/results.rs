@@ -101,6 +101,9 @@ pub fn ensure_tests(
 ) -> QueryResult<HashMap<String, i64>> {
     keys.sort();
     keys.dedup_by(|a, b| a.identity_hash == b.identity_hash);
+    if let DbConnection::Postgres(pg) = conn {
+        return ensure_tests_postgres(pg, project_id, keys, now);
+    }
     let rows: Vec<_> = keys
         .iter()
         .map(|key| {
@@ -127,6 +130,62 @@ pub fn ensure_tests(
         .select((tests::identity_hash, tests::id))
         .load(conn)?;
     Ok(found.into_iter().collect())
+}
+
+/// `ensure_tests` on PostgreSQL: the keys go in as one array per column, so every batch
+/// runs the same prepared statement with 7 parameters (not 7 a row, parsed and planned
+/// anew each batch), and `RETURNING` hands back the new tests' ids. Only the tests that
+/// were already there (or that a concurrent writer inserted first) are looked up after.
+/// `unnest` yields the sorted keys in order, so row locks are still taken in that order.
+fn ensure_tests_postgres(
+    pg: &mut PgConnection,
+    project_id: i64,
+    keys: &[TestKey],
+    now: NaiveDateTime,
+) -> QueryResult<HashMap<String, i64>> {
+    use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
+
+    #[derive(QueryableByName)]
+    struct Inserted {
+        #[diesel(sql_type = Text)]
+        identity_hash: String,
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let column = |field: fn(&TestKey) -> &str| keys.iter().map(field).collect::<Vec<&str>>();
+    let inserted: Vec<Inserted> = diesel::sql_query(
+        "INSERT INTO tests (project_id, identity_hash, suite, classname, name, file, first_seen_at) \
+         SELECT $1, k.identity_hash, k.suite, k.classname, k.name, k.file, $7 \
+         FROM unnest($2, $3, $4, $5, $6) AS k(identity_hash, suite, classname, name, file) \
+         ON CONFLICT (project_id, identity_hash) DO NOTHING \
+         RETURNING identity_hash, id",
+    )
+    .bind::<BigInt, _>(project_id)
+    .bind::<Array<Text>, _>(column(|k| &k.identity_hash))
+    .bind::<Array<Text>, _>(column(|k| &k.suite))
+    .bind::<Array<Text>, _>(column(|k| &k.classname))
+    .bind::<Array<Text>, _>(column(|k| &k.name))
+    .bind::<Array<Nullable<Text>>, _>(keys.iter().map(|k| k.file.as_deref()).collect::<Vec<_>>())
+    .bind::<Timestamp, _>(now)
+    .load(pg)?;
+    let mut ids: HashMap<String, i64> = inserted
+        .into_iter()
+        .map(|row| (row.identity_hash, row.id))
+        .collect();
+    if ids.len() < keys.len() {
+        let known: Vec<&str> = keys
+            .iter()
+            .map(|k| k.identity_hash.as_str())
+            .filter(|hash| !ids.contains_key(*hash))
+            .collect();
+        let found: Vec<(String, i64)> = tests::table
+            .filter(tests::project_id.eq(project_id))
+            .filter(tests::identity_hash.eq_any(&known))
+            .select((tests::identity_hash, tests::id))
+            .load(pg)?;
+        ids.extend(found);
+    }
+    Ok(ids)
 }
 
 /// A failure message as stored, with the signature it normalises to.

@@ -1,0 +1,841 @@
+//! Store-pipeline benchmarks: the real `flakewatch` binary (`serve`, `worker`, `upload`) on
+//! a loopback port, against real databases (a fresh PostgreSQL database per scenario, a
+//! temporary SQLite file). Goals are printed next to the figures, never asserted.
+//!
+//! ```sh
+//! cargo bench --bench store_pipeline                 # full sizes (a few minutes)
+//! cargo bench --bench store_pipeline -- --quick      # small sizes (or FLAKEWATCH_BENCH_QUICK=1)
+//! cargo bench --bench store_pipeline -- throughput   # one scenario: await, throughput, burst
+//! ```
+//!
+//! `FLAKEWATCH_BENCH_LOG=FILE` appends the `serve` and `worker` children's logs to FILE;
+//! `FLAKEWATCH_BENCH_BIN=PATH` runs another `flakewatch` build (A/B comparisons).
+//!
+//! 1. **await**: wall time of `flakewatch upload` (default await mode) minus the task's
+//!    `run_ms`, with a computed comparison to a client that polls every 5 s.
+//! 2. **throughput**: one report of 1,000,000 test cases stored on PostgreSQL, against a
+//!    plain binary `COPY` of the very same rows into the same `results` table.
+//! 3. **burst**: 200 uploads of 2,000 test cases sent at once; queue and store times.
+//!
+//! Nothing waits on a timer: the server's address and a worker's readiness come from their
+//! log lines, task ends from `?wait=` long polls, client runs from process exit.
+
+#![forbid(unsafe_code)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write as _};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use common::api::{count, token};
+use common::TestDb;
+use diesel::prelude::*;
+use flakewatch::db::schema::results;
+use flakewatch::store::results::NewResult;
+use flakewatch::store::tokens::Scope;
+use serde_json::Value;
+
+/// The binary under test: this package's, or `FLAKEWATCH_BENCH_BIN` to compare builds.
+fn bin() -> std::ffi::OsString {
+    std::env::var_os("FLAKEWATCH_BENCH_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_flakewatch").into())
+}
+const PROJECT: &str = "bench";
+/// The CodeChecker client's poll period, for the computed comparison.
+const POLL_PERIOD_MS: f64 = 5000.0;
+/// Longest any single step may take before the bench gives up (a hang, not a figure).
+const STEP_DEADLINE: Duration = Duration::from_secs(900);
+
+struct Sizes {
+    await_uploads: usize,
+    await_cases: usize,
+    big_cases: usize,
+    burst_uploads: usize,
+    burst_cases: usize,
+}
+
+const FULL: Sizes = Sizes {
+    await_uploads: 20,
+    await_cases: 200,
+    big_cases: 1_000_000,
+    burst_uploads: 200,
+    burst_cases: 2_000,
+};
+
+const QUICK: Sizes = Sizes {
+    await_uploads: 5,
+    await_cases: 200,
+    big_cases: 100_000,
+    burst_uploads: 40,
+    burst_cases: 500,
+};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick")
+        || std::env::var("FLAKEWATCH_BENCH_QUICK").is_ok_and(|v| v == "1");
+    // `cargo bench` passes `--bench`; words without dashes pick scenarios.
+    let picked: Vec<&str> = args
+        .iter()
+        .filter(|a| !a.starts_with('-'))
+        .map(String::as_str)
+        .collect();
+    let wants = |name: &str| picked.is_empty() || picked.contains(&name);
+    let sizes = if quick { &QUICK } else { &FULL };
+    if std::env::var("FLAKEWATCH_SKIP_PG").is_ok_and(|v| v == "1") {
+        eprintln!("FLAKEWATCH_SKIP_PG=1: the PostgreSQL scenarios are skipped");
+    }
+
+    let started = Instant::now();
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", machine(quick));
+
+    if wants("await") {
+        let mut rows = Vec::new();
+        rows.push(await_overhead(&TestDb::sqlite(), "SQLite", sizes));
+        if let Some(db) = TestDb::postgres() {
+            rows.push(await_overhead(&db, "PostgreSQL", sizes));
+        }
+        out.push_str(&await_table(&rows, sizes));
+    }
+    if wants("throughput") {
+        if let Some(db) = TestDb::postgres() {
+            out.push_str(&throughput_table(&store_throughput(&db, sizes)));
+        }
+    }
+    if wants("burst") {
+        let mut rows = Vec::new();
+        if let Some(db) = TestDb::postgres() {
+            rows.push(burst(&db, "PostgreSQL, `serve` (2 workers)", 0, sizes));
+        }
+        if let Some(db) = TestDb::postgres() {
+            rows.push(burst(
+                &db,
+                "PostgreSQL, `serve` + 2 `worker` processes (6 workers)",
+                2,
+                sizes,
+            ));
+        }
+        rows.push(burst(
+            &TestDb::sqlite(),
+            "SQLite, `serve` (2 workers)",
+            0,
+            sizes,
+        ));
+        out.push_str(&burst_table(&rows, sizes));
+    }
+    let _ = writeln!(
+        out,
+        "Bench wall time: {:.0} s.",
+        started.elapsed().as_secs_f64()
+    );
+    println!("{out}");
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Await overhead
+
+struct AwaitFigures {
+    backend: &'static str,
+    wall_ms: Vec<f64>,
+    run_ms: Vec<f64>,
+    queue_ms: Vec<f64>,
+    overhead_ms: Vec<f64>,
+    /// `overhead_ms` had the client slept 5 s between polls instead of long-polling.
+    poll_overhead_ms: Vec<f64>,
+}
+
+fn await_overhead(db: &TestDb, backend: &'static str, sizes: &Sizes) -> AwaitFigures {
+    eprintln!("await: {backend}, {} uploads", sizes.await_uploads);
+    let upload_token = upload_token(db);
+    let server = Proc::serve(db);
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let report = dir.path().join("TEST-bench.xml");
+    std::fs::write(&report, junit_report(sizes.await_cases, 0)).expect("write the report");
+    let report = report.display().to_string();
+
+    let mut figures = AwaitFigures {
+        backend,
+        wall_ms: Vec::new(),
+        run_ms: Vec::new(),
+        queue_ms: Vec::new(),
+        overhead_ms: Vec::new(),
+        poll_overhead_ms: Vec::new(),
+    };
+    // Upload 0 warms up the server (pool connections, page cache) and is not counted.
+    for i in 0..=sizes.await_uploads {
+        let commit = format!("await{i:04}");
+        let clock = Instant::now();
+        let output = Command::new(bin())
+            .args(["upload", "--server", &server.base_url, "--project", PROJECT])
+            .args(["--branch", "main", "--commit", &commit, "--job", "await"])
+            .arg(&report)
+            .env("FLAKEWATCH_TOKEN", &upload_token)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run flakewatch upload");
+        let wall = clock.elapsed().as_secs_f64() * 1000.0;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.starts_with("completed:"),
+            "flakewatch upload failed: {}\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let queue = summary_millis(&stdout, "queued ");
+        let run = summary_millis(&stdout, "ran ");
+        if i == 0 {
+            continue;
+        }
+        // Accepted at ~enqueue; a polling client asks first 5 s after that, then every 5 s.
+        let ended = queue + run;
+        let polls = (ended / POLL_PERIOD_MS).floor() + 1.0;
+        let poll_delay = polls * POLL_PERIOD_MS - ended;
+        figures.wall_ms.push(wall);
+        figures.run_ms.push(run);
+        figures.queue_ms.push(queue);
+        figures.overhead_ms.push(wall - run);
+        figures.poll_overhead_ms.push(wall - run + poll_delay);
+    }
+    server.stop();
+    figures
+}
+
+/// The milliseconds after `label` in the upload summary ("queued 3 ms, ran 41 ms").
+fn summary_millis(summary: &str, label: &str) -> f64 {
+    let rest = summary
+        .split(label)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no `{label}` in the summary: {summary}"));
+    let mut words = rest.split_whitespace();
+    let number: f64 = words
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after `{label}`: {summary}"));
+    match words.next().map(|unit| unit.trim_end_matches([',', ';'])) {
+        Some("ms") => number,
+        Some("s") => number * 1000.0,
+        other => panic!("unknown unit {other:?} in the summary: {summary}"),
+    }
+}
+
+fn await_table(rows: &[AwaitFigures], sizes: &Sizes) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "### 1. Await overhead: `flakewatch upload` wall time minus `run_ms`\n\n\
+         {} uploads of a {}-case report per backend (after one warm-up upload), each a new \
+         `flakewatch upload` process awaiting its task with long polls. Goal: median under 20 ms.\n",
+        sizes.await_uploads, sizes.await_cases
+    );
+    let _ = writeln!(
+        t,
+        "| backend | overhead p50 | overhead p95 | wall p50 | queue_ms p50 | run_ms p50 | goal < 20 ms |"
+    );
+    let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---|");
+    for r in rows {
+        let p50 = percentile(&r.overhead_ms, 50.0);
+        let _ = writeln!(
+            t,
+            "| {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.0} ms | {:.0} ms | {} |",
+            r.backend,
+            p50,
+            percentile(&r.overhead_ms, 95.0),
+            percentile(&r.wall_ms, 50.0),
+            percentile(&r.queue_ms, 50.0),
+            percentile(&r.run_ms, 50.0),
+            if p50 < 20.0 { "met" } else { "**not met**" }
+        );
+    }
+    let _ = writeln!(
+        t,
+        "\nComputed comparison, not measured: a CodeChecker-style client that sleeps 5 s \
+         between status polls learns of the end at its next poll. For an end at a random \
+         point of the poll cycle that adds 2.5 s on average; for tasks this short (accepted \
+         and stored within the first 5 s) the first poll, 5 s after acceptance, is the one \
+         that sees it:\n"
+    );
+    let _ = writeln!(
+        t,
+        "| backend | long poll (measured) p50 | 5 s poll (computed) p50 | 5 s poll, random phase (expected) |"
+    );
+    let _ = writeln!(t, "|---|---:|---:|---:|");
+    for r in rows {
+        let _ = writeln!(
+            t,
+            "| {} | {:.1} ms | {:.0} ms | {:.0} ms |",
+            r.backend,
+            percentile(&r.overhead_ms, 50.0),
+            percentile(&r.poll_overhead_ms, 50.0),
+            percentile(&r.overhead_ms, 50.0) + POLL_PERIOD_MS / 2.0,
+        );
+    }
+    t.push('\n');
+    t
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Store throughput on PostgreSQL against a plain COPY
+
+struct ThroughputFigures {
+    cases: usize,
+    xml_bytes: usize,
+    gzip_bytes: usize,
+    accept_ms: f64,
+    queue_ms: f64,
+    run_ms: f64,
+    repeat_run_ms: f64,
+    copy_one_ms: f64,
+    copy_batched_ms: f64,
+}
+
+fn store_throughput(db: &TestDb, sizes: &Sizes) -> ThroughputFigures {
+    let cases = sizes.big_cases;
+    eprintln!("throughput: generating a report of {cases} test cases");
+    let upload_token = upload_token(db);
+    let xml = junit_report(cases, 0);
+    let xml_bytes = xml.len();
+    let body = gzip(xml.as_bytes());
+    drop(xml);
+    let server = Proc::serve(db);
+    let agent = agent();
+
+    eprintln!(
+        "throughput: uploading {:.1} MB gzip ({:.1} MB XML)",
+        body.len() as f64 / 1e6,
+        xml_bytes as f64 / 1e6
+    );
+    let clock = Instant::now();
+    let task = post_upload(
+        &agent,
+        &server.base_url,
+        &upload_token,
+        "branch=main&commit=big1&job=throughput",
+        &body,
+    );
+    let accept_ms = clock.elapsed().as_secs_f64() * 1000.0;
+    let done = await_final(&agent, &server.base_url, &task);
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["progress"]["records_stored"], cases as i64, "{done}");
+    let run_ms = done["run_ms"].as_f64().expect("run_ms");
+    let queue_ms = done["queue_ms"].as_f64().expect("queue_ms");
+    let run_id = done["run_id"].as_i64().expect("run_id");
+    eprintln!("throughput: stored in {run_ms} ms; again, with every test known");
+    // The same suite from another job: every test identity exists already.
+    let task = post_upload(
+        &agent,
+        &server.base_url,
+        &upload_token,
+        "branch=main&commit=big2&job=throughput",
+        &body,
+    );
+    let again = await_final(&agent, &server.base_url, &task);
+    assert_eq!(again["status"], "completed", "{again}");
+    assert_eq!(again["progress"]["records_stored"], cases as i64, "{again}");
+    let repeat_run_ms = again["run_ms"].as_f64().expect("run_ms");
+    eprintln!("throughput: stored again in {repeat_run_ms} ms; now the COPY baseline");
+    server.stop();
+
+    // The baseline writes exactly the rows the task wrote: same run, tests, outcomes,
+    // durations and failure messages, through the same `NewResult` and diesel binary COPY
+    // the ingest path uses, into the same table with its indexes and foreign keys.
+    let mut conn = PgConnection::establish(&db.url).expect("connect to PostgreSQL");
+    let rows = stored_rows(&mut conn, run_id);
+    assert_eq!(rows.len(), cases);
+    let clock = Instant::now();
+    conn.transaction::<_, diesel::result::Error, _>(|c| {
+        diesel::copy_from(results::table)
+            .from_insertable(&rows)
+            .execute(c)
+    })
+    .expect("COPY the rows");
+    let copy_one_ms = clock.elapsed().as_secs_f64() * 1000.0;
+    let clock = Instant::now();
+    conn.transaction::<_, diesel::result::Error, _>(|c| {
+        for chunk in rows.chunks(1000) {
+            diesel::copy_from(results::table)
+                .from_insertable(chunk)
+                .execute(c)?;
+        }
+        Ok(())
+    })
+    .expect("COPY the rows in batches");
+    let copy_batched_ms = clock.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(
+        count(db, &format!("results WHERE run_id = {run_id}")),
+        3 * cases as i64
+    );
+    assert_eq!(count(db, "tests"), cases as i64);
+    ThroughputFigures {
+        cases,
+        xml_bytes,
+        gzip_bytes: body.len(),
+        accept_ms,
+        queue_ms,
+        run_ms,
+        repeat_run_ms,
+        copy_one_ms,
+        copy_batched_ms,
+    }
+}
+
+type StoredRow = (i64, i64, String, Option<i64>, i32, i32, i64, Option<i64>);
+
+fn stored_rows(conn: &mut PgConnection, run_id: i64) -> Vec<NewResult> {
+    let rows: Vec<StoredRow> = results::table
+        .filter(results::run_id.eq(run_id))
+        .order(results::id)
+        .select((
+            results::run_id,
+            results::test_id,
+            results::outcome,
+            results::duration_ms,
+            results::attempts,
+            results::failed_attempts,
+            results::retry_ms,
+            results::failure_message_id,
+        ))
+        .load(conn)
+        .expect("read the stored results");
+    rows.into_iter()
+        .map(
+            |(run_id, test_id, outcome, duration_ms, attempts, failed, retry_ms, failure)| {
+                NewResult {
+                    run_id,
+                    test_id,
+                    outcome: match outcome.as_str() {
+                        "passed" => "passed",
+                        "failed" => "failed",
+                        "error" => "error",
+                        "skipped" => "skipped",
+                        other => panic!("unknown outcome {other}"),
+                    },
+                    duration_ms,
+                    attempts,
+                    failed_attempts: failed,
+                    retry_ms,
+                    failure_message_id: failure,
+                }
+            },
+        )
+        .collect()
+}
+
+fn throughput_table(f: &ThroughputFigures) -> String {
+    let per_s = |ms: f64| f.cases as f64 / (ms / 1000.0);
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "### 2. Store throughput on PostgreSQL: one report of {} test cases\n\n\
+         The report: {:.1} MB of JUnit XML, {:.1} MB gzipped, in suites of 1,000 cases; \
+         1 in 67 cases fails (one of 200 distinct messages), 1 in 50 is skipped. All its \
+         tests are new to the database. Upload accepted in {:.0} ms, queued {:.0} ms. \
+         Baseline: the same rows (read back from the run) written again with diesel's binary \
+         `COPY` into the same `results` table, one transaction. Goal: at least 0.5x the \
+         single-COPY rate.\n",
+        f.cases,
+        f.xml_bytes as f64 / 1e6,
+        f.gzip_bytes as f64 / 1e6,
+        f.accept_ms,
+        f.queue_ms,
+    );
+    let _ = writeln!(t, "| writer | time | results/s | ratio to one COPY |");
+    let _ = writeln!(t, "|---|---:|---:|---:|");
+    let ratio = f.copy_one_ms / f.run_ms;
+    let repeat_ratio = f.copy_one_ms / f.repeat_run_ms;
+    for (name, ms) in [
+        (
+            "store task (`run_ms`: parse, new test identities, COPY, commit)",
+            f.run_ms,
+        ),
+        (
+            "store task, same report from another job (tests known)",
+            f.repeat_run_ms,
+        ),
+        ("plain `COPY`, one statement (baseline)", f.copy_one_ms),
+        ("plain `COPY`, batches of 1,000 rows", f.copy_batched_ms),
+    ] {
+        let _ = writeln!(
+            t,
+            "| {name} | {:.2} s | {:.0} | {:.2}x |",
+            ms / 1000.0,
+            per_s(ms),
+            f.copy_one_ms / ms
+        );
+    }
+    let _ = writeln!(
+        t,
+        "\nRatio store task / plain COPY: **{ratio:.2}x** for the first upload (goal >= 0.5x: \
+         {}); {repeat_ratio:.2}x once its tests are known.\n",
+        if ratio >= 0.5 { "met" } else { "not met" }
+    );
+    t
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. A burst of concurrent uploads
+
+struct BurstFigures {
+    setup: &'static str,
+    uploads: usize,
+    cases: usize,
+    accept_ms: Vec<f64>,
+    queue_ms: Vec<f64>,
+    run_ms: Vec<f64>,
+    wall_ms: f64,
+}
+
+fn burst(db: &TestDb, setup: &'static str, extra_workers: usize, sizes: &Sizes) -> BurstFigures {
+    let (uploads, cases) = (sizes.burst_uploads, sizes.burst_cases);
+    eprintln!("burst: {setup}, {uploads} uploads of {cases} cases");
+    let upload_token = Arc::new(upload_token(db));
+    // One suite uploaded by many jobs: the same tests each time, different failures.
+    let bodies: Vec<Arc<Vec<u8>>> = (0..uploads)
+        .map(|i| Arc::new(gzip(junit_report(cases, i * 7).as_bytes())))
+        .collect();
+    let server = Proc::serve(db);
+    let workers: Vec<Proc> = (0..extra_workers).map(|_| Proc::worker(db)).collect();
+    let base = Arc::new(server.base_url.clone());
+    let agent = agent();
+
+    let gate = Arc::new(Barrier::new(uploads + 1));
+    let threads: Vec<_> = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let (gate, agent, base, upload_token) = (
+                gate.clone(),
+                agent.clone(),
+                base.clone(),
+                upload_token.clone(),
+            );
+            std::thread::spawn(move || {
+                gate.wait();
+                let clock = Instant::now();
+                let query = format!("branch=main&commit=burst{i:04}&job=burst");
+                let task = post_upload(&agent, &base, &upload_token, &query, &body);
+                let accept_ms = clock.elapsed().as_secs_f64() * 1000.0;
+                let done = await_final(&agent, &base, &task);
+                (accept_ms, done, Instant::now())
+            })
+        })
+        .collect();
+    gate.wait();
+    let start = Instant::now();
+    let mut figures = BurstFigures {
+        setup,
+        uploads,
+        cases,
+        accept_ms: Vec::new(),
+        queue_ms: Vec::new(),
+        run_ms: Vec::new(),
+        wall_ms: 0.0,
+    };
+    let mut last = start;
+    for thread in threads {
+        let (accept_ms, done, ended) = thread.join().expect("an upload thread panicked");
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(done["progress"]["records_stored"], cases as i64, "{done}");
+        figures.accept_ms.push(accept_ms);
+        figures
+            .queue_ms
+            .push(done["queue_ms"].as_f64().expect("queue_ms"));
+        figures
+            .run_ms
+            .push(done["run_ms"].as_f64().expect("run_ms"));
+        last = last.max(ended);
+    }
+    figures.wall_ms = (last - start).as_secs_f64() * 1000.0;
+    assert_eq!(count(db, "results"), (uploads * cases) as i64);
+    assert_eq!(count(db, "runs"), uploads as i64);
+    for worker in workers {
+        worker.stop();
+    }
+    server.stop();
+    figures
+}
+
+fn burst_table(rows: &[BurstFigures], sizes: &Sizes) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "### 3. {} concurrent uploads of {} test cases each\n\n\
+         All uploads are sent at once (one thread each, gzipped bodies, same tests with \
+         different failures, new commits) and each awaits its task with `?wait=`. Wall time \
+         is from the release of the uploads to the last task's answer. All tasks completed \
+         and every result was counted in the database.\n",
+        sizes.burst_uploads, sizes.burst_cases
+    );
+    let _ = writeln!(
+        t,
+        "| setup | accept p50 / p95 | queue p50 / p95 / max | store (`run_ms`) p50 / p95 | wall | results/s |"
+    );
+    let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let _ = writeln!(
+            t,
+            "| {} | {:.0} / {:.0} ms | {:.0} / {:.0} / {:.0} ms | {:.0} / {:.0} ms | {:.1} s | {:.0} |",
+            r.setup,
+            percentile(&r.accept_ms, 50.0),
+            percentile(&r.accept_ms, 95.0),
+            percentile(&r.queue_ms, 50.0),
+            percentile(&r.queue_ms, 95.0),
+            percentile(&r.queue_ms, 100.0),
+            percentile(&r.run_ms, 50.0),
+            percentile(&r.run_ms, 95.0),
+            r.wall_ms / 1000.0,
+            (r.uploads * r.cases) as f64 / (r.wall_ms / 1000.0),
+        );
+    }
+    t.push('\n');
+    t
+}
+
+// ---------------------------------------------------------------------------------------
+// Processes, HTTP and reports
+
+/// A `flakewatch serve` or `flakewatch worker` child and the lines it logs.
+struct Proc {
+    child: Option<Child>,
+    lines: mpsc::Receiver<String>,
+    base_url: String,
+}
+
+impl Proc {
+    /// `flakewatch serve` on a free loopback port with its default workers; returns once
+    /// it logs the address it listens on.
+    fn serve(db: &TestDb) -> Proc {
+        let mut process = Proc::spawn(&["serve", "--bind", "127.0.0.1:0"], db);
+        let line = process.wait_for("flakewatch is listening on http://");
+        let addr = line
+            .split("listening on http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("an address in the listening line")
+            .to_owned();
+        process.base_url = format!("http://{addr}");
+        process
+    }
+
+    /// A `flakewatch worker` process with its default worker count, once it is running.
+    fn worker(db: &TestDb) -> Proc {
+        let process = Proc::spawn(&["worker"], db);
+        process.wait_for("flakewatch worker is running");
+        process
+    }
+
+    fn spawn(args: &[&str], db: &TestDb) -> Proc {
+        let mut child = Command::new(bin())
+            .args(args)
+            .env("DATABASE_URL", &db.url)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start flakewatch");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = mpsc::channel();
+        // FLAKEWATCH_BENCH_LOG=FILE keeps the children's logs, e.g. to look at slow tasks.
+        let mut log = std::env::var_os("FLAKEWATCH_BENCH_LOG").map(|path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("open FLAKEWATCH_BENCH_LOG")
+        });
+        // Keeps reading after nobody listens, so the child never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(log) = &mut log {
+                    let _ = writeln!(log, "{line}");
+                }
+                let _ = tx.send(line);
+            }
+        });
+        Proc {
+            child: Some(child),
+            lines,
+            base_url: String::new(),
+        }
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let mut seen = Vec::new();
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => panic!("flakewatch never logged {text:?}; it logged {seen:#?}"),
+            }
+        }
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    fn stop(mut self) {
+        let mut child = self.child.take().expect("a running child");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || tx.send(child.wait()));
+        let exit = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("flakewatch did not exit within 60 s of SIGTERM")
+            .expect("wait for flakewatch");
+        assert!(exit.success(), "flakewatch exited with {exit}");
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Migrates the database (as `serve` would) and makes an upload token for the project.
+fn upload_token(db: &TestDb) -> String {
+    drop(db.open());
+    token(db, PROJECT, Scope::Upload)
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(STEP_DEADLINE))
+        .max_idle_connections_per_host(256)
+        .build()
+        .into()
+}
+
+/// POSTs a gzipped report; returns the task token of the 202 answer.
+fn post_upload(agent: &ureq::Agent, base: &str, token: &str, query: &str, body: &[u8]) -> String {
+    let mut response = agent
+        .post(format!("{base}/api/v1/uploads?{query}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .send(body)
+        .expect("send the upload");
+    let status = response.status().as_u16();
+    let answer: Value = response.body_mut().read_json().expect("a JSON answer");
+    assert_eq!(status, 202, "upload refused: {answer}");
+    answer["task"].as_str().expect("a task token").to_owned()
+}
+
+/// Follows the task with long polls until it ends.
+fn await_final(agent: &ureq::Agent, base: &str, task: &str) -> Value {
+    let deadline = Instant::now() + STEP_DEADLINE;
+    loop {
+        let answer: Value = agent
+            .get(format!("{base}/api/v1/tasks/{task}?wait=300"))
+            .call()
+            .expect("ask for the task")
+            .body_mut()
+            .read_json()
+            .expect("a JSON task");
+        let status = answer["status"].as_str().unwrap_or_default();
+        if ["completed", "failed", "cancelled"].contains(&status) {
+            return answer;
+        }
+        assert!(Instant::now() < deadline, "the task did not end: {answer}");
+    }
+}
+
+/// A JUnit report of `cases` test cases in suites of 1,000 with 50 cases a class: about 1
+/// in 67 fails with one of 200 messages, 1 in 50 is skipped, the rest pass. `variant`
+/// shifts which cases fail, so reports of the same tests differ.
+fn junit_report(cases: usize, variant: usize) -> String {
+    let mut xml = String::with_capacity(cases * 100 + 1024);
+    xml.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
+    for (suite, first) in (0..cases).step_by(1000).enumerate() {
+        let last = (first + 1000).min(cases);
+        let _ = writeln!(
+            xml,
+            "<testsuite name=\"module{suite}\" tests=\"{}\">",
+            last - first
+        );
+        for i in first..last {
+            let class = (i - first) / 50;
+            let time = (i * 37 % 2000) as f64 / 1000.0;
+            let _ = write!(
+                xml,
+                "  <testcase classname=\"com.example.module{suite}.Class{class}\" \
+                 name=\"test_case_{i}\" time=\"{time:.3}\""
+            );
+            let k = i + variant;
+            if k % 67 == 0 {
+                let m = k / 67 % 200;
+                let _ = writeln!(
+                    xml,
+                    "><failure message=\"expected {m} but was {}\" type=\"AssertionError\">\
+                     at com.example.module{suite}.Class{class}.test(Class{class}.java:{m})\
+                     </failure></testcase>",
+                    m + 1
+                );
+            } else if k % 50 == 1 {
+                xml.push_str("><skipped/></testcase>\n");
+            } else {
+                xml.push_str("/>\n");
+            }
+        }
+        xml.push_str("</testsuite>\n");
+    }
+    xml.push_str("</testsuites>\n");
+    xml
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).expect("gzip in memory");
+    encoder.finish().expect("gzip in memory")
+}
+
+/// Nearest-rank percentile (`p` = 100 is the maximum).
+fn percentile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// What the figures were measured on.
+fn machine(quick: bool) -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let postgres = TestDb::postgres()
+        .and_then(|db| {
+            #[derive(QueryableByName)]
+            struct Version {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                server_version: String,
+            }
+            let mut conn = PgConnection::establish(&db.url).ok()?;
+            diesel::sql_query("SHOW server_version")
+                .get_result::<Version>(&mut conn)
+                .ok()
+                .map(|v| v.server_version)
+        })
+        .unwrap_or_else(|| "not used".into());
+    format!(
+        "## Store pipeline: figures\n\nMachine: {cores} cores ({model}), PostgreSQL {postgres} \
+         on the same machine (loopback), SQLite in WAL mode on a temporary file. Sizes: {}.\n",
+        if quick { "quick (`--quick`)" } else { "full" }
+    )
+}
