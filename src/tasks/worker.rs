@@ -1,4 +1,5 @@
-//! The worker loop: claim, store, repeat; sleep only on a wake-up, never on a timer.
+//! The worker loop: claim, store, repeat. An idle worker waits for a wake-up, never on a
+//! timer; the only timers are the back-off after a database error and lease expiry.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
