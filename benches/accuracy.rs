@@ -4,6 +4,16 @@
 //!
 //! Usage: accuracy [--set tune|holdout] [--seeds 1,2] [--scenarios standard,noisy]
 //!                 [--param name=value]... [--quick] [--verbose] [--no-speed]
+//!                 [--http [sqlite|postgres]] [--full]
+//!
+//! `--http` adds flakewatch behind its real API (see `accuracy/http.rs`): a server on a
+//! loopback port with a fresh database, every run uploaded as JUnit XML, the labels read
+//! back from the tests API. It uses the `--quick` sizes unless `--full` is given.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "accuracy/http.rs"]
+mod http;
 
 use std::time::Instant;
 
@@ -25,6 +35,8 @@ struct Options {
     quick: bool,
     verbose: bool,
     speed: bool,
+    http: Option<http::Backend>,
+    full: bool,
 }
 
 fn parse() -> Result<Options, String> {
@@ -36,8 +48,10 @@ fn parse() -> Result<Options, String> {
         quick: false,
         verbose: false,
         speed: true,
+        http: None,
+        full: false,
     };
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
@@ -80,13 +94,34 @@ fn parse() -> Result<Options, String> {
             "--bench" => {}
             "--verbose" => o.verbose = true,
             "--no-speed" => o.speed = false,
+            "--http" => {
+                // The backend is optional: `--http`, `--http sqlite`, `--http postgres`.
+                let backend = match args.peek().map(String::as_str) {
+                    Some(name) if !name.starts_with("--") => {
+                        let name = args.next().unwrap_or_default();
+                        http::Backend::parse(&name)
+                            .ok_or(format!("unknown backend {name:?}: use sqlite or postgres"))?
+                    }
+                    _ => http::Backend::Sqlite,
+                };
+                o.http = Some(backend);
+            }
+            "--full" => o.full = true,
             "-h" | "--help" => {
                 return Err("usage: accuracy [--set tune|holdout] [--seeds 1,2] [--scenarios standard,no-retries,noisy] \
-                     [--param name=value]... [--quick] [--verbose] [--no-speed]"
+                     [--param name=value]... [--quick] [--verbose] [--no-speed] [--http [sqlite|postgres]] [--full]"
                     .into())
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
+    }
+    if o.http.is_some() && o.params != Params::default() {
+        // The server scores with `Params::default()` (it has no setting for them), so its
+        // labels would differ from the offline scorer's for a reason that is not a bug.
+        return Err(
+            "--param cannot be combined with --http: the server scores with the default parameters"
+                .into(),
+        );
     }
     Ok(o)
 }
@@ -180,15 +215,21 @@ fn merge_into(total: &mut Vec<Report>, reports: &[Report]) {
 }
 
 fn main() {
-    let o = match parse() {
+    let mut o = match parse() {
         Ok(o) => o,
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(2);
         }
     };
+    if o.http.is_some() {
+        // Every run goes through the server: the small histories unless asked otherwise,
+        // and no scorer timings (they measure the scorer alone).
+        o.quick = !o.full;
+        o.speed = false;
+    }
     println!(
-        "Seeds: {} set {:?}; scenarios: {}; {} checkpoints{}",
+        "Seeds: {} set {:?}; scenarios: {}; {} checkpoints{}{}",
         o.set,
         o.seeds,
         o.scenarios.join(", "),
@@ -197,9 +238,14 @@ fn main() {
             "; quick (600 tests, 150 main commits)"
         } else {
             ""
-        }
+        },
+        o.http.map_or(String::new(), |b| format!(
+            "; flakewatch also over the HTTP API ({})",
+            b.name()
+        ))
     );
     let mut overall: Vec<Report> = Vec::new();
+    let mut http_total = http::HttpStats::default();
     let mut first_history: Option<SimHistory> = None;
     for name in &o.scenarios {
         let mut per_scenario: Vec<Report> = Vec::new();
@@ -208,7 +254,24 @@ fn main() {
             let h = generate(&scenario(name, seed, o.quick));
             let generated = started.elapsed();
             let mut detectors = standard_detectors(&o.params, h.tests.len());
+            // A fresh server and database per history; dropped (PostgreSQL database
+            // included) when the history is done.
+            let instance = o
+                .http
+                .map(|backend| (backend, http::Instance::start(backend)));
+            let stats = instance.as_ref().map(|(backend, instance)| {
+                let (detector, stats) =
+                    http::HttpDetector::new(instance, *backend, &h.tests, &o.params);
+                detectors.insert(1, Box::new(detector));
+                stats
+            });
             let reports = evaluate(&h, &mut detectors, CHECKPOINTS);
+            drop(instance);
+            if let Some(stats) = stats {
+                let stats = stats.borrow();
+                print_http_history(name, seed, &stats);
+                http_total.add(&stats);
+            }
             if o.verbose {
                 let results: usize = h.runs.iter().map(|r| r.results.len()).sum();
                 eprintln!(
@@ -236,11 +299,107 @@ fn main() {
     }
     print_table("All scenarios", &overall);
     print_strict(&overall);
+    if o.http.is_some() {
+        print_http_summary(&overall, &http_total);
+    }
     if o.speed {
         if let Some(h) = first_history {
             speed(&h, &o.params);
         }
     }
+}
+
+fn print_http_history(name: &str, seed: u64, s: &http::HttpStats) {
+    eprintln!(
+        "{name} seed {seed}: {} runs over HTTP in {:.1} s; {} of {} labels differ from the offline scorer's",
+        s.runs,
+        (s.upload + s.store + s.read).as_secs_f64(),
+        s.differences,
+        s.compared
+    );
+    for d in &s.shown {
+        eprintln!(
+            "  run {} {}: offline {:?}, server {:?}",
+            d.run, d.test, d.offline, d.server
+        );
+    }
+}
+
+/// The offline and HTTP flakewatch rows side by side, whether their labels ever differed,
+/// and the throughput of the upload path.
+fn print_http_summary(overall: &[Report], s: &http::HttpStats) {
+    println!("\n### flakewatch offline and over the real API, same histories\n");
+    println!("| detector | F1 end | precision end | recall end | F1 time-avg | precision time-avg | recall time-avg | runs to flag p50 | p95 | never flagged | clean regressions labelled flaky | flaky-test regressions Broken |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in overall.iter().take(2) {
+        println!(
+            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} | {} of {} | {} of {} | {} |",
+            r.detector,
+            r.end.f1(),
+            r.end.precision(),
+            r.end.recall(),
+            r.time_averaged.f1(),
+            r.time_averaged.precision(),
+            r.time_averaged.recall(),
+            fmt_opt(percentile(&r.delays, 50.0)),
+            fmt_opt(percentile(&r.delays, 95.0)),
+            r.never_flagged,
+            r.delays.len() as u64 + r.never_flagged,
+            r.clean_regressions_flaky,
+            r.clean_regressions,
+            r.flaky_regressions_broken
+                .map_or("n/a".into(), |b| format!("{b} of {}", r.flaky_regressions)),
+        );
+    }
+    let same = overall.len() >= 2
+        && overall[0]
+            == Report {
+                detector: overall[0].detector.clone(),
+                ..overall[1].clone()
+            };
+    println!(
+        "\nLabels compared after every run (status of each test in the run, offline scorer against the server): \
+         {} of {} differ; reports {}.",
+        s.differences,
+        s.compared,
+        if same { "identical" } else { "DIFFERENT" }
+    );
+    let secs = |d: std::time::Duration| d.as_secs_f64();
+    let busy = secs(s.upload + s.store);
+    println!("\n### Upload path throughput (sequential, one run at a time)\n");
+    println!("| measurement | value |");
+    println!("|---|---|");
+    println!(
+        "| runs uploaded | {} ({} results, {:.1} MB of JUnit XML) |",
+        s.runs,
+        s.results,
+        s.report_bytes as f64 / 1e6
+    );
+    println!(
+        "| time in POST /uploads | {:.1} s ({:.1} ms per run) |",
+        secs(s.upload),
+        1e3 * secs(s.upload) / s.runs.max(1) as f64
+    );
+    println!(
+        "| time awaiting the store task (?wait=) | {:.1} s ({:.1} ms per run) |",
+        secs(s.store),
+        1e3 * secs(s.store) / s.runs.max(1) as f64
+    );
+    println!(
+        "| time reading labels (GET /tests after each run) | {:.1} s ({:.1} ms per run) |",
+        secs(s.read),
+        1e3 * secs(s.read) / s.runs.max(1) as f64
+    );
+    println!(
+        "| upload + store throughput | {:.1} runs/s, {:.0} results/s |",
+        s.runs as f64 / busy,
+        s.results as f64 / busy
+    );
+    println!(
+        "| with the label reads | {:.1} runs/s, {:.0} results/s |",
+        s.runs as f64 / (busy + secs(s.read)),
+        s.results as f64 / (busy + secs(s.read))
+    );
 }
 
 /// Times the scorer: a full replay of one history (observe_in_place and observe), and
