@@ -68,8 +68,7 @@ pub enum IngestError {
 /// Stores one claimed task. Blocking: run it on the blocking pool.
 pub fn store(ctx: &WorkerContext, task: &ClaimedTask) -> IngestOutcome {
     let started = now();
-    let attempt = attempt_store(ctx, task, started);
-    let (ending, warnings, progress) = match attempt.map_err(|failure| *failure) {
+    let (err, report) = match attempt_store(ctx, task, started) {
         Ok(summary) => {
             let timing = Timing {
                 queue_ms: crate::tasks::millis_between(summary.enqueued_at, started),
@@ -80,31 +79,23 @@ pub fn store(ctx: &WorkerContext, task: &ClaimedTask) -> IngestOutcome {
                 timing,
             };
         }
-        Err((IngestError::LeaseLost, _)) => return IngestOutcome::LeaseLost,
-        Err((IngestError::HandBack, _)) => return hand_back(ctx, task),
-        Err((IngestError::Cancelled, report)) => {
-            (Ending::Cancelled, report.warnings, report.progress)
-        }
-        Err((
-            err @ (IngestError::Parse(_) | IngestError::Payload(_) | IngestError::Rejected(_)),
-            report,
-        )) => {
-            let message = err.to_string();
-            return finish_failed(ctx, task, &message, &report.warnings, report.progress);
-        }
-        Err((err @ (IngestError::Db(_) | IngestError::Pool(_)), report)) => {
-            if task.claim < MAX_CLAIMS {
-                tracing::warn!(error = %err, "storing failed; requeueing the task");
-                return hand_back(ctx, task);
-            }
-            let message = format!("storing failed {MAX_CLAIMS} times; the last error was: {err}");
-            return finish_failed(ctx, task, &message, &report.warnings, report.progress);
-        }
+        Err(failure) => *failure,
     };
-    match finish(ctx, task, ending, &warnings, progress) {
-        Ok(true) => IngestOutcome::Cancelled,
-        Ok(false) => IngestOutcome::LeaseLost,
-        Err(err) => IngestOutcome::Crashed(err.to_string()),
+    match err {
+        IngestError::LeaseLost => IngestOutcome::LeaseLost,
+        IngestError::HandBack => hand_back(ctx, task),
+        IngestError::Cancelled => end(ctx, task, None, &report),
+        IngestError::Parse(_) | IngestError::Payload(_) | IngestError::Rejected(_) => {
+            end(ctx, task, Some(err.to_string()), &report)
+        }
+        IngestError::Db(_) | IngestError::Pool(_) if task.claim < MAX_CLAIMS => {
+            tracing::warn!(error = %err, "storing failed; requeueing the task");
+            hand_back(ctx, task)
+        }
+        IngestError::Db(_) | IngestError::Pool(_) => {
+            let error = format!("storing failed {MAX_CLAIMS} times; the last error was: {err}");
+            end(ctx, task, Some(error), &report)
+        }
     }
 }
 
@@ -148,39 +139,36 @@ fn attempt_store(
     }
 }
 
-fn finish(
+/// Records that the task failed with `error`, or was cancelled when there is none. The
+/// store transaction was rolled back, so this is a write of its own.
+fn end(
     ctx: &WorkerContext,
     task: &ClaimedTask,
-    ending: Ending<'_>,
-    warnings: &[Warning],
-    progress: crate::tasks::Progress,
-) -> Result<bool, DbError> {
-    let mut conn = ctx.db.pool.get()?;
-    Ok(queue::finish(
-        &mut conn,
-        task,
-        ending,
-        now(),
-        progress,
-        warnings,
-    )?)
-}
-
-fn finish_failed(
-    ctx: &WorkerContext,
-    task: &ClaimedTask,
-    message: &str,
-    warnings: &[Warning],
-    progress: crate::tasks::Progress,
+    error: Option<String>,
+    report: &PartialReport,
 ) -> IngestOutcome {
-    match finish(
-        ctx,
-        task,
-        Ending::Failed { error: message },
-        warnings,
-        progress,
-    ) {
-        Ok(true) => IngestOutcome::Failed(message.to_owned()),
+    let ending = match &error {
+        Some(error) => Ending::Failed { error },
+        None => Ending::Cancelled,
+    };
+    let recorded = ctx
+        .db
+        .pool
+        .get()
+        .map_err(DbError::from)
+        .and_then(|mut conn| {
+            queue::finish(
+                &mut conn,
+                task,
+                ending,
+                now(),
+                report.progress,
+                &report.warnings,
+            )
+            .map_err(DbError::from)
+        });
+    match recorded {
+        Ok(true) => error.map_or(IngestOutcome::Cancelled, IngestOutcome::Failed),
         Ok(false) => IngestOutcome::LeaseLost,
         Err(err) => IngestOutcome::Crashed(err.to_string()),
     }
