@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`.
 
 mod projects;
+mod query;
 mod tasks;
 mod upload_body;
 mod uploads;

@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use actix_web::{get, put, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDateTime};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::query;
 use crate::analysis::metrics::{self, Spread};
 use crate::db::DbError;
 use crate::error::ApiError;
@@ -62,11 +62,11 @@ pub async fn tests(
     let filter = TestFilter {
         project_id: token.project_id,
         status,
-        job: non_empty(&query, "job"),
-        branch: non_empty(&query, "branch"),
-        search: non_empty(&query, "search"),
+        job: query::text(&query, "job"),
+        branch: query::text(&query, "branch"),
+        search: query::text(&query, "search"),
         sort,
-        limit: limit(&query, 100, 5000)?,
+        limit: query::limit(&query, 100, 5000)?,
     };
     let tests = state
         .db
@@ -88,7 +88,7 @@ pub async fn test_detail(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_field("id", format!("the test id is a number, not `{id}`")))?;
-    let history = limit(&query, 100, 1000)?;
+    let history = query::limit(&query, 100, 1000)?;
     let project_id = token.project_id;
     let detail = state
         .db
@@ -110,10 +110,10 @@ pub async fn quality_metrics(
 ) -> Result<HttpResponse, ApiError> {
     let token = project_token(&req, &state, &project, Scope::Read).await?;
     let window = Window {
-        since: time_param(&query, "since")?,
-        until: time_param(&query, "until")?,
-        branch: non_empty(&query, "branch"),
-        job: non_empty(&query, "job"),
+        since: query::time(&query, "since")?,
+        until: query::time(&query, "until")?,
+        branch: query::text(&query, "branch"),
+        job: query::text(&query, "job"),
     };
     let project_id = token.project_id;
     let answer = state
@@ -221,39 +221,4 @@ pub async fn set_runner_rate(
     Ok(HttpResponse::Ok().json(
         json!({ "runner": label, "per_minute": micros as f64 / 1e6, "currency": body.currency }),
     ))
-}
-
-fn non_empty(query: &HashMap<String, String>, name: &str) -> Option<String> {
-    query
-        .get(name)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-}
-
-fn limit(query: &HashMap<String, String>, default: i64, max: i64) -> Result<i64, ApiError> {
-    match query.get("limit") {
-        None => Ok(default),
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_field(
-                    "limit",
-                    format!("`limit` is a number from 1 to {max}, not `{raw}`"),
-                )
-            }),
-    }
-}
-
-fn time_param(
-    query: &HashMap<String, String>,
-    name: &str,
-) -> Result<Option<NaiveDateTime>, ApiError> {
-    match query.get(name).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(raw) => DateTime::parse_from_rfc3339(raw)
-            .map(|at| Some(at.naive_utc()))
-            .map_err(|_| ApiError::bad_field(name, format!("`{name}` must be an RFC 3339 time such as 2026-11-01T00:00:00Z, not `{raw}`"))),
-    }
 }

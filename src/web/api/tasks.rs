@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDateTime};
+use chrono::NaiveDateTime;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::query;
 use crate::db::{Backend, DbError};
 use crate::error::ApiError;
 use crate::secrets;
@@ -138,24 +139,12 @@ pub async fn list(
             ApiError::bad_field("status", format!("`status` is one of enqueued, running, completed, failed, cancelled, not `{raw}`"))
         })?),
     };
-    let limit = match query.get("limit") {
-        None => 100,
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_field(
-                    "limit",
-                    format!("`limit` is a number from 1 to 1000, not `{raw}`"),
-                )
-            })?,
-    };
+    let limit = query::limit(&query, 100, 1000)?;
     let filter = TaskFilter {
         project_id: Some(token.project_id),
         status,
-        since: time_param(&query, "since")?,
-        until: time_param(&query, "until")?,
+        since: query::time(&query, "since")?,
+        until: query::time(&query, "until")?,
         limit,
     };
     let tasks = state
@@ -202,23 +191,6 @@ pub async fn cancel(
         task.cancel_requested = true;
     }
     Ok(HttpResponse::Ok().json(task))
-}
-
-fn time_param(
-    query: &HashMap<String, String>,
-    name: &str,
-) -> Result<Option<NaiveDateTime>, ApiError> {
-    match query.get(name) {
-        None => Ok(None),
-        Some(raw) => DateTime::parse_from_rfc3339(raw)
-            .map(|at| Some(at.naive_utc()))
-            .map_err(|_| {
-                ApiError::bad_field(
-                    name,
-                    format!("`{name}` must be an RFC 3339 time, not `{raw}`"),
-                )
-            }),
-    }
 }
 
 fn now() -> NaiveDateTime {

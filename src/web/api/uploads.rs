@@ -7,10 +7,11 @@ use std::sync::atomic::Ordering;
 use actix_multipart::Multipart;
 use actix_web::http::{header, StatusCode};
 use actix_web::{post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDateTime};
+use chrono::NaiveDateTime;
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use super::query;
 use super::upload_body::{self, StoredBody};
 use crate::db::DbError;
 use crate::error::ApiError;
@@ -170,8 +171,8 @@ fn parse_meta(query: &HashMap<String, String>) -> Result<UploadMeta, ApiError> {
                 ApiError::bad_field("attempt", format!("`attempt` must be a whole number from 1 (the first run of the job), not `{raw}`"))
             })?,
     };
-    let started_at = timestamp(query, "started_at")?;
-    let finished_at = timestamp(query, "finished_at")?;
+    let started_at = query::time(query, "started_at")?;
+    let finished_at = query::time(query, "finished_at")?;
     if let (Some(start), Some(end)) = (started_at, finished_at) {
         if end < start {
             return Err(ApiError::bad_field(
@@ -191,20 +192,6 @@ fn parse_meta(query: &HashMap<String, String>) -> Result<UploadMeta, ApiError> {
         started_at,
         finished_at,
     })
-}
-
-fn timestamp(
-    query: &HashMap<String, String>,
-    name: &str,
-) -> Result<Option<NaiveDateTime>, ApiError> {
-    match query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(raw) => DateTime::parse_from_rfc3339(raw)
-            .map(|at| Some(at.naive_utc()))
-            .map_err(|_| {
-                ApiError::bad_field(name, format!("`{name}` must be an RFC 3339 time such as 2026-11-26T15:04:05Z, not `{raw}`"))
-            }),
-    }
 }
 
 /// Same project, metadata and bytes (by their hash): same upload. A client retry therefore
