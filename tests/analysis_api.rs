@@ -203,8 +203,11 @@ storage_test!(fn verdicts_tell_flaky_from_broken_and_from_outages(db) {
     assert!(evidence_kinds(retry).contains(&"retry_passed".to_owned()), "{retry}");
     assert!(retry["score"].as_f64().unwrap() > 0.5, "{retry}");
     assert!(retry["last_flaky_at"].is_string(), "{retry}");
-    // Evidence links to runs.
-    assert!(retry["evidence"][0]["run_ids"].as_array().is_some_and(|ids| !ids.is_empty()), "{retry}");
+    // Evidence is one line per kind, with its count and the runs it points at.
+    let lines = retry["evidence"].as_array().unwrap();
+    assert_eq!(lines.iter().filter(|e| e["kind"] == "retry_passed").count(), 1, "{retry}");
+    assert!(lines[0]["count"].as_u64().unwrap() >= 1, "{retry}");
+    assert!(lines[0]["first_run_id"].as_i64().unwrap() <= lines[0]["last_run_id"].as_i64().unwrap(), "{retry}");
 
     let mixed = &tests["mixed"];
     assert_eq!(mixed["status"], "flaky", "{mixed}");
@@ -265,10 +268,10 @@ storage_test!(fn metrics_report_accuracy_promptness_and_cost(db) {
     let (server, read) = stored_history(&db);
     let admin = token(&db, "shop", Scope::Admin);
     let response = http()
-        .put(server.url("/api/v1/projects/shop/runner-rates/linux-2c"))
+        .patch(server.url("/api/v1/projects/shop"))
         .header("Authorization", &format!("Bearer {admin}"))
         .header("Content-Type", "application/json")
-        .send(r#"{"per_minute": 0.5, "currency": "EUR"}"#)
+        .send(r#"{"runner_rates": {"linux-2c": 0.5}, "currency": "EUR"}"#)
         .unwrap();
     assert_eq!(response.status(), 200);
 
@@ -320,7 +323,7 @@ storage_test!(fn dashboard_pages_show_what_is_flaky_and_why(db) {
     let (status, project) = page("/projects/shop");
     assert_eq!(status, 200, "{project}");
     assert!(project.contains("app.Checkout::retry") && project.contains("app.Checkout::mixed"), "{project}");
-    assert!(project.contains("passed on retry"), "evidence is shown: {project}");
+    assert!(project.contains("passed on an in-run retry"), "evidence is shown: {project}");
     assert!(project.contains("No test is failing consistently."), "{project}");
     assert_eq!(project.matches("<tr class=\"red\">").count(), 6, "red runs are marked: {project}");
 

@@ -1,4 +1,5 @@
-//! Human-readable evidence behind a verdict, kept as a short bounded list.
+//! Human-readable evidence behind a verdict: one line per kind, with how often it was seen
+//! and its first and latest run, so a test that flipped fifty times shows one line, not fifty.
 
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
@@ -12,23 +13,70 @@ pub enum EvidenceKind {
     SameCommitMixed,
     /// A short failure streak on the default branch ended with a pass.
     FlipOnDefaultBranch,
-    /// A short failure streak on another branch ended with a pass.
+    /// A short failure streak on another branch ended with a pass (or the branch was left).
     FailureOnBranch,
-    /// Consistent failures since a commit: a regression, not flakiness.
+    /// Consistent failures since a commit on the default branch: a regression, not flakiness.
     Regression,
-    /// A regression ended: passing again.
+    /// Consistent failures on another branch: that branch's own regression, not counted.
+    RegressionOnBranch,
+    /// A regression ended: passing again on the default branch.
     Fixed,
+    /// Enough clean runs in a row to take a flaky test's fix as real.
+    FlakyCleared,
+    /// Reported skipped run after run (disabled, or skipped by the test itself).
+    Skipped,
     /// A failure not counted because the whole run failed (outage, broken environment).
     RunLevelIgnored,
 }
 
 impl EvidenceKind {
-    /// Lower ranks are dropped first when the list is full.
-    fn keep_rank(self) -> u8 {
+    /// What `count` occurrences of this kind amount to, as the start of its line.
+    fn summary(self, count: u32) -> String {
+        let times = |n: u32| {
+            if n == 1 {
+                "once".to_owned()
+            } else {
+                format!("{n} times")
+            }
+        };
+        let runs = |n: u32| {
+            if n == 1 {
+                "1 run".to_owned()
+            } else {
+                format!("{n} runs")
+            }
+        };
         match self {
-            EvidenceKind::RunLevelIgnored => 0,
-            EvidenceKind::FailureOnBranch => 1,
-            _ => 2,
+            EvidenceKind::RetryPassed => {
+                format!("failed, then passed on an in-run retry, in {}", runs(count))
+            }
+            EvidenceKind::SameCommitMixed => match count {
+                1 => "1 commit both passed and failed".to_owned(),
+                n => format!("{n} commits both passed and failed"),
+            },
+            EvidenceKind::FlipOnDefaultBranch => format!(
+                "failed, then passed again without a fix on the default branch, {}",
+                times(count)
+            ),
+            EvidenceKind::FailureOnBranch => format!(
+                "failed on other branches and passed again without a fix, {}",
+                times(count)
+            ),
+            EvidenceKind::Regression => match count {
+                1 => "broken once by a change on the default branch".to_owned(),
+                n => format!("broken {n} times by a change on the default branch"),
+            },
+            EvidenceKind::RegressionOnBranch => format!(
+                "failed consistently on a branch (that branch's own change, not counted), {}",
+                times(count)
+            ),
+            EvidenceKind::Fixed => format!("passing again after a break, {}", times(count)),
+            EvidenceKind::FlakyCleared => format!("taken as fixed, {}", times(count)),
+            EvidenceKind::Skipped => format!("reported skipped in {}", runs(count)),
+            EvidenceKind::RunLevelIgnored => match count {
+                1 => "1 failure not counted: the whole run failed".to_owned(),
+                n => format!("{n} failures not counted: the whole run failed"),
+            },
         }
     }
 }
@@ -36,63 +84,145 @@ impl EvidenceKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     pub kind: EvidenceKind,
+    /// Occurrences of this kind so far.
+    pub count: u32,
+    /// The summary with the latest occurrence's particulars.
     pub message: String,
-    /// Runs the UI can link to, oldest first.
-    pub run_ids: Vec<i64>,
+    /// The latest occurrence's particulars alone (the message without its summary).
+    #[serde(default)]
+    pub latest: String,
+    /// First and latest run with this kind of evidence, for links.
+    pub first_run_id: i64,
+    pub last_run_id: i64,
+    pub first_at: NaiveDateTime,
+    /// When the latest occurrence happened.
     pub at: NaiveDateTime,
 }
 
-/// Most run ids one evidence entry keeps.
-pub const MAX_RUN_IDS: usize = 4;
+/// One occurrence to record.
+pub struct Occurrence {
+    pub kind: EvidenceKind,
+    pub run_id: i64,
+    pub at: NaiveDateTime,
+    /// Its particulars: "commit 1a2b3c4, 2 passed, 1 failed".
+    pub latest: String,
+    /// False when it only brings the latest entry's particulars up to date (the same
+    /// commit seen once more): the count stays.
+    pub counts: bool,
+}
 
-/// Adds `e` at the front (newest first); when over `cap`, drops the oldest entry of the
-/// least important kind, so routine notes never push out the strong evidence.
-pub fn push(list: &mut Vec<Evidence>, mut e: Evidence, cap: usize) {
-    e.run_ids.truncate(MAX_RUN_IDS);
-    list.insert(0, e);
-    while list.len() > cap.max(1) {
-        let min_rank = list.iter().map(|x| x.kind.keep_rank()).min().unwrap_or(0);
-        let victim = list
-            .iter()
-            .rposition(|x| x.kind.keep_rank() == min_rank)
-            .unwrap_or(list.len() - 1);
-        list.remove(victim);
+/// Records `o` in `list` (newest first): a kind already there gets its count, latest run
+/// and particulars updated; a new kind is added. The list holds one entry per kind.
+pub fn record(list: &mut Vec<Evidence>, o: Occurrence) {
+    let entry = match list.iter().position(|e| e.kind == o.kind) {
+        Some(i) => {
+            let mut e = list.remove(i);
+            if o.counts {
+                e.count = e.count.saturating_add(1);
+            }
+            e
+        }
+        None => Evidence {
+            kind: o.kind,
+            count: 1,
+            message: String::new(),
+            latest: String::new(),
+            first_run_id: o.run_id,
+            last_run_id: o.run_id,
+            first_at: o.at,
+            at: o.at,
+        },
+    };
+    let mut e = entry;
+    if o.at >= e.at || o.counts {
+        e.last_run_id = o.run_id;
+        e.at = e.at.max(o.at);
     }
+    e.latest = o.latest;
+    e.message = if e.latest.is_empty() {
+        e.kind.summary(e.count)
+    } else {
+        format!("{}; latest: {}", e.kind.summary(e.count), e.latest)
+    };
+    let at = e.at;
+    let pos = list.iter().position(|x| x.at <= at).unwrap_or(list.len());
+    list.insert(pos, e);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ev(kind: EvidenceKind, n: i64) -> Evidence {
-        Evidence {
+    fn at(minute: i64) -> NaiveDateTime {
+        NaiveDateTime::default() + chrono::Duration::minutes(minute)
+    }
+
+    fn occurrence(kind: EvidenceKind, run_id: i64, latest: &str) -> Occurrence {
+        Occurrence {
             kind,
-            message: format!("e{n}"),
-            run_ids: (0..10).collect(),
-            at: NaiveDateTime::default(),
+            run_id,
+            at: at(run_id),
+            latest: latest.into(),
+            counts: true,
         }
     }
 
     #[test]
-    fn push_keeps_strong_evidence_and_bounds() {
+    fn one_line_per_kind_with_count_and_first_and_last_run() {
         let mut list = Vec::new();
-        push(&mut list, ev(EvidenceKind::RetryPassed, 1), 3);
-        for n in 2..20 {
-            push(&mut list, ev(EvidenceKind::RunLevelIgnored, n), 3);
+        for run in [3, 9, 14] {
+            record(
+                &mut list,
+                occurrence(EvidenceKind::RetryPassed, run, "1 of 2 tries failed"),
+            );
         }
-        assert_eq!(list.len(), 3);
-        assert_eq!(list[0].message, "e19");
-        assert!(list.iter().any(|e| e.kind == EvidenceKind::RetryPassed));
-        assert!(list.iter().all(|e| e.run_ids.len() == MAX_RUN_IDS));
+        record(&mut list, occurrence(EvidenceKind::RunLevelIgnored, 10, ""));
+        assert_eq!(list.len(), 2);
+        let retry = &list[0];
+        assert_eq!(retry.kind, EvidenceKind::RetryPassed, "newest first");
+        assert_eq!(
+            (retry.count, retry.first_run_id, retry.last_run_id),
+            (3, 3, 14)
+        );
+        assert_eq!(
+            retry.message,
+            "failed, then passed on an in-run retry, in 3 runs; latest: 1 of 2 tries failed"
+        );
+        assert_eq!(
+            list[1].message,
+            "1 failure not counted: the whole run failed"
+        );
     }
 
     #[test]
-    fn push_drops_oldest_when_all_equal() {
+    fn an_update_keeps_the_count() {
         let mut list = Vec::new();
-        for n in 0..5 {
-            push(&mut list, ev(EvidenceKind::Regression, n), 2);
-        }
-        let names: Vec<_> = list.iter().map(|e| e.message.as_str()).collect();
-        assert_eq!(names, ["e4", "e3"]);
+        record(
+            &mut list,
+            occurrence(
+                EvidenceKind::SameCommitMixed,
+                4,
+                "commit abc, 1 passed, 1 failed",
+            ),
+        );
+        record(
+            &mut list,
+            Occurrence {
+                counts: false,
+                ..occurrence(
+                    EvidenceKind::SameCommitMixed,
+                    5,
+                    "commit abc, 2 passed, 1 failed",
+                )
+            },
+        );
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].count, 1);
+        assert_eq!(list[0].last_run_id, 5);
+        assert!(
+            list[0].message.ends_with("2 passed, 1 failed"),
+            "{}",
+            list[0].message
+        );
     }
 }

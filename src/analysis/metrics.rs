@@ -11,7 +11,9 @@ use super::model::Status;
 /// One job run (one attempt of one job of one pipeline).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunRecord {
+    /// Empty when the CI step sent none: the commit then groups the runs.
     pub pipeline: String,
+    pub commit: String,
     pub job: String,
     /// Job rerun number, 1 = first.
     pub attempt: i32,
@@ -37,6 +39,16 @@ pub struct RetryRecord {
 }
 
 impl RunRecord {
+    /// The runs of one pipeline: by its id, or by commit when the CI step sent none (then
+    /// every job of a commit, reruns included, counts as one pipeline).
+    fn pipeline_key(&self) -> (&str, &str) {
+        if self.pipeline.is_empty() {
+            ("", self.commit.as_str())
+        } else {
+            (self.pipeline.as_str(), "")
+        }
+    }
+
     fn duration_ms(&self) -> i64 {
         (self.finished_at - self.started_at)
             .num_milliseconds()
@@ -141,10 +153,10 @@ fn minutes(ms: i64) -> f64 {
     ms as f64 / 60_000.0
 }
 
-fn by_pipeline(runs: &[RunRecord]) -> BTreeMap<&str, Vec<&RunRecord>> {
-    let mut map: BTreeMap<&str, Vec<&RunRecord>> = BTreeMap::new();
+fn by_pipeline(runs: &[RunRecord]) -> BTreeMap<(&str, &str), Vec<&RunRecord>> {
+    let mut map: BTreeMap<(&str, &str), Vec<&RunRecord>> = BTreeMap::new();
     for r in runs {
-        map.entry(r.pipeline.as_str()).or_default().push(r);
+        map.entry(r.pipeline_key()).or_default().push(r);
     }
     map
 }
@@ -225,7 +237,8 @@ pub struct Cost {
     pub per_pipeline: BTreeMap<String, Spend>,
     /// Spend over pipelines: p50/p95 of minutes.
     pub pipeline_minutes: Spread,
-    /// Job reruns (attempt > 1), whatever the cause.
+    /// Job reruns, whatever the cause: a later attempt of the same job in the same pipeline
+    /// (or at the same commit, without a pipeline id).
     pub reruns: Spend,
     /// Job reruns whose previous attempt was red only because of Flaky tests.
     pub reruns_after_flaky: Spend,
@@ -238,26 +251,40 @@ pub fn cost(runs: &[RunRecord], rates: &RateTable) -> Cost {
     let flaky_only_red = |r: &RunRecord| {
         r.red && !r.red_tests.is_empty() && r.red_tests.iter().all(|(_, s)| *s == Status::Flaky)
     };
-    let attempts: HashMap<(&str, &str, i32), &RunRecord> = runs
-        .iter()
-        .map(|r| ((r.pipeline.as_str(), r.job.as_str(), r.attempt), r))
-        .collect();
+    // The attempts of one job, in order: each after the first reruns the one before.
+    let mut attempts: HashMap<((&str, &str), &str), Vec<&RunRecord>> = HashMap::new();
     for r in runs {
         let ms = r.duration_ms();
         c.total.add(rates, &r.runner, ms);
+        let (pipeline, commit) = r.pipeline_key();
         c.per_pipeline
-            .entry(r.pipeline.clone())
+            .entry(
+                if pipeline.is_empty() {
+                    commit
+                } else {
+                    pipeline
+                }
+                .to_owned(),
+            )
             .or_default()
             .add(rates, &r.runner, ms);
-        if r.attempt > 1 {
-            c.reruns.add(rates, &r.runner, ms);
-            let prev = attempts.get(&(r.pipeline.as_str(), r.job.as_str(), r.attempt - 1));
-            if prev.is_some_and(|p| flaky_only_red(p)) {
-                c.reruns_after_flaky.add(rates, &r.runner, ms);
-            }
-        }
+        attempts
+            .entry((r.pipeline_key(), r.job.as_str()))
+            .or_default()
+            .push(r);
         for t in r.retries.iter().filter(|t| t.status == Status::Flaky) {
             c.flaky_retries.add(rates, &r.runner, t.retry_ms.max(0));
+        }
+    }
+    for group in attempts.values_mut() {
+        group.sort_by_key(|r| (r.attempt, r.started_at));
+        for pair in group.windows(2) {
+            let (previous, rerun) = (pair[0], pair[1]);
+            let ms = rerun.duration_ms();
+            c.reruns.add(rates, &rerun.runner, ms);
+            if flaky_only_red(previous) {
+                c.reruns_after_flaky.add(rates, &rerun.runner, ms);
+            }
         }
     }
     let per: Vec<f64> = c.per_pipeline.values().map(|s| s.minutes).collect();
@@ -288,6 +315,7 @@ mod tests {
     ) -> RunRecord {
         RunRecord {
             pipeline: pipeline.into(),
+            commit: format!("c{pipeline}"),
             job: job.into(),
             attempt,
             runner: "linux".into(),
@@ -382,5 +410,27 @@ mod tests {
         assert!((c.flaky_retries.minutes - 1.5).abs() < 1e-9);
         assert_eq!(c.flaky_retries.money_micros, 12_000);
         assert_eq!(c.pipeline_minutes.p95, Some(60.0));
+    }
+
+    #[test]
+    fn without_a_pipeline_attempts_pair_by_commit_and_job() {
+        // A CI step that sends neither pipeline nor attempt: the second run of a commit's
+        // job is its rerun, whatever its attempt number says.
+        let mut runs = vec![
+            run("", "e2e", 1, 0, 30, &[Status::Flaky]),
+            run("", "e2e", 1, 31, 61, &[]),
+            run("", "unit", 1, 0, 5, &[]),
+            run("", "e2e", 1, 100, 110, &[Status::Flaky]),
+        ];
+        runs[0].commit = "abc".into();
+        runs[1].commit = "abc".into();
+        runs[2].commit = "abc".into();
+        runs[3].commit = "def".into();
+        let c = cost(&runs, &RateTable::default());
+        assert!((c.reruns.minutes - 30.0).abs() < 1e-9);
+        assert!((c.reruns_after_flaky.minutes - 30.0).abs() < 1e-9);
+        let p = promptness(&runs);
+        assert_eq!(p.per_pipeline.count, 2, "one pipeline per commit");
+        assert_eq!(p.per_pipeline.p95, Some(61.0));
     }
 }

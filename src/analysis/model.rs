@@ -35,6 +35,37 @@ pub enum Status {
     Flaky,
     /// Fails consistently on the default branch since some commit (a regression).
     Broken,
+    /// Reported skipped run after run: disabled, or skipped by the test itself.
+    Skipped,
+    /// Not reported at all for a while (`Params::inactive_after_hours`): removed, renamed or
+    /// no longer run. Shown, never stored in the state: the test's next result ends it.
+    Inactive,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Flaky,
+        Status::Broken,
+        Status::Healthy,
+        Status::New,
+        Status::Skipped,
+        Status::Inactive,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::Healthy => "healthy",
+            Status::Flaky => "flaky",
+            Status::Broken => "broken",
+            Status::Skipped => "skipped",
+            Status::Inactive => "inactive",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == text)
+    }
 }
 
 /// What storage knows about one stored run (one job attempt of one pipeline).

@@ -44,6 +44,19 @@ pub struct Params {
     /// ...leave it only below this one, and only after `min_clean_to_leave` clean runs.
     pub leave_flaky: f64,
     pub min_clean_to_leave: u32,
+    /// Or leave it sooner, once the clean runs in a row make the fix this sure: a test still
+    /// failing at its estimated rate r would have failed within n runs with probability
+    /// 1 - (1 - r)^n. Never before `min_clean_to_clear` clean runs.
+    pub fix_confidence: f64,
+    pub min_clean_to_clear: u32,
+
+    /// `Skipped` after this many skipped results in a row, and at least this long since
+    /// the test last ran (so a test that one job skips and another runs stays as it is).
+    pub skipped_after_runs: u32,
+    pub skipped_after_hours: f64,
+    /// `Inactive` when a test has not been reported at all for this long, counted from the
+    /// project's newest run (data time, not the clock, so old histories read right).
+    pub inactive_after_hours: f64,
 
     /// A failure streak is a regression when it is at least this long and a flaky test at its
     /// estimated rate would produce it with probability below `regression_max_chance`.
@@ -63,7 +76,6 @@ pub struct Params {
     /// Bounds of the stored state.
     pub commit_memory: usize,
     pub branch_memory: usize,
-    pub evidence_memory: usize,
 }
 
 impl Default for Params {
@@ -85,6 +97,11 @@ impl Default for Params {
             enter_flaky: 0.9,
             leave_flaky: 0.5,
             min_clean_to_leave: 20,
+            fix_confidence: 0.95,
+            min_clean_to_clear: 8,
+            skipped_after_runs: 3,
+            skipped_after_hours: 24.0,
+            inactive_after_hours: 14.0 * 24.0,
             regression_min_streak: 2,
             regression_max_chance: 0.001,
             broken_clear_passes: 2,
@@ -94,7 +111,6 @@ impl Default for Params {
             run_level_signature_share: 0.02,
             commit_memory: 8,
             branch_memory: 6,
-            evidence_memory: 8,
         }
     }
 }
@@ -103,6 +119,13 @@ impl Params {
     /// Per-observation decay factor of the rate counts.
     pub fn rate_decay(&self) -> f64 {
         0.5f64.powf(1.0 / self.rate_half_life_runs.max(1.0))
+    }
+
+    /// Clean runs in a row that take a flaky test failing at `rate` as fixed.
+    pub fn clean_runs_to_clear(&self, rate: f64) -> u32 {
+        let rate = rate.clamp(1e-6, 0.999);
+        let needed = ((1.0 - self.fix_confidence).max(1e-9).ln() / (1.0 - rate).ln()).ceil();
+        (needed.min(f64::from(u32::MAX)) as u32).max(self.min_clean_to_clear)
     }
 
     /// Maps accumulated evidence (a log-likelihood ratio, >= 0) to a score in [0, 1]:

@@ -16,14 +16,17 @@
 //!   often is cleared quickly after a fix, a rarely failing one slowly, as the evidence
 //!   warrants.
 //!
-//! Status uses hysteresis: enter `Flaky` at `enter_flaky`, leave below `leave_flaky` and
-//! only after `min_clean_to_leave` clean runs.
+//! Status uses hysteresis: enter `Flaky` at `enter_flaky`; leave it once the clean runs in
+//! a row make the fix `fix_confidence` sure at the test's own failure rate (or, for tests
+//! whose rate is unclear, below `leave_flaky` after `min_clean_to_leave` clean runs).
+//! Skipped results never count as runs; a test skipped run after run is `Skipped`, and one
+//! that is back after a long silence starts again from `Healthy`/`New`.
 
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
-use super::evidence::{self, Evidence, EvidenceKind};
-use super::model::{RunContext, Status, TestResultObs};
+use super::evidence::{self, Evidence, EvidenceKind, Occurrence};
+use super::model::{Outcome, RunContext, Status, TestResultObs};
 use super::params::Params;
 use super::run_level::{self, RunLevelCause};
 use super::state::{BranchTrack, TestState};
@@ -41,13 +44,16 @@ pub struct Verdict {
     /// First and latest flaky evidence (a failure that counted as flaky).
     pub first_flaky_at: Option<NaiveDateTime>,
     pub last_flaky_at: Option<NaiveDateTime>,
+    /// When the current status began.
     pub status_changed_at: NaiveDateTime,
-    /// Newest first, at most `Params::evidence_memory`.
+    /// For a test whose flakiness was taken as fixed: the first of the clean runs since.
+    pub fixed_since: Option<NaiveDateTime>,
+    /// One entry per kind, newest first.
     pub evidence: Vec<Evidence>,
 }
 
 /// Scores one test's result in one run. Call once per test of each stored run, in run
-/// order; skipped results change nothing.
+/// order; a skipped result is not a run, it only counts towards `Skipped`.
 pub fn observe(
     mut state: TestState,
     run: &RunContext,
@@ -69,17 +75,65 @@ pub fn verdict(state: &TestState, params: &Params) -> Verdict {
         first_flaky_at: state.first_flaky_at,
         last_flaky_at: state.last_flaky_at,
         status_changed_at: state.status_changed_at.unwrap_or_default(),
+        fixed_since: state.fixed_since,
         evidence: state.evidence.clone(),
     }
 }
 
+/// The status to show once the project's newest run is at `newest`, with when it began:
+/// the stored one, or `Inactive` when the test has not been reported for
+/// `inactive_after_hours` by then.
+pub fn status_at(
+    state: &TestState,
+    newest: NaiveDateTime,
+    params: &Params,
+) -> (Status, NaiveDateTime) {
+    let since = state.status_changed_at.unwrap_or_default();
+    match state
+        .last_seen_at
+        .and_then(|last| inactive_from(last, params))
+    {
+        Some(from) if from <= newest => (Status::Inactive, from),
+        _ => (state.status, since),
+    }
+}
+
+/// When a test last reported at `last_seen` becomes inactive.
+pub fn inactive_from(last_seen: NaiveDateTime, params: &Params) -> Option<NaiveDateTime> {
+    let ms = (params.inactive_after_hours * 3_600_000.0).min(i64::MAX as f64 / 2.0) as i64;
+    last_seen.checked_add_signed(chrono::Duration::milliseconds(ms))
+}
+
+fn hours_between(from: NaiveDateTime, to: NaiveDateTime) -> f64 {
+    (to - from).num_milliseconds() as f64 / 3_600_000.0
+}
+
 /// `observe` without building a verdict: for replays that only need the final state.
 pub fn observe_in_place(s: &mut TestState, run: &RunContext, r: &TestResultObs, p: &Params) {
-    if r.outcome == super::model::Outcome::Skipped {
+    s.status_changed_at.get_or_insert(run.at);
+    if let Some(from) = s.last_seen_at.and_then(|last| inactive_from(last, p)) {
+        if from <= run.at {
+            // Back after a long silence: what it was then says little about it now.
+            let calm = calm_status(s, p);
+            set_status(s, calm, run.at);
+        }
+    }
+    if s.last_seen_at.is_none_or(|t| t < run.at) {
+        s.last_seen_at = Some(run.at);
+    }
+    if r.outcome == Outcome::Skipped {
+        note_skip(s, run, p);
         return;
     }
-    s.status_changed_at.get_or_insert(run.at);
+    s.skip_streak = 0;
+    if s.last_executed_at.is_none_or(|t| t < run.at) {
+        s.last_executed_at = Some(run.at);
+    }
     s.runs_seen = s.runs_seen.saturating_add(1);
+    if s.status == Status::Skipped {
+        let calm = calm_status(s, p);
+        set_status(s, calm, run.at);
+    }
     let decay = p.rate_decay();
     s.rate.decay(decay);
     s.default_flips *= decay;
@@ -93,7 +147,7 @@ pub fn observe_in_place(s: &mut TestState, run: &RunContext, r: &TestResultObs, 
         p.branch_rate_weight
     };
     match run_level {
-        Some(cause) => note_run_level(s, run, cause, p),
+        Some(cause) => note_run_level(s, run, cause),
         None => {
             record_commit(s, run, r, p);
             record_in_run_retry(s, run, r, weight, p);
@@ -103,9 +157,10 @@ pub fn observe_in_place(s: &mut TestState, run: &RunContext, r: &TestResultObs, 
         }
     }
     if !r.has_failed_attempt() {
-        record_clean_run(s, weight);
+        record_clean_run(s, run, weight);
     } else if run_level.is_none() {
         s.clean_streak = 0;
+        s.clean_since = None;
     }
     let (b, forgotten) = s.branch_index(&run.branch, run.on_default_branch, p.branch_memory);
     for track in forgotten {
@@ -116,7 +171,34 @@ pub fn observe_in_place(s: &mut TestState, run: &RunContext, r: &TestResultObs, 
     } else {
         record_branch_pass(s, b, run, p);
     }
-    update_flaky_status(s, run.at, p);
+    update_flaky_status(s, run, p);
+}
+
+/// A skipped result: not a run. Skipped run after run, and not run for a while, the test
+/// is `Skipped` (whatever it was: a disabled broken test is no longer broken).
+fn note_skip(s: &mut TestState, run: &RunContext, p: &Params) {
+    s.skip_streak = s.skip_streak.saturating_add(1);
+    let long_enough = s
+        .last_executed_at
+        .is_none_or(|t| hours_between(t, run.at) >= p.skipped_after_hours);
+    if s.status != Status::Skipped && s.skip_streak >= p.skipped_after_runs && long_enough {
+        set_status(s, Status::Skipped, run.at);
+    }
+    let latest = format!("run {}, {} in a row", run.run_id, s.skip_streak);
+    record(s, EvidenceKind::Skipped, run.run_id, run.at, latest);
+}
+
+fn record(s: &mut TestState, kind: EvidenceKind, run_id: i64, at: NaiveDateTime, latest: String) {
+    evidence::record(
+        &mut s.evidence,
+        Occurrence {
+            kind,
+            run_id,
+            at,
+            latest,
+            counts: true,
+        },
+    );
 }
 
 fn set_status(s: &mut TestState, status: Status, at: NaiveDateTime) {
@@ -136,23 +218,6 @@ fn add_flaky(s: &mut TestState, llr: f64, at: NaiveDateTime, p: &Params) {
     }
 }
 
-fn push_evidence(
-    s: &mut TestState,
-    kind: EvidenceKind,
-    message: String,
-    runs: Vec<i64>,
-    at: NaiveDateTime,
-    p: &Params,
-) {
-    let e = Evidence {
-        kind,
-        message,
-        run_ids: runs,
-        at,
-    };
-    evidence::push(&mut s.evidence, e, p.evidence_memory);
-}
-
 fn display_commit(commit: &str) -> &str {
     match commit.char_indices().nth(7) {
         Some((i, _)) => &commit[..i],
@@ -160,16 +225,9 @@ fn display_commit(commit: &str) -> &str {
     }
 }
 
-fn note_run_level(s: &mut TestState, run: &RunContext, cause: RunLevelCause, p: &Params) {
-    let msg = format!("failure in run {} not counted: {cause}", run.run_id);
-    push_evidence(
-        s,
-        EvidenceKind::RunLevelIgnored,
-        msg,
-        vec![run.run_id],
-        run.at,
-        p,
-    );
+fn note_run_level(s: &mut TestState, run: &RunContext, cause: RunLevelCause) {
+    let latest = format!("run {}, {cause}", run.run_id);
+    record(s, EvidenceKind::RunLevelIgnored, run.run_id, run.at, latest);
 }
 
 /// Same commit, both outcomes: the code did not change, so the test is nondeterministic.
@@ -185,30 +243,31 @@ fn record_commit(s: &mut TestState, run: &RunContext, r: &TestResultObs, p: &Par
     if c.passed == 0 || c.failed == 0 {
         return;
     }
-    let head = format!("commit {}:", display_commit(&c.commit));
-    let msg = format!("{head} {} passed, {} failed", c.passed, c.failed);
-    let runs = vec![
-        c.last_fail_run.min(c.last_pass_run),
-        c.last_fail_run.max(c.last_pass_run),
-    ];
-    if c.reported {
-        // Keep the counts in the message current instead of adding another entry.
-        if let Some(e) = s
-            .evidence
-            .iter_mut()
-            .find(|e| e.kind == EvidenceKind::SameCommitMixed && e.message.starts_with(&head))
-        {
-            e.message = msg;
-            e.run_ids = runs;
-        }
-        return;
-    }
+    let latest = format!(
+        "commit {}, {} passed, {} failed",
+        display_commit(&c.commit),
+        c.passed,
+        c.failed
+    );
+    // A commit already counted only brings its line's figures up to date.
+    let first_time = !c.reported;
     c.reported = true;
-    add_flaky(s, p.w_same_commit, run.at, p);
-    if r.outcome.is_failure() {
-        s.remember_flaky_signature(r.signature.as_deref());
+    evidence::record(
+        &mut s.evidence,
+        Occurrence {
+            kind: EvidenceKind::SameCommitMixed,
+            run_id: run.run_id,
+            at: run.at,
+            latest,
+            counts: first_time,
+        },
+    );
+    if first_time {
+        add_flaky(s, p.w_same_commit, run.at, p);
+        if r.outcome.is_failure() {
+            s.remember_flaky_signature(r.signature.as_deref());
+        }
     }
-    push_evidence(s, EvidenceKind::SameCommitMixed, msg, runs, run.at, p);
 }
 
 /// A try failed and another try in the same run passed.
@@ -224,12 +283,15 @@ fn record_in_run_retry(
     if !mixed {
         return;
     }
-    let msg = if r.outcome.is_failure() {
-        format!("passed a try but failed in the end in run {}", run.run_id)
+    let latest = if r.outcome.is_failure() {
+        format!(
+            "run {}, passed a try but failed in the end ({} of {} tries failed)",
+            run.run_id, r.failed_attempts, r.attempts
+        )
     } else {
         format!(
-            "failed {} of {} tries, then passed on retry in run {}",
-            r.failed_attempts, r.attempts, run.run_id
+            "run {}, {} of {} tries failed",
+            run.run_id, r.failed_attempts, r.attempts
         )
     };
     // A final failure is counted in the rate with its branch streak, a final pass here.
@@ -238,23 +300,17 @@ fn record_in_run_retry(
     }
     add_flaky(s, p.w_retry_passed, run.at, p);
     s.remember_flaky_signature(r.signature.as_deref());
-    push_evidence(
-        s,
-        EvidenceKind::RetryPassed,
-        msg,
-        vec![run.run_id],
-        run.at,
-        p,
-    );
+    record(s, EvidenceKind::RetryPassed, run.run_id, run.at, latest);
 }
 
 /// A run without any failed try: the evidence erodes by the log-likelihood of a clean run
 /// for a test still failing at the rate it had when the evidence came (a CUSUM-style change
 /// test: "still as flaky as before" against "fixed").
-fn record_clean_run(s: &mut TestState, weight: f64) {
+fn record_clean_run(s: &mut TestState, run: &RunContext, weight: f64) {
     s.evidence_llr = (s.evidence_llr + (1.0 - s.rate_at_evidence).ln()).max(0.0);
     s.rate.passes += weight;
     s.clean_streak = s.clean_streak.saturating_add(1);
+    s.clean_since.get_or_insert((run.run_id, run.at));
 }
 
 fn is_regression(b: &BranchTrack, p: &Params) -> bool {
@@ -307,12 +363,8 @@ fn record_branch_failure(
         b.push_pending_run(run.run_id);
     }
     if b.is_default && !broken && is_regression(b, p) {
-        let mut runs = b.pending_runs.clone();
-        if runs.last() != Some(&run.run_id) {
-            runs.push(run.run_id);
-        }
-        let msg = format!(
-            "failing consistently on {} since commit {} ({} runs{})",
+        let latest = format!(
+            "failing on {} since commit {} ({} runs{})",
             b.branch,
             display_commit(&b.streak_commit),
             b.fail_streak,
@@ -328,7 +380,7 @@ fn record_branch_failure(
         s.flaky_before_broken = s.status == Status::Flaky;
         s.remember_regression(signature.as_deref());
         set_status(s, Status::Broken, run.at);
-        push_evidence(s, EvidenceKind::Regression, msg, runs, run.at, p);
+        record(s, EvidenceKind::Regression, run.run_id, run.at, latest);
     }
 }
 
@@ -340,9 +392,9 @@ fn record_branch_pass(s: &mut TestState, bi: usize, run: &RunContext, p: &Params
     }
     let b = &s.branches[bi];
     if b.is_default && s.status == Status::Broken && b.pass_streak >= p.broken_clear_passes {
-        let msg = format!(
-            "passing again on {} ({} runs in a row)",
-            b.branch, b.pass_streak
+        let latest = format!(
+            "passing again on {} since run {} ({} runs in a row)",
+            b.branch, run.run_id, b.pass_streak
         );
         let was_flaky = s.flaky_before_broken;
         let score = p.score(s.evidence_llr);
@@ -352,7 +404,7 @@ fn record_branch_pass(s: &mut TestState, bi: usize, run: &RunContext, p: &Params
             calm_status(s, p)
         };
         set_status(s, next, run.at);
-        push_evidence(s, EvidenceKind::Fixed, msg, vec![run.run_id], run.at, p);
+        record(s, EvidenceKind::Fixed, run.run_id, run.at, latest);
     }
 }
 
@@ -378,18 +430,17 @@ fn judge_ended_streak(s: &mut TestState, bi: usize, run: &RunContext, p: &Params
     if regression {
         s.rate.failures = (s.rate.failures - failures).max(0.0);
         if !is_default {
-            let msg = format!(
-                "failed consistently on branch {branch} from commit {} ({streak} runs): \
-                 a regression on the branch, not counted",
-                display_commit(&commit)
+            let latest = format!(
+                "branch {branch} from commit {} ({streak} runs), passing again in run {}",
+                display_commit(&commit),
+                run.run_id
             );
-            push_evidence(
+            record(
                 s,
-                EvidenceKind::FailureOnBranch,
-                msg,
-                vec![run.run_id],
+                EvidenceKind::RegressionOnBranch,
+                run.run_id,
                 run.at,
-                p,
+                latest,
             );
         }
         return;
@@ -398,30 +449,34 @@ fn judge_ended_streak(s: &mut TestState, bi: usize, run: &RunContext, p: &Params
         return; // only run-level failures in the streak
     }
     add_flaky(s, llr, failed_at, p);
-    let mut ids = runs;
-    ids.push(run.run_id);
-    let first = ids[0];
+    let first = runs[0];
     let runs_text = if streak == 1 {
-        format!("failed in run {first}")
+        format!("run {first} failed")
     } else {
-        format!("failed in {streak} runs from run {first}")
+        format!("{streak} runs from run {first} failed")
     };
     if is_default {
         s.default_flips += 2.0;
         let flip_rate = 100.0 * s.default_flips / s.default_runs.max(1.0);
-        let msg = format!(
-            "{runs_text} on {branch} (commit {}), passed again in run {}; flip rate {flip_rate:.1}% on {branch}",
+        let latest = format!(
+            "{runs_text} on {branch} (commit {}), run {} passed; flip rate {flip_rate:.1}%",
             display_commit(&commit),
             run.run_id
         );
-        push_evidence(s, EvidenceKind::FlipOnDefaultBranch, msg, ids, failed_at, p);
+        record(
+            s,
+            EvidenceKind::FlipOnDefaultBranch,
+            first,
+            failed_at,
+            latest,
+        );
     } else {
-        let msg = format!(
-            "{runs_text} on branch {branch} (commit {}), passed again in run {}",
+        let latest = format!(
+            "{runs_text} on branch {branch} (commit {}), run {} passed",
             display_commit(&commit),
             run.run_id
         );
-        push_evidence(s, EvidenceKind::FailureOnBranch, msg, ids, failed_at, p);
+        record(s, EvidenceKind::FailureOnBranch, first, failed_at, latest);
     }
 }
 
@@ -438,20 +493,13 @@ fn judge_unfinished_streak(s: &mut TestState, b: BranchTrack, at: NaiveDateTime,
     }
     let failed_at = b.last_fail_at.unwrap_or(at);
     add_flaky(s, b.pending_llr * p.unfinished_branch_factor, failed_at, p);
-    let msg = format!(
-        "failed on branch {} in run {} (commit {}); the branch was not seen again",
+    let first = b.pending_runs[0];
+    let latest = format!(
+        "run {first} failed on branch {} (commit {}), and the branch was not seen again",
         b.branch,
-        b.pending_runs[0],
         display_commit(&b.streak_commit)
     );
-    push_evidence(
-        s,
-        EvidenceKind::FailureOnBranch,
-        msg,
-        b.pending_runs,
-        failed_at,
-        p,
-    );
+    record(s, EvidenceKind::FailureOnBranch, first, failed_at, latest);
 }
 
 fn calm_status(s: &TestState, p: &Params) -> Status {
@@ -462,12 +510,15 @@ fn calm_status(s: &TestState, p: &Params) -> Status {
     }
 }
 
-fn update_flaky_status(s: &mut TestState, at: NaiveDateTime, p: &Params) {
+fn update_flaky_status(s: &mut TestState, run: &RunContext, p: &Params) {
     let score = p.score(s.evidence_llr);
     let next = match s.status {
-        Status::Broken => return,
+        Status::Broken | Status::Skipped | Status::Inactive => return,
         Status::Flaky => {
-            if score < p.leave_flaky && s.clean_streak >= p.min_clean_to_leave {
+            let rate = s.rate_at_evidence;
+            let convincing = s.clean_streak >= p.clean_runs_to_clear(rate);
+            if convincing || (score < p.leave_flaky && s.clean_streak >= p.min_clean_to_leave) {
+                clear_flaky(s, run, rate, p);
                 calm_status(s, p)
             } else {
                 Status::Flaky
@@ -475,13 +526,31 @@ fn update_flaky_status(s: &mut TestState, at: NaiveDateTime, p: &Params) {
         }
         Status::New | Status::Healthy => {
             if score >= p.enter_flaky {
+                s.fixed_since = None;
                 Status::Flaky
             } else {
                 calm_status(s, p)
             }
         }
     };
-    set_status(s, next, at);
+    set_status(s, next, run.at);
+}
+
+/// The clean runs since the last flaky failure are enough: the fix is taken as real. The
+/// evidence is brought down below the leaving level, so it takes new flaky evidence (not
+/// the old) to call the test flaky again.
+fn clear_flaky(s: &mut TestState, run: &RunContext, rate: f64, p: &Params) {
+    let (first_clean, since) = s.clean_since.unwrap_or((run.run_id, run.at));
+    s.fixed_since = Some(since);
+    s.evidence_llr = s.evidence_llr.min(p.score_midpoint);
+    let latest = format!(
+        "no failed try in {} runs since run {first_clean}: failing {:.1}% of the time, a \
+         still flaky test would have failed by now ({:.0}% sure)",
+        s.clean_streak,
+        100.0 * rate,
+        100.0 * p.fix_confidence
+    );
+    record(s, EvidenceKind::FlakyCleared, run.run_id, run.at, latest);
 }
 
 #[cfg(test)]

@@ -18,9 +18,25 @@ const MAX_PENDING_RUNS: usize = 4;
 #[serde(default)]
 pub struct TestState {
     pub status: Status,
+    /// When the current status began.
     pub status_changed_at: Option<NaiveDateTime>,
     /// Non-skipped observations.
     pub runs_seen: u32,
+    /// Latest result of any kind, skipped included: a long silence makes the test inactive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<NaiveDateTime>,
+    /// Latest result that was not skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_executed_at: Option<NaiveDateTime>,
+    /// Consecutive skipped results.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skip_streak: u32,
+    /// First run of the current clean streak, and when the last flaky spell was taken as
+    /// fixed (that streak's start): "fixed since".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clean_since: Option<(i64, NaiveDateTime)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixed_since: Option<NaiveDateTime>,
     /// Accumulated flaky evidence, a log-likelihood ratio in [0, max_evidence]; clean runs
     /// erode it at the rate a test this flaky would fail.
     pub evidence_llr: f64,
@@ -50,7 +66,7 @@ pub struct TestState {
     pub flaky_signature: Option<String>,
     pub commits: Vec<CommitTrack>,
     pub branches: Vec<BranchTrack>,
-    /// Newest first.
+    /// One entry per kind, newest first.
     pub evidence: Vec<Evidence>,
 }
 

@@ -3,6 +3,8 @@
 mod flaky;
 mod migrate;
 mod parse;
+mod progress;
+mod project;
 mod rescore;
 mod serve;
 mod tasks;
@@ -38,6 +40,8 @@ pub enum Command {
     Worker(crate::config::WorkerProcessSettings),
     /// Create, list and revoke API tokens.
     Token(token::TokenArgs),
+    /// Create, change, show and list projects: default branch, display name, runner prices.
+    Project(project::ProjectArgs),
     /// Send JUnit XML reports from a CI job and wait until the server has stored them.
     ///
     /// Exit codes: 0 stored, 1 error (network, token, input), 2 the server could not store
@@ -60,6 +64,7 @@ impl Cli {
             Command::Serve(settings) => serve::run(settings).map(|()| ExitCode::SUCCESS),
             Command::Migrate(settings) => migrate::run(settings).map(|()| ExitCode::SUCCESS),
             Command::Token(args) => token::run(args).map(|()| ExitCode::SUCCESS),
+            Command::Project(args) => project::run(args).map(|()| ExitCode::SUCCESS),
             Command::Rescore(args) => rescore::run(args).map(|()| ExitCode::SUCCESS),
             Command::Worker(settings) => worker::run(settings).map(|()| ExitCode::SUCCESS),
             Command::Upload(args) => upload::run(args),

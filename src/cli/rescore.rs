@@ -1,7 +1,6 @@
 //! `flakewatch rescore`: score a project's whole history again (after the analyzer or its
 //! parameters changed). Runs where the database is; prints progress on stderr.
 
-use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 use clap::Args;
@@ -10,6 +9,8 @@ use crate::analysis::Params;
 use crate::config::DatabaseSettings;
 use crate::db::{self, DbError};
 use crate::store::{projects, scores};
+
+use super::progress::Progress;
 
 #[derive(Debug, Args)]
 pub struct RescoreArgs {
@@ -32,36 +33,16 @@ pub fn run(args: RescoreArgs) -> anyhow::Result<()> {
             )
         })?;
     let started = Instant::now();
-    let interactive = std::io::stderr().is_terminal();
-    let mut last_percent = None;
+    let mut progress = Progress::new("runs");
     let summary = scores::rescore_project(
         &mut conn,
         project.id,
         &Params::default(),
         chrono::Utc::now().naive_utc(),
-        |done, total| {
-            let percent = done * 100 / total.max(1);
-            if last_percent != Some(percent) {
-                last_percent = Some(percent);
-                // A bar that redraws in place on a terminal, one line per 10% in a log.
-                if interactive {
-                    let filled = percent / 5;
-                    eprint!(
-                        "\r[{}{}] {percent:>3}% {done}/{total} runs",
-                        "#".repeat(filled),
-                        " ".repeat(20 - filled)
-                    );
-                    let _ = std::io::stderr().flush();
-                } else if percent % 10 == 0 {
-                    eprintln!("{percent}% ({done}/{total} runs)");
-                }
-            }
-        },
+        |done, total| progress.update(done, total),
     )
     .map_err(DbError::from)?;
-    if interactive {
-        eprintln!();
-    }
+    progress.finish();
     println!(
         "rescored {}: {} runs, {} results, {} tests in {:.1} s",
         project.name,

@@ -48,6 +48,7 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
             scope,
             label,
         } => {
+            crate::store::projects::validate_name(&project).map_err(|m| anyhow::anyhow!("{m}"))?;
             let (token, plaintext) = tokens::create(&mut conn, &project, scope, &label, now)?;
             eprintln!(
                 "created {} token {} for project {}; it is shown only this once:",

@@ -7,6 +7,6 @@ mod pool;
 pub mod schema;
 mod target;
 
-pub use connection::{connect, DbConnection};
+pub use connection::{connect, DbConnection, MultiBackend};
 pub use pool::{open, Database, DbError, DbPool, PooledConnection};
 pub use target::{redact, Backend, DatabaseTarget};

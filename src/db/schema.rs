@@ -15,6 +15,8 @@ diesel::table! {
         name -> Text,
         default_branch -> Text,
         created_at -> Timestamp,
+        display_name -> Text,
+        default_branch_source -> Text,
     }
 }
 
@@ -59,6 +61,7 @@ diesel::table! {
         content_type -> Text,
         report_name -> Text,
         body_bytes -> BigInt,
+        default_branch -> Text,
     }
 }
 
@@ -121,6 +124,7 @@ diesel::table! {
         red_broken -> Integer,
         red_other -> Integer,
         flaky_retry_ms -> BigInt,
+        timing_source -> Text,
     }
 }
 
@@ -187,6 +191,20 @@ diesel::table! {
         updated_at -> Timestamp,
         evidence -> Text,
         state -> Text,
+        last_seen_at -> Nullable<Timestamp>,
+        fixed_since -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    test_impact_days (test_id, day) {
+        test_id -> BigInt,
+        project_id -> BigInt,
+        day -> Date,
+        failures -> Integer,
+        red_runs_alone -> Integer,
+        rerun_ms -> BigInt,
+        retry_ms -> BigInt,
     }
 }
 
@@ -203,6 +221,7 @@ diesel::joinable!(results -> runs (run_id));
 diesel::joinable!(results -> tests (test_id));
 diesel::joinable!(results -> failure_messages (failure_message_id));
 diesel::joinable!(test_scores -> tests (test_id));
+diesel::joinable!(test_impact_days -> tests (test_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     instance_secrets,
@@ -218,4 +237,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     failure_messages,
     results,
     test_scores,
+    test_impact_days,
 );

@@ -2,6 +2,7 @@
 //! transaction that also marks the task completed.
 
 mod payload;
+mod timing;
 mod writer;
 
 pub use payload::PayloadError;

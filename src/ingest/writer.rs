@@ -6,15 +6,16 @@ use std::io::Read;
 use chrono::NaiveDateTime;
 
 use super::payload::for_each_report;
+use super::timing::ReportClock;
 use super::{IngestError, PartialReport};
 use crate::analysis::signature;
 use crate::analysis::RunContext;
 use crate::db::{Backend, DbConnection};
 use crate::junit::{Item, JunitReader, Outcome, ParseOptions, TestCase};
 use crate::secrets::sha256_hex;
-use crate::store::results::{self, FailureKey, NewResult, NewRun, RunCounts, TestKey};
-use crate::store::scores;
+use crate::store::results::{self, FailureKey, NewResult, NewRun, RunCounts, RunTiming, TestKey};
 use crate::store::uploads::UploadForIngest;
+use crate::store::{projects, scores};
 use crate::tasks::queue::{self, CheckIn, Ending};
 use crate::tasks::worker::WorkerContext;
 use crate::tasks::{ClaimedTask, Progress, Warning};
@@ -39,6 +40,7 @@ pub struct RunWriter<'a> {
     warnings_dropped: usize,
     /// Identities seen in this run, as 64-bit prefixes of their hashes (8 bytes a test).
     seen_identities: HashSet<u64>,
+    clock: ReportClock,
 }
 
 impl<'a> RunWriter<'a> {
@@ -59,6 +61,7 @@ impl<'a> RunWriter<'a> {
             warnings: Vec::new(),
             warnings_dropped: 0,
             seen_identities: HashSet::new(),
+            clock: ReportClock::default(),
         }
     }
 
@@ -78,13 +81,25 @@ impl<'a> RunWriter<'a> {
         payload: &[u8],
     ) -> Result<u64, IngestError> {
         let meta = &self.upload.meta;
+        let project_id = self.upload.project_id;
+        let default_branch =
+            match projects::adopt_reported_default_branch(tx, project_id, &meta.default_branch)? {
+                Some(changed) => {
+                    // Every verdict so far leaned on the old default branch.
+                    scores::rescore_project(tx, project_id, &self.ctx.analysis, now(), |_, _| {})?;
+                    changed
+                }
+                None => self.upload.default_branch.clone(),
+            };
+        let received_at = self.upload.received_at;
+        // The times are known for sure only once the reports are read: see `ReportClock`.
         let new_run = NewRun {
-            project_id: self.upload.project_id,
+            project_id,
             upload_id: self.task.upload_id,
             meta,
-            on_default_branch: meta.branch == self.upload.default_branch,
-            started_at: meta.started_at.unwrap_or(self.upload.received_at),
-            finished_at: meta.finished_at.unwrap_or(self.upload.received_at),
+            on_default_branch: meta.branch == default_branch,
+            started_at: meta.started_at.unwrap_or(received_at),
+            finished_at: meta.finished_at.unwrap_or(received_at),
             stored_at: self.started,
         };
         let run_id = results::insert_run(tx, &new_run)?;
@@ -102,11 +117,19 @@ impl<'a> RunWriter<'a> {
         if files > 1 {
             self.warn("files", format!("{files} report files stored as one run"));
         }
-        results::set_run_counts(tx, run_id, &self.counts)?;
+        let (started_at, finished_at, source) =
+            self.clock
+                .resolve(meta.started_at, meta.finished_at, received_at);
+        let timing = RunTiming {
+            started_at,
+            finished_at,
+            source: source.as_str(),
+        };
+        results::set_run_counts(tx, run_id, &self.counts, &timing)?;
         // The analyzer's update for the tests this run touched, in the same transaction.
         let context = RunContext {
             run_id,
-            at: new_run.started_at,
+            at: started_at,
             branch: meta.branch.clone(),
             on_default_branch: new_run.on_default_branch,
             commit: meta.commit.clone(),
@@ -154,14 +177,19 @@ impl<'a> RunWriter<'a> {
         };
         let mut junit = JunitReader::new(reader, name, options)?;
         while let Some(item) = junit.next_item()? {
-            if let Item::Case(case) = item {
-                self.progress.records_seen += 1;
-                self.pending.push(*case);
-                if self.pending.len() >= BATCH {
-                    self.flush(tx, side, run_id)?;
+            match item {
+                Item::Case(case) => {
+                    self.progress.records_seen += 1;
+                    self.pending.push(*case);
+                    if self.pending.len() >= BATCH {
+                        self.flush(tx, side, run_id)?;
+                    }
                 }
+                Item::SuiteStart(suite) => self.clock.suite(&suite),
+                Item::SuiteEnd(_) => {}
             }
         }
+        self.clock.run_info(junit.run_info());
         for warning in junit.warnings() {
             let code = serde_json::to_value(warning.kind)
                 .ok()
@@ -221,7 +249,7 @@ impl<'a> RunWriter<'a> {
                 test_id,
                 outcome: case.outcome.as_str(),
                 duration_ms: case.duration_ms,
-                attempts: case.attempt_count().min(i32::MAX as usize) as i32,
+                attempts: case.tries().min(i32::MAX as usize) as i32,
                 failed_attempts: failed_attempts(case),
                 retry_ms: retry_ms(case),
                 failure_message_id: message_hash.and_then(|hash| failure_ids.get(&hash).copied()),
@@ -270,6 +298,8 @@ impl<'a> RunWriter<'a> {
         }
         counts.test_time_ms += case.duration_ms.unwrap_or(0).max(0);
         counts.retry_ms += retry_ms(case);
+        self.clock
+            .case(case.duration_ms.unwrap_or(0).max(0) + retry_ms(case));
     }
 
     fn note_duplicate(&mut self, key: &TestKey) {
@@ -363,6 +393,7 @@ fn failed_attempts(case: &TestCase) -> i32 {
 fn retry_ms(case: &TestCase) -> i64 {
     case.attempts
         .iter()
+        .filter(|a| a.outcome != Outcome::Skipped)
         .map(|a| a.duration_ms.unwrap_or(0).max(0))
         .sum()
 }

@@ -139,9 +139,15 @@ impl TestCase {
         self.outcome == Outcome::Passed && self.attempts.iter().any(|a| a.outcome.is_failing())
     }
 
-    /// Number of executions: this one plus the extra attempts.
-    pub fn attempt_count(&self) -> usize {
-        1 + self.attempts.len()
+    /// Number of tries that ran: this one plus the extra attempts that were not skipped.
+    /// A skipped attempt (e.g. TestNG's skipped retry, or `<skipped/>` before a failure)
+    /// is not a try that passed.
+    pub fn tries(&self) -> usize {
+        1 + self
+            .attempts
+            .iter()
+            .filter(|a| a.outcome != Outcome::Skipped)
+            .count()
     }
 }
 

@@ -22,6 +22,7 @@ pub struct Window {
 type RunRow = (
     String,
     String,
+    String,
     i32,
     String,
     NaiveDateTime,
@@ -47,6 +48,7 @@ pub fn run_records(
         .order(runs::started_at)
         .select((
             runs::pipeline,
+            runs::commit_sha,
             runs::job,
             runs::attempt,
             runs::runner,
@@ -80,6 +82,7 @@ pub fn run_records(
 fn to_record(row: RunRow) -> RunRecord {
     let (
         pipeline,
+        commit,
         job,
         attempt,
         runner,
@@ -124,6 +127,7 @@ fn to_record(row: RunRow) -> RunRecord {
     }
     RunRecord {
         pipeline,
+        commit,
         job,
         attempt,
         runner,

@@ -2,7 +2,9 @@
 //! (and in `tasks`), nowhere else.
 
 pub mod ci_metrics;
+pub mod impact;
 pub mod instance;
+pub mod project_settings;
 pub mod projects;
 pub mod results;
 pub mod run_views;

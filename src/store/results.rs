@@ -65,9 +65,25 @@ pub fn insert_run(conn: &mut DbConnection, run: &NewRun<'_>) -> QueryResult<i64>
         .get_result(c))
 }
 
-pub fn set_run_counts(conn: &mut DbConnection, run_id: i64, counts: &RunCounts) -> QueryResult<()> {
+/// When a run started and finished, once its reports are read, and where that came from.
+pub struct RunTiming {
+    pub started_at: NaiveDateTime,
+    pub finished_at: NaiveDateTime,
+    /// `runs.timing_source`: client, report, durations or receipt.
+    pub source: &'static str,
+}
+
+pub fn set_run_counts(
+    conn: &mut DbConnection,
+    run_id: i64,
+    counts: &RunCounts,
+    timing: &RunTiming,
+) -> QueryResult<()> {
     diesel::update(runs::table.filter(runs::id.eq(run_id)))
         .set((
+            runs::started_at.eq(timing.started_at),
+            runs::finished_at.eq(timing.finished_at),
+            runs::timing_source.eq(timing.source),
             runs::tests.eq(counts.tests),
             runs::passed.eq(counts.passed),
             runs::failed.eq(counts.failed),

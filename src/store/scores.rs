@@ -6,12 +6,17 @@
 //! On PostgreSQL the states are locked (`FOR UPDATE`) in ascending test id, the same order
 //! for every writer, so concurrent store transactions wait for each other but never
 //! deadlock.
+//!
+//! Scoring also keeps the impact rollups (`store::impact`) and marks tests that have not
+//! been reported for a while `inactive` (`analysis::status_at`).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
-use crate::analysis::{self, Outcome, Params, RunContext, Status, TestResultObs, TestState};
+use super::impact::{self, DayCost, ImpactBatch, RerunKey};
+use crate::analysis::TestState;
+use crate::analysis::{self, run_level, Outcome, Params, RunContext, Status, TestResultObs};
 use crate::db::schema::{failure_messages, results, runs, test_scores};
 use crate::db::DbConnection;
 
@@ -39,11 +44,80 @@ pub fn score_run(
 ) -> QueryResult<RedBreakdown> {
     fill_run_level_counts(conn, &mut run)?;
     let mut breakdown = RedBreakdown::default();
+    let mut costs = ImpactBatch::default();
     for_each_chunk(conn, run.run_id, |conn, chunk| {
-        score_chunk(conn, project_id, &run, chunk, params, now, &mut breakdown)
+        let mut scoring = Scoring {
+            run: &run,
+            params,
+            breakdown: &mut breakdown,
+            costs: &mut costs,
+        };
+        score_chunk(conn, project_id, chunk, &mut scoring, now)
     })?;
     store_breakdown(conn, run.run_id, &breakdown)?;
+    let rerun = rerun_key(conn, &run)?;
+    impact::charge_rerun(conn, project_id, &rerun, &mut costs)?;
+    costs.write(conn, project_id)?;
+    mark_inactive(conn, project_id, params)?;
     Ok(breakdown)
+}
+
+/// One run being scored: what each result adds up to.
+struct Scoring<'a> {
+    run: &'a RunContext,
+    params: &'a Params,
+    breakdown: &'a mut RedBreakdown,
+    costs: &'a mut ImpactBatch,
+}
+
+fn rerun_key(conn: &mut DbConnection, run: &RunContext) -> QueryResult<RerunKey> {
+    let finished_at = runs::table
+        .find(run.run_id)
+        .select(runs::finished_at)
+        .first(conn)?;
+    Ok(RerunKey {
+        run_id: run.run_id,
+        job: run.job.clone(),
+        attempt: run.attempt,
+        pipeline: run.pipeline.clone(),
+        commit: run.commit.clone(),
+        started_at: run.at,
+        finished_at,
+    })
+}
+
+/// Tests of the project not reported for `inactive_after_hours` before its newest run
+/// become `inactive`, since the moment that period ran out. Their state keeps the status
+/// they had; their next result ends the silence (see `analysis::observe`).
+pub fn mark_inactive(conn: &mut DbConnection, project_id: i64, params: &Params) -> QueryResult<()> {
+    let newest: Option<NaiveDateTime> = runs::table
+        .filter(runs::project_id.eq(project_id))
+        .select(diesel::dsl::max(runs::started_at))
+        .first(conn)?;
+    let Some(newest) = newest else {
+        return Ok(());
+    };
+    let hours = params.inactive_after_hours.clamp(0.0, 1e6);
+    let cutoff = newest - chrono::Duration::milliseconds((hours * 3_600_000.0) as i64);
+    let gone: Vec<(i64, NaiveDateTime)> = test_scores::table
+        .filter(test_scores::project_id.eq(project_id))
+        .filter(test_scores::last_seen_at.le(cutoff))
+        .filter(test_scores::status.ne(Status::Inactive.as_str()))
+        .select((
+            test_scores::test_id,
+            test_scores::last_seen_at.assume_not_null(),
+        ))
+        .load(conn)?;
+    for (test_id, last_seen) in gone {
+        let since = analysis::inactive_from(last_seen, params).unwrap_or(newest);
+        diesel::update(test_scores::table.find(test_id))
+            .set((
+                test_scores::status.eq(Status::Inactive.as_str()),
+                test_scores::status_changed_at.eq(since),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Calls `work` with the run's results in chunks of ascending test id.
@@ -121,6 +195,7 @@ pub fn rescore_project(
         let mut states: std::collections::HashMap<i64, TestState> =
             std::collections::HashMap::new();
         let mut summary = RescoreSummary::default();
+        impact::clear(conn, project_id)?;
         for (index, (run_id, at, branch, on_default_branch, commit, job, attempt, pipeline)) in
             all_runs.iter().cloned().enumerate()
         {
@@ -140,20 +215,24 @@ pub fn rescore_project(
             };
             fill_run_level_counts(conn, &mut run)?;
             let mut breakdown = RedBreakdown::default();
+            let mut costs = ImpactBatch::default();
             for_each_chunk(conn, run_id, |_, chunk| {
+                let mut scoring = Scoring {
+                    run: &run,
+                    params,
+                    breakdown: &mut breakdown,
+                    costs: &mut costs,
+                };
                 for row in chunk {
-                    observe_row(
-                        states.entry(row.0).or_default(),
-                        &run,
-                        row,
-                        params,
-                        &mut breakdown,
-                    );
+                    observe_row(states.entry(row.0).or_default(), row, &mut scoring);
                 }
                 summary.results += chunk.len() as u64;
                 Ok(())
             })?;
             store_breakdown(conn, run_id, &breakdown)?;
+            let rerun = rerun_key(conn, &run)?;
+            impact::charge_rerun(conn, project_id, &rerun, &mut costs)?;
+            costs.write(conn, project_id)?;
             summary.runs += 1;
             progress(index + 1, all_runs.len());
         }
@@ -168,6 +247,7 @@ pub fn rescore_project(
                 .collect();
             upsert_scores(conn, &rows)?;
         }
+        mark_inactive(conn, project_id, params)?;
         summary.tests = ids.len() as u64;
         Ok(summary)
     })
@@ -217,46 +297,32 @@ fn fill_run_level_counts(conn: &mut DbConnection, run: &mut RunContext) -> Query
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn score_chunk(
     conn: &mut DbConnection,
     project_id: i64,
-    run: &RunContext,
     chunk: &[ResultRow],
-    params: &Params,
+    scoring: &mut Scoring<'_>,
     now: NaiveDateTime,
-    breakdown: &mut RedBreakdown,
 ) -> QueryResult<()> {
     let mut ids: Vec<i64> = chunk.iter().map(|row| row.0).collect();
     ids.dedup(); // sorted already; a test reported twice in one run is one state
     let mut states: std::collections::HashMap<i64, TestState> =
         load_states(conn, &ids)?.into_iter().collect();
     for row in chunk {
-        observe_row(
-            states.entry(row.0).or_default(),
-            run,
-            row,
-            params,
-            breakdown,
-        );
+        observe_row(states.entry(row.0).or_default(), row, scoring);
     }
     let rows: Vec<ScoreRow> = ids
         .iter()
-        .map(|id| score_row(*id, project_id, &states[id], params, now))
+        .map(|id| score_row(*id, project_id, &states[id], scoring.params, now))
         .collect();
     upsert_scores(conn, &rows)
 }
 
-/// Advances one test's state by its result in `run`, and counts the run's red tests by
-/// the status the test has right after.
-fn observe_row(
-    state: &mut TestState,
-    run: &RunContext,
-    row: &ResultRow,
-    params: &Params,
-    breakdown: &mut RedBreakdown,
-) {
-    let (_, outcome, attempts, failed_attempts, retry_ms, signature) = row;
+/// Advances one test's state by its result in the run; counts the run's red tests by the
+/// status the test has right after, and what it cost if it is flaky.
+fn observe_row(state: &mut TestState, row: &ResultRow, scoring: &mut Scoring<'_>) {
+    let (test_id, outcome, attempts, failed_attempts, retry_ms, signature) = row;
+    let run = scoring.run;
     let outcome = parse_outcome(outcome);
     let observation = TestResultObs {
         outcome,
@@ -264,16 +330,29 @@ fn observe_row(
         failed_attempts: (*failed_attempts).max(0) as u32,
         signature: signature.map(|id| id.to_string()),
     };
-    analysis::observe_in_place(state, run, &observation, params);
+    analysis::observe_in_place(state, run, &observation, scoring.params);
+    let breakdown = &mut *scoring.breakdown;
     if outcome.is_failure() {
         match state.status {
             Status::Flaky => breakdown.red_flaky += 1,
             Status::Broken => breakdown.red_broken += 1,
-            Status::New | Status::Healthy => breakdown.red_other += 1,
+            _ => breakdown.red_other += 1,
         }
     }
-    if state.status == Status::Flaky {
+    let flaky = state.status == Status::Flaky;
+    if flaky {
         breakdown.flaky_retry_ms += retry_ms;
+    }
+    let outage = run_level::classify(run, &observation, scoring.params).is_some();
+    if flaky && observation.has_failed_attempt() && !outage {
+        let failed = outcome.is_failure();
+        let cost = DayCost {
+            failures: i32::from(failed),
+            red_runs_alone: i32::from(failed && run.failed_in_run == 1),
+            rerun_ms: 0,
+            retry_ms: *retry_ms,
+        };
+        scoring.costs.add(*test_id, run.at, cost);
     }
 }
 
@@ -290,6 +369,8 @@ type ScoreRow = (
     diesel::dsl::Eq<test_scores::updated_at, NaiveDateTime>,
     diesel::dsl::Eq<test_scores::evidence, String>,
     diesel::dsl::Eq<test_scores::state, String>,
+    diesel::dsl::Eq<test_scores::last_seen_at, Option<NaiveDateTime>>,
+    diesel::dsl::Eq<test_scores::fixed_since, Option<NaiveDateTime>>,
 );
 
 fn score_row(
@@ -303,7 +384,7 @@ fn score_row(
     (
         test_scores::test_id.eq(test_id),
         test_scores::project_id.eq(project_id),
-        test_scores::status.eq(status_name(verdict.status)),
+        test_scores::status.eq(verdict.status.as_str()),
         test_scores::score.eq(verdict.score),
         test_scores::failure_rate.eq(verdict.failure_rate),
         test_scores::runs_seen.eq(verdict.runs_seen as i32),
@@ -314,6 +395,8 @@ fn score_row(
         test_scores::evidence
             .eq(serde_json::to_string(&verdict.evidence).unwrap_or_else(|_| "[]".into())),
         test_scores::state.eq(serde_json::to_string(state).unwrap_or_else(|_| "{}".into())),
+        test_scores::last_seen_at.eq(state.last_seen_at),
+        test_scores::fixed_since.eq(verdict.fixed_since),
     )
 }
 
@@ -333,6 +416,8 @@ fn upsert_scores(conn: &mut DbConnection, rows: &[ScoreRow]) -> QueryResult<()> 
             test_scores::updated_at.eq(excluded(test_scores::updated_at)),
             test_scores::evidence.eq(excluded(test_scores::evidence)),
             test_scores::state.eq(excluded(test_scores::state)),
+            test_scores::last_seen_at.eq(excluded(test_scores::last_seen_at)),
+            test_scores::fixed_since.eq(excluded(test_scores::fixed_since)),
         ))
         .execute(c))?;
     Ok(())
@@ -364,14 +449,5 @@ fn parse_outcome(text: &str) -> Outcome {
         "failed" => Outcome::Failed,
         "error" => Outcome::Error,
         _ => Outcome::Skipped,
-    }
-}
-
-pub fn status_name(status: Status) -> &'static str {
-    match status {
-        Status::New => "new",
-        Status::Healthy => "healthy",
-        Status::Flaky => "flaky",
-        Status::Broken => "broken",
     }
 }

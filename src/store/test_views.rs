@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use super::impact::{self, Impact};
 use crate::analysis::Evidence;
 use crate::db::schema::{failure_messages, failure_signatures, results, runs, test_scores, tests};
 use crate::db::DbConnection;
@@ -11,9 +12,14 @@ use crate::tasks::model::NaiveDateTimeUtc;
 
 diesel::define_sql_function!(fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
+/// Days of data (back from the project's newest run) that impact is summed over.
+pub const IMPACT_WINDOW_DAYS: i64 = 30;
+
 /// How the list is ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestSort {
+    /// Costliest first (`Impact::cmp_desc`), then by score.
+    Impact,
     /// Most likely flaky first.
     Score,
     FailureRate,
@@ -29,7 +35,7 @@ pub struct TestFilter {
     /// Only tests that ran in this job / on this branch.
     pub job: Option<String>,
     pub branch: Option<String>,
-    /// Case-insensitive substring of classname or name.
+    /// Case-insensitive substring of classname or name, taken literally (`_` and `%` too).
     pub search: Option<String>,
     pub sort: TestSort,
     pub limit: i64,
@@ -48,8 +54,13 @@ pub struct TestSummary {
     pub runs_seen: i32,
     pub first_flaky_at: Option<NaiveDateTimeUtc>,
     pub last_flaky_at: Option<NaiveDateTimeUtc>,
+    /// When the current status began.
     pub status_changed_at: NaiveDateTimeUtc,
-    /// The analyzer's reasons, newest first, with the runs they point at.
+    /// Set when a flaky spell was taken as fixed: the first clean run since.
+    pub fixed_since: Option<NaiveDateTimeUtc>,
+    /// What its flaky failures cost over the impact window (zero when none).
+    pub impact: Impact,
+    /// The analyzer's reasons, one per kind, newest first, with the runs they point at.
     pub evidence: Vec<Evidence>,
 }
 
@@ -63,6 +74,7 @@ type SummaryRow = (
         Option<NaiveDateTime>,
         Option<NaiveDateTime>,
         NaiveDateTime,
+        Option<NaiveDateTime>,
         String,
     ),
 );
@@ -85,6 +97,7 @@ macro_rules! summary_columns {
                 test_scores::first_flaky_at,
                 test_scores::last_flaky_at,
                 test_scores::status_changed_at,
+                test_scores::fixed_since,
                 test_scores::evidence,
             ),
         )
@@ -92,8 +105,17 @@ macro_rules! summary_columns {
 }
 
 fn to_summary(((id, suite, classname, name, file), score): SummaryRow) -> TestSummary {
-    let (status, score, failure_rate, runs_seen, first_flaky_at, last_flaky_at, changed, evidence) =
-        score;
+    let (
+        status,
+        score,
+        failure_rate,
+        runs_seen,
+        first_flaky_at,
+        last_flaky_at,
+        changed,
+        fixed_since,
+        evidence,
+    ) = score;
     TestSummary {
         id,
         suite,
@@ -107,39 +129,92 @@ fn to_summary(((id, suite, classname, name, file), score): SummaryRow) -> TestSu
         first_flaky_at: first_flaky_at.map(NaiveDateTimeUtc),
         last_flaky_at: last_flaky_at.map(NaiveDateTimeUtc),
         status_changed_at: NaiveDateTimeUtc(changed),
+        fixed_since: fixed_since.map(NaiveDateTimeUtc),
+        impact: Impact::default(),
         evidence: serde_json::from_str(&evidence).unwrap_or_default(),
     }
 }
 
-/// Scored tests of a project matching `filter`.
-pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<TestSummary>> {
+/// The first day of the impact window: `IMPACT_WINDOW_DAYS` back from the project's newest
+/// run (data time, so a quiet project still shows what its flaky tests cost).
+pub fn impact_since(conn: &mut DbConnection, project_id: i64) -> QueryResult<chrono::NaiveDate> {
+    let newest: Option<NaiveDateTime> = runs::table
+        .filter(runs::project_id.eq(project_id))
+        .select(diesel::dsl::max(runs::started_at))
+        .first(conn)?;
+    let newest = newest.unwrap_or_default().date();
+    Ok(newest - chrono::Duration::days(IMPACT_WINDOW_DAYS - 1))
+}
+
+/// A LIKE pattern matching `text` anywhere, every character literally (`\` escapes).
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+type SummaryQuery<'a> = diesel::dsl::IntoBoxed<
+    'a,
+    diesel::dsl::Select<
+        diesel::dsl::Filter<
+            diesel::dsl::InnerJoin<tests::table, test_scores::table>,
+            diesel::dsl::Eq<tests::project_id, i64>,
+        >,
+        SummaryColumns,
+    >,
+    crate::db::MultiBackend,
+>;
+
+type SummaryColumns = (
+    (
+        tests::id,
+        tests::suite,
+        tests::classname,
+        tests::name,
+        tests::file,
+    ),
+    (
+        test_scores::status,
+        test_scores::score,
+        test_scores::failure_rate,
+        test_scores::runs_seen,
+        test_scores::first_flaky_at,
+        test_scores::last_flaky_at,
+        test_scores::status_changed_at,
+        test_scores::fixed_since,
+        test_scores::evidence,
+    ),
+);
+
+/// The project's scored tests with the filter's conditions (not its order or limit).
+fn filtered(filter: &TestFilter) -> SummaryQuery<'static> {
     let mut query = tests::table
         .inner_join(test_scores::table)
         .filter(tests::project_id.eq(filter.project_id))
         .select(summary_columns!())
-        .limit(filter.limit)
         .into_boxed();
     if let Some(status) = &filter.status {
         query = query.filter(test_scores::status.eq(status.clone()));
     }
     if let Some(search) = &filter.search {
-        let pattern = format!(
-            "%{}%",
-            search
-                .to_lowercase()
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let pattern = contains_pattern(search);
         query = query.filter(
             lower(tests::name)
                 .like(pattern.clone())
-                .or(lower(tests::classname).like(pattern)),
+                .escape('\\')
+                .or(lower(tests::classname).like(pattern).escape('\\')),
         );
     }
     let ran = results::table
         .inner_join(runs::table)
         .select(results::test_id);
-    query = match (filter.job.clone(), filter.branch.clone()) {
+    match (filter.job.clone(), filter.branch.clone()) {
         (Some(job), Some(branch)) => query.filter(
             tests::id.eq_any(
                 ran.filter(runs::job.eq(job))
@@ -149,18 +224,58 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
         (Some(job), None) => query.filter(tests::id.eq_any(ran.filter(runs::job.eq(job)))),
         (None, Some(branch)) => query.filter(tests::id.eq_any(ran.filter(runs::branch.eq(branch)))),
         (None, None) => query,
+    }
+}
+
+/// Scored tests of a project matching `filter`, each with its impact over the window.
+pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<TestSummary>> {
+    let since = impact_since(conn, filter.project_id)?;
+    let impacts = impact::over_window(conn, filter.project_id, since)?;
+    let with_impact = |summary: TestSummary| TestSummary {
+        impact: impacts.get(&summary.id).copied().unwrap_or_default(),
+        ..summary
     };
-    query = match filter.sort {
-        TestSort::Score => query.order((test_scores::score.desc(), tests::id)),
+    let mut tests: Vec<TestSummary>;
+    if filter.sort == TestSort::Impact {
+        // The tests that cost something, ranked in memory (there are few), then the rest by
+        // score.
+        let costly: Vec<i64> = impacts.keys().copied().collect();
+        tests = filtered(filter)
+            .filter(tests::id.eq_any(costly.clone()))
+            .load::<SummaryRow>(conn)?
+            .into_iter()
+            .map(|row| with_impact(to_summary(row)))
+            .collect();
+        tests.sort_by(|a, b| {
+            Impact::cmp_desc(&a.impact, &b.impact)
+                .then(b.score.total_cmp(&a.score))
+                .then(a.id.cmp(&b.id))
+        });
+        tests.truncate(filter.limit.max(0) as usize);
+        let rest = filter.limit - tests.len() as i64;
+        if rest > 0 {
+            let more = filtered(filter)
+                .filter(tests::id.ne_all(costly))
+                .order((test_scores::score.desc(), tests::id))
+                .limit(rest)
+                .load::<SummaryRow>(conn)?;
+            tests.extend(more.into_iter().map(|row| with_impact(to_summary(row))));
+        }
+        return Ok(tests);
+    }
+    let query = filtered(filter).limit(filter.limit);
+    let query = match filter.sort {
+        TestSort::Impact | TestSort::Score => query.order((test_scores::score.desc(), tests::id)),
         TestSort::FailureRate => query.order((test_scores::failure_rate.desc(), tests::id)),
         TestSort::LastFlaky => query.order((test_scores::last_flaky_at.desc(), tests::id)),
         TestSort::Name => query.order((tests::classname, tests::name, tests::id)),
     };
-    Ok(query
+    tests = query
         .load::<SummaryRow>(conn)?
         .into_iter()
-        .map(to_summary)
-        .collect())
+        .map(|row| with_impact(to_summary(row)))
+        .collect();
+    Ok(tests)
 }
 
 /// One result of the test, with the run it belongs to.
@@ -293,8 +408,15 @@ pub fn detail(
             }),
         })
         .collect();
+    let since = impact_since(conn, project_id)?;
+    let impact = impact::over_window(conn, project_id, since)?
+        .remove(&test_id)
+        .unwrap_or_default();
     Ok(Some(TestDetail {
-        test: to_summary(row),
+        test: TestSummary {
+            impact,
+            ..to_summary(row)
+        },
         failure_modes: failure_modes(conn, test_id)?,
         history,
     }))

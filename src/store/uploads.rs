@@ -20,6 +20,8 @@ pub struct UploadMeta {
     pub runner: String,
     pub started_at: Option<NaiveDateTime>,
     pub finished_at: Option<NaiveDateTime>,
+    /// The default branch the client's CI system named (empty: not said).
+    pub default_branch: String,
 }
 
 /// A new upload, ready to be stored with its task.
@@ -75,6 +77,7 @@ pub fn enqueue(
                     uploads::content_type.eq(upload.content_type),
                     uploads::report_name.eq(upload.report_name),
                     uploads::body_bytes.eq(upload.body_bytes),
+                    uploads::default_branch.eq(&meta.default_branch),
                 ))
                 .on_conflict((uploads::project_id, uploads::idempotency_key))
                 .do_nothing()
@@ -137,6 +140,7 @@ fn find_duplicate(
 /// What a worker needs to store an upload.
 pub struct UploadForIngest {
     pub project_id: i64,
+    /// The project's default branch when the task was claimed.
     pub default_branch: String,
     pub meta: UploadMeta,
     pub received_at: NaiveDateTime,
@@ -164,6 +168,7 @@ pub fn load_for_ingest(conn: &mut DbConnection, upload_id: i64) -> QueryResult<U
             String,
             Option<NaiveDateTime>,
             Option<NaiveDateTime>,
+            String,
         ),
     ) = uploads::table
         .inner_join(projects::table)
@@ -185,11 +190,22 @@ pub fn load_for_ingest(conn: &mut DbConnection, upload_id: i64) -> QueryResult<U
                 uploads::runner,
                 uploads::started_at,
                 uploads::finished_at,
+                uploads::default_branch,
             ),
         ))
         .first(conn)?;
-    let (branch, commit, job, attempt, pipeline, build_url, runner, started_at, finished_at) =
-        meta_row;
+    let (
+        branch,
+        commit,
+        job,
+        attempt,
+        pipeline,
+        build_url,
+        runner,
+        started_at,
+        finished_at,
+        reported_default_branch,
+    ) = meta_row;
     let compressed = upload_payloads::table
         .filter(upload_payloads::upload_id.eq(upload_id))
         .select(upload_payloads::compressed)
@@ -208,6 +224,7 @@ pub fn load_for_ingest(conn: &mut DbConnection, upload_id: i64) -> QueryResult<U
             runner,
             started_at,
             finished_at,
+            default_branch: reported_default_branch,
         },
         received_at,
         enqueued_at,

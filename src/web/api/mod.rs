@@ -18,6 +18,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(projects::tests)
             .service(projects::test_detail)
             .service(projects::quality_metrics)
-            .service(projects::set_runner_rate),
+            .service(projects::show_project)
+            .service(projects::update_project),
     );
 }

@@ -3,20 +3,21 @@
 
 use std::collections::HashMap;
 
-use actix_web::{get, put, web, HttpRequest, HttpResponse};
+use actix_web::{get, patch, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::query;
 use crate::analysis::metrics::{self, Spread};
+use crate::analysis::{Params, Status};
 use crate::db::DbError;
 use crate::error::ApiError;
 use crate::store::ci_metrics::{self, Window};
+use crate::store::project_settings::{self, SettingsChange};
+use crate::store::projects;
 use crate::store::test_views::{self, TestFilter, TestSort};
 use crate::store::tokens::{ApiToken, Scope};
 use crate::web::{auth, AppState};
-
-const STATUSES: [&str; 4] = ["flaky", "broken", "healthy", "new"];
 
 async fn project_token(
     req: &HttpRequest,
@@ -39,23 +40,28 @@ pub async fn tests(
     let token = project_token(&req, &state, &project, Scope::Read).await?;
     let status = match query.get("status").map(String::as_str) {
         None | Some("") | Some("all") => None,
-        Some(status) if STATUSES.contains(&status) => Some(status.to_owned()),
+        Some(status) if Status::parse(status).is_some() => Some(status.to_owned()),
         Some(other) => {
             return Err(ApiError::bad_field(
                 "status",
-                format!("`status` is one of flaky, broken, healthy, new or all, not `{other}`"),
+                format!(
+                    "`status` is one of flaky, broken, healthy, new, skipped, inactive or all, not `{other}`"
+                ),
             ))
         }
     };
     let sort = match query.get("sort").map(String::as_str) {
-        None | Some("score") => TestSort::Score,
+        None | Some("impact") => TestSort::Impact,
+        Some("score") => TestSort::Score,
         Some("failure_rate") => TestSort::FailureRate,
         Some("last_flaky") => TestSort::LastFlaky,
         Some("name") => TestSort::Name,
         Some(other) => {
             return Err(ApiError::bad_field(
                 "sort",
-                format!("`sort` is one of score, failure_rate, last_flaky, name, not `{other}`"),
+                format!(
+                    "`sort` is one of impact, score, failure_rate, last_flaky, name, not `{other}`"
+                ),
             ))
         }
     };
@@ -174,51 +180,80 @@ fn spread(s: &Spread) -> Value {
     json!({ "count": s.count, "p50": s.p50, "p95": s.p95 })
 }
 
-#[derive(Deserialize)]
-pub struct RateBody {
-    /// Price of one runner minute, in the currency's units (e.g. 0.008).
-    per_minute: f64,
-    #[serde(default = "usd")]
-    currency: String,
-}
-
-fn usd() -> String {
-    "USD".into()
-}
-
-/// Sets a runner label's price (admin). The label `_default` prices every other runner.
-#[put("/projects/{project}/runner-rates/{label}")]
-pub async fn set_runner_rate(
+#[get("/projects/{project}")]
+pub async fn show_project(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Json<RateBody>,
+    project: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, label) = path.into_inner();
     let token = project_token(&req, &state, &project, Scope::Admin).await?;
-    if !body.per_minute.is_finite() || body.per_minute < 0.0 {
-        return Err(ApiError::bad_field(
-            "per_minute",
-            "`per_minute` is a price of zero or more, such as 0.008",
-        ));
-    }
-    let micros = (body.per_minute * 1e6).round() as i64;
-    let stored_label = if label == "_default" {
-        String::new()
-    } else {
-        label.clone()
-    };
-    let currency = body.currency.clone();
     let project_id = token.project_id;
-    state
+    let settings = state
         .db
         .run(move |conn| {
-            ci_metrics::set_rate(conn, project_id, &stored_label, micros, &currency)
-                .map_err(DbError::from)
+            let project = projects::find_by_id(conn, project_id)?;
+            Ok::<_, DbError>(project_settings::show(conn, &project)?)
         })
         .await
         .map_err(ApiError::storage)?;
-    Ok(HttpResponse::Ok().json(
-        json!({ "runner": label, "per_minute": micros as f64 / 1e6, "currency": body.currency }),
-    ))
+    Ok(HttpResponse::Ok().json(settings))
+}
+
+/// The body of `PATCH /projects/{project}`: only the fields given change.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    display_name: Option<String>,
+    default_branch: Option<String>,
+    /// Price of a runner minute by label (`_default`: every other runner); null removes it.
+    #[serde(default)]
+    runner_rates: std::collections::BTreeMap<String, Option<f64>>,
+    currency: Option<String>,
+}
+
+/// Changes a project's settings (admin). A new default branch scores the project again
+/// before the answer, which says how much was rescored.
+#[patch("/projects/{project}")]
+pub async fn update_project(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    project: web::Path<String>,
+    body: web::Json<SettingsBody>,
+) -> Result<HttpResponse, ApiError> {
+    let token = project_token(&req, &state, &project, Scope::Admin).await?;
+    let body = body.into_inner();
+    let change = SettingsChange {
+        display_name: body.display_name,
+        default_branch: body.default_branch,
+        runner_rates: body.runner_rates.into_iter().collect(),
+        currency: body.currency,
+    };
+    change
+        .validate()
+        .map_err(|e| ApiError::bad_field(e.field, e.message))?;
+    let project_id = token.project_id;
+    let (rescored, settings) = state
+        .db
+        .run(move |conn| {
+            let project = projects::find_by_id(conn, project_id)?;
+            let now = chrono::Utc::now().naive_utc();
+            let rescored = project_settings::apply(
+                conn,
+                &project,
+                &change,
+                &Params::default(),
+                now,
+                |_, _| {},
+            )?;
+            let project = projects::find_by_id(conn, project_id)?;
+            Ok::<_, DbError>((rescored, project_settings::show(conn, &project)?))
+        })
+        .await
+        .map_err(ApiError::storage)?;
+    let mut answer = serde_json::to_value(settings).unwrap_or_default();
+    answer["rescored"] = match rescored {
+        Some(r) => json!({ "runs": r.runs, "results": r.results, "tests": r.tests }),
+        None => Value::Null,
+    };
+    Ok(HttpResponse::Ok().json(answer))
 }

@@ -191,6 +191,7 @@ fn parse_meta(query: &HashMap<String, String>) -> Result<UploadMeta, ApiError> {
         runner: text("runner")?,
         started_at,
         finished_at,
+        default_branch: text("default_branch")?,
     })
 }
 

@@ -22,6 +22,7 @@ const WINDOW_DAYS: i64 = 30;
 #[template(path = "project.html")]
 struct ProjectPage {
     name: String,
+    title: String,
     default_branch: String,
     counts: Vec<(String, i64)>,
     flaky: Vec<TestSummary>,
@@ -62,7 +63,7 @@ pub async fn project_page(
                         job: None,
                         branch: None,
                         search: None,
-                        sort: TestSort::Score,
+                        sort: TestSort::Impact,
                         limit: 200,
                     },
                 )
@@ -78,6 +79,7 @@ pub async fn project_page(
                 counts: test_views::count_by_status(conn, project.id)?,
                 runs: run_views::recent(conn, project.id, 30)?,
                 accuracy: metrics::accuracy(&records),
+                title: project.title().to_owned(),
                 name: project.name,
                 default_branch: project.default_branch,
                 flaky,
