@@ -11,11 +11,16 @@ use clap::Args;
 pub struct DatabaseSettings {
     /// Database to use: a SQLite file path (created on first start) or a
     /// `postgres://user@host:port/dbname` URL.
-    #[arg(long, env = "DATABASE_URL", default_value = "flakewatch.db")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "flakewatch.db",
+        global = true
+    )]
     pub database_url: String,
 
     /// Most database connections this process keeps open.
-    #[arg(long, env = "FLAKEWATCH_DB_POOL_SIZE", default_value_t = 10,
+    #[arg(long, env = "FLAKEWATCH_DB_POOL_SIZE", default_value_t = 10, global = true,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool_size: u32,
 }

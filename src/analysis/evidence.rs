@@ -70,8 +70,14 @@ impl EvidenceKind {
                 "failed consistently on a branch (that branch's own change, not counted), {}",
                 times(count)
             ),
-            EvidenceKind::Fixed => format!("passing again after a break, {}", times(count)),
-            EvidenceKind::FlakyCleared => format!("taken as fixed, {}", times(count)),
+            EvidenceKind::Fixed => match count {
+                1 => "passing again after a break".to_owned(),
+                n => format!("passing again after a break, {n} times"),
+            },
+            EvidenceKind::FlakyCleared => match count {
+                1 => "flaky no more: taken as fixed".to_owned(),
+                n => format!("flaky no more: taken as fixed {n} times"),
+            },
             EvidenceKind::Skipped => format!("reported skipped in {}", runs(count)),
             EvidenceKind::RunLevelIgnored => match count {
                 1 => "1 failure not counted: the whole run failed".to_owned(),

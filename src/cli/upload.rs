@@ -74,7 +74,12 @@ pub struct UploadMetadata {
     /// Name of the machine or runner that ran the job.
     #[arg(long)]
     pub runner: Option<String>,
-    /// When the tests started (RFC 3339, e.g. 2026-11-26T10:00:00Z).
+    /// The repository's default branch (failures there mean "broken"); read from GitLab,
+    /// Buildkite and GitHub Actions. The server takes it unless an admin set one.
+    #[arg(long)]
+    pub default_branch: Option<String>,
+    /// When the tests started (RFC 3339, e.g. 2026-11-26T10:00:00Z); read from GitLab. Without
+    /// it the server takes the times from the reports.
     #[arg(long, value_parser = parse_timestamp, value_name = "RFC3339")]
     pub started_at: Option<DateTime<Utc>>,
     /// When the tests finished (RFC 3339).
@@ -86,6 +91,13 @@ pub fn parse_timestamp(raw: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|err| format!("not an RFC 3339 time such as 2026-11-26T10:00:00Z: {err}"))
+}
+
+/// The CI system's job start, when it gives one that reads.
+fn ci_started_at(ci: &CiContext) -> Option<DateTime<Utc>> {
+    ci.started_at
+        .as_deref()
+        .and_then(|t| parse_timestamp(t).ok())
 }
 
 pub fn timestamp_param(time: &DateTime<Utc>) -> String {
@@ -126,7 +138,17 @@ impl UploadMetadata {
             ("pipeline", given(&self.pipeline, &ci.pipeline)),
             ("build_url", given(&self.build_url, &ci.build_url)),
             ("runner", given(&self.runner, &ci.runner)),
-            ("started_at", self.started_at.as_ref().map(timestamp_param)),
+            (
+                "default_branch",
+                given(&self.default_branch, &ci.default_branch),
+            ),
+            (
+                "started_at",
+                self.started_at
+                    .or_else(|| ci_started_at(ci))
+                    .as_ref()
+                    .map(timestamp_param),
+            ),
             (
                 "finished_at",
                 self.finished_at.as_ref().map(timestamp_param),
@@ -162,7 +184,7 @@ pub fn run(args: UploadArgs) -> anyhow::Result<ExitCode> {
             "upload needs an API token with the upload scope: pass --token or set FLAKEWATCH_TOKEN"
         );
     }
-    let ci = ci_env::detect(&process_env());
+    let ci = ci_env::read(&process_env());
     let query = args.metadata.to_query(&args.project, &ci)?;
 
     let collected = files::collect(&args.inputs)?;

@@ -1,5 +1,6 @@
 //! What the CI system tells a job about itself: branch, commit, job, attempt, pipeline,
-//! build URL and runner, read from its environment variables.
+//! build URL, runner, the repository's default branch and when the job started, read from
+//! its environment variables (and, on GitHub Actions, the event payload file).
 //!
 //! A pure function over an environment map, so every provider is tested without touching
 //! the process environment. Flags given on the command line win over what is found here.
@@ -42,6 +43,34 @@ pub struct CiContext {
     pub pipeline: Option<String>,
     pub build_url: Option<String>,
     pub runner: Option<String>,
+    /// The repository's default branch (what "broken on the default branch" means).
+    pub default_branch: Option<String>,
+    /// When the job started, RFC 3339, where the CI system says.
+    pub started_at: Option<String>,
+    /// GitHub Actions: the event payload file, which names the default branch.
+    pub event_path: Option<String>,
+}
+
+/// `detect`, plus what the GitHub Actions event payload file says of the default branch.
+pub fn read(env: &HashMap<String, String>) -> CiContext {
+    let mut ci = detect(env);
+    if ci.default_branch.is_none() {
+        if let Some(path) = &ci.event_path {
+            let payload = std::fs::read_to_string(path).unwrap_or_default();
+            ci.default_branch = default_branch_of_event(&payload);
+        }
+    }
+    ci
+}
+
+/// `repository.default_branch` of a GitHub event payload (push, pull_request, schedule...).
+pub fn default_branch_of_event(payload: &str) -> Option<String> {
+    let event: serde_json::Value = serde_json::from_str(payload).ok()?;
+    event["repository"]["default_branch"]
+        .as_str()
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .map(str::to_owned)
 }
 
 /// Reads the CI context from `env`; all fields are `None` outside a known CI system.
@@ -101,6 +130,9 @@ fn github_actions(var: &Var) -> CiContext {
         pipeline: var("GITHUB_RUN_ID"),
         build_url,
         runner: var("RUNNER_NAME"),
+        default_branch: None,
+        started_at: None,
+        event_path: var("GITHUB_EVENT_PATH"),
     }
 }
 
@@ -120,6 +152,9 @@ fn gitlab_ci(var: &Var) -> CiContext {
         pipeline: var("CI_PIPELINE_ID"),
         build_url: var("CI_JOB_URL"),
         runner: var("CI_RUNNER_DESCRIPTION").or_else(|| var("CI_RUNNER_ID")),
+        default_branch: var("CI_DEFAULT_BRANCH"),
+        started_at: var("CI_JOB_STARTED_AT"),
+        event_path: None,
     }
 }
 
@@ -138,6 +173,7 @@ fn jenkins(var: &Var) -> CiContext {
         pipeline: var("BUILD_NUMBER"),
         build_url: var("BUILD_URL"),
         runner: var("NODE_NAME"),
+        ..CiContext::default()
     }
 }
 
@@ -167,6 +203,8 @@ fn buildkite(var: &Var) -> CiContext {
         pipeline: var("BUILDKITE_BUILD_ID"),
         build_url,
         runner: var("BUILDKITE_AGENT_NAME"),
+        default_branch: var("BUILDKITE_PIPELINE_DEFAULT_BRANCH"),
+        ..CiContext::default()
     }
 }
 
@@ -180,7 +218,7 @@ fn circleci(var: &Var) -> CiContext {
         attempt: None,
         pipeline: var("CIRCLE_WORKFLOW_ID"),
         build_url: var("CIRCLE_BUILD_URL"),
-        runner: None,
+        ..CiContext::default()
     }
 }
 
@@ -226,8 +264,28 @@ mod tests {
                 pipeline: s("9001"),
                 build_url: s("https://github.com/acme/shop/actions/runs/9001"),
                 runner: s("GitHub Actions 7"),
+                ..CiContext::default()
             }
         );
+    }
+
+    #[test]
+    fn github_default_branch_comes_from_the_event_payload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("event.json");
+        std::fs::write(
+            &path,
+            r#"{"ref": "refs/heads/feature", "repository": {"full_name": "acme/shop", "default_branch": "trunk"}}"#,
+        )
+        .unwrap();
+        let mut vars = env(GITHUB_PUSH);
+        vars.insert("GITHUB_EVENT_PATH".into(), path.display().to_string());
+        assert_eq!(read(&vars).default_branch, s("trunk"));
+        // A missing or odd payload names nothing, and is no error.
+        assert_eq!(default_branch_of_event("not json"), None);
+        assert_eq!(default_branch_of_event(r#"{"repository": {}}"#), None);
+        vars.insert("GITHUB_EVENT_PATH".into(), "/nonexistent/event.json".into());
+        assert_eq!(read(&vars).default_branch, None);
     }
 
     #[test]
@@ -251,6 +309,8 @@ mod tests {
             ("CI_PIPELINE_ID", "555"),
             ("CI_JOB_URL", "https://gitlab.example.com/g/p/-/jobs/77"),
             ("CI_RUNNER_DESCRIPTION", "shared-runner-3"),
+            ("CI_DEFAULT_BRANCH", "master"),
+            ("CI_JOB_STARTED_AT", "2026-11-26T10:00:00Z"),
         ]);
         assert_eq!(
             detect(&vars),
@@ -263,6 +323,9 @@ mod tests {
                 pipeline: s("555"),
                 build_url: s("https://gitlab.example.com/g/p/-/jobs/77"),
                 runner: s("shared-runner-3"),
+                default_branch: s("master"),
+                started_at: s("2026-11-26T10:00:00Z"),
+                event_path: None,
             }
         );
 
@@ -307,6 +370,7 @@ mod tests {
                 pipeline: s("314"),
                 build_url: s("https://ci.example.com/job/shop/314/"),
                 runner: s("agent-2"),
+                ..CiContext::default()
             }
         );
         let multibranch = with(&[("BRANCH_NAME", "main"), ("GIT_BRANCH", "origin/main")]);
@@ -350,6 +414,7 @@ mod tests {
                 pipeline: s("0190-uuid"),
                 build_url: s("https://buildkite.com/acme/shop/builds/88#0191-job"),
                 runner: s("bk-agent-1"),
+                ..CiContext::default()
             }
         );
         let first_run = detect(&env(&[
@@ -382,6 +447,7 @@ mod tests {
                 pipeline: s("wf-1"),
                 build_url: s("https://circleci.com/gh/acme/shop/123"),
                 runner: None,
+                ..CiContext::default()
             }
         );
     }

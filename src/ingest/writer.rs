@@ -82,15 +82,19 @@ impl<'a> RunWriter<'a> {
     ) -> Result<u64, IngestError> {
         let meta = &self.upload.meta;
         let project_id = self.upload.project_id;
-        let default_branch =
-            match projects::adopt_reported_default_branch(tx, project_id, &meta.default_branch)? {
-                Some(changed) => {
+        let adopted =
+            projects::adopt_reported_default_branch(tx, project_id, &meta.default_branch)?;
+        let default_branch = match adopted {
+            Some(adopted) => {
+                if adopted.runs_remarked {
                     // Every verdict so far leaned on the old default branch.
-                    scores::rescore_project(tx, project_id, &self.ctx.analysis, now(), |_, _| {})?;
-                    changed
+                    let params = &self.ctx.analysis;
+                    scores::rescore_project(tx, project_id, params, now(), |_, _| {})?;
                 }
-                None => self.upload.default_branch.clone(),
-            };
+                adopted.branch
+            }
+            None => self.upload.default_branch.clone(),
+        };
         let received_at = self.upload.received_at;
         // The times are known for sure only once the reports are read: see `ReportClock`.
         let new_run = NewRun {

@@ -168,14 +168,22 @@ pub fn set_default_branch(conn: &mut DbConnection, id: i64, branch: &str) -> Que
     Ok(true)
 }
 
+/// A default branch taken from an upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoptedBranch {
+    pub branch: String,
+    /// Runs already stored changed sides: the project must be scored again.
+    pub runs_remarked: bool,
+}
+
 /// Takes the default branch an upload's CI system named, unless an admin set one. Returns
-/// the new default branch when it changed (then the project must be scored again). The
-/// conditional UPDATE lets one of several concurrent stores make the change, once.
+/// it when it changed. The conditional UPDATE lets one of several concurrent stores make
+/// the change, once.
 pub fn adopt_reported_default_branch(
     conn: &mut DbConnection,
     id: i64,
     reported: &str,
-) -> QueryResult<Option<String>> {
+) -> QueryResult<Option<AdoptedBranch>> {
     if validate_branch(reported).is_err() {
         return Ok(None);
     }
@@ -198,7 +206,10 @@ pub fn adopt_reported_default_branch(
         return Ok(None);
     }
     let runs_marked = mark_default_branch_runs(conn, id, reported)?;
-    Ok((runs_marked > 0).then(|| reported.to_owned()))
+    Ok(Some(AdoptedBranch {
+        branch: reported.to_owned(),
+        runs_remarked: runs_marked > 0,
+    }))
 }
 
 /// Marks each run of the project as on the default branch or not; returns how many runs

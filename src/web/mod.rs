@@ -94,6 +94,14 @@ pub fn bind(
                 )
                 .into()
             }))
+            .app_data(web::JsonConfig::default().error_handler(|err, _| {
+                crate::error::ApiError::new(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    "bad_body",
+                    format!("the JSON body could not be read: {err}"),
+                )
+                .into()
+            }))
             .wrap(TracingLogger::default())
             .configure(routes)
     })
