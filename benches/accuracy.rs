@@ -180,6 +180,30 @@ fn print_table(title: &str, reports: &[Report]) {
     }
 }
 
+/// Broken and disabled tests at the end of history, for detectors that know "broken".
+fn print_lifecycle(reports: &[Report]) {
+    let known: Vec<&Report> = reports
+        .iter()
+        .filter(|r| r.broken_found.is_some())
+        .collect();
+    if known.is_empty() {
+        return;
+    }
+    println!("\n| detector | broken at end: found | labelled broken wrongly | disabled tests labelled flaky or broken |");
+    println!("|---|---|---|---|");
+    for r in known {
+        println!(
+            "| {} | {} of {} | {} | {} of {} |",
+            r.detector,
+            r.broken_found.unwrap_or(0),
+            r.broken_at_end,
+            r.broken_false.unwrap_or(0),
+            r.disabled_labelled,
+            r.disabled_at_end,
+        );
+    }
+}
+
 fn print_strict(reports: &[Report]) {
     println!("\nStrict truth (a fixed test is not flaky from the fix on):\n");
     println!("| detector | F1 end | precision end | recall end | F1 time-avg | precision time-avg | recall time-avg |");
@@ -261,7 +285,7 @@ fn main() {
                 .map(|backend| (backend, http::Instance::start(backend)));
             let stats = instance.as_ref().map(|(backend, instance)| {
                 let (detector, stats) =
-                    http::HttpDetector::new(instance, *backend, &h.tests, &o.params);
+                    http::HttpDetector::new(instance, *backend, &h.scenario, &h.tests, &o.params);
                 detectors.insert(1, Box::new(detector));
                 stats
             });
@@ -293,11 +317,13 @@ fn main() {
         }
         merge_into(&mut overall, &per_scenario);
         print_table(&format!("Scenario {name}"), &per_scenario);
+        print_lifecycle(&per_scenario);
         if o.verbose {
             eprintln!("{name} flakewatch misses: {:?}", per_scenario[0].misses);
         }
     }
     print_table("All scenarios", &overall);
+    print_lifecycle(&overall);
     print_strict(&overall);
     if o.http.is_some() {
         print_http_summary(&overall, &http_total);

@@ -67,7 +67,7 @@ fn a_person_finds_the_flaky_test_and_why() {
         "labelled flaky: {test}"
     );
     assert!(
-        test.contains("passed on retry"),
+        test.contains("passed on an in-run retry"),
         "the evidence says why: {test}"
     );
     assert!(

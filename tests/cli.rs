@@ -144,7 +144,8 @@ storage_test!(fn migrate_twice_is_a_no_op_the_second_time(db) {
     assert!(said.contains("schema is up to date, nothing to apply"), "{said}");
     if db.backend == Backend::Sqlite {
         let said = String::from_utf8(first.stdout).unwrap();
-        assert!(said.contains("applied 1 migration(s)"), "{said}");
+        let count = std::fs::read_dir("migrations/sqlite").unwrap().count();
+        assert!(said.contains(&format!("applied {count} migration(s)")), "{said}");
     }
 });
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::{NaiveDateTime, SecondsFormat};
 use flakewatch::analysis::evaluate::{Detector, ScorerDetector};
 use flakewatch::analysis::simulator::junit::write_junit;
-use flakewatch::analysis::simulator::{SimRun, TestTruth};
+use flakewatch::analysis::simulator::{Scenario, SimRun, TestTruth};
 use flakewatch::analysis::{Params, RunContext, Status, TestResultObs};
 use flakewatch::store::tokens::Scope;
 use serde::Deserialize;
@@ -114,6 +114,9 @@ pub struct HttpDetector {
     base_url: String,
     upload_token: String,
     read_token: String,
+    /// What the CI step says of the history: its default branch, and whether it sends times.
+    default_branch: String,
+    sends_times: bool,
     agent: ureq::Agent,
     tests: Vec<TestTruth>,
     by_name: HashMap<(String, String), usize>,
@@ -138,6 +141,7 @@ impl HttpDetector {
     pub fn new(
         instance: &Instance,
         backend: Backend,
+        scenario: &Scenario,
         tests: &[TestTruth],
         params: &Params,
     ) -> (HttpDetector, Rc<RefCell<HttpStats>>) {
@@ -152,6 +156,8 @@ impl HttpDetector {
             base_url: instance.server.base_url.clone(),
             upload_token: instance.upload_token.clone(),
             read_token: instance.read_token.clone(),
+            default_branch: scenario.default_branch.clone(),
+            sends_times: scenario.sends_times,
             agent: ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 // Above the 300 s long poll, so a task that never ends fails loudly.
@@ -176,10 +182,13 @@ impl HttpDetector {
             ("attempt", ctx.attempt.to_string()),
             ("pipeline", ctx.pipeline.clone()),
             ("runner", run.runner.clone()),
+            ("default_branch", self.default_branch.clone()),
             ("started_at", rfc3339(run.started_at)),
             ("finished_at", rfc3339(run.finished_at)),
         ]
         .iter()
+        // A CI step that sends no times leaves the server to read them from the report.
+        .filter(|(k, _)| self.sends_times || !k.ends_with("_at"))
         .map(|(k, v)| format!("{k}={}", encode(v)))
         .collect::<Vec<_>>()
         .join("&");
@@ -307,13 +316,7 @@ impl Detector for HttpDetector {
 }
 
 fn parse_status(s: &str) -> Status {
-    match s {
-        "new" => Status::New,
-        "healthy" => Status::Healthy,
-        "flaky" => Status::Flaky,
-        "broken" => Status::Broken,
-        other => panic!("unknown status {other:?} from the tests API"),
-    }
+    Status::parse(s).unwrap_or_else(|| panic!("unknown status {s:?} from the tests API"))
 }
 
 fn rfc3339(at: NaiveDateTime) -> String {

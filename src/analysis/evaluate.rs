@@ -27,6 +27,10 @@
 //! - Runs to clear: for each flaky test that showed its flakiness, got fixed and was labelled
 //!   flaky at its first observation after the fix, the observations until the detector stops
 //!   labelling it flaky. Tests still labelled at the end of history are counted apart.
+//! - Broken at the end: a test whose latest result on the default branch failed because of
+//!   a regression, and that is not disabled. Disabled tests (reported skipped from some
+//!   point on) are neither flaky nor broken; how many of them a detector still calls
+//!   flaky or broken at the end is counted.
 
 use super::baselines::{AnyFailureOnMain, FlipRateWindow, Rule, SameCommitFlip};
 use super::model::{RunContext, Status, TestResultObs};
@@ -231,6 +235,14 @@ pub struct Report {
     /// Regressions on flaky tests (main, >= 3 failing runs): how many, how many Broken.
     pub flaky_regressions: u64,
     pub flaky_regressions_broken: Option<u64>,
+    /// At the end: tests truly broken, how many of them labelled broken, and how many
+    /// others labelled broken (None for detectors without a notion of broken).
+    pub broken_at_end: u64,
+    pub broken_found: Option<u64>,
+    pub broken_false: Option<u64>,
+    /// At the end: disabled tests, and how many of them are labelled flaky or broken.
+    pub disabled_at_end: u64,
+    pub disabled_labelled: u64,
     pub misses: Misses,
 }
 
@@ -252,6 +264,15 @@ impl Report {
                 (Some(a), Some(b)) => Some(a + b),
                 (a, b) => a.or(b),
             };
+        let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.broken_at_end += o.broken_at_end;
+        self.broken_found = add(self.broken_found, o.broken_found);
+        self.broken_false = add(self.broken_false, o.broken_false);
+        self.disabled_at_end += o.disabled_at_end;
+        self.disabled_labelled += o.disabled_labelled;
         self.misses.merge(&o.misses);
     }
 
@@ -311,6 +332,8 @@ pub fn evaluate(
     let cut = |k: usize| (k * n_runs / checkpoints.max(1)).saturating_sub(1);
     let mut next_checkpoint = 1;
     let mut frontier = 0u32;
+    // Why each test's latest default-branch result failed (None: it did not).
+    let mut last_default_cause: Vec<Option<Cause>> = vec![None; n_tests];
 
     for (seq, run) in h.runs.iter().enumerate() {
         let seq32 = seq as u32;
@@ -340,6 +363,9 @@ pub fn evaluate(
         // After the run: delays, fixes, regressions.
         for res in &run.results {
             let t = res.test as usize;
+            if run.ctx.on_default_branch && res.outcome != super::model::Outcome::Skipped {
+                last_default_cause[t] = res.outcome.is_failure().then_some(res.cause);
+            }
             let o = observations[t];
             observations[t] += 1;
             if res.cause == Cause::Flaky && first_manifest[t].is_none() {
@@ -468,6 +494,24 @@ pub fn evaluate(
             }
         }
         rep.flaky_regressions_broken = det.is_broken(0).map(|_| broken);
+        let (mut found, mut false_broken) = (0, 0);
+        for (t, truth) in h.tests.iter().enumerate() {
+            if observations[t] == 0 {
+                continue;
+            }
+            let is_broken = det.is_broken(t) == Some(true);
+            if truth.disabled_at(frontier) {
+                rep.disabled_at_end += 1;
+                rep.disabled_labelled += u64::from(is_broken || det.is_flaky(t));
+                continue;
+            }
+            let truly = matches!(last_default_cause[t], Some(Cause::Regression(_)));
+            rep.broken_at_end += u64::from(truly);
+            found += u64::from(truly && is_broken);
+            false_broken += u64::from(!truly && is_broken);
+        }
+        rep.broken_found = det.is_broken(0).map(|_| found);
+        rep.broken_false = det.is_broken(0).map(|_| false_broken);
     }
     reports
 }

@@ -31,10 +31,10 @@ impl TimingSource {
     }
 }
 
-/// A report timestamp this far after receipt is from a wrong clock (or a local time read
-/// as UTC), and so is one this far before it: the step uploads when its tests are done.
+/// A report that ends this far after receipt has a wrong clock (or a local time east of
+/// UTC read as UTC): the step uploads when its tests are done. Earlier times are taken as
+/// they are (a report sent later, or imported): the duration is right either way.
 const CLOCK_SLACK: Duration = Duration::minutes(5);
-const OLDEST_PLAUSIBLE: Duration = Duration::hours(48);
 
 /// Gathers what the reports say about time while they are read.
 #[derive(Debug, Default)]
@@ -90,9 +90,7 @@ impl ReportClock {
             return (finish, finish, TimingSource::Client);
         }
         if let Some((start, end)) = self.span {
-            let plausible = start >= received_at - OLDEST_PLAUSIBLE
-                && end <= received_at + CLOCK_SLACK
-                && start <= end;
+            let plausible = end <= received_at + CLOCK_SLACK && start <= end;
             if plausible {
                 return (start, end, TimingSource::Report);
             }

@@ -42,6 +42,15 @@ pub struct Scenario {
     /// Probability that a red job is re-run (attempt 2); halved for each further attempt.
     pub job_retry_prob: f64,
     pub start: NaiveDateTime,
+    /// Name of the default branch.
+    pub default_branch: String,
+    /// Share of tests disabled at some point and reported skipped from then on: half of
+    /// them victims of a regression on the default branch (disabled instead of fixed), the
+    /// others flaky tests.
+    pub disabled_share: f64,
+    /// Whether the CI step sends the job's start and finish with the upload (the HTTP
+    /// harness leaves them out otherwise, so the server reads them from the reports).
+    pub sends_times: bool,
 }
 
 impl Scenario {
@@ -71,6 +80,22 @@ impl Scenario {
             start: NaiveDate::from_ymd_opt(2025, 1, 6)
                 .and_then(|d| d.and_hms_opt(8, 0, 0))
                 .expect("valid date"),
+            default_branch: "main".into(),
+            disabled_share: 0.0,
+            sends_times: true,
+        }
+    }
+
+    /// Shaped like the repositories the first users tried: the default branch is `master`,
+    /// 3% of the tests get disabled (`@Disabled`, `pytest.skip`) after breaking or while
+    /// flaky, and the CI step sends no times.
+    pub fn real_world(seed: u64) -> Scenario {
+        Scenario {
+            name: "real-world".into(),
+            default_branch: "master".into(),
+            disabled_share: 0.03,
+            sends_times: false,
+            ..Scenario::standard(seed)
         }
     }
 
@@ -101,9 +126,10 @@ impl Scenario {
             "standard" => Some(Scenario::standard(seed)),
             "no-retries" => Some(Scenario::no_retries(seed)),
             "noisy" => Some(Scenario::noisy(seed)),
+            "real-world" => Some(Scenario::real_world(seed)),
             _ => None,
         }
     }
 
-    pub const PRESETS: [&'static str; 3] = ["standard", "no-retries", "noisy"];
+    pub const PRESETS: [&'static str; 4] = ["standard", "no-retries", "noisy", "real-world"];
 }

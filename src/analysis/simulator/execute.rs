@@ -134,7 +134,10 @@ fn run_test(
         duration_ms,
         failure: None,
     };
-    if spec.sometimes_skipped && rng.chance(0.5) {
+    let disabled = spec
+        .disabled_from_frac
+        .is_some_and(|from| plan.frac >= from);
+    if disabled || (spec.sometimes_skipped && rng.chance(0.5)) {
         result.outcome = Outcome::Skipped;
         return result;
     }

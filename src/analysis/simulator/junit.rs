@@ -177,6 +177,7 @@ mod tests {
             job: 0,
             flaky: None,
             manifestations: Vec::new(),
+            disabled_from_pipeline: None,
         }
     }
 

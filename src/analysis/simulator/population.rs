@@ -25,6 +25,8 @@ pub(super) struct TestSpec {
     /// Skipped in about half of its runs (a platform-dependent skip).
     pub sometimes_skipped: bool,
     pub flaky: Option<FlakySpec>,
+    /// Disabled (reported skipped) from this position of the history on.
+    pub disabled_from_frac: Option<f64>,
 }
 
 impl TestSpec {
@@ -77,6 +79,7 @@ pub(super) fn populate(sc: &Scenario, rng: &mut Rng) -> (Vec<TestSpec>, Vec<Grou
                 duration_ms: rng.log_uniform(20.0, 4000.0) as u32,
                 sometimes_skipped: rng.chance(0.01),
                 flaky: None,
+                disabled_from_frac: None,
             }
         })
         .collect();

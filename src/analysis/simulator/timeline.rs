@@ -110,7 +110,7 @@ pub(super) fn plan(
                     regs: Vec<u32>| {
         at += Duration::seconds(rng.between(180, 1500) as i64);
         pipelines.push(PipelinePlan {
-            on_default: branch == "main",
+            on_default: branch == sc.default_branch,
             branch: branch.to_string(),
             commit,
             start: at,
@@ -175,15 +175,16 @@ pub(super) fn plan(
             push(&mut pipelines, rng, &branch, commit, regs);
         }
         let main_head = rng.sha();
+        let default = sc.default_branch.as_str();
         push(
             &mut pipelines,
             rng,
-            "main",
+            default,
             main_head.clone(),
             main_active(i),
         );
         if sc.scheduled_every > 0 && i % sc.scheduled_every == sc.scheduled_every - 1 {
-            push(&mut pipelines, rng, "main", main_head, main_active(i));
+            push(&mut pipelines, rng, default, main_head, main_active(i));
         }
     }
     // Positions in the history, for the flakiness intervals.

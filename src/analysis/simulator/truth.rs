@@ -25,6 +25,8 @@ pub struct TestTruth {
     /// Runs (0-based position in the history) in which its flakiness showed: at least one
     /// try failed because of it, not masked by a regression or an outage. Ascending.
     pub manifestations: Vec<u32>,
+    /// Disabled (reported skipped) from this pipeline on.
+    pub disabled_from_pipeline: Option<u32>,
 }
 
 impl TestTruth {
@@ -37,10 +39,17 @@ impl TestTruth {
     /// Truly flaky after run `seq` (at pipeline `pipeline`): inside its flaky interval, and
     /// its flakiness has shown at least once inside that interval. A flaky test that never
     /// failed is not detectable by anyone, so it is not counted as a miss.
+    /// A disabled test is not flaky: it does not run.
     pub fn truly_flaky(&self, seq: u32, pipeline: u32) -> bool {
-        self.flaky
-            .as_ref()
-            .is_some_and(|f| self.flaky_at(pipeline) && self.manifested_between(f.from_seq, seq))
+        !self.disabled_at(pipeline)
+            && self.flaky.as_ref().is_some_and(|f| {
+                self.flaky_at(pipeline) && self.manifested_between(f.from_seq, seq)
+            })
+    }
+
+    pub fn disabled_at(&self, pipeline: u32) -> bool {
+        self.disabled_from_pipeline
+            .is_some_and(|from| from <= pipeline)
     }
 
     /// Runs after a fix before the fix is observable: a test still failing at its rate
@@ -100,6 +109,7 @@ mod tests {
                 sticky: false,
             }),
             manifestations: vec![5, 50],
+            disabled_from_pipeline: None,
         };
         assert!(
             !t.truly_flaky(40, 12),
