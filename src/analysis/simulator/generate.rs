@@ -151,6 +151,61 @@ fn to_sim_run(seq: usize, r: RawRun, plan: &PipelinePlan) -> SimRun {
     }
 }
 
+/// Disables `disabled_share` of the tests: half of them a while after a regression on the
+/// default branch broke them (disabled instead of fixed), the others while flaky.
+fn choose_disabled(
+    sc: &Scenario,
+    rng: &mut Rng,
+    specs: &mut [super::population::TestSpec],
+    plans: &[PipelinePlan],
+    regressions: &[timeline::RegressionPlan],
+) {
+    let wanted = (sc.disabled_share * specs.len() as f64).round() as usize;
+    if wanted == 0 {
+        return;
+    }
+    // Where each regression first reached the default branch.
+    let mut broken: Vec<(u32, f64)> = Vec::new();
+    for (id, r) in regressions.iter().enumerate() {
+        if r.scope != super::truth::Scope::Main {
+            continue;
+        }
+        let first = plans
+            .iter()
+            .find(|p| p.on_default && p.regressions.contains(&(id as u32)));
+        if let Some(p) = first {
+            broken.push((r.test, p.frac));
+        }
+    }
+    let mut chosen = 0;
+    for (test, frac) in broken {
+        if chosen >= wanted / 2 {
+            break;
+        }
+        let spec = &mut specs[test as usize];
+        if spec.disabled_from_frac.is_none() && frac < 0.85 {
+            // Someone notices the red test a little later and disables it.
+            spec.disabled_from_frac = Some(frac + rng.uniform(0.005, 0.03));
+            chosen += 1;
+        }
+    }
+    let flaky: Vec<usize> = (0..specs.len())
+        .filter(|&t| specs[t].disabled_from_frac.is_none())
+        .filter(|&t| specs[t].flaky.as_ref().is_some_and(|f| f.to_frac > 1.0))
+        .collect();
+    for t in flaky {
+        if chosen >= wanted {
+            break;
+        }
+        let from = specs[t].flaky.as_ref().map_or(0.0, |f| f.from_frac);
+        let at = rng.uniform(from.max(0.1) + 0.05, 0.9);
+        if at < 0.9 {
+            specs[t].disabled_from_frac = Some(at);
+            chosen += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,60 +324,5 @@ mod tests {
             .tests
             .iter()
             .all(|t| t.flaky.is_some() || t.manifestations.is_empty()));
-    }
-}
-
-/// Disables `disabled_share` of the tests: half of them a while after a regression on the
-/// default branch broke them (disabled instead of fixed), the others while flaky.
-fn choose_disabled(
-    sc: &Scenario,
-    rng: &mut Rng,
-    specs: &mut [super::population::TestSpec],
-    plans: &[PipelinePlan],
-    regressions: &[timeline::RegressionPlan],
-) {
-    let wanted = (sc.disabled_share * specs.len() as f64).round() as usize;
-    if wanted == 0 {
-        return;
-    }
-    // Where each regression first reached the default branch.
-    let mut broken: Vec<(u32, f64)> = Vec::new();
-    for (id, r) in regressions.iter().enumerate() {
-        if r.scope != super::truth::Scope::Main {
-            continue;
-        }
-        let first = plans
-            .iter()
-            .find(|p| p.on_default && p.regressions.contains(&(id as u32)));
-        if let Some(p) = first {
-            broken.push((r.test, p.frac));
-        }
-    }
-    let mut chosen = 0;
-    for (test, frac) in broken {
-        if chosen >= wanted / 2 {
-            break;
-        }
-        let spec = &mut specs[test as usize];
-        if spec.disabled_from_frac.is_none() && frac < 0.85 {
-            // Someone notices the red test a little later and disables it.
-            spec.disabled_from_frac = Some(frac + rng.uniform(0.005, 0.03));
-            chosen += 1;
-        }
-    }
-    let flaky: Vec<usize> = (0..specs.len())
-        .filter(|&t| specs[t].disabled_from_frac.is_none())
-        .filter(|&t| specs[t].flaky.as_ref().is_some_and(|f| f.to_frac > 1.0))
-        .collect();
-    for t in flaky {
-        if chosen >= wanted {
-            break;
-        }
-        let from = specs[t].flaky.as_ref().map_or(0.0, |f| f.from_frac);
-        let at = rng.uniform(from.max(0.1) + 0.05, 0.9);
-        if at < 0.9 {
-            specs[t].disabled_from_frac = Some(at);
-            chosen += 1;
-        }
     }
 }
