@@ -194,6 +194,16 @@ mod tests {
     }
 
     #[test]
+    fn old_timestamps_are_taken_as_they_are() {
+        // A report sent days later (or imported): its own times are still the run's.
+        let mut clock = ReportClock::default();
+        clock.suite(&suite(&["a"], Some("2025-01-06T08:00:00"), 600_000));
+        let (start, end, source) = clock.resolve(None, None, at("2026-11-02T09:00:00"));
+        assert_eq!(source, TimingSource::Report);
+        assert_eq!((start, end), (at("2025-01-06T08:00:00"), at("2025-01-06T08:10:00")));
+    }
+
+    #[test]
     fn case_durations_then_nothing() {
         let received = at("2026-11-02T09:00:00");
         let mut clock = ReportClock::default();
