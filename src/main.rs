@@ -20,7 +20,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    init_logging();
+    init_logging(cli.default_log_filter());
     match cli.run() {
         Ok(code) => code,
         Err(err) => {
@@ -31,10 +31,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` filters them (default: info, quieter for dependencies).
-fn init_logging() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn,actix_web=warn"));
+/// Logs go to stderr; `RUST_LOG` filters them, else the command's own default.
+fn init_logging(default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -7,9 +7,11 @@ use std::time::Instant;
 use clap::Args;
 
 use crate::analysis::Params;
+use crate::cli::database;
 use crate::config::DatabaseSettings;
-use crate::db::{self, DbError};
+use crate::db::DbError;
 use crate::store::{projects, scores};
+use crate::wording::count;
 
 #[derive(Debug, Args)]
 pub struct RescoreArgs {
@@ -21,7 +23,7 @@ pub struct RescoreArgs {
 }
 
 pub fn run(args: RescoreArgs) -> anyhow::Result<()> {
-    let database = db::open(&args.database)?;
+    let database = database::open(&args.database)?;
     let mut conn = database.pool.get()?;
     let project = projects::find(&mut conn, &args.project)
         .map_err(DbError::from)?
@@ -47,13 +49,14 @@ pub fn run(args: RescoreArgs) -> anyhow::Result<()> {
                 if interactive {
                     let filled = percent / 5;
                     eprint!(
-                        "\r[{}{}] {percent:>3}% {done}/{total} runs",
+                        "\r[{}{}] {percent:>3}% {done} of {}",
                         "#".repeat(filled),
-                        " ".repeat(20 - filled)
+                        " ".repeat(20 - filled),
+                        count(total, "run")
                     );
                     let _ = std::io::stderr().flush();
                 } else if percent % 10 == 0 {
-                    eprintln!("{percent}% ({done}/{total} runs)");
+                    eprintln!("{percent}% ({done} of {})", count(total, "run"));
                 }
             }
         },
@@ -63,11 +66,11 @@ pub fn run(args: RescoreArgs) -> anyhow::Result<()> {
         eprintln!();
     }
     println!(
-        "rescored {}: {} runs, {} results, {} tests in {:.1} s",
+        "rescored {}: {}, {}, {} in {:.1} s",
         project.name,
-        summary.runs,
-        summary.results,
-        summary.tests,
+        count(summary.runs, "run"),
+        count(summary.results, "result"),
+        count(summary.tests, "test"),
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -8,8 +8,12 @@ use crate::service::{termination_signal, Background};
 use crate::store::instance;
 use crate::web::{self, AppState, UploadLimits};
 
-pub fn run(settings: ServeSettings) -> anyhow::Result<()> {
+pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
+    // The first start on a fresh machine makes the database (see `ServeSettings`).
+    settings.database.create = true;
     let db = crate::db::open(&settings.database)?;
+    // Before any worker starts: a port in use is then one error with nothing to undo.
+    let listening = web::listen(&settings.bind)?;
     let task_key: Arc<str> = {
         let mut conn = db.pool.get()?;
         instance::secret(&mut conn, "task_token_key")
@@ -30,7 +34,7 @@ pub fn run(settings: ServeSettings) -> anyhow::Result<()> {
             },
             shutdown: background.shutdown.clone(),
         };
-        let bound = match web::bind(&settings.bind, settings.http_workers, state) {
+        let bound = match web::serve(listening, settings.http_workers, state) {
             Ok(bound) => bound,
             Err(err) => {
                 background.shutdown().await;

@@ -79,8 +79,9 @@ pub enum DbError {
 
 /// Connects, applies pending migrations and builds the pool. The first connection is made
 /// by hand so a bad URL fails at once with a clear message instead of a pool time-out.
+/// A missing SQLite file is created only when `settings.create` says so.
 pub fn open(settings: &DatabaseSettings) -> Result<Database, StartupError> {
-    let target = DatabaseTarget::parse(&settings.database_url)?;
+    let target = DatabaseTarget::from_settings(settings)?;
     let mut first = connect(&target)?;
     migrations::run_pending(&mut first, &target)?;
     drop(first);
@@ -92,7 +93,7 @@ pub fn open(settings: &DatabaseSettings) -> Result<Database, StartupError> {
         .build_unchecked(ConnectionManager {
             target: target.clone(),
         });
-    tracing::info!(%backend, pool_size = settings.db_pool_size, "database ready");
+    tracing::info!(%backend, %target, pool_size = settings.db_pool_size, "database ready");
     Ok(Database {
         pool,
         backend,

@@ -163,11 +163,7 @@ impl<'a> RunWriter<'a> {
             }
         }
         for warning in junit.warnings() {
-            let code = serde_json::to_value(warning.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_else(|| "report".into());
-            self.warn(&code, format!("{name}: {warning}"));
+            self.warn(warning.kind.code(), format!("{name}: {warning}"));
         }
         Ok(())
     }
