@@ -58,7 +58,7 @@ pub fn summary_line(task: &Task, token: &str, already_stored: bool) -> String {
     let stored = count(task.progress.records_stored, "test result");
     let mut line = match &task.status {
         TaskStatus::Completed if already_stored => format!(
-            "already stored: {stored} ({} seen), not stored again",
+            "already stored: {stored} ({} seen)",
             task.progress.records_seen
         ),
         TaskStatus::Completed => format!(
@@ -217,7 +217,7 @@ mod tests {
              commit 0123456789ab, job unit; queued 12 ms, ran 15.3 s; task fwt_7 (id 7), run 99"
         );
         assert!(summary_line(&done, "fwt_7", true)
-            .starts_with("already stored: 118 test results (120 seen), not stored again"));
+            .starts_with("already stored: 118 test results (120 seen) for project shop"));
         let one = task(json!({"id": 9, "token": "fwt_9", "project": "shop",
             "status": "completed", "progress": {"records_seen": 1, "records_stored": 1},
             "upload": {"branch": "main", "commit": "abc", "job": ""}}));
