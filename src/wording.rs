@@ -10,6 +10,15 @@ pub fn count(n: impl std::fmt::Display, noun: &str) -> String {
     }
 }
 
+/// The word that agrees with `n`: `agree(1, "was", "were")` is `was`.
+pub fn agree<'a>(n: impl std::fmt::Display, one: &'a str, many: &'a str) -> &'a str {
+    if n.to_string() == "1" {
+        one
+    } else {
+        many
+    }
+}
+
 /// `a read token`, `an upload token`, `an admin token`: the article by the first letter,
 /// which is right for the words flakewatch puts after it.
 pub fn with_article(phrase: &str) -> String {
@@ -33,6 +42,8 @@ mod tests {
         assert_eq!(count(1u32, "run"), "1 run");
         assert_eq!(count(0u32, "run"), "0 runs");
         assert_eq!(count(12u64, "test result"), "12 test results");
+        assert_eq!(agree(1, "was", "were"), "was");
+        assert_eq!(agree(2usize, "was", "were"), "were");
     }
 
     #[test]

@@ -295,7 +295,11 @@ impl<'a> RunWriter<'a> {
         if self.warnings_dropped > 0 {
             warnings.push(Warning {
                 code: "more_warnings".into(),
-                message: format!("{} more warnings not listed", self.warnings_dropped),
+                message: format!(
+                    "{} more {} not listed",
+                    self.warnings_dropped,
+                    crate::wording::agree(self.warnings_dropped, "warning", "warnings")
+                ),
             });
         }
         warnings
