@@ -43,7 +43,8 @@ pub async fn require(
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
-                "the API token is unknown or revoked; check FLAKEWATCH_TOKEN or create a new token",
+                "the API token is unknown or revoked: check --token or FLAKEWATCH_TOKEN, or create \
+                 a new token with `flakewatch token create` where the server's database is",
             )
         })?;
     // Recording the use is a write; it must never hold up the request (on SQLite it would
