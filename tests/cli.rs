@@ -209,20 +209,21 @@ fn unusable_sqlite_path_names_the_file() {
     assert_clear_failure(&output, &["not-a-folder/flakewatch.db", "writable"]);
 }
 
-#[test]
-fn port_in_use_is_one_clear_error() {
+storage_test!(fn port_in_use_is_one_clear_error(db) {
     let cwd = tempfile::tempdir().unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let output = flakewatch(cwd.path())
-        .args(["serve", "--bind", &addr])
+        .args(["serve", "--bind", &addr, "--database-url", &db.url])
         .output()
         .unwrap();
     assert_clear_failure(&output, &[&format!("cannot listen on {addr}"), "--bind"]);
-    // The port is checked before the store workers start, so none start and stop again.
+    // The port is checked before the store workers start, so none start and stop again
+    // (the logs are at `info` here, so they would say so).
     let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("database ready"), "{stderr}");
     assert!(!stderr.contains("store workers"), "{stderr}");
-}
+});
 
 /// A command that works on the database, run from `cwd` with a clean environment and no
 /// `RUST_LOG`, so its default log level shows.
