@@ -118,22 +118,23 @@ pub struct ClientSettings {
 }
 
 impl ClientSettings {
-    /// The token, or an error that names the flag and the variable to set and the scope
-    /// `what` needs, before any request is sent.
-    pub fn require_token(&self, what: &str, scope: &str) -> anyhow::Result<&str> {
-        match self.token.as_deref().map(str::trim) {
-            Some(token) if !token.is_empty() => Ok(token),
-            _ => {
-                let scopes = match scope {
-                    "admin" => "the admin scope".to_owned(),
-                    other => format!("the {other} or admin scope"),
-                };
-                anyhow::bail!(
-                    "{what} needs an API token with {scopes}: pass --token or set \
-                     FLAKEWATCH_TOKEN (`flakewatch token create --project P --scope {scope}` \
-                     creates one)"
-                )
-            }
+    pub fn has_token(&self) -> bool {
+        self.token.as_deref().is_some_and(|t| !t.trim().is_empty())
+    }
+
+    /// Nothing when there is a token, else an error that names the flag and the variable
+    /// to set and the scope `what` needs, before any request is sent.
+    pub fn require_token(&self, what: &str, scope: &str) -> anyhow::Result<()> {
+        if self.has_token() {
+            return Ok(());
         }
+        let scopes = match scope {
+            "admin" => "the admin scope".to_owned(),
+            other => format!("the {other} or admin scope"),
+        };
+        anyhow::bail!(
+            "{what} needs an API token with {scopes}: pass --token or set FLAKEWATCH_TOKEN \
+             (`flakewatch token create --project P --scope {scope}` creates one)"
+        )
     }
 }

@@ -337,15 +337,6 @@ pub struct ListPosition {
     pub id: i64,
 }
 
-impl ListPosition {
-    pub fn of(task: &TaskView) -> ListPosition {
-        ListPosition {
-            received_at: task.received_at.0,
-            id: task.id,
-        }
-    }
-}
-
 macro_rules! task_view_query {
     () => {
         store_tasks::table

@@ -15,7 +15,7 @@ use super::query;
 use crate::db::{Backend, DbError};
 use crate::error::ApiError;
 use crate::secrets;
-use crate::store::tokens::Scope;
+use crate::store::tokens::{ApiToken, Scope};
 use crate::tasks::queue::{self, ListPosition, TaskFilter};
 use crate::tasks::signals::RESYNC;
 use crate::tasks::{TaskStatus, TaskView};
@@ -42,19 +42,26 @@ enum TaskRef {
 }
 
 impl TaskRef {
-    async fn from_path(req: &HttpRequest, state: &AppState, raw: &str) -> Result<Self, ApiError> {
+    /// Reads the path's `{task}`. `admin` is the caller's admin token when the handler
+    /// already required one; an id without it requires it here.
+    async fn from_path(
+        req: &HttpRequest,
+        state: &AppState,
+        raw: &str,
+        admin: Option<&ApiToken>,
+    ) -> Result<Self, ApiError> {
         // Tokens are `fwt_...`; a plain number is an id.
-        if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
-            let id = raw.parse::<i64>().map_err(|_| not_found())?;
-            let admin = auth::require(req, state, Scope::Admin).await?;
-            return Ok(TaskRef::Id {
-                id,
-                project: admin.project,
+        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(TaskRef::Token {
+                hash: secrets::token_hash(raw),
             });
         }
-        Ok(TaskRef::Token {
-            hash: secrets::token_hash(raw),
-        })
+        let id = raw.parse::<i64>().map_err(|_| not_found())?;
+        let project = match admin {
+            Some(admin) => admin.project.clone(),
+            None => auth::require(req, state, Scope::Admin).await?.project,
+        };
+        Ok(TaskRef::Id { id, project })
     }
 }
 
@@ -92,7 +99,7 @@ pub async fn show(
             )
         })?),
     };
-    let task_ref = TaskRef::from_path(&req, &state, &task).await?;
+    let task_ref = TaskRef::from_path(&req, &state, &task, None).await?;
 
     // Subscribe before the first read, so a change landing in between still wakes us.
     let mut changes = state.signals.subscribe_changed();
@@ -221,10 +228,9 @@ pub async fn list(
     let next = if tasks.len() as i64 > limit {
         tasks.truncate(limit as usize);
         tasks.last().map(|last| {
-            let at = ListPosition::of(last);
             Cursor {
-                at: at.received_at,
-                id: at.id,
+                at: last.received_at.0,
+                id: last.id,
             }
             .encode()
         })
@@ -250,7 +256,7 @@ pub async fn cancel(
     task: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = auth::require(&req, &state, Scope::Admin).await?;
-    let task_ref = TaskRef::from_path(&req, &state, &task).await?;
+    let task_ref = TaskRef::from_path(&req, &state, &task, Some(&admin)).await?;
     let task = find(&state, &task_ref).await?;
     auth::check_project(&admin, &task.project)?;
     if task.status.is_final() {
