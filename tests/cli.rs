@@ -218,11 +218,14 @@ storage_test!(fn port_in_use_is_one_clear_error(db) {
         .output()
         .unwrap();
     assert_clear_failure(&output, &[&format!("cannot listen on {addr}"), "--bind"]);
-    // The port is checked before the store workers start, so none start and stop again
-    // (the logs are at `info` here, so they would say so).
+    // The port is checked first: no database is opened (or, on SQLite, created) and no
+    // store worker starts and stops again (the logs are at `info` here, so they would say).
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("database ready"), "{stderr}");
+    assert!(!stderr.contains("database ready"), "{stderr}");
     assert!(!stderr.contains("store workers"), "{stderr}");
+    if db.backend == Backend::Sqlite {
+        assert!(!Path::new(&db.url).exists(), "{stderr}");
+    }
 });
 
 /// A command that works on the database, run from `cwd` with a clean environment and no

@@ -9,7 +9,7 @@ use crate::db::{self, Database, DatabaseTarget};
 pub fn open(settings: &DatabaseSettings) -> anyhow::Result<Database> {
     let target = DatabaseTarget::from_settings(settings)?;
     let existed = exists(&target);
-    let database = db::open(settings)?;
+    let database = db::open_for_command(settings)?;
     announce(&database.target, existed);
     Ok(database)
 }

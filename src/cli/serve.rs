@@ -9,11 +9,12 @@ use crate::store::instance;
 use crate::web::{self, AppState, UploadLimits};
 
 pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
+    // First of all: a port in use is then one error, with no database made or migrated
+    // and no worker to stop again.
+    let listening = web::listen(&settings.bind)?;
     // The first start on a fresh machine makes the database (see `ServeSettings`).
     settings.database.create = true;
     let db = crate::db::open(&settings.database)?;
-    // Before any worker starts: a port in use is then one error with nothing to undo.
-    let listening = web::listen(&settings.bind)?;
     let task_key: Arc<str> = {
         let mut conn = db.pool.get()?;
         instance::secret(&mut conn, "task_token_key")
