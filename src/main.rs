@@ -11,6 +11,12 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
+            let args: Vec<String> = std::env::args_os()
+                .map(|arg| arg.to_string_lossy().into_owned())
+                .collect();
+            for hint in flakewatch::cli::usage::env_hints(&err, &args) {
+                eprintln!("{hint}");
+            }
             // Usage errors exit with 1, not clap's 2: `upload` and `tasks` use 2 to say
             // "the server could not store the report", which a typo must not look like.
             return if err.use_stderr() {

@@ -221,6 +221,20 @@ fn usage_errors_exit_with_1_not_the_failed_code() {
     let ran = exec(flakewatch(cwd.path()).args(["upload", "--help"]));
     assert_eq!(ran.code, 0, "{ran:?}");
     assert!(ran.stdout.contains("FLAKEWATCH_TOKEN"), "{ran:?}");
+    // A missing flag is named with the variable that may stand in for it.
+    let ran = exec(flakewatch(cwd.path()).args(["upload", "a.xml"]));
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stderr.contains("--server <SERVER>"), "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("hint: --server can also be set with FLAKEWATCH_SERVER"),
+        "{ran:?}"
+    );
+    assert!(
+        ran.stderr
+            .contains("hint: --project can also be set with FLAKEWATCH_PROJECT"),
+        "{ran:?}"
+    );
 }
 
 // ---- Against the server ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ mod serve;
 mod tasks;
 mod token;
 mod upload;
+pub mod usage;
 mod worker;
 
 use std::process::ExitCode;
