@@ -6,11 +6,12 @@
 
 use clap::Args;
 
-/// Where the data lives.
+/// Where the data lives. The flags are `global` so that they may also follow a
+/// subcommand (`flakewatch token create ... --create`).
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseSettings {
-    /// Database to use: a SQLite file path (created on first start) or a
-    /// `postgres://user@host:port/dbname` URL.
+    /// Database to use: a SQLite file path or a `postgres://user@host:port/dbname` URL.
+    /// `serve` creates a missing SQLite file; other commands need --create for that.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -23,6 +24,11 @@ pub struct DatabaseSettings {
     #[arg(long, env = "FLAKEWATCH_DB_POOL_SIZE", default_value_t = 10, global = true,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool_size: u32,
+
+    /// Create the SQLite database if the file does not exist yet. Without it, a command
+    /// run in the wrong folder stops instead of making a new, empty database there.
+    #[arg(long, global = true)]
+    pub create: bool,
 }
 
 /// How store workers run, in `serve` and in `worker`.
@@ -61,8 +67,10 @@ impl WorkerSettings {
     }
 }
 
-/// `flakewatch worker`: store workers without the HTTP server.
+/// `flakewatch worker`: store workers without the HTTP server (PostgreSQL only, so there
+/// is no SQLite file to create).
 #[derive(Debug, Clone, Args)]
+#[command(mut_arg("create", |arg| arg.hide(true)))]
 pub struct WorkerProcessSettings {
     #[command(flatten)]
     pub database: DatabaseSettings,
@@ -70,8 +78,10 @@ pub struct WorkerProcessSettings {
     pub worker: WorkerSettings,
 }
 
-/// How `serve` listens for HTTP.
+/// How `serve` listens for HTTP. It always creates a missing SQLite database, so that
+/// `flakewatch serve` works on a fresh machine; `--create` is hidden from its help.
 #[derive(Debug, Clone, Args)]
+#[command(mut_arg("create", |arg| arg.hide(true)))]
 pub struct ServeSettings {
     #[command(flatten)]
     pub database: DatabaseSettings,
@@ -93,15 +103,38 @@ pub struct ServeSettings {
     pub http_workers: Option<u16>,
 }
 
-/// Which flakewatch server the client commands (`upload`, `tasks`) talk to, and as whom.
+/// Which flakewatch server the client commands (`upload`, `tasks`, `flaky`) talk to, and
+/// as whom. Each command names the token scope it needs in its own help (`mut_arg`).
 #[derive(Debug, Clone, Args)]
 pub struct ClientSettings {
-    /// Base URL of the flakewatch server, e.g. `https://flakewatch.example.com`.
-    #[arg(long, env = "FLAKEWATCH_SERVER")]
+    /// Base URL of the flakewatch server, e.g. `http://127.0.0.1:8080` or
+    /// `https://ci.example.com/flakewatch` (behind a proxy); `http://` when no scheme is given.
+    #[arg(long, env = "FLAKEWATCH_SERVER", value_parser = crate::client::http::server_url)]
     pub server: String,
 
-    /// API token, sent as `Authorization: Bearer`. `upload` needs an upload or admin token
-    /// for the project; listing and cancelling tasks need an admin token.
+    /// API token of the project (`flakewatch token create` prints one).
     #[arg(long, env = "FLAKEWATCH_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+impl ClientSettings {
+    pub fn has_token(&self) -> bool {
+        self.token.as_deref().is_some_and(|t| !t.trim().is_empty())
+    }
+
+    /// Nothing when there is a token, else an error that names the flag and the variable
+    /// to set and the scope `what` needs, before any request is sent.
+    pub fn require_token(&self, what: &str, scope: &str) -> anyhow::Result<()> {
+        if self.has_token() {
+            return Ok(());
+        }
+        let scopes = match scope {
+            "admin" => "the admin scope".to_owned(),
+            other => format!("the {other} or admin scope"),
+        };
+        anyhow::bail!(
+            "{what} needs an API token with {scopes}: pass --token or set FLAKEWATCH_TOKEN \
+             (`flakewatch token create --project P --scope {scope}` creates one)"
+        )
+    }
 }

@@ -14,6 +14,9 @@ pub enum StartupError {
     #[error("cannot connect to PostgreSQL at {target}: {reason}. Is the server running and the URL right? (start it with `pg_ctlcluster <version> main start`, or set DATABASE_URL)")]
     PostgresUnreachable { target: String, reason: String },
 
+    #[error("there is no SQLite database at {path}: run the command in the folder where `flakewatch serve` keeps its data, point --database-url (or DATABASE_URL) at that file, or pass --create to start a new, empty database here")]
+    SqliteMissing { path: String },
+
     #[error("cannot open the SQLite database `{path}`: {reason}. Check that its directory exists and is writable, or set DATABASE_URL to another path")]
     SqliteUnusable { path: String, reason: String },
 

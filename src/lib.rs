@@ -15,3 +15,4 @@ pub mod service;
 pub mod store;
 pub mod tasks;
 pub mod web;
+pub mod wording;

@@ -11,6 +11,12 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
+            let args: Vec<String> = std::env::args_os()
+                .map(|arg| arg.to_string_lossy().into_owned())
+                .collect();
+            for hint in flakewatch::cli::usage::env_hints(&err, &args) {
+                eprintln!("{hint}");
+            }
             // Usage errors exit with 1, not clap's 2: `upload` and `tasks` use 2 to say
             // "the server could not store the report", which a typo must not look like.
             return if err.use_stderr() {
@@ -20,7 +26,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    init_logging();
+    init_logging(cli.default_log_filter());
     match cli.run() {
         Ok(code) => code,
         Err(err) => {
@@ -31,10 +37,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` filters them (default: info, quieter for dependencies).
-fn init_logging() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn,actix_web=warn"));
+/// Logs go to stderr; `RUST_LOG` filters them, else the command's own default.
+fn init_logging(default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -27,6 +27,18 @@ pub fn token_hash(token: &str) -> String {
     sha256_hex(&[token.as_bytes()])
 }
 
+/// A store task's token. It is derived from the upload's identity (`idempotency_key`) and
+/// an installation secret, so a retried upload gets the same token back, and the API can
+/// show it again to an admin, while only its hash is stored.
+pub fn task_token(key: &str, project_id: i64, idempotency_key: &str) -> String {
+    let digest = sha256_hex(&[
+        key.as_bytes(),
+        &project_id.to_le_bytes(),
+        idempotency_key.as_bytes(),
+    ]);
+    format!("fwt_{}", &digest[..32])
+}
+
 pub fn to_hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for byte in bytes {

@@ -348,7 +348,7 @@ storage_test!(fn rescoring_from_scratch_gives_the_incremental_verdicts(db) {
     assert!(output.status.success(), "{output:?}");
     let said = String::from_utf8(output.stdout).unwrap();
     assert!(said.contains("14 runs, 266 results, 19 tests"), "{said}");
-    assert!(String::from_utf8(output.stderr).unwrap().contains("100% (14/14 runs)"));
+    assert!(String::from_utf8(output.stderr).unwrap().contains("100% (14 of 14 runs)"));
     let (_, after) = get(&server, &read, "/api/v1/projects/shop/tests?status=all&sort=name");
     let verdicts = |list: &Value| -> Vec<(String, String, String)> {
         list["tests"].as_array().unwrap().iter().map(|t| {

@@ -32,7 +32,7 @@ fn truncated_file_names_the_open_element_and_the_end() {
         ),
         "{text}"
     );
-    assert!(text.contains("re-upload the complete file"), "{text}");
+    assert!(text.contains("use the complete file"), "{text}");
 }
 
 #[test]

@@ -221,6 +221,20 @@ fn usage_errors_exit_with_1_not_the_failed_code() {
     let ran = exec(flakewatch(cwd.path()).args(["upload", "--help"]));
     assert_eq!(ran.code, 0, "{ran:?}");
     assert!(ran.stdout.contains("FLAKEWATCH_TOKEN"), "{ran:?}");
+    // A missing flag is named with the variable that may stand in for it.
+    let ran = exec(flakewatch(cwd.path()).args(["upload", "a.xml"]));
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stderr.contains("--server <SERVER>"), "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("hint: --server can also be set with FLAKEWATCH_SERVER"),
+        "{ran:?}"
+    );
+    assert!(
+        ran.stderr
+            .contains("hint: --project can also be set with FLAKEWATCH_PROJECT"),
+        "{ran:?}"
+    );
 }
 
 // ---- Against the server ---------------------------------------------------------------------
@@ -303,7 +317,7 @@ fn detach_prints_the_token_and_a_repeat_gets_the_same_task(db) {
     let again = exec(&mut upload(cwd.path(), &server.base_url, &token, &detach));
     assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(again.stdout.trim(), task, "{again:?}");
-    assert!(again.stderr.contains("already had this upload"), "{again:?}");
+    assert!(again.stderr.contains("already has this upload"), "{again:?}");
 
     let awaited = exec(&mut tasks(cwd.path(), &server.base_url, &["--task", &task, "--await"]));
     assert_eq!(awaited.code, 0, "{awaited:?}");
@@ -387,19 +401,19 @@ fn tasks_exit_codes_tell_the_status(db) {
     assert_eq!(ran.code, 2, "{ran:?}");
     assert!(ran.stdout.contains("failed"), "{ran:?}");
 
-    // Cancelling races the worker, so the task ends cancelled or completed; either way the
-    // exit code must match the status shown.
+    // Cancelling races the worker: the task ends cancelled (exit 4), or the worker was
+    // first and the cancel says the task had already ended (exit 1).
     write(cwd.path(), "other.xml", REPORT_B);
     let other = detach("other.xml");
     let ran = exec(&mut tasks(cwd.path(), &server.base_url,
         &["--token", &admin, "--task", &other, "--cancel", "--await", "--format", "json"]));
-    let shown: Value = serde_json::from_str(&ran.stdout).unwrap();
-    let expected = match shown["status"].as_str().unwrap() {
-        "cancelled" => 4,
-        "completed" => 0,
-        other => panic!("a cancelled and awaited task ended {other}: {ran:?}"),
-    };
-    assert_eq!(ran.code, expected, "{ran:?}");
+    if ran.code == 1 {
+        assert!(ran.stderr.contains("already ended (completed)"), "{ran:?}");
+    } else {
+        let shown: Value = serde_json::from_str(&ran.stdout).unwrap();
+        assert_eq!(shown["status"], "cancelled", "{ran:?}");
+        assert_eq!(ran.code, 4, "{ran:?}");
+    }
 
     // Cancelling needs an admin token.
     let ran = exec(&mut tasks(cwd.path(), &server.base_url,
@@ -416,4 +430,325 @@ fn tasks_exit_codes_tell_the_status(db) {
     let ran = exec(&mut tasks(cwd.path(), &server.base_url, &["--task", &good, "--task", &broken]));
     assert_eq!(ran.code, 0, "{ran:?}");
     assert_eq!(ran.stdout.lines().count(), 3, "{ran:?}");
+});
+
+// ---- Names, tokens and messages --------------------------------------------------------------
+
+/// The task token `upload` announced on stderr.
+fn announced_token(ran: &Ran) -> String {
+    let line = ran
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("flakewatch: accepted as task "))
+        .unwrap_or_else(|| panic!("no task token announced: {ran:?}"));
+    let token = line.split_whitespace().next().unwrap().to_owned();
+    assert!(token.starts_with("fwt_"), "{ran:?}");
+    token
+}
+
+/// The id at the end of the summary line: `...; task fwt_... (id 7), run 3`.
+fn summary_id(ran: &Ran) -> String {
+    let after = ran
+        .stdout
+        .split("(id ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no id: {ran:?}"));
+    after.split(')').next().unwrap().to_owned()
+}
+
+storage_test!(
+fn upload_names_its_task_and_tasks_finds_it_by_token_or_id(db) {
+    let server = TestServer::start(&db);
+    let token = create_token(&db, "shop", Scope::Upload);
+    let admin = create_token(&db, "shop", Scope::Admin);
+    let other_admin = create_token(&db, "payments", Scope::Admin);
+    let cwd = tempfile::tempdir().unwrap();
+    write(cwd.path(), "a.xml", REPORT_A);
+
+    let ran = exec(&mut upload(cwd.path(), &server.base_url, &token, &["a.xml"]));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let task = announced_token(&ran);
+    let id = summary_id(&ran);
+    assert!(ran.stdout.contains(&format!("; task {task} (id {id})")), "{ran:?}");
+
+    // By token: no API token needed, and the table shows the token.
+    let shown = exec(&mut tasks(cwd.path(), &server.base_url, &["--task", &task]));
+    assert_eq!(shown.code, 0, "{shown:?}");
+    assert!(shown.stdout.lines().next().unwrap().contains("TOKEN"), "{shown:?}");
+    assert!(shown.stdout.contains(&task), "{shown:?}");
+
+    // By id: the CLI asks for an admin token before sending anything.
+    let shown = exec(&mut tasks(cwd.path(), &server.base_url, &["--task", &id]));
+    assert_eq!(shown.code, 1, "{shown:?}");
+    for words in ["task id", "--token", "FLAKEWATCH_TOKEN", "admin"] {
+        assert!(shown.stderr.contains(words), "{words}: {shown:?}");
+    }
+    let shown = exec(&mut tasks(cwd.path(), &server.base_url, &["--token", &token, "--task", &id]));
+    assert_eq!(shown.code, 1, "{shown:?}");
+    assert!(
+        shown.stderr.contains("this is an upload token; this call needs an admin token"),
+        "{shown:?}"
+    );
+    let shown = exec(&mut tasks(cwd.path(), &server.base_url,
+        &["--token", &admin, "--task", &id, "--format", "json"]));
+    assert_eq!(shown.code, 0, "{shown:?}");
+    let json: Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(json["token"], task.as_str(), "{json}");
+    assert_eq!(json["status"], "completed", "{json}");
+    // Another project's admin does not learn that the task exists.
+    let shown = exec(&mut tasks(cwd.path(), &server.base_url, &["--token", &other_admin, "--task", &id]));
+    assert_eq!(shown.code, 1, "{shown:?}");
+    assert!(shown.stderr.contains("HTTP 404"), "{shown:?}");
+
+    // Lists show each task's token to its admins.
+    let listed = exec(&mut tasks(cwd.path(), &server.base_url, &["--token", &admin]));
+    assert_eq!(listed.code, 0, "{listed:?}");
+    assert!(listed.stdout.lines().nth(1).unwrap().contains(&task), "{listed:?}");
+});
+
+storage_test!(
+fn cancelling_an_ended_task_says_so_and_fails(db) {
+    let server = TestServer::start(&db);
+    let token = create_token(&db, "shop", Scope::Upload);
+    let admin = create_token(&db, "shop", Scope::Admin);
+    let cwd = tempfile::tempdir().unwrap();
+    write(cwd.path(), "a.xml", REPORT_A);
+    let ran = exec(&mut upload(cwd.path(), &server.base_url, &token, &["a.xml"]));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let (task, id) = (announced_token(&ran), summary_id(&ran));
+
+    for name in [&task, &id] {
+        let ran = exec(&mut tasks(cwd.path(), &server.base_url,
+            &["--token", &admin, "--task", name, "--cancel"]));
+        assert_eq!(ran.code, 1, "{ran:?}");
+        assert!(
+            ran.stderr.contains(&format!("task {id} already ended (completed); there is nothing to cancel")),
+            "{ran:?}"
+        );
+    }
+    assert_eq!(task_json(&server, &task)["status"], "completed");
+
+    // Without a token the CLI says which flag to set, before asking the server.
+    let ran = exec(&mut tasks(cwd.path(), &server.base_url, &["--task", &task, "--cancel"]));
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stderr.contains("cancelling a task needs an API token with the admin scope: pass --token or set FLAKEWATCH_TOKEN"), "{ran:?}");
+});
+
+storage_test!(
+fn the_task_list_pages_on_with_a_cursor(db) {
+    let server = TestServer::start(&db);
+    let token = create_token(&db, "shop", Scope::Upload);
+    let admin = create_token(&db, "shop", Scope::Admin);
+    let cwd = tempfile::tempdir().unwrap();
+    let mut uploaded = Vec::new();
+    for (file, report) in [("a.xml", REPORT_A), ("b.xml", REPORT_B), ("c.xml", BROKEN_REPORT)] {
+        write(cwd.path(), file, report);
+        let ran = exec(&mut upload(cwd.path(), &server.base_url, &token, &["--detach", file]));
+        assert_eq!(ran.code, 0, "{ran:?}");
+        uploaded.push(ran.stdout.trim().to_owned());
+    }
+
+    let first = exec(&mut tasks(cwd.path(), &server.base_url, &["--token", &admin, "--limit", "2"]));
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(first.stdout.lines().count(), 3, "a header and two tasks: {first:?}");
+    let cursor = first
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("flakewatch: more tasks match; the next page: --cursor "))
+        .unwrap_or_else(|| panic!("no cursor: {first:?}"))
+        .to_owned();
+    let second = exec(&mut tasks(cwd.path(), &server.base_url,
+        &["--token", &admin, "--limit", "2", "--cursor", &cursor]));
+    assert_eq!(second.code, 0, "{second:?}");
+    assert_eq!(second.stdout.lines().count(), 2, "a header and the last task: {second:?}");
+    assert!(!second.stderr.contains("--cursor"), "no page after the last: {second:?}");
+    // Newest first, each task once: the pages hold the three uploads in reverse order.
+    let listed: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|ran| ran.stdout.lines().skip(1).map(|l| l.split_whitespace().nth(1).unwrap().to_owned()))
+        .collect();
+    let mut newest_first = uploaded.clone();
+    newest_first.reverse();
+    assert_eq!(listed, newest_first);
+
+    let json = exec(&mut tasks(cwd.path(), &server.base_url,
+        &["--token", &admin, "--limit", "2", "--cursor", &cursor, "--format", "json"]));
+    let json: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(json["next"], Value::Null, "{json}");
+    let bad = exec(&mut tasks(cwd.path(), &server.base_url, &["--token", &admin, "--cursor", "yesterday"]));
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert!(bad.stderr.contains("field `cursor`"), "{bad:?}");
+});
+
+#[test]
+fn without_a_token_the_cli_names_the_flag_and_the_variable() {
+    let cwd = tempfile::tempdir().unwrap();
+    write(cwd.path(), "a.xml", REPORT_A);
+    let runs = [
+        (
+            "flaky",
+            vec!["flaky", "--server", NO_SERVER, "--project", "shop"],
+            "read or admin",
+        ),
+        (
+            "listing tasks",
+            vec!["tasks", "--server", NO_SERVER],
+            "admin",
+        ),
+        (
+            "upload",
+            vec![
+                "upload",
+                "--server",
+                NO_SERVER,
+                "--project",
+                "shop",
+                "--branch",
+                "main",
+                "--commit",
+                "abc",
+                "a.xml",
+            ],
+            "upload or admin",
+        ),
+    ];
+    for (what, args, scope) in runs {
+        let ran = exec(flakewatch(cwd.path()).args(&args));
+        assert_eq!(ran.code, 1, "{ran:?}");
+        let expected = format!("error: {what} needs an API token with the {scope} scope: pass --token or set FLAKEWATCH_TOKEN");
+        assert!(ran.stderr.starts_with(&expected), "{ran:?}");
+        assert!(
+            !ran.stderr.contains("Authorization"),
+            "no HTTP talk: {ran:?}"
+        );
+    }
+    // Each command's help names the scope it needs.
+    for (command, scope) in [
+        ("flaky", "read or admin scope"),
+        ("upload", "upload or admin scope"),
+        ("tasks", "admin scope"),
+    ] {
+        let ran = exec(flakewatch(cwd.path()).args([command, "--help"]));
+        assert_eq!(ran.code, 0, "{ran:?}");
+        let help = ran.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            help.contains(&format!("API token of the project with the {scope}")),
+            "{command}: {help}"
+        );
+    }
+}
+
+#[test]
+fn a_server_address_must_be_a_web_address() {
+    let cwd = tempfile::tempdir().unwrap();
+    let ran = exec(&mut tasks(
+        cwd.path(),
+        "ftp://127.0.0.1:1",
+        &["--task", "fwt_x"],
+    ));
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stderr.contains("use http:// or https://"), "{ran:?}");
+}
+
+storage_test!(
+fn a_server_without_scheme_or_behind_a_path_prefix_is_reached(db) {
+    let server = TestServer::start(&db);
+    let token = create_token(&db, "shop", Scope::Upload);
+    let admin = create_token(&db, "shop", Scope::Admin);
+    let cwd = tempfile::tempdir().unwrap();
+    write(cwd.path(), "a.xml", REPORT_A);
+    write(cwd.path(), "b.xml", REPORT_B);
+
+    let bare = server.base_url.trim_start_matches("http://");
+    let ran = exec(&mut upload(cwd.path(), bare, &token, &["a.xml"]));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stderr.contains(&format!("to {}", server.base_url)), "read as http://: {ran:?}");
+
+    // Behind a proxy at /flakewatch: every client call goes below the prefix.
+    let proxy = common::proxy::PrefixProxy::start(&server.base_url, "/flakewatch");
+    let behind = format!("{}/", proxy.base_url);
+    let ran = exec(&mut upload(cwd.path(), &behind, &token, &["b.xml"]));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.starts_with("completed: 3 test results stored"), "{ran:?}");
+    let task = announced_token(&ran);
+    let id = summary_id(&ran);
+    let ran = exec(&mut tasks(cwd.path(), &behind, &["--task", &task, "--await"]));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let ran = exec(&mut tasks(cwd.path(), &behind, &["--token", &admin, "--task", &id]));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let ran = exec(&mut tasks(cwd.path(), &behind, &["--token", &admin]));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(ran.stdout.lines().count(), 3, "{ran:?}");
+    let ran = exec(flakewatch(cwd.path()).args([
+        "flaky", "--server", &behind, "--token", &admin, "--project", "shop", "--status", "all",
+    ]));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("auth.Login::ok"), "{ran:?}");
+    let ran = exec(&mut tasks(cwd.path(), &behind, &["--token", &admin, "--task", &id, "--cancel"]));
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stderr.contains("already ended"), "{ran:?}");
+    // The proxy serves nothing outside its prefix, so a call that lost it would fail.
+    let outside = http().get(format!("{}/healthz", proxy.base_url.trim_end_matches("/flakewatch"))).call().unwrap();
+    assert_eq!(outside.status(), 404);
+});
+
+/// A pytest report in which two tests appear three times each, not next to each other.
+const REPEATS: &str = r#"<testsuites><testsuite name="pytest" tests="6">
+  <testcase classname="t.Repeat" name="a"/><testcase classname="t.Repeat" name="b"/>
+  <testcase classname="t.Repeat" name="a"/><testcase classname="t.Repeat" name="b"/>
+  <testcase classname="t.Repeat" name="a"/><testcase classname="t.Repeat" name="b"/>
+</testsuite></testsuites>"#;
+
+storage_test!(
+fn notes_are_not_warnings_and_repeated_warnings_are_counted(db) {
+    let server = TestServer::start(&db);
+    let token = create_token(&db, "shop", Scope::Upload);
+    let cwd = tempfile::tempdir().unwrap();
+    write(cwd.path(), "repeats.xml", REPEATS);
+
+    let ran = exec(&mut upload(cwd.path(), &server.base_url, &token, &["repeats.xml"]));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stderr.contains("flakewatch: repeats.xml: report written by pytest"), "{ran:?}");
+    assert!(!ran.stderr.contains("warning: dialect_detected"), "{ran:?}");
+    let repeats: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: duplicate_identity: "))
+        .collect();
+    assert_eq!(repeats.len(), 4, "three shown, the rest counted: {ran:?}");
+    assert!(repeats[3].contains(" more of this kind"), "{ran:?}");
+    // The count covers every repeat the server listed.
+    let listed = task_json(&server, &announced_token(&ran))["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["code"] == "duplicate_identity")
+        .count();
+    assert!(repeats[3].ends_with(&format!("and {} more of this kind", listed - 3)), "{ran:?}");
+});
+
+storage_test!(
+fn without_a_job_nothing_empty_is_named_and_a_repeat_is_already_stored(db) {
+    let server = TestServer::start(&db);
+    let token = create_token(&db, "shop", Scope::Upload);
+    let cwd = tempfile::tempdir().unwrap();
+    write(cwd.path(), "a.xml", REPORT_A);
+    let no_job = || {
+        let mut command = flakewatch(cwd.path());
+        command.args(["upload", "--server", &server.base_url, "--token", &token,
+                      "--project", "shop", "--branch", "main", "--commit", "0123abcd", "a.xml"]);
+        command
+    };
+
+    let first = exec(&mut no_job());
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(first.stdout.contains("branch main, commit 0123abcd; queued"), "{first:?}");
+    assert!(!first.stdout.contains("job"), "{first:?}");
+
+    let again = exec(&mut no_job());
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stdout.starts_with("already stored: 2 test results (2 seen) for project shop"), "{again:?}");
+    assert!(again.stderr.contains("already has this upload"), "{again:?}");
+    assert!(again.stderr.contains("stored once, not again"), "{again:?}");
+    assert_eq!(summary_id(&first), summary_id(&again));
 });

@@ -11,6 +11,9 @@ use crate::client::report::report_retry;
 use crate::config::ClientSettings;
 
 #[derive(Debug, Args)]
+#[command(mut_arg("token", |arg| arg.help(
+    "API token of the project with the read or admin scope (`flakewatch token create \
+     --project P --scope read` creates one)")))]
 pub struct FlakyArgs {
     #[command(flatten)]
     client: ClientSettings,
@@ -48,6 +51,7 @@ enum Format {
 }
 
 pub fn run(args: FlakyArgs) -> anyhow::Result<ExitCode> {
+    args.client.require_token("flaky", "read")?;
     let client = ApiClient::new(&args.client, RetryPolicy::new(3));
     let mut query = vec![
         ("status", args.status.clone()),

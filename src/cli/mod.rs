@@ -1,5 +1,6 @@
 //! The `flakewatch` command line: one file per command.
 
+mod database;
 mod flaky;
 mod migrate;
 mod parse;
@@ -10,6 +11,7 @@ mod serve;
 mod tasks;
 mod token;
 mod upload;
+pub mod usage;
 mod worker;
 
 use std::process::ExitCode;
@@ -58,6 +60,15 @@ pub enum Command {
 }
 
 impl Cli {
+    /// The log filter when `RUST_LOG` is not set: processes that keep running log their
+    /// life at `info`; one-shot commands speak through their output and log only warnings.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Serve(_) | Command::Worker(_) => "info,actix_server=warn,actix_web=warn",
+            _ => "warn",
+        }
+    }
+
     /// Runs the command; the exit code carries a client command's outcome (see `upload`).
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {

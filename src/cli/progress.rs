@@ -3,7 +3,9 @@
 
 use std::io::{IsTerminal, Write};
 
-/// A progress printer for `done` of `total` units named `unit` ("runs").
+use crate::wording::count;
+
+/// A progress printer for `done` of `total` units named `unit` ("run").
 pub struct Progress {
     unit: &'static str,
     interactive: bool,
@@ -28,14 +30,14 @@ impl Progress {
         if self.interactive {
             let filled = percent / 5;
             eprint!(
-                "\r[{}{}] {percent:>3}% {done}/{total} {}",
+                "\r[{}{}] {percent:>3}% {done} of {}",
                 "#".repeat(filled),
                 " ".repeat(20 - filled),
-                self.unit
+                count(total, self.unit)
             );
             let _ = std::io::stderr().flush();
         } else if percent % 10 == 0 {
-            eprintln!("{percent}% ({done}/{total} {})", self.unit);
+            eprintln!("{percent}% ({done} of {})", count(total, self.unit));
         }
     }
 

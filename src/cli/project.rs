@@ -9,6 +9,7 @@ use crate::config::DatabaseSettings;
 use crate::db::{self, DbError};
 use crate::store::project_settings::{self, ProjectSettings, SettingsChange};
 use crate::store::projects::{self, Project};
+use crate::wording::count;
 
 #[derive(Debug, Args)]
 pub struct ProjectArgs {
@@ -74,7 +75,7 @@ enum ProjectAction {
 }
 
 pub fn run(args: ProjectArgs) -> anyhow::Result<()> {
-    let database = db::open(&args.database)?;
+    let database = super::database::open(&args.database)?;
     let mut conn = database.pool.get()?;
     let now = chrono::Utc::now().naive_utc();
     match args.action {
@@ -157,7 +158,7 @@ fn apply(
     change: &SettingsChange,
     now: chrono::NaiveDateTime,
 ) -> anyhow::Result<()> {
-    let mut progress = Progress::new("runs");
+    let mut progress = Progress::new("run");
     let rescored = project_settings::apply(
         conn,
         project,
@@ -170,8 +171,10 @@ fn apply(
     progress.finish();
     if let Some(r) = rescored {
         eprintln!(
-            "default branch changed: rescored {} runs, {} results, {} tests",
-            r.runs, r.results, r.tests
+            "default branch changed: rescored {}, {}, {}",
+            count(r.runs, "run"),
+            count(r.results, "result"),
+            count(r.tests, "test")
         );
     }
     Ok(())

@@ -6,9 +6,11 @@ use std::time::Instant;
 use clap::Args;
 
 use crate::analysis::Params;
+use crate::cli::database;
 use crate::config::DatabaseSettings;
-use crate::db::{self, DbError};
+use crate::db::DbError;
 use crate::store::{projects, scores};
+use crate::wording::count;
 
 use super::progress::Progress;
 
@@ -22,7 +24,7 @@ pub struct RescoreArgs {
 }
 
 pub fn run(args: RescoreArgs) -> anyhow::Result<()> {
-    let database = db::open(&args.database)?;
+    let database = database::open(&args.database)?;
     let mut conn = database.pool.get()?;
     let project = projects::find(&mut conn, &args.project)
         .map_err(DbError::from)?
@@ -33,7 +35,7 @@ pub fn run(args: RescoreArgs) -> anyhow::Result<()> {
             )
         })?;
     let started = Instant::now();
-    let mut progress = Progress::new("runs");
+    let mut progress = Progress::new("run");
     let summary = scores::rescore_project(
         &mut conn,
         project.id,
@@ -44,11 +46,11 @@ pub fn run(args: RescoreArgs) -> anyhow::Result<()> {
     .map_err(DbError::from)?;
     progress.finish();
     println!(
-        "rescored {}: {} runs, {} results, {} tests in {:.1} s",
+        "rescored {}: {}, {}, {} in {:.1} s",
         project.name,
-        summary.runs,
-        summary.results,
-        summary.tests,
+        count(summary.runs, "run"),
+        count(summary.results, "result"),
+        count(summary.tests, "test"),
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -8,7 +8,12 @@ use crate::service::{termination_signal, Background};
 use crate::store::instance;
 use crate::web::{self, AppState, UploadLimits};
 
-pub fn run(settings: ServeSettings) -> anyhow::Result<()> {
+pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
+    // First of all: a port in use is then one error, with no database made or migrated
+    // and no worker to stop again.
+    let listening = web::listen(&settings.bind)?;
+    // The first start on a fresh machine makes the database (see `ServeSettings`).
+    settings.database.create = true;
     let db = crate::db::open(&settings.database)?;
     let task_key: Arc<str> = {
         let mut conn = db.pool.get()?;
@@ -30,7 +35,7 @@ pub fn run(settings: ServeSettings) -> anyhow::Result<()> {
             },
             shutdown: background.shutdown.clone(),
         };
-        let bound = match web::bind(&settings.bind, settings.http_workers, state) {
+        let bound = match web::serve(listening, settings.http_workers, state) {
             Ok(bound) => bound,
             Err(err) => {
                 background.shutdown().await;

@@ -16,14 +16,18 @@ use crate::client::task::Task;
 use crate::config::ClientSettings;
 
 #[derive(Debug, Args)]
+#[command(mut_arg("token", |arg| arg.help(
+    "API token of the project with the admin scope: to list or cancel tasks, or to name a \
+     task by its id (following a task by its token needs none)")))]
 pub struct TasksArgs {
     #[command(flatten)]
     pub client: ClientSettings,
 
-    /// Token of a task to show (repeat for several). With exactly one, the exit code tells
-    /// its status: 0 completed, 2 failed, 3 still enqueued or running, 4 cancelled.
-    /// Without any, lists tasks (admin token).
-    #[arg(long = "task", value_name = "TOKEN")]
+    /// A task to show: its token (`fwt_...`, which `upload` prints) or its id (with an
+    /// admin token). Repeat for several. With exactly one, the exit code tells its status:
+    /// 0 completed, 2 failed, 3 still enqueued or running, 4 cancelled. Without any, lists
+    /// tasks (admin token).
+    #[arg(long = "task", value_name = "TOKEN|ID")]
     pub tasks: Vec<String>,
 
     /// List only this project's tasks.
@@ -43,16 +47,21 @@ pub struct TasksArgs {
     #[arg(long, conflicts_with = "tasks", value_parser = parse_timestamp, value_name = "RFC3339")]
     pub until: Option<DateTime<Utc>>,
 
-    /// List at most this many tasks (newest first).
+    /// List at most this many tasks, newest first (1 to 1000; default 100). When more
+    /// match, the list ends with the --cursor of the next page.
     #[arg(long, conflicts_with = "tasks")]
     pub limit: Option<u32>,
+
+    /// List the page that starts after the one this cursor ended (the list says it).
+    #[arg(long, conflicts_with = "tasks")]
+    pub cursor: Option<String>,
 
     /// Wait until each task has ended (or --timeout passes).
     #[arg(long = "await", requires = "tasks")]
     pub await_end: bool,
 
     /// Cancel the tasks (admin token). A running task stops at its next checkpoint; add
-    /// --await to wait for that.
+    /// --await to wait for that. A task that already ended is an error (exit 1).
     #[arg(long, requires = "tasks")]
     pub cancel: bool,
 
@@ -77,23 +86,41 @@ pub enum Format {
 }
 
 pub fn run(args: TasksArgs) -> anyhow::Result<ExitCode> {
+    // Said before any request, in terms of flags rather than HTTP.
+    if args.tasks.is_empty() {
+        args.client.require_token("listing tasks", "admin")?;
+    } else if args.cancel {
+        args.client.require_token("cancelling a task", "admin")?;
+    } else if let Some(id) = args.tasks.iter().find(|task| is_task_id(task)) {
+        if !args.client.has_token() {
+            anyhow::bail!(
+                "`{id}` is a task id, which needs an API token with the admin scope: pass \
+                 --token or set FLAKEWATCH_TOKEN, or give the task token (fwt_...) that \
+                 upload printed"
+            );
+        }
+    }
     let client = ApiClient::new(&args.client, RetryPolicy::new(args.tries));
     if args.tasks.is_empty() {
         list(&client, &args)
     } else {
-        by_token(&client, &args)
+        show(&client, &args)
     }
 }
 
-fn by_token(client: &ApiClient, args: &TasksArgs) -> anyhow::Result<ExitCode> {
+/// Task tokens start with `fwt_`; a plain number is a task id.
+fn is_task_id(task: &str) -> bool {
+    !task.is_empty() && task.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn show(client: &ApiClient, args: &TasksArgs) -> anyhow::Result<ExitCode> {
     let deadline = std::time::Instant::now() + Duration::from_secs(args.timeout);
     let mut found: Vec<(Task, Value)> = Vec::with_capacity(args.tasks.len());
-    for token in &args.tasks {
-        let status_url = client.task_url(token);
+    for name in &args.tasks {
         let value = if args.cancel {
-            client.cancel_task(token, report_retry)?
+            client.cancel_task(name, report_retry)?
         } else {
-            client.task(&status_url, None, report_retry)?
+            client.task(name, None, report_retry)?
         };
         let mut task = read_task(&value)?;
         let mut value = value;
@@ -101,7 +128,7 @@ fn by_token(client: &ApiClient, args: &TasksArgs) -> anyhow::Result<ExitCode> {
             let mut progress = ProgressLines::default();
             let mut follow = OnServer {
                 client,
-                status_url: &status_url,
+                task: name,
                 seen: |task: &_| {
                     if let Some(line) = progress.line_for(task) {
                         eprintln!("{line}");
@@ -138,6 +165,7 @@ fn list(client: &ApiClient, args: &TasksArgs) -> anyhow::Result<ExitCode> {
         ("since", args.since.as_ref().map(timestamp_param)),
         ("until", args.until.as_ref().map(timestamp_param)),
         ("limit", args.limit.map(|n| n.to_string())),
+        ("cursor", args.cursor.clone()),
     ]
     .into_iter()
     .filter_map(|(key, value)| value.map(|v| (key, v)))
@@ -157,6 +185,9 @@ fn list(client: &ApiClient, args: &TasksArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("flakewatch: no task matches");
             } else {
                 print!("{}", task_table(&tasks));
+            }
+            if let Some(next) = value.get("next").and_then(Value::as_str) {
+                eprintln!("flakewatch: more tasks match; the next page: --cursor {next}");
             }
         }
     }

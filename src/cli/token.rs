@@ -2,8 +2,8 @@
 
 use clap::{Args, Subcommand};
 
+use crate::cli::database;
 use crate::config::DatabaseSettings;
-use crate::db;
 use crate::store::tokens::{self, Scope};
 
 #[derive(Debug, Args)]
@@ -39,7 +39,7 @@ enum TokenAction {
 }
 
 pub fn run(args: TokenArgs) -> anyhow::Result<()> {
-    let database = db::open(&args.database)?;
+    let database = database::open(&args.database)?;
     let mut conn = database.pool.get()?;
     let now = chrono::Utc::now().naive_utc();
     match args.action {

@@ -12,17 +12,21 @@ use serde::Deserialize;
 use crate::client::await_task::{await_task, OnServer};
 use crate::client::ci_env::{self, CiContext};
 use crate::client::http::{ApiClient, RetryPolicy};
-use crate::client::report::{report_retry, summary_line, warning_lines, ProgressLines};
+use crate::client::report::{report_retry, summary_line, ProgressLines};
 use crate::client::task::TaskStatus;
-use crate::client::{bundle, files};
+use crate::client::{bundle, files, warnings};
 use crate::config::ClientSettings;
 
 #[derive(Debug, Args)]
+#[command(mut_arg("token", |arg| arg.help(
+    "API token of the project with the upload or admin scope (`flakewatch token create \
+     --project P --scope upload` creates one)")))]
 pub struct UploadArgs {
     #[command(flatten)]
     pub client: ClientSettings,
 
-    /// Project the results belong to (created on its first upload).
+    /// Project the results belong to: the token's project (`flakewatch token create`
+    /// creates the project with its first token).
     #[arg(long, env = "FLAKEWATCH_PROJECT")]
     pub project: String,
 
@@ -168,22 +172,17 @@ impl UploadMetadata {
     }
 }
 
-/// The server's `202` answer.
+/// The server's `202` answer. Its `status_url` is not used: behind a proxy it lacks the
+/// path prefix, so the client builds task URLs from `--server` itself.
 #[derive(Debug, Deserialize)]
 struct Accepted {
     task: String,
-    #[serde(default)]
-    status_url: Option<String>,
     #[serde(default)]
     duplicate: bool,
 }
 
 pub fn run(args: UploadArgs) -> anyhow::Result<ExitCode> {
-    if args.client.token.as_deref().is_none_or(str::is_empty) {
-        anyhow::bail!(
-            "upload needs an API token with the upload scope: pass --token or set FLAKEWATCH_TOKEN"
-        );
-    }
+    args.client.require_token("upload", "upload")?;
     let ci = ci_env::read(&process_env());
     let query = args.metadata.to_query(&args.project, &ci)?;
 
@@ -209,20 +208,22 @@ pub fn run(args: UploadArgs) -> anyhow::Result<ExitCode> {
     let accepted: Accepted = serde_json::from_value(answer)
         .context("the server accepted the upload but its answer has no task token")?;
     if accepted.duplicate {
-        eprintln!("flakewatch: the server already had this upload; following its task");
+        eprintln!(
+            "flakewatch: the server already has this upload (task {}): it is stored once, not again",
+            accepted.task
+        );
+    } else {
+        eprintln!("flakewatch: accepted as task {}", accepted.task);
     }
     if args.detach {
         println!("{}", accepted.task);
         return Ok(ExitCode::SUCCESS);
     }
 
-    let status_url = accepted
-        .status_url
-        .unwrap_or_else(|| client.task_url(&accepted.task));
     let mut progress = ProgressLines::default();
     let mut follow = OnServer {
         client: &client,
-        status_url: &status_url,
+        task: &accepted.task,
         seen: |task: &_| {
             if let Some(line) = progress.line_for(task) {
                 eprintln!("{line}");
@@ -230,10 +231,13 @@ pub fn run(args: UploadArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let (task, _) = await_task(&mut follow, Duration::from_secs(args.timeout))?;
-    for line in warning_lines(&task) {
+    for line in warnings::task_lines(&task) {
         eprintln!("{line}");
     }
-    println!("{}", summary_line(&task, &accepted.task));
+    println!(
+        "{}",
+        summary_line(&task, &accepted.task, accepted.duplicate)
+    );
     if task.status == TaskStatus::Failed {
         eprintln!(
             "error: the server could not store the upload: {}",

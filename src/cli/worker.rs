@@ -2,16 +2,16 @@
 //! PostgreSQL (several processes, one database).
 
 use crate::config::WorkerProcessSettings;
-use crate::db::Backend;
+use crate::db::{Backend, DatabaseTarget};
 use crate::service::{termination_signal, Background};
 
 pub fn run(settings: WorkerProcessSettings) -> anyhow::Result<()> {
-    let db = crate::db::open(&settings.database)?;
-    if db.backend == Backend::Sqlite {
+    if DatabaseTarget::parse(&settings.database.database_url)?.backend() == Backend::Sqlite {
         anyhow::bail!(
             "`flakewatch worker` needs PostgreSQL: a SQLite database is served by one `flakewatch serve` process, which runs its own workers (set DATABASE_URL=postgres://...)"
         );
     }
+    let db = crate::db::open(&settings.database)?;
     let count = settings.worker.worker_count().max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

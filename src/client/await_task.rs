@@ -68,17 +68,17 @@ pub fn await_task(
     }
 }
 
-/// Follows a task on a real server, telling `seen` about each state.
+/// Follows a task (by token or id) on a real server, telling `seen` about each state.
 pub struct OnServer<'a, F: FnMut(&Task)> {
     pub client: &'a ApiClient,
-    pub status_url: &'a str,
+    pub task: &'a str,
     pub seen: F,
 }
 
 impl<F: FnMut(&Task)> Follow for OnServer<'_, F> {
     fn fetch(&mut self, wait_seconds: u64) -> Result<Value, ClientError> {
         self.client
-            .task(self.status_url, Some(wait_seconds), report_retry)
+            .task(self.task, Some(wait_seconds), report_retry)
     }
 
     fn now(&mut self) -> Instant {

@@ -128,6 +128,43 @@ impl RetryPolicy {
     }
 }
 
+/// Reads a server address as `--server` and `FLAKEWATCH_SERVER` give it: without a scheme
+/// it is `http://`; a path is kept (a server behind a proxy at `/flakewatch`) and every
+/// API path is appended to it; a trailing `/` is dropped.
+pub fn server_url(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err("it is empty; give the server's address, e.g. http://127.0.0.1:8080".into());
+    }
+    let url = match raw.split_once("://") {
+        Some((scheme, _))
+            if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") =>
+        {
+            raw.to_owned()
+        }
+        Some((scheme, _)) => {
+            return Err(format!(
+                "`{scheme}://` is not a web address; use http:// or https://"
+            ))
+        }
+        None => format!("http://{raw}"),
+    };
+    let uri: ureq::http::Uri = url.parse().map_err(|err| {
+        format!("`{raw}` is not a server address ({err}); use e.g. http://127.0.0.1:8080")
+    })?;
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!(
+            "`{raw}` names no host; use e.g. http://127.0.0.1:8080"
+        ));
+    }
+    if uri.query().is_some() {
+        return Err(format!(
+            "`{raw}` has a query string; give the server's base address only"
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
 /// A report ready to send: the body bytes and how to label them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payload {
@@ -206,19 +243,21 @@ impl ApiClient {
         )
     }
 
-    /// `GET` a task by its status URL; with `wait`, the server holds the answer until the
-    /// task ends or `wait` seconds pass, so following a task costs no polling delay.
+    /// `GET` a task by its token or id; with `wait`, the server holds the answer until the
+    /// task ends or `wait` seconds pass, so following a task costs no polling delay. The
+    /// token, when there is one, is sent: a task id needs an admin token.
     pub fn task(
         &self,
-        status_url: &str,
+        task: &str,
         wait: Option<u64>,
         on_retry: impl FnMut(&ClientError, Duration),
     ) -> Result<Value, ClientError> {
         let answer_timeout =
             ANSWER_TIMEOUT.max(Duration::from_secs(wait.unwrap_or(0)) + WAIT_SLACK);
+        let url = self.task_url(task);
         self.retry.run(
             || {
-                let mut request = self.agent.get(status_url);
+                let mut request = self.authorized(self.agent.get(&url));
                 if let Some(wait) = wait {
                     request = request.query("wait", wait.to_string());
                 }
@@ -226,15 +265,16 @@ impl ApiClient {
                     .config()
                     .timeout_recv_response(Some(answer_timeout))
                     .build();
-                decode(status_url, request.call())
+                decode(&url, request.call())
             },
             on_retry,
         )
     }
 
-    /// The status URL of a task known by its token.
-    pub fn task_url(&self, token: &str) -> String {
-        format!("{}/api/v1/tasks/{}", self.server, path_segment(token))
+    /// The status URL of a task known by its token or id, below the configured server
+    /// address (not the one the server names, which lacks a proxy's path prefix).
+    fn task_url(&self, task: &str) -> String {
+        format!("{}/api/v1/tasks/{}", self.server, path_segment(task))
     }
 
     /// `GET /api/v1/tasks` with filters (admin token).
@@ -256,14 +296,13 @@ impl ApiClient {
         )
     }
 
-    /// `POST /api/v1/tasks/{token}/cancel` (admin token). Cancelling twice is harmless, so
-    /// it is retried like the rest.
+    /// `POST /api/v1/tasks/{task}/cancel` (admin token), by token or id.
     pub fn cancel_task(
         &self,
-        token: &str,
+        task: &str,
         on_retry: impl FnMut(&ClientError, Duration),
     ) -> Result<Value, ClientError> {
-        let url = format!("{}/cancel", self.task_url(token));
+        let url = format!("{}/cancel", self.task_url(task));
         self.retry.run(
             || decode(&url, self.authorized(self.agent.post(&url)).send_empty()),
             on_retry,
@@ -516,6 +555,47 @@ mod tests {
         let policy = RetryPolicy::new(10);
         let pauses: Vec<u64> = (1..=7).map(|n| policy.delay_before(n).as_secs()).collect();
         assert_eq!(pauses, [1, 2, 4, 8, 16, 30, 30]);
+    }
+
+    #[test]
+    fn server_addresses_without_a_scheme_are_http_and_keep_their_path() {
+        assert_eq!(
+            server_url("127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(server_url(" localhost ").unwrap(), "http://localhost");
+        assert_eq!(
+            server_url("https://ci.example.com/flakewatch/").unwrap(),
+            "https://ci.example.com/flakewatch"
+        );
+        assert_eq!(
+            server_url("HTTP://ci.example.com:81/fw").unwrap(),
+            "HTTP://ci.example.com:81/fw"
+        );
+        for bad in [
+            "",
+            "ftp://x",
+            "http://",
+            "http://x/?a=b",
+            "http://exa mple.com",
+        ] {
+            assert!(server_url(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn task_urls_hang_below_the_configured_address() {
+        let client = ApiClient::new(
+            &ClientSettings {
+                server: server_url("127.0.0.1:9/flakewatch").unwrap(),
+                token: None,
+            },
+            RetryPolicy::new(1),
+        );
+        assert_eq!(
+            client.task_url("fwt_ab"),
+            "http://127.0.0.1:9/flakewatch/api/v1/tasks/fwt_ab"
+        );
     }
 
     #[test]

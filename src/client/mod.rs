@@ -8,3 +8,4 @@ pub mod files;
 pub mod http;
 pub mod report;
 pub mod task;
+pub mod warnings;

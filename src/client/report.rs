@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::http::ClientError;
 use super::task::{Task, TaskStatus};
+use crate::wording::count;
 
 /// Says on stderr that a request failed and will be sent again.
 pub fn report_retry(err: &ClientError, pause: Duration) {
@@ -41,52 +42,52 @@ impl ProgressLines {
         if task.progress.records_seen > 0 || task.status.is_final() {
             let _ = write!(
                 line,
-                ": {} results stored of {} seen",
-                task.progress.records_stored, task.progress.records_seen
+                ": {} of {} stored",
+                task.progress.records_stored,
+                count(task.progress.records_seen, "test result")
             );
         }
         Some(line)
     }
 }
 
-/// The task's warnings, one `warning:` line each.
-pub fn warning_lines(task: &Task) -> Vec<String> {
-    task.warnings
-        .iter()
-        .map(|w| format!("warning: {}: {}", w.code, w.message))
-        .collect()
-}
-
-/// The one line that sums up an awaited task; `token` is named when the task is left
-/// unfinished, so the user can follow it later.
-pub fn summary_line(task: &Task, token: &str) -> String {
+/// The one line that sums up an awaited task. `already_stored` says the server had this
+/// upload before, so nothing new was stored. `token` (the task's own when the server
+/// names it) is how the user follows the task later.
+pub fn summary_line(task: &Task, token: &str, already_stored: bool) -> String {
+    let stored = count(task.progress.records_stored, "test result");
     let mut line = match &task.status {
+        TaskStatus::Completed if already_stored => format!(
+            "already stored: {stored} ({} seen)",
+            task.progress.records_seen
+        ),
         TaskStatus::Completed => format!(
-            "completed: {} test results stored ({} seen)",
-            task.progress.records_stored, task.progress.records_seen
+            "completed: {stored} stored ({} seen)",
+            task.progress.records_seen
         ),
         TaskStatus::Enqueued | TaskStatus::Running => format!(
-            "not finished: task still {}, {} test results stored so far",
+            "not finished: task still {}, {stored} stored so far",
             task.status.as_str(),
-            task.progress.records_stored
         ),
         other => other.as_str().to_owned(),
     };
     let _ = write!(line, " for project {}", task.project);
     if let Some(upload) = &task.upload {
-        if let Some(branch) = &upload.branch {
+        let named = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
+        if let Some(branch) = named(&upload.branch) {
             let _ = write!(line, ", branch {branch}");
         }
-        if let Some(commit) = &upload.commit {
-            let _ = write!(line, ", commit {}", short_commit(commit));
+        if let Some(commit) = named(&upload.commit) {
+            let _ = write!(line, ", commit {}", short_commit(&commit));
         }
-        if let Some(job) = &upload.job {
+        if let Some(job) = named(&upload.job) {
             let _ = write!(line, ", job {job}");
         }
     }
+    let token = task.token.as_deref().unwrap_or(token);
     let _ = write!(
         line,
-        "; queued {}, ran {}; task {}",
+        "; queued {}, ran {}; task {token} (id {})",
         millis(task.queue_ms),
         millis(task.run_ms),
         task.id
@@ -120,15 +121,17 @@ fn millis(ms: Option<i64>) -> String {
 
 /// The operators' view: one aligned row per task.
 pub fn task_table(tasks: &[Task]) -> String {
-    const HEADER: [&str; 9] = [
-        "ID", "STATUS", "PROJECT", "RECEIVED", "QUEUE_MS", "RUN_MS", "RECORDS", "WORKER", "ERROR",
+    const HEADER: [&str; 10] = [
+        "ID", "TOKEN", "STATUS", "PROJECT", "RECEIVED", "QUEUE_MS", "RUN_MS", "RECORDS", "WORKER",
+        "ERROR",
     ];
     let dash = || "-".to_owned();
-    let rows: Vec<[String; 9]> = tasks
+    let rows: Vec<[String; 10]> = tasks
         .iter()
         .map(|t| {
             [
                 t.id.to_string(),
+                t.token.clone().unwrap_or_else(dash),
                 t.status.as_str().to_owned(),
                 t.project.clone(),
                 t.received_at.clone().unwrap_or_else(dash),
@@ -197,7 +200,7 @@ mod tests {
         assert_eq!(lines.line_for(&enqueued), None);
         assert_eq!(
             lines.line_for(&running).as_deref(),
-            Some("flakewatch: task 3 running on w1: 8 results stored of 10 seen")
+            Some("flakewatch: task 3 running on w1: 8 of 10 test results stored")
         );
         assert_eq!(lines.line_for(&running), None);
     }
@@ -209,12 +212,24 @@ mod tests {
             "progress": {"records_seen": 120, "records_stored": 118},
             "upload": {"branch": "main", "commit": "0123456789abcdef0123", "job": "unit"}}));
         assert_eq!(
-            summary_line(&done, "tok"),
+            summary_line(&done, "fwt_7", false),
             "completed: 118 test results stored (120 seen) for project shop, branch main, \
-             commit 0123456789ab, job unit; queued 12 ms, ran 15.3 s; task 7, run 99"
+             commit 0123456789ab, job unit; queued 12 ms, ran 15.3 s; task fwt_7 (id 7), run 99"
         );
+        assert!(summary_line(&done, "fwt_7", true)
+            .starts_with("already stored: 118 test results (120 seen) for project shop"));
+        let one = task(json!({"id": 9, "token": "fwt_9", "project": "shop",
+            "status": "completed", "progress": {"records_seen": 1, "records_stored": 1},
+            "upload": {"branch": "main", "commit": "abc", "job": ""}}));
+        let line = summary_line(&one, "other", false);
+        assert!(
+            line.starts_with("completed: 1 test result stored (1 seen)"),
+            "{line}"
+        );
+        assert!(line.contains("commit abc; queued"), "no empty job: {line}");
+        assert!(line.contains("task fwt_9 (id 9)"), "{line}");
         let late = task(json!({"id": 8, "project": "shop", "status": "running"}));
-        let line = summary_line(&late, "fw_tok");
+        let line = summary_line(&late, "fw_tok", false);
         assert!(
             line.starts_with("not finished: task still running"),
             "{line}"
@@ -225,7 +240,7 @@ mod tests {
         );
         let failed = task(json!({"id": 9, "project": "shop", "status": "failed",
                                  "error": "report.xml:3:7: unexpected end"}));
-        assert!(summary_line(&failed, "t").starts_with("failed for project shop;"));
+        assert!(summary_line(&failed, "t", false).starts_with("failed for project shop;"));
     }
 
     #[test]

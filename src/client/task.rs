@@ -105,6 +105,9 @@ pub struct UploadInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Task {
     pub id: i64,
+    /// The task token (servers before it was shown leave it out).
+    #[serde(default)]
+    pub token: Option<String>,
     pub project: String,
     pub status: TaskStatus,
     pub received_at: Option<String>,

@@ -8,5 +8,5 @@ pub mod schema;
 mod target;
 
 pub use connection::{connect, DbConnection, MultiBackend};
-pub use pool::{open, Database, DbError, DbPool, PooledConnection};
+pub use pool::{open, open_for_command, Database, DbError, DbPool, PooledConnection};
 pub use target::{redact, Backend, DatabaseTarget};

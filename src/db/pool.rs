@@ -79,8 +79,22 @@ pub enum DbError {
 
 /// Connects, applies pending migrations and builds the pool. The first connection is made
 /// by hand so a bad URL fails at once with a clear message instead of a pool time-out.
+/// A missing SQLite file is created only when `settings.create` says so.
 pub fn open(settings: &DatabaseSettings) -> Result<Database, StartupError> {
-    let target = DatabaseTarget::parse(&settings.database_url)?;
+    open_pool(settings, None)
+}
+
+/// [`open`] for a command that does its work and exits: the pool makes connections only
+/// when one is asked for, never ahead in its background threads. A connection still being
+/// made in such a thread when the process exits crashes it (libpq and OpenSSL clean up
+/// under it), which one-shot commands on PostgreSQL did about one time in five.
+pub fn open_for_command(settings: &DatabaseSettings) -> Result<Database, StartupError> {
+    open_pool(settings, Some(0))
+}
+
+/// `min_idle`: connections the pool keeps ready (`None`: as many as it may hold).
+fn open_pool(settings: &DatabaseSettings, min_idle: Option<u32>) -> Result<Database, StartupError> {
+    let target = DatabaseTarget::from_settings(settings)?;
     let mut first = connect(&target)?;
     migrations::run_pending(&mut first, &target)?;
     drop(first);
@@ -88,11 +102,12 @@ pub fn open(settings: &DatabaseSettings) -> Result<Database, StartupError> {
     let backend = target.backend();
     let pool = r2d2::Pool::builder()
         .max_size(settings.db_pool_size)
+        .min_idle(min_idle)
         .connection_timeout(Duration::from_secs(10))
         .build_unchecked(ConnectionManager {
             target: target.clone(),
         });
-    tracing::info!(%backend, pool_size = settings.db_pool_size, "database ready");
+    tracing::info!(%backend, %target, pool_size = settings.db_pool_size, "database ready");
     Ok(Database {
         pool,
         backend,

@@ -1,8 +1,9 @@
 //! Which database a `DATABASE_URL` names.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use crate::config::DatabaseSettings;
 use crate::error::StartupError;
 
 /// The two storage backends flakewatch runs on.
@@ -68,6 +69,21 @@ impl DatabaseTarget {
         Ok(DatabaseTarget::Sqlite(PathBuf::from(url)))
     }
 
+    /// The database `settings` name. A SQLite file that does not exist is refused unless
+    /// `settings.create` is set: a command run from the wrong folder must not quietly
+    /// start a new, empty database there.
+    pub fn from_settings(settings: &DatabaseSettings) -> Result<Self, StartupError> {
+        let target = DatabaseTarget::parse(&settings.database_url)?;
+        if let DatabaseTarget::Sqlite(path) = &target {
+            if !settings.create && !is_in_memory(path) && !path.exists() {
+                return Err(StartupError::SqliteMissing {
+                    path: absolute(path).display().to_string(),
+                });
+            }
+        }
+        Ok(target)
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             DatabaseTarget::Postgres(_) => Backend::Postgres,
@@ -81,9 +97,18 @@ impl fmt::Display for DatabaseTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DatabaseTarget::Postgres(url) => f.write_str(&redact(url)),
-            DatabaseTarget::Sqlite(path) => write!(f, "sqlite file {}", path.display()),
+            DatabaseTarget::Sqlite(path) => write!(f, "sqlite file {}", absolute(path).display()),
         }
     }
+}
+
+/// The path from the root, so messages say which file whatever the working folder was.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn is_in_memory(path: &Path) -> bool {
+    path.as_os_str() == ":memory:"
 }
 
 impl fmt::Debug for DatabaseTarget {
@@ -146,6 +171,40 @@ mod tests {
         assert!(!text.contains("hunter2"), "password leaked: {text}");
         assert!(DatabaseTarget::parse("  ").is_err());
         assert!(DatabaseTarget::parse("sqlite:").is_err());
+    }
+
+    fn settings(url: &str, create: bool) -> DatabaseSettings {
+        DatabaseSettings {
+            database_url: url.to_owned(),
+            db_pool_size: 1,
+            create,
+        }
+    }
+
+    #[test]
+    fn a_missing_sqlite_file_is_refused_unless_asked_to_create_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("flakewatch.db");
+        let url = file.display().to_string();
+        let err = DatabaseTarget::from_settings(&settings(&url, false)).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&url), "{text}");
+        assert!(text.contains("--create"), "{text}");
+        assert!(DatabaseTarget::from_settings(&settings(&url, true)).is_ok());
+        std::fs::write(&file, b"").unwrap();
+        assert!(DatabaseTarget::from_settings(&settings(&url, false)).is_ok());
+        assert!(DatabaseTarget::from_settings(&settings(":memory:", false)).is_ok());
+        assert!(DatabaseTarget::from_settings(&settings("postgres://u@h/db", false)).is_ok());
+    }
+
+    #[test]
+    fn a_sqlite_target_is_shown_with_its_whole_path() {
+        let shown = DatabaseTarget::parse("flakewatch.db").unwrap().to_string();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            shown,
+            format!("sqlite file {}", cwd.join("flakewatch.db").display())
+        );
     }
 
     #[test]

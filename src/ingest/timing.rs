@@ -200,7 +200,10 @@ mod tests {
         clock.suite(&suite(&["a"], Some("2025-01-06T08:00:00"), 600_000));
         let (start, end, source) = clock.resolve(None, None, at("2026-11-02T09:00:00"));
         assert_eq!(source, TimingSource::Report);
-        assert_eq!((start, end), (at("2025-01-06T08:00:00"), at("2025-01-06T08:10:00")));
+        assert_eq!(
+            (start, end),
+            (at("2025-01-06T08:00:00"), at("2025-01-06T08:10:00"))
+        );
     }
 
     #[test]

@@ -195,11 +195,7 @@ impl<'a> RunWriter<'a> {
         }
         self.clock.run_info(junit.run_info());
         for warning in junit.warnings() {
-            let code = serde_json::to_value(warning.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_else(|| "report".into());
-            self.warn(&code, format!("{name}: {warning}"));
+            self.warn(warning.kind.code(), format!("{name}: {warning}"));
         }
         Ok(())
     }
@@ -333,7 +329,11 @@ impl<'a> RunWriter<'a> {
         if self.warnings_dropped > 0 {
             warnings.push(Warning {
                 code: "more_warnings".into(),
-                message: format!("{} more warnings not listed", self.warnings_dropped),
+                message: format!(
+                    "{} more {} not listed",
+                    self.warnings_dropped,
+                    crate::wording::agree(self.warnings_dropped, "warning", "warnings")
+                ),
             });
         }
         warnings

@@ -15,26 +15,23 @@ pub struct ParseError {
     pub kind: ErrorKind,
 }
 
-/// What went wrong; tests and callers match on this.
+/// What went wrong; tests and callers match on this. The advice holds for a report read
+/// locally (`flakewatch parse`) as well as for one a server received.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ErrorKind {
-    #[error(
-        "the report is empty: upload the file your test runner wrote, and check the report path"
-    )]
+    #[error("the report is empty: check the report path, and that the test runner wrote the file")]
     Empty,
-    #[error("not an XML file (it starts with {found}): upload the JUnit XML report your test runner writes")]
+    #[error("not an XML file (it starts with {found}): use the JUnit XML report your test runner writes")]
     NotXml { found: String },
-    #[error("this is an HTML page, not a JUnit report: the upload probably captured an error page or a login page; check the artifact URL or path")]
+    #[error("this is an HTML page, not a JUnit report: an error page or a login page was probably saved in its place; check the artifact URL or path")]
     Html,
     #[error("the root element is <{root}>, not <testsuites> or <testsuite>: this is not a JUnit XML report{hint}")]
     NotJunit { root: String, hint: String },
     #[error(
-        "unexpected end of file {context}: the report is truncated; re-upload the complete file"
+        "unexpected end of file {context}: the report is truncated; use the complete file (did the test run finish writing it?)"
     )]
     Truncated { context: String },
-    #[error(
-        "malformed XML: {detail}; fix the tool that wrote the report, or re-upload an intact copy"
-    )]
+    #[error("malformed XML: {detail}; fix the tool that wrote the report, or use an intact copy")]
     Malformed { detail: String },
     #[error("the report declares XML entities in a DOCTYPE, which flakewatch never expands (entity-bomb and XXE protection); remove the DOCTYPE from the report")]
     EntityDeclaration,
@@ -44,9 +41,9 @@ pub enum ErrorKind {
     TokenTooLarge { limit: usize },
     #[error("the report is larger than {limit} bytes once decompressed (a gzip bomb, or a genuinely huge report); split the report, or raise max_decompressed_bytes")]
     TooLarge { limit: u64 },
-    #[error("corrupt gzip data ({detail}); re-upload the file, or upload it uncompressed")]
+    #[error("corrupt gzip data ({detail}); use an intact copy, or the uncompressed report")]
     Gzip { detail: String },
-    #[error("could not read the report: {detail}; retry the upload")]
+    #[error("could not read the report: {detail}")]
     Io { detail: String },
 }
 
@@ -93,11 +90,56 @@ pub enum WarningKind {
     TooManyWarnings,
 }
 
+impl WarningKind {
+    /// Stable machine-readable code, the same as the JSON name.
+    pub const fn code(self) -> &'static str {
+        match self {
+            WarningKind::DialectDetected => "dialect_detected",
+            WarningKind::DuplicateIdentity => "duplicate_identity",
+            WarningKind::MissingDuration => "missing_duration",
+            WarningKind::InvalidDuration => "invalid_duration",
+            WarningKind::CountMismatch => "count_mismatch",
+            WarningKind::Truncated => "truncated",
+            WarningKind::Encoding => "encoding",
+            WarningKind::Leniency => "leniency",
+            WarningKind::TooManyWarnings => "too_many_warnings",
+        }
+    }
+
+    /// Information about the report rather than a problem with it.
+    pub fn is_information(self) -> bool {
+        self == WarningKind::DialectDetected
+    }
+}
+
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
             Some(line) => write!(f, "line {line}: {}", self.message),
             None => f.write_str(&self.message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warning_codes_are_their_json_names() {
+        let kinds = [
+            WarningKind::DialectDetected,
+            WarningKind::DuplicateIdentity,
+            WarningKind::MissingDuration,
+            WarningKind::InvalidDuration,
+            WarningKind::CountMismatch,
+            WarningKind::Truncated,
+            WarningKind::Encoding,
+            WarningKind::Leniency,
+            WarningKind::TooManyWarnings,
+        ];
+        for kind in kinds {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.code());
         }
     }
 }

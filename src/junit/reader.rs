@@ -846,8 +846,9 @@ impl<R: Read> JunitReader<R> {
                 WarningKind::Truncated,
                 Some(line),
                 format!(
-                    "{} re-runs beyond the first {MAX_ATTEMPTS_PER_RECORD} of one <testcase> were dropped",
-                    builder.attempts_dropped
+                    "{} beyond the first {MAX_ATTEMPTS_PER_RECORD} of one <testcase> {} dropped",
+                    crate::wording::count(builder.attempts_dropped, "re-run"),
+                    crate::wording::agree(builder.attempts_dropped, "was", "were")
                 ),
             );
         }

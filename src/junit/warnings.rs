@@ -2,6 +2,7 @@
 
 use super::error::{Warning, WarningKind};
 use super::text::cap_string;
+use crate::wording::{agree, count};
 
 /// Individual warnings kept; past this they are only counted.
 const MAX_WARNINGS: usize = 200;
@@ -76,8 +77,10 @@ impl Warnings {
                 WarningKind::MissingDuration,
                 t.first_line,
                 format!(
-                    "{} of {total_cases} test cases have no duration (first at line {})",
+                    "{} of {} {} no duration (first at line {})",
                     t.count,
+                    count(total_cases, "test case"),
+                    agree(t.count, "has", "have"),
                     t.first_line.unwrap_or(0)
                 ),
             );
@@ -88,8 +91,10 @@ impl Warnings {
                 WarningKind::InvalidDuration,
                 t.first_line,
                 format!(
-                    "{} durations are negative, not a number or implausible and were ignored (first at line {})",
-                    t.count,
+                    "{} {} negative, not a number or implausible and {} ignored (first at line {})",
+                    count(t.count, "duration"),
+                    agree(t.count, "is", "are"),
+                    agree(t.count, "was", "were"),
                     t.first_line.unwrap_or(0)
                 ),
             );
@@ -100,8 +105,9 @@ impl Warnings {
                 WarningKind::Truncated,
                 t.first_line,
                 format!(
-                    "{} fields were cut (messages and failure text to {max_text} bytes, system-out/err to {max_output} bytes; first at line {})",
-                    t.count,
+                    "{} {} cut (messages and failure text to {max_text} bytes, system-out/err to {max_output} bytes; first at line {})",
+                    count(t.count, "field"),
+                    agree(t.count, "was", "were"),
                     t.first_line.unwrap_or(0)
                 ),
             );
@@ -111,8 +117,47 @@ impl Warnings {
             self.list.push(Warning {
                 kind: WarningKind::TooManyWarnings,
                 line: None,
-                message: format!("{dropped} more warnings were not kept"),
+                message: format!(
+                    "{dropped} more {} {} not kept",
+                    agree(dropped, "warning", "warnings"),
+                    agree(dropped, "was", "were")
+                ),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(warnings: &Warnings) -> Vec<&str> {
+        warnings.list().iter().map(|w| w.message.as_str()).collect()
+    }
+
+    #[test]
+    fn tallies_agree_with_their_counts() {
+        let mut one = Warnings::default();
+        one.missing_duration(3);
+        one.invalid_duration(4);
+        one.truncated(5);
+        one.finish(1, 10, 20);
+        assert_eq!(
+            messages(&one),
+            [
+                "1 of 1 test case has no duration (first at line 3)",
+                "1 duration is negative, not a number or implausible and was ignored (first at line 4)",
+                "1 field was cut (messages and failure text to 10 bytes, system-out/err to 20 bytes; first at line 5)",
+            ]
+        );
+        let mut two = Warnings::default();
+        for line in [3, 9] {
+            two.missing_duration(line);
+        }
+        two.finish(5, 10, 20);
+        assert_eq!(
+            messages(&two),
+            ["2 of 5 test cases have no duration (first at line 3)"]
+        );
     }
 }

@@ -66,7 +66,16 @@ pub struct ClaimedTask {
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskView {
     pub id: i64,
+    /// The task token, re-derived by the API (only its hash is stored); see
+    /// `secrets::task_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
     pub project: String,
+    #[serde(skip)]
+    pub project_id: i64,
+    /// The upload's identity, which the task token is derived from.
+    #[serde(skip)]
+    pub upload_key: String,
     pub status: TaskStatus,
     pub received_at: NaiveDateTimeUtc,
     pub enqueued_at: NaiveDateTimeUtc,

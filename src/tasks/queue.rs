@@ -230,16 +230,8 @@ fn owned(task: &ClaimedTask) -> OwnedTask {
 }
 
 /// Cancels an enqueued task at once, or asks its worker to stop a running one at its next
-/// batch. Returns `false` for an unknown token.
-pub fn cancel(conn: &mut DbConnection, token_hash: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    let Some(id) = store_tasks::table
-        .filter(store_tasks::token_hash.eq(token_hash))
-        .select(store_tasks::id)
-        .first::<i64>(conn)
-        .optional()?
-    else {
-        return Ok(false);
-    };
+/// batch. A task that ended meanwhile stays as it ended.
+pub fn cancel(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<()> {
     let waiting = diesel::update(
         store_tasks::table
             .filter(store_tasks::id.eq(id))
@@ -262,7 +254,7 @@ pub fn cancel(conn: &mut DbConnection, token_hash: &str, now: NaiveDateTime) -> 
         .execute(conn)?;
     }
     notify(conn, CHANNEL_CHANGED, &id.to_string())?;
-    Ok(true)
+    Ok(())
 }
 
 /// NOTIFY on PostgreSQL, delivered when the surrounding transaction commits; nothing on
@@ -315,6 +307,8 @@ struct TaskRow {
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = uploads)]
 struct UploadRow {
+    project_id: i64,
+    idempotency_key: String,
     branch: String,
     commit_sha: String,
     job: String,
@@ -331,7 +325,16 @@ pub struct TaskFilter {
     pub status: Option<TaskStatus>,
     pub since: Option<NaiveDateTime>,
     pub until: Option<NaiveDateTime>,
+    /// Seek paging: only tasks after this one in the list's order (newest first).
+    pub after: Option<ListPosition>,
     pub limit: i64,
+}
+
+/// A place in the task list, which is ordered by `received_at` then `id`, both descending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListPosition {
+    pub received_at: NaiveDateTime,
+    pub id: i64,
 }
 
 macro_rules! task_view_query {
@@ -398,6 +401,15 @@ pub fn list(
     if let Some(until) = filter.until {
         query = query.filter(store_tasks::received_at.lt(until));
     }
+    if let Some(after) = filter.after {
+        query = query.filter(
+            store_tasks::received_at
+                .lt(after.received_at)
+                .or(store_tasks::received_at
+                    .eq(after.received_at)
+                    .and(store_tasks::id.lt(after.id))),
+        );
+    }
     Ok(query
         .load::<ViewRow>(conn)?
         .into_iter()
@@ -413,7 +425,10 @@ fn to_view((task, upload, project, run_id): ViewRow, now: NaiveDateTime) -> Task
     });
     TaskView {
         id: task.id,
+        token: None,
         project,
+        project_id: upload.project_id,
+        upload_key: upload.idempotency_key,
         status,
         received_at: NaiveDateTimeUtc(task.received_at),
         enqueued_at: NaiveDateTimeUtc(task.enqueued_at),

@@ -7,6 +7,7 @@ use super::AppState;
 use crate::db::DbError;
 use crate::error::ApiError;
 use crate::store::tokens::{self, ApiToken, Scope};
+use crate::wording::with_article;
 
 /// The token in `Authorization: Bearer ...`, if it is live and allows `needed`.
 pub async fn require(
@@ -27,7 +28,9 @@ pub async fn require(
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "missing_token",
-            "send an API token as `Authorization: Bearer TOKEN`; create one with `flakewatch token create`",
+            "this call needs an API token, sent as `Authorization: Bearer TOKEN` (the \
+             flakewatch commands send --token or FLAKEWATCH_TOKEN); `flakewatch token create` \
+             creates one",
         ));
     };
     let plaintext = plaintext.to_owned();
@@ -40,7 +43,8 @@ pub async fn require(
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
-                "the API token is unknown or revoked; check FLAKEWATCH_TOKEN or create a new token",
+                "the API token is unknown or revoked: check --token or FLAKEWATCH_TOKEN, or create \
+                 a new token with `flakewatch token create` where the server's database is",
             )
         })?;
     // Recording the use is a write; it must never hold up the request (on SQLite it would
@@ -62,9 +66,12 @@ pub async fn require(
             StatusCode::FORBIDDEN,
             "insufficient_scope",
             format!(
-                "this is a {} token; this call needs a {} token",
-                token.scope.as_str(),
-                needed.as_str()
+                "this is {}; this call needs {}",
+                with_article(&format!("{} token", token.scope.as_str())),
+                with_article(&match needed {
+                    Scope::Admin => "admin token".to_owned(),
+                    other => format!("{} or admin token", other.as_str()),
+                })
             ),
         ));
     }

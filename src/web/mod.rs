@@ -60,14 +60,27 @@ pub struct BoundServer {
     pub server: actix_web::dev::Server,
 }
 
-/// Binds `bind` (host:port) and builds the server. Binding happens here, before anything
-/// runs, so a port in use is reported as one clear error. Signals are left to the caller,
-/// which orders the shutdown of the server and the workers.
+/// Binds `bind` (host:port) and builds the server: [`listen`] then [`serve`].
 pub fn bind(
     bind: &str,
     http_workers: Option<u16>,
     state: AppState,
 ) -> Result<BoundServer, StartupError> {
+    serve(listen(bind)?, http_workers, state)
+}
+
+/// A socket bound and listening, with nothing serving it yet.
+pub struct Listening {
+    listener: TcpListener,
+    /// What was asked for, for messages.
+    requested: String,
+    /// The real address, which matters when port 0 was asked for.
+    pub addr: SocketAddr,
+}
+
+/// Binds `bind` (host:port). Callers do this before starting anything else, so a port in
+/// use is reported as one clear error and nothing has to be stopped again.
+pub fn listen(bind: &str) -> Result<Listening, StartupError> {
     let bind_error = |reason: String| StartupError::Bind {
         addr: bind.to_owned(),
         reason,
@@ -81,7 +94,29 @@ pub fn bind(
     let addr = listener
         .local_addr()
         .map_err(|err| bind_error(err.to_string()))?;
+    Ok(Listening {
+        listener,
+        requested: bind.to_owned(),
+        addr,
+    })
+}
 
+/// Builds the server on a bound socket. Signals are left to the caller, which orders the
+/// shutdown of the server and the workers.
+pub fn serve(
+    listening: Listening,
+    http_workers: Option<u16>,
+    state: AppState,
+) -> Result<BoundServer, StartupError> {
+    let Listening {
+        listener,
+        requested,
+        addr,
+    } = listening;
+    let bind_error = |reason: String| StartupError::Bind {
+        addr: requested.clone(),
+        reason,
+    };
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()

@@ -77,6 +77,8 @@ impl TestDb {
         DatabaseSettings {
             database_url: self.url.clone(),
             db_pool_size: 8,
+            // A test's SQLite file is new: it is made on first open, as `serve` makes it.
+            create: true,
         }
     }
 

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod browser;
 mod db;
+pub mod proxy;
 pub mod reports;
 mod server;
 

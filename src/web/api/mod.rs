@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`.
 
+mod cursor;
 mod projects;
 mod query;
 mod tasks;

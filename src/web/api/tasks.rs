@@ -1,20 +1,22 @@
-//! The task API: one task by its token (optionally waiting for it to end), the operators'
-//! list, and cancelling.
+//! The task API: one task by its token or id (optionally waiting for it to end), the
+//! operators' list, and cancelling.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::cursor::Cursor;
 use super::query;
 use crate::db::{Backend, DbError};
 use crate::error::ApiError;
 use crate::secrets;
-use crate::store::tokens::Scope;
-use crate::tasks::queue::{self, TaskFilter};
+use crate::store::tokens::{ApiToken, Scope};
+use crate::tasks::queue::{self, ListPosition, TaskFilter};
 use crate::tasks::signals::RESYNC;
 use crate::tasks::{TaskStatus, TaskView};
 use crate::web::{auth, AppState};
@@ -32,11 +34,50 @@ pub struct ShowQuery {
     while_status: Option<String>,
 }
 
-/// No authentication: the 128-bit token is the secret.
-#[get("/tasks/{token}")]
+/// How a request names a task: by its token, which is the secret itself, or by its id,
+/// which needs an admin token of the task's project.
+enum TaskRef {
+    Token { hash: String },
+    Id { id: i64, project: String },
+}
+
+impl TaskRef {
+    /// Reads the path's `{task}`. `admin` is the caller's admin token when the handler
+    /// already required one; an id without it requires it here.
+    async fn from_path(
+        req: &HttpRequest,
+        state: &AppState,
+        raw: &str,
+        admin: Option<&ApiToken>,
+    ) -> Result<Self, ApiError> {
+        // Tokens are `fwt_...`; a plain number is an id.
+        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(TaskRef::Token {
+                hash: secrets::token_hash(raw),
+            });
+        }
+        let id = raw.parse::<i64>().map_err(|_| not_found())?;
+        let project = match admin {
+            Some(admin) => admin.project.clone(),
+            None => auth::require(req, state, Scope::Admin).await?.project,
+        };
+        Ok(TaskRef::Id { id, project })
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found(
+        "no task has this token or id; use the task token `flakewatch upload` printed, \
+         or a task id of your admin token's project",
+    )
+}
+
+/// No authentication with a token: its 128 bits are the secret. An id needs an admin token.
+#[get("/tasks/{task}")]
 pub async fn show(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    token: web::Path<String>,
+    task: web::Path<String>,
     query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let wait = match query.wait.as_deref() {
@@ -58,14 +99,14 @@ pub async fn show(
             )
         })?),
     };
-    let token_hash = secrets::token_hash(&token);
+    let task_ref = TaskRef::from_path(&req, &state, &task, None).await?;
 
     // Subscribe before the first read, so a change landing in between still wakes us.
     let mut changes = state.signals.subscribe_changed();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     let mut shutdown = state.shutdown.clone();
     loop {
-        let task = find(&state, &token_hash).await?;
+        let task = find(&state, &task_ref).await?;
         let settled = match while_status {
             Some(status) => task.status != status,
             None => task.status.is_final(),
@@ -88,23 +129,49 @@ pub async fn show(
             }
         };
         if !woke {
-            let task = find(&state, &token_hash).await?;
+            let task = find(&state, &task_ref).await?;
             return Ok(HttpResponse::Ok().json(task));
         }
     }
 }
 
-async fn find(state: &AppState, token_hash: &str) -> Result<TaskView, ApiError> {
-    let token_hash = token_hash.to_owned();
-    let task = state
-        .db
-        .run(move |conn| queue::find_by_token(conn, &token_hash, now()).map_err(DbError::from))
-        .await
-        .map_err(ApiError::storage)?
-        .ok_or_else(|| {
-            ApiError::not_found("no task has this token; check the token the upload returned")
-        })?;
-    Ok(with_live_progress(state, task))
+async fn find(state: &AppState, task_ref: &TaskRef) -> Result<TaskView, ApiError> {
+    let task = match task_ref {
+        TaskRef::Token { hash } => {
+            let hash = hash.clone();
+            state
+                .db
+                .run(move |conn| queue::find_by_token(conn, &hash, now()).map_err(DbError::from))
+                .await
+        }
+        TaskRef::Id { id, .. } => {
+            let id = *id;
+            state
+                .db
+                .run(move |conn| queue::find_by_id(conn, id, now()).map_err(DbError::from))
+                .await
+        }
+    }
+    .map_err(ApiError::storage)?
+    .ok_or_else(not_found)?;
+    // Another project's task is not found, rather than forbidden: its existence is not
+    // this admin's business.
+    if let TaskRef::Id { project, .. } = task_ref {
+        if task.project != *project {
+            return Err(not_found());
+        }
+    }
+    Ok(with_token(state, with_live_progress(state, task)))
+}
+
+/// The task's token, derived again from its upload: only its hash is stored.
+fn with_token(state: &AppState, mut task: TaskView) -> TaskView {
+    task.token = Some(secrets::task_token(
+        &state.task_key,
+        task.project_id,
+        &task.upload_key,
+    ));
+    task
 }
 
 /// A running task's progress as its worker in this process last reported it, which is
@@ -120,7 +187,8 @@ fn with_live_progress(state: &AppState, mut task: TaskView) -> TaskView {
     task
 }
 
-/// Operators' list: admin token of the project.
+/// Operators' list: admin token of the project. `next`, when present, is the `cursor` of
+/// the following page.
 #[get("/tasks")]
 pub async fn list(
     req: HttpRequest,
@@ -139,54 +207,83 @@ pub async fn list(
             ApiError::bad_field("status", format!("`status` is one of enqueued, running, completed, failed, cancelled, not `{raw}`"))
         })?),
     };
-    let limit = query::limit(&query, 100, 1000)?;
+    let limit = query::limit(&query, 100, MAX_LIST_LIMIT)?;
     let filter = TaskFilter {
         project_id: Some(token.project_id),
         status,
         since: query::time(&query, "since")?,
         until: query::time(&query, "until")?,
-        limit,
+        after: Cursor::from_query(&query)?.map(|cursor| ListPosition {
+            received_at: cursor.at,
+            id: cursor.id,
+        }),
+        // One more than asked for tells whether there is a next page.
+        limit: limit + 1,
     };
-    let tasks = state
+    let mut tasks = state
         .db
         .run(move |conn| queue::list(conn, &filter, now()).map_err(DbError::from))
         .await
         .map_err(ApiError::storage)?;
+    let next = if tasks.len() as i64 > limit {
+        tasks.truncate(limit as usize);
+        tasks.last().map(|last| {
+            Cursor {
+                at: last.received_at.0,
+                id: last.id,
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
     let tasks: Vec<TaskView> = tasks
         .into_iter()
-        .map(|t| with_live_progress(&state, t))
+        .map(|t| with_token(&state, with_live_progress(&state, t)))
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "tasks": tasks })))
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "tasks": tasks, "next": next })))
 }
 
-#[post("/tasks/{token}/cancel")]
+/// The most tasks one page of the list holds; `next` pages on.
+pub const MAX_LIST_LIMIT: i64 = 1000;
+
+/// Cancels a task by token or id (admin token). A task that already ended stays as it
+/// ended, and the answer is a `409 task_ended` that says how it ended.
+#[post("/tasks/{task}/cancel")]
 pub async fn cancel(
     req: HttpRequest,
     state: web::Data<AppState>,
-    token: web::Path<String>,
+    task: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = auth::require(&req, &state, Scope::Admin).await?;
-    let token_hash = secrets::token_hash(&token);
-    let task = find(&state, &token_hash).await?;
+    let task_ref = TaskRef::from_path(&req, &state, &task, Some(&admin)).await?;
+    let task = find(&state, &task_ref).await?;
     auth::check_project(&admin, &task.project)?;
-    // A task that already ended stays as it ended; the answer shows how.
     if task.status.is_final() {
-        return Ok(HttpResponse::Ok().json(task));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "task_ended",
+            format!(
+                "task {} already ended ({}); there is nothing to cancel",
+                task.id,
+                task.status.as_str()
+            ),
+        ));
     }
     // In memory for this process's workers; in the database for other processes (on
     // SQLite a running task's transaction holds the write lock, and there are no others).
     state.signals.request_cancel(task.id);
     if !(task.status == TaskStatus::Running && state.db.backend == Backend::Sqlite) {
-        let hash = token_hash.clone();
+        let id = task.id;
         state
             .db
-            .run(move |conn| queue::cancel(conn, &hash, now()).map_err(DbError::from))
+            .run(move |conn| queue::cancel(conn, id, now()).map_err(DbError::from))
             .await
             .map_err(ApiError::storage)?;
     }
     state.signals.task_changed(task.id);
     tracing::info!(task = task.id, "cancel requested");
-    let mut task = find(&state, &token_hash).await?;
+    let mut task = find(&state, &task_ref).await?;
     if task.status == TaskStatus::Running {
         task.cancel_requested = true;
     }

@@ -88,7 +88,7 @@ pub async fn create(
     };
 
     let idempotency_key = idempotency_key(token.project_id, &meta, &content_hash);
-    let task_token = task_token(&state.task_key, token.project_id, &idempotency_key);
+    let task_token = secrets::task_token(&state.task_key, token.project_id, &idempotency_key);
     let token_hash = secrets::token_hash(&task_token);
     let project_id = token.project_id;
     let body_bytes = body_bytes as i64;
@@ -213,17 +213,6 @@ fn idempotency_key(project_id: i64, meta: &UploadMeta, content_hash: &str) -> St
     ])
 }
 
-/// The task token is derived from the upload and an installation secret, so a retried
-/// upload gets the same token back while only its hash is stored.
-fn task_token(key: &str, project_id: i64, idempotency_key: &str) -> String {
-    let digest = secrets::sha256_hex(&[
-        key.as_bytes(),
-        &project_id.to_le_bytes(),
-        idempotency_key.as_bytes(),
-    ]);
-    format!("fwt_{}", &digest[..32])
-}
-
 async fn read_body(mut payload: web::Payload, limit: u64) -> Result<Vec<u8>, ApiError> {
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
@@ -327,6 +316,7 @@ fn now() -> NaiveDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets::task_token;
 
     fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
