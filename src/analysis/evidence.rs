@@ -63,8 +63,8 @@ impl EvidenceKind {
                 times(count)
             ),
             EvidenceKind::Regression => match count {
-                1 => "broken once by a change on the default branch".to_owned(),
-                n => format!("broken {n} times by a change on the default branch"),
+                1 => "a change on the default branch broke it".to_owned(),
+                n => format!("broken {n} times by changes on the default branch"),
             },
             EvidenceKind::RegressionOnBranch => format!(
                 "failed consistently on a branch (that branch's own change, not counted), {}",
@@ -145,10 +145,10 @@ pub fn record(list: &mut Vec<Evidence>, o: Occurrence) {
         e.at = e.at.max(o.at);
     }
     e.latest = o.latest;
-    e.message = if e.latest.is_empty() {
-        e.kind.summary(e.count)
-    } else {
-        format!("{}; latest: {}", e.kind.summary(e.count), e.latest)
+    e.message = match (e.latest.is_empty(), e.count) {
+        (true, _) => e.kind.summary(e.count),
+        (false, 1) => format!("{}: {}", e.kind.summary(1), e.latest),
+        (false, n) => format!("{}; latest: {}", e.kind.summary(n), e.latest),
     };
     let at = e.at;
     let pos = list.iter().position(|x| x.at <= at).unwrap_or(list.len());

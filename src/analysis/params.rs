@@ -50,10 +50,15 @@ pub struct Params {
     pub fix_confidence: f64,
     pub min_clean_to_clear: u32,
 
-    /// `Skipped` after this many skipped results in a row, and at least this long since
-    /// the test last ran (so a test that one job skips and another runs stays as it is).
+    /// `Skipped` after at least this many skipped results in a row, and a streak a test
+    /// skipped at its usual rate would produce with probability below `skipped_max_chance`
+    /// (so a test that one job skips and another runs, or that skips itself now and then,
+    /// keeps its status).
     pub skipped_after_runs: u32,
-    pub skipped_after_hours: f64,
+    pub skipped_max_chance: f64,
+    /// Beta prior of the skip rate: pseudo-skips and pseudo-executions.
+    pub prior_skips: f64,
+    pub prior_executions: f64,
     /// `Inactive` when a test has not been reported at all for this long, counted from the
     /// project's newest run (data time, not the clock, so old histories read right).
     pub inactive_after_hours: f64,
@@ -100,7 +105,9 @@ impl Default for Params {
             fix_confidence: 0.95,
             min_clean_to_clear: 8,
             skipped_after_runs: 3,
-            skipped_after_hours: 24.0,
+            skipped_max_chance: 0.001,
+            prior_skips: 0.5,
+            prior_executions: 10.0,
             inactive_after_hours: 14.0 * 24.0,
             regression_min_streak: 2,
             regression_max_chance: 0.001,

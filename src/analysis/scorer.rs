@@ -104,10 +104,6 @@ pub fn inactive_from(last_seen: NaiveDateTime, params: &Params) -> Option<NaiveD
     last_seen.checked_add_signed(chrono::Duration::milliseconds(ms))
 }
 
-fn hours_between(from: NaiveDateTime, to: NaiveDateTime) -> f64 {
-    (to - from).num_milliseconds() as f64 / 3_600_000.0
-}
-
 /// `observe` without building a verdict: for replays that only need the final state.
 pub fn observe_in_place(s: &mut TestState, run: &RunContext, r: &TestResultObs, p: &Params) {
     s.status_changed_at.get_or_insert(run.at);
@@ -121,14 +117,13 @@ pub fn observe_in_place(s: &mut TestState, run: &RunContext, r: &TestResultObs, 
     if s.last_seen_at.is_none_or(|t| t < run.at) {
         s.last_seen_at = Some(run.at);
     }
+    s.skips.decay(p.rate_decay());
     if r.outcome == Outcome::Skipped {
         note_skip(s, run, p);
         return;
     }
     s.skip_streak = 0;
-    if s.last_executed_at.is_none_or(|t| t < run.at) {
-        s.last_executed_at = Some(run.at);
-    }
+    s.skips.passes += 1.0;
     s.runs_seen = s.runs_seen.saturating_add(1);
     if s.status == Status::Skipped {
         let calm = calm_status(s, p);
@@ -174,14 +169,17 @@ pub fn observe_in_place(s: &mut TestState, run: &RunContext, r: &TestResultObs, 
     update_flaky_status(s, run, p);
 }
 
-/// A skipped result: not a run. Skipped run after run, and not run for a while, the test
-/// is `Skipped` (whatever it was: a disabled broken test is no longer broken).
+/// A skipped result: not a run. Skipped run after run, more than its usual skips explain,
+/// the test is `Skipped` (whatever it was: a disabled broken test is no longer broken).
 fn note_skip(s: &mut TestState, run: &RunContext, p: &Params) {
+    if s.skip_streak == 0 {
+        s.skip_rate_at_streak = s.skips.mean(p.prior_skips, p.prior_executions);
+    }
     s.skip_streak = s.skip_streak.saturating_add(1);
-    let long_enough = s
-        .last_executed_at
-        .is_none_or(|t| hours_between(t, run.at) >= p.skipped_after_hours);
-    if s.status != Status::Skipped && s.skip_streak >= p.skipped_after_runs && long_enough {
+    s.skips.failures += 1.0;
+    let chance_ln = f64::from(s.skip_streak) * s.skip_rate_at_streak.clamp(1e-9, 1.0).ln();
+    let unusual = chance_ln <= p.skipped_max_chance.ln();
+    if s.status != Status::Skipped && s.skip_streak >= p.skipped_after_runs && unusual {
         set_status(s, Status::Skipped, run.at);
     }
     let latest = format!("run {}, {} in a row", run.run_id, s.skip_streak);
@@ -393,7 +391,7 @@ fn record_branch_pass(s: &mut TestState, bi: usize, run: &RunContext, p: &Params
     let b = &s.branches[bi];
     if b.is_default && s.status == Status::Broken && b.pass_streak >= p.broken_clear_passes {
         let latest = format!(
-            "passing again on {} since run {} ({} runs in a row)",
+            "on {} since run {} ({} runs in a row)",
             b.branch, run.run_id, b.pass_streak
         );
         let was_flaky = s.flaky_before_broken;

@@ -25,12 +25,14 @@ pub struct TestState {
     /// Latest result of any kind, skipped included: a long silence makes the test inactive.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_seen_at: Option<NaiveDateTime>,
-    /// Latest result that was not skipped.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_executed_at: Option<NaiveDateTime>,
     /// Consecutive skipped results.
     #[serde(skip_serializing_if = "is_zero")]
     pub skip_streak: u32,
+    /// Decayed skipped results (`failures`) and executed ones (`passes`): the skip rate.
+    pub skips: DecayedRate,
+    /// The skip rate when the current skip streak began, which the streak is weighed against.
+    #[serde(skip_serializing_if = "is_zero_f64")]
+    pub skip_rate_at_streak: f64,
     /// First run of the current clean streak, and when the last flaky spell was taken as
     /// fixed (that streak's start): "fixed since".
     #[serde(skip_serializing_if = "Option::is_none")]

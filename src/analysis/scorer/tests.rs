@@ -251,7 +251,7 @@ fn in_run_retry_that_passed_makes_flaky() {
     assert_eq!((e.first_run_id, e.last_run_id, e.count), (21, 21, 1));
     assert_eq!(
         e.message,
-        "failed, then passed on an in-run retry, in 1 run; latest: run 21, 1 of 2 tries failed"
+        "failed, then passed on an in-run retry, in 1 run: run 21, 1 of 2 tries failed"
     );
     assert_eq!(v.first_flaky_at, Some(e.at));
 }
@@ -310,7 +310,7 @@ fn same_commit_passing_and_failing_makes_flaky() {
         .expect("same-commit evidence");
     assert_eq!(
         e.message,
-        "1 commit both passed and failed; latest: commit 3f2a1c9, 1 passed, 1 failed"
+        "1 commit both passed and failed: commit 3f2a1c9, 1 passed, 1 failed"
     );
     assert_eq!((e.first_run_id, e.last_run_id), (22, 22));
     // A third run at that commit updates the entry instead of adding one.
@@ -324,7 +324,7 @@ fn same_commit_passing_and_failing_makes_flaky() {
     assert_eq!(mixed.len(), 1);
     assert_eq!(
         mixed[0].message,
-        "1 commit both passed and failed; latest: commit 3f2a1c9, 2 passed, 1 failed"
+        "1 commit both passed and failed: commit 3f2a1c9, 2 passed, 1 failed"
     );
 }
 
