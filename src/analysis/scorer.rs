@@ -513,10 +513,7 @@ fn update_flaky_status(s: &mut TestState, run: &RunContext, p: &Params) {
     let next = match s.status {
         Status::Broken | Status::Skipped | Status::Inactive => return,
         Status::Flaky => {
-            // The rate with the clean runs counted in (or the rate when the evidence came,
-            // if lower): an estimate inflated right after a rare failure would clear a test
-            // that only has a dry spell.
-            let rate = s.rate.mean(p.prior_failures, p.prior_passes).min(s.rate_at_evidence);
+            let rate = s.rate_at_evidence;
             let convincing = s.clean_streak >= p.clean_runs_to_clear(rate);
             if convincing || (score < p.leave_flaky && s.clean_streak >= p.min_clean_to_leave) {
                 clear_flaky(s, run, rate, p);
