@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod cli;
 pub mod client;
+pub mod codeowners;
 pub mod config;
 pub mod db;
 pub mod error;

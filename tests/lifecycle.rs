@@ -380,6 +380,19 @@ storage_test!(fn the_status_lifecycle_moves_tests_on(db) {
     store(&server, &upload_token, &back[0]);
     let tests = tests_by_name(&server, &read, "shop");
     assert_eq!(tests["removed"]["status"], "healthy", "{}", tests["removed"]);
+
+    // Scoring the history again from scratch gives the same statuses, since the same times.
+    let rescored = std::process::Command::new(env!("CARGO_BIN_EXE_flakewatch"))
+        .args(["rescore", "--project", "shop", "--database-url", &db.url])
+        .output()
+        .unwrap();
+    assert!(rescored.status.success(), "{}", String::from_utf8_lossy(&rescored.stderr));
+    let again = tests_by_name(&server, &read, "shop");
+    for (name, test) in &tests {
+        for field in ["status", "status_changed_at", "fixed_since"] {
+            assert_eq!(again[name][field], test[field], "{name} {field}");
+        }
+    }
 });
 
 storage_test!(fn skip_then_failure_is_a_failure_not_a_retry(db) {

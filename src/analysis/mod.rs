@@ -16,5 +16,5 @@ pub mod state;
 pub use evidence::{Evidence, EvidenceKind};
 pub use model::{summarize_run, Outcome, RunContext, RunSummary, Status, TestResultObs};
 pub use params::Params;
-pub use scorer::{inactive_from, observe, observe_in_place, status_at, verdict, Verdict};
+pub use scorer::{go_inactive, inactive_from, observe, observe_in_place, verdict, Verdict};
 pub use state::TestState;

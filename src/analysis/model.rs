@@ -37,8 +37,9 @@ pub enum Status {
     Broken,
     /// Reported skipped run after run: disabled, or skipped by the test itself.
     Skipped,
-    /// Not reported at all for a while (`Params::inactive_after_hours`): removed, renamed or
-    /// no longer run. Shown, never stored in the state: the test's next result ends it.
+    /// Not reported at all for a while (`Params::inactive_after_hours`) while the project
+    /// went on: removed, renamed or no longer run. Set by storage (`scorer::go_inactive`);
+    /// the test's next result ends it.
     Inactive,
 }
 

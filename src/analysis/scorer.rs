@@ -80,25 +80,14 @@ pub fn verdict(state: &TestState, params: &Params) -> Verdict {
     }
 }
 
-/// The status to show once the project's newest run is at `newest`, with when it began:
-/// the stored one, or `Inactive` when the test has not been reported for
-/// `inactive_after_hours` by then.
-pub fn status_at(
-    state: &TestState,
-    newest: NaiveDateTime,
-    params: &Params,
-) -> (Status, NaiveDateTime) {
-    let since = state.status_changed_at.unwrap_or_default();
-    match state
-        .last_seen_at
-        .and_then(|last| inactive_from(last, params))
-    {
-        Some(from) if from <= newest => (Status::Inactive, from),
-        _ => (state.status, since),
-    }
+/// Marks a test no longer reported `Inactive` since `since`. Only storage knows that the
+/// project went on without the test (a project that pauses leaves its tests as they are),
+/// so it calls this; the test's next result ends it.
+pub fn go_inactive(state: &mut TestState, since: NaiveDateTime) {
+    set_status(state, Status::Inactive, since);
 }
 
-/// When a test last reported at `last_seen` becomes inactive.
+/// When a test last reported at `last_seen` becomes inactive, if the project goes on.
 pub fn inactive_from(last_seen: NaiveDateTime, params: &Params) -> Option<NaiveDateTime> {
     let ms = (params.inactive_after_hours * 3_600_000.0).min(i64::MAX as f64 / 2.0) as i64;
     last_seen.checked_add_signed(chrono::Duration::milliseconds(ms))
@@ -107,12 +96,10 @@ pub fn inactive_from(last_seen: NaiveDateTime, params: &Params) -> Option<NaiveD
 /// `observe` without building a verdict: for replays that only need the final state.
 pub fn observe_in_place(s: &mut TestState, run: &RunContext, r: &TestResultObs, p: &Params) {
     s.status_changed_at.get_or_insert(run.at);
-    if let Some(from) = s.last_seen_at.and_then(|last| inactive_from(last, p)) {
-        if from <= run.at {
-            // Back after a long silence: what it was then says little about it now.
-            let calm = calm_status(s, p);
-            set_status(s, calm, run.at);
-        }
+    if s.status == Status::Inactive {
+        // Back after a long silence: what it was then says little about it now.
+        let calm = calm_status(s, p);
+        set_status(s, calm, run.at);
     }
     if s.last_seen_at.is_none_or(|t| t < run.at) {
         s.last_seen_at = Some(run.at);

@@ -6,6 +6,7 @@ mod migrate;
 mod parse;
 mod progress;
 mod project;
+mod quarantine;
 mod rescore;
 mod serve;
 mod tasks;
@@ -44,10 +45,13 @@ pub enum Command {
     Token(token::TokenArgs),
     /// Create, change, show and list projects: default branch, display name, runner prices.
     Project(project::ProjectArgs),
+    /// Quarantine a test (its failures stop failing the CI gate), end it, list them.
+    Quarantine(quarantine::QuarantineArgs),
     /// Send JUnit XML reports from a CI job and wait until the server has stored them.
     ///
     /// Exit codes: 0 stored, 1 error (network, token, input), 2 the server could not store
-    /// the reports (e.g. they do not parse), 3 still running at --timeout, 4 cancelled.
+    /// the reports (e.g. they do not parse), 3 still running at --timeout, 4 cancelled,
+    /// 5 stored, and --fail-on says the failures fail the job.
     Upload(upload::UploadArgs),
     /// Read JUnit XML reports locally and show their counts (or every record as JSON);
     /// exits 1 if any file cannot be read, naming file, line and column.
@@ -76,6 +80,7 @@ impl Cli {
             Command::Migrate(settings) => migrate::run(settings).map(|()| ExitCode::SUCCESS),
             Command::Token(args) => token::run(args).map(|()| ExitCode::SUCCESS),
             Command::Project(args) => project::run(args).map(|()| ExitCode::SUCCESS),
+            Command::Quarantine(args) => quarantine::run(args),
             Command::Rescore(args) => rescore::run(args).map(|()| ExitCode::SUCCESS),
             Command::Worker(settings) => worker::run(settings).map(|()| ExitCode::SUCCESS),
             Command::Upload(args) => upload::run(args),

@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, SecondsFormat, Utc};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
 use crate::client::await_task::{await_task, OnServer};
 use crate::client::ci_env::{self, CiContext};
-use crate::client::http::{ApiClient, RetryPolicy};
+use crate::client::http::{path_segment, ApiClient, RetryPolicy};
 use crate::client::report::{report_retry, summary_line, ProgressLines};
-use crate::client::task::TaskStatus;
+use crate::client::task::{Task, TaskStatus};
+use crate::client::verdict::{self, FailOn, Verdict};
 use crate::client::{bundle, files, warnings};
 use crate::config::ClientSettings;
 
@@ -46,6 +47,26 @@ pub struct UploadArgs {
     /// each time, so the server stores the upload once).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub tries: u32,
+
+    /// When the job fails because of its tests (exit code 5): never (default), new (a
+    /// failure that is neither known flaky, quarantined nor already broken on the default
+    /// branch), unquarantined (any failure of a test not quarantined), any.
+    #[arg(long, value_enum, default_value_t = FailOn::Never)]
+    pub fail_on: FailOn,
+
+    /// Also write the verdict as Markdown to this file (GitHub Actions: it goes to
+    /// $GITHUB_STEP_SUMMARY by itself).
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<std::path::PathBuf>,
+
+    /// Base URL of the dashboard for the links in the verdict (default: the server URL).
+    #[arg(long, env = "FLAKEWATCH_DASHBOARD_URL", value_name = "URL")]
+    pub dashboard_url: Option<String>,
+
+    /// The repository's CODEOWNERS file, so tests map to owners by their file path (default:
+    /// CODEOWNERS, .github/CODEOWNERS, .gitlab/CODEOWNERS or docs/CODEOWNERS when present).
+    #[arg(long, value_name = "PATH")]
+    pub codeowners: Option<std::path::PathBuf>,
 
     /// Report files (sent whatever their name), folders (searched for *.xml and *.xml.gz)
     /// or quoted glob patterns such as 'target/**/TEST-*.xml'.
@@ -204,6 +225,7 @@ pub fn run(args: UploadArgs) -> anyhow::Result<ExitCode> {
             .map(|p| format!(" (CI: {p})"))
             .unwrap_or_default(),
     );
+    send_codeowners(&client, &args, &cwd);
     let answer = client.upload(&query, &payload, report_retry)?;
     let accepted: Accepted = serde_json::from_value(answer)
         .context("the server accepted the upload but its answer has no task token")?;
@@ -244,7 +266,113 @@ pub fn run(args: UploadArgs) -> anyhow::Result<ExitCode> {
             task.error.as_deref().unwrap_or("it gave no reason")
         );
     }
-    Ok(ExitCode::from(task.status.exit_code()))
+    if task.status != TaskStatus::Completed {
+        return Ok(ExitCode::from(task.status.exit_code()));
+    }
+    report_verdict(&client, &args, &task)
+}
+
+/// Prints the run's verdict, writes it as Markdown where asked, and applies the gate:
+/// exit 5 when `--fail-on` says the failures fail the job.
+fn report_verdict(client: &ApiClient, args: &UploadArgs, task: &Task) -> anyhow::Result<ExitCode> {
+    let Some(run_id) = task.run_id else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let path = format!(
+        "/api/v1/projects/{}/runs/{run_id}/verdict",
+        path_segment(&args.project)
+    );
+    let verdict: Verdict = match client
+        .get(&path, &[], report_retry)
+        .map_err(anyhow::Error::from)
+        .and_then(|answer| Ok(serde_json::from_value(answer)?))
+    {
+        Ok(verdict) => verdict,
+        Err(err) if args.fail_on == FailOn::Never => {
+            eprintln!(
+                "flakewatch: the upload is stored, but its verdict could not be read: {err:#}"
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(err) => {
+            anyhow::bail!("the verdict could not be read, so --fail-on cannot decide: {err:#}")
+        }
+    };
+    let dashboard = args.dashboard_url.as_deref().unwrap_or(client.server());
+    for line in verdict::log_lines(&verdict, dashboard) {
+        println!("{line}");
+    }
+    let markdown = verdict::markdown(&verdict, dashboard);
+    let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY").map(std::path::PathBuf::from);
+    for (file, append) in [(step_summary, true), (args.summary.clone(), false)] {
+        if let Some(file) = file {
+            write_summary(&file, &markdown, append)?;
+        }
+    }
+    if args.fail_on.fails(&verdict.counts) {
+        eprintln!(
+            "flakewatch: failing the job (--fail-on {}): {}",
+            args.fail_on
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_owned()),
+            verdict.summary
+        );
+        return Ok(ExitCode::from(5));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_summary(file: &std::path::Path, markdown: &str, append: bool) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(file)
+        .with_context(|| format!("cannot write the verdict to {}", file.display()))?;
+    writeln!(out, "{markdown}")
+        .with_context(|| format!("cannot write the verdict to {}", file.display()))
+}
+
+/// Where CODEOWNERS files live, in the order GitHub looks.
+const CODEOWNERS_PLACES: [&str; 4] = [
+    ".github/CODEOWNERS",
+    "CODEOWNERS",
+    "docs/CODEOWNERS",
+    ".gitlab/CODEOWNERS",
+];
+
+/// Sends the CODEOWNERS file, so tests map to owners. Owners are a nicety: a problem is a
+/// warning, never a failed upload.
+fn send_codeowners(client: &ApiClient, args: &UploadArgs, cwd: &std::path::Path) {
+    let found = match &args.codeowners {
+        Some(path) => Some(path.clone()),
+        None => CODEOWNERS_PLACES
+            .iter()
+            .map(|place| cwd.join(place))
+            .find(|path| path.is_file()),
+    };
+    let Some(path) = found else {
+        return;
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) => {
+            eprintln!(
+                "warning: cannot read {}: {err}; owners are not sent",
+                path.display()
+            );
+            return;
+        }
+    };
+    let url = format!(
+        "/api/v1/projects/{}/codeowners",
+        path_segment(&args.project)
+    );
+    if let Err(err) = client.put_text(&url, &text, report_retry) {
+        eprintln!("warning: {} was not sent: {err}", path.display());
+    }
 }
 
 fn describe_files(count: usize) -> String {

@@ -329,6 +329,58 @@ impl ApiClient {
         )
     }
 
+    /// `POST` a JSON body to an API path.
+    pub fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        on_retry: impl FnMut(&ClientError, Duration),
+    ) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.server);
+        let text = body.to_string();
+        self.retry.run(
+            || {
+                let request = self
+                    .authorized(self.agent.post(&url))
+                    .header("Content-Type", "application/json");
+                decode(&url, request.send(text.as_bytes()))
+            },
+            on_retry,
+        )
+    }
+
+    /// `PUT` a text body (such as a CODEOWNERS file) to an API path.
+    pub fn put_text(
+        &self,
+        path: &str,
+        text: &str,
+        on_retry: impl FnMut(&ClientError, Duration),
+    ) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.server);
+        self.retry.run(
+            || {
+                let request = self
+                    .authorized(self.agent.put(&url))
+                    .header("Content-Type", "text/plain; charset=utf-8");
+                decode(&url, request.send(text.as_bytes()))
+            },
+            on_retry,
+        )
+    }
+
+    /// `DELETE` an API path.
+    pub fn delete(
+        &self,
+        path: &str,
+        on_retry: impl FnMut(&ClientError, Duration),
+    ) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.server);
+        self.retry.run(
+            || decode(&url, self.authorized(self.agent.delete(&url)).call()),
+            on_retry,
+        )
+    }
+
     fn authorized<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
         match &self.token {
             Some(token) => request.header("Authorization", format!("Bearer {token}")),

@@ -4,8 +4,10 @@
 pub mod await_task;
 pub mod bundle;
 pub mod ci_env;
+pub mod exclusions;
 pub mod files;
 pub mod http;
 pub mod report;
 pub mod task;
+pub mod verdict;
 pub mod warnings;

@@ -62,6 +62,7 @@ diesel::table! {
         report_name -> Text,
         body_bytes -> BigInt,
         default_branch -> Text,
+        token_id -> Nullable<BigInt>,
     }
 }
 
@@ -197,6 +198,28 @@ diesel::table! {
 }
 
 diesel::table! {
+    quarantines (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        test_id -> BigInt,
+        owner -> Text,
+        reason -> Text,
+        issue_url -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        ended_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    project_codeowners (project_id) {
+        project_id -> BigInt,
+        content -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     test_impact_days (test_id, day) {
         test_id -> BigInt,
         project_id -> BigInt,
@@ -222,6 +245,7 @@ diesel::joinable!(results -> tests (test_id));
 diesel::joinable!(results -> failure_messages (failure_message_id));
 diesel::joinable!(test_scores -> tests (test_id));
 diesel::joinable!(test_impact_days -> tests (test_id));
+diesel::joinable!(quarantines -> tests (test_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     instance_secrets,
@@ -238,4 +262,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     results,
     test_scores,
     test_impact_days,
+    quarantines,
+    project_codeowners,
 );

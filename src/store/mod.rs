@@ -4,9 +4,12 @@
 pub mod ci_metrics;
 pub mod impact;
 pub mod instance;
+pub mod owners;
 pub mod project_settings;
 pub mod projects;
+pub mod quarantines;
 pub mod results;
+pub mod run_verdicts;
 pub mod run_views;
 pub mod scores;
 pub mod test_views;

@@ -87,8 +87,9 @@ fn rerun_key(conn: &mut DbConnection, run: &RunContext) -> QueryResult<RerunKey>
 }
 
 /// Tests of the project not reported for `inactive_after_hours` before its newest run
-/// become `inactive`, since the moment that period ran out. Their state keeps the status
-/// they had; their next result ends the silence (see `analysis::observe`).
+/// become `inactive`, since the moment that period ran out; their next result ends it
+/// (see `analysis::observe`). A project that pauses changes nobody: only its own newest
+/// run counts.
 pub fn mark_inactive(conn: &mut DbConnection, project_id: i64, params: &Params) -> QueryResult<()> {
     let newest: Option<NaiveDateTime> = runs::table
         .filter(runs::project_id.eq(project_id))
@@ -99,21 +100,26 @@ pub fn mark_inactive(conn: &mut DbConnection, project_id: i64, params: &Params) 
     };
     let hours = params.inactive_after_hours.clamp(0.0, 1e6);
     let cutoff = newest - chrono::Duration::milliseconds((hours * 3_600_000.0) as i64);
-    let gone: Vec<(i64, NaiveDateTime)> = test_scores::table
+    let gone: Vec<(i64, NaiveDateTime, String)> = test_scores::table
         .filter(test_scores::project_id.eq(project_id))
         .filter(test_scores::last_seen_at.le(cutoff))
         .filter(test_scores::status.ne(Status::Inactive.as_str()))
         .select((
             test_scores::test_id,
             test_scores::last_seen_at.assume_not_null(),
+            test_scores::state,
         ))
         .load(conn)?;
-    for (test_id, last_seen) in gone {
+    for (test_id, last_seen, state) in gone {
         let since = analysis::inactive_from(last_seen, params).unwrap_or(newest);
+        let mut state: TestState = serde_json::from_str(&state).unwrap_or_default();
+        analysis::go_inactive(&mut state, since);
         diesel::update(test_scores::table.find(test_id))
             .set((
                 test_scores::status.eq(Status::Inactive.as_str()),
                 test_scores::status_changed_at.eq(since),
+                test_scores::state
+                    .eq(serde_json::to_string(&state).unwrap_or_else(|_| "{}".into())),
             ))
             .execute(conn)?;
     }
@@ -196,6 +202,10 @@ pub fn rescore_project(
             std::collections::HashMap::new();
         let mut summary = RescoreSummary::default();
         impact::clear(conn, project_id)?;
+        // The incremental sweep (`mark_inactive`) marked a test inactive once a run of the
+        // project came `inactive_after_hours` after its last result: the replay does the
+        // same when the test comes back, judging by the run before.
+        let mut previous_at: Option<NaiveDateTime> = None;
         for (index, (run_id, at, branch, on_default_branch, commit, job, attempt, pipeline)) in
             all_runs.iter().cloned().enumerate()
         {
@@ -224,7 +234,16 @@ pub fn rescore_project(
                     costs: &mut costs,
                 };
                 for row in chunk {
-                    observe_row(states.entry(row.0).or_default(), row, &mut scoring);
+                    let state = states.entry(row.0).or_default();
+                    let gone_from = state
+                        .last_seen_at
+                        .and_then(|last| analysis::inactive_from(last, params));
+                    if let (Some(from), Some(before)) = (gone_from, previous_at) {
+                        if from <= before && state.status != Status::Inactive {
+                            analysis::go_inactive(state, from);
+                        }
+                    }
+                    observe_row(state, row, &mut scoring);
                 }
                 summary.results += chunk.len() as u64;
                 Ok(())
@@ -233,6 +252,7 @@ pub fn rescore_project(
             let rerun = rerun_key(conn, &run)?;
             impact::charge_rerun(conn, project_id, &rerun, &mut costs)?;
             costs.write(conn, project_id)?;
+            previous_at = Some(previous_at.map_or(at, |before| before.max(at)));
             summary.runs += 1;
             progress(index + 1, all_runs.len());
         }

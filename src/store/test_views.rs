@@ -60,6 +60,10 @@ pub struct TestSummary {
     pub fixed_since: Option<NaiveDateTimeUtc>,
     /// What its flaky failures cost over the impact window (zero when none).
     pub impact: Impact,
+    /// Its owners by the project's CODEOWNERS file and its file path, when both are known.
+    pub owner: Option<String>,
+    /// The quarantine in force, if any.
+    pub quarantine: Option<super::quarantines::Quarantine>,
     /// The analyzer's reasons, one per kind, newest first, with the runs they point at.
     pub evidence: Vec<Evidence>,
 }
@@ -131,6 +135,8 @@ fn to_summary(((id, suite, classname, name, file), score): SummaryRow) -> TestSu
         status_changed_at: NaiveDateTimeUtc(changed),
         fixed_since: fixed_since.map(NaiveDateTimeUtc),
         impact: Impact::default(),
+        owner: None,
+        quarantine: None,
         evidence: serde_json::from_str(&evidence).unwrap_or_default(),
     }
 }
@@ -144,6 +150,34 @@ pub fn impact_since(conn: &mut DbConnection, project_id: i64) -> QueryResult<chr
         .first(conn)?;
     let newest = newest.unwrap_or_default().date();
     Ok(newest - chrono::Duration::days(IMPACT_WINDOW_DAYS - 1))
+}
+
+/// What a summary shows beside its score: owners and quarantines, read once per list.
+struct Context {
+    owners: crate::codeowners::CodeOwners,
+    quarantined: Vec<super::quarantines::Quarantine>,
+}
+
+impl Context {
+    fn load(conn: &mut DbConnection, project_id: i64) -> QueryResult<Context> {
+        let now = chrono::Utc::now().naive_utc();
+        Ok(Context {
+            owners: super::owners::load(conn, project_id)?,
+            quarantined: super::quarantines::active(conn, project_id, now)?,
+        })
+    }
+
+    fn fill(&self, summary: TestSummary) -> TestSummary {
+        TestSummary {
+            owner: super::owners::owner_of(&self.owners, summary.file.as_deref()),
+            quarantine: self
+                .quarantined
+                .iter()
+                .find(|q| q.test_id == summary.id)
+                .cloned(),
+            ..summary
+        }
+    }
 }
 
 /// A LIKE pattern matching `text` anywhere, every character literally (`\` escapes).
@@ -231,9 +265,12 @@ fn filtered(filter: &TestFilter) -> SummaryQuery<'static> {
 pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<TestSummary>> {
     let since = impact_since(conn, filter.project_id)?;
     let impacts = impact::over_window(conn, filter.project_id, since)?;
-    let with_impact = |summary: TestSummary| TestSummary {
-        impact: impacts.get(&summary.id).copied().unwrap_or_default(),
-        ..summary
+    let context = Context::load(conn, filter.project_id)?;
+    let with_impact = |summary: TestSummary| {
+        context.fill(TestSummary {
+            impact: impacts.get(&summary.id).copied().unwrap_or_default(),
+            ..summary
+        })
     };
     let mut tests: Vec<TestSummary>;
     if filter.sort == TestSort::Impact {
@@ -412,11 +449,12 @@ pub fn detail(
     let impact = impact::over_window(conn, project_id, since)?
         .remove(&test_id)
         .unwrap_or_default();
+    let context = Context::load(conn, project_id)?;
     Ok(Some(TestDetail {
-        test: TestSummary {
+        test: context.fill(TestSummary {
             impact,
             ..to_summary(row)
-        },
+        }),
         failure_modes: failure_modes(conn, test_id)?,
         history,
     }))

@@ -36,6 +36,8 @@ pub struct NewUpload<'a> {
     pub body_bytes: i64,
     pub compressed: &'a [u8],
     pub task_token_hash: &'a str,
+    /// The API token it came with: it may read its run's verdict.
+    pub token_id: i64,
 }
 
 /// The task an upload got.
@@ -78,6 +80,7 @@ pub fn enqueue(
                     uploads::report_name.eq(upload.report_name),
                     uploads::body_bytes.eq(upload.body_bytes),
                     uploads::default_branch.eq(&meta.default_branch),
+                    uploads::token_id.eq(Some(upload.token_id)),
                 ))
                 .on_conflict((uploads::project_id, uploads::idempotency_key))
                 .do_nothing()

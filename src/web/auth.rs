@@ -15,6 +15,25 @@ pub async fn require(
     state: &AppState,
     needed: Scope,
 ) -> Result<ApiToken, ApiError> {
+    let token = authenticated(req, state).await?;
+    check_scope(&token, needed)?;
+    Ok(token)
+}
+
+/// The token, if it allows `needed` on `project`.
+pub async fn for_project(
+    req: &HttpRequest,
+    state: &AppState,
+    project: &str,
+    needed: Scope,
+) -> Result<ApiToken, ApiError> {
+    let token = require(req, state, needed).await?;
+    check_project(&token, project)?;
+    Ok(token)
+}
+
+/// The request's API token, whatever its scope.
+pub async fn authenticated(req: &HttpRequest, state: &AppState) -> Result<ApiToken, ApiError> {
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -61,6 +80,11 @@ pub async fn require(
             }
         });
     }
+    Ok(token)
+}
+
+/// Refuses a token whose scope does not allow `needed` (admin allows everything).
+pub fn check_scope(token: &ApiToken, needed: Scope) -> Result<(), ApiError> {
     if !token.scope.allows(needed) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -75,7 +99,7 @@ pub async fn require(
             ),
         ));
     }
-    Ok(token)
+    Ok(())
 }
 
 /// Refuses a token used for another project than the one it belongs to.

@@ -6,6 +6,7 @@ mod query;
 mod tasks;
 mod upload_body;
 mod uploads;
+mod verdicts;
 
 use actix_web::web;
 
@@ -20,6 +21,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(projects::test_detail)
             .service(projects::quality_metrics)
             .service(projects::show_project)
-            .service(projects::update_project),
+            .service(projects::update_project)
+            .service(verdicts::verdict)
+            .service(verdicts::list_quarantine)
+            .service(verdicts::add_quarantine)
+            .service(verdicts::remove_quarantine)
+            .service(verdicts::set_codeowners),
     );
 }

@@ -16,19 +16,8 @@ use crate::store::ci_metrics::{self, Window};
 use crate::store::project_settings::{self, SettingsChange};
 use crate::store::projects;
 use crate::store::test_views::{self, TestFilter, TestSort};
-use crate::store::tokens::{ApiToken, Scope};
+use crate::store::tokens::Scope;
 use crate::web::{auth, AppState};
-
-async fn project_token(
-    req: &HttpRequest,
-    state: &AppState,
-    project: &str,
-    scope: Scope,
-) -> Result<ApiToken, ApiError> {
-    let token = auth::require(req, state, scope).await?;
-    auth::check_project(&token, project)?;
-    Ok(token)
-}
 
 #[get("/projects/{project}/tests")]
 pub async fn tests(
@@ -37,7 +26,7 @@ pub async fn tests(
     project: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = project_token(&req, &state, &project, Scope::Read).await?;
+    let token = auth::for_project(&req, &state, &project, Scope::Read).await?;
     let status = match query.get("status").map(String::as_str) {
         None | Some("") | Some("all") => None,
         Some(status) if Status::parse(status).is_some() => Some(status.to_owned()),
@@ -90,7 +79,7 @@ pub async fn test_detail(
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     let (project, id) = path.into_inner();
-    let token = project_token(&req, &state, &project, Scope::Read).await?;
+    let token = auth::for_project(&req, &state, &project, Scope::Read).await?;
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_field("id", format!("the test id is a number, not `{id}`")))?;
@@ -114,7 +103,7 @@ pub async fn quality_metrics(
     project: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = project_token(&req, &state, &project, Scope::Read).await?;
+    let token = auth::for_project(&req, &state, &project, Scope::Read).await?;
     let window = Window {
         since: query::time(&query, "since")?,
         until: query::time(&query, "until")?,
@@ -186,7 +175,7 @@ pub async fn show_project(
     state: web::Data<AppState>,
     project: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = project_token(&req, &state, &project, Scope::Admin).await?;
+    let token = auth::for_project(&req, &state, &project, Scope::Admin).await?;
     let project_id = token.project_id;
     let settings = state
         .db
@@ -220,7 +209,7 @@ pub async fn update_project(
     project: web::Path<String>,
     body: web::Json<SettingsBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = project_token(&req, &state, &project, Scope::Admin).await?;
+    let token = auth::for_project(&req, &state, &project, Scope::Admin).await?;
     let body = body.into_inner();
     let change = SettingsChange {
         display_name: body.display_name,

@@ -90,7 +90,7 @@ pub async fn create(
     let idempotency_key = idempotency_key(token.project_id, &meta, &content_hash);
     let task_token = secrets::task_token(&state.task_key, token.project_id, &idempotency_key);
     let token_hash = secrets::token_hash(&task_token);
-    let project_id = token.project_id;
+    let (project_id, token_id) = (token.project_id, token.id);
     let body_bytes = body_bytes as i64;
     let StoredBody { compressed, kind } = stored;
     let enqueued = state
@@ -106,6 +106,7 @@ pub async fn create(
                 body_bytes,
                 compressed: &compressed,
                 task_token_hash: &token_hash,
+                token_id,
             };
             uploads::enqueue(conn, &upload, now()).map_err(DbError::from)
         })

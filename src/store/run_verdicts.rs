@@ -1,0 +1,342 @@
+//! "Is this red my fault?": every failed test of a run, classed by what flakewatch knows of
+//! it — quarantined, already broken on the default branch, known flaky, or new (nothing
+//! explains it: most likely the change under test). The classes use what is known now, so
+//! a verdict read later reflects later knowledge.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::owners;
+use super::quarantines::{self, Quarantine};
+use crate::analysis::{Status, TestState};
+use crate::db::schema::{failure_messages, projects, results, runs, test_scores, tests};
+use crate::db::DbConnection;
+use crate::tasks::model::NaiveDateTimeUtc;
+use crate::wording::count;
+
+/// Why a test failed, as far as flakewatch can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// Someone quarantined it: its failures do not fail the gate.
+    Quarantined,
+    /// Known to fail and pass without a code change.
+    Flaky,
+    /// Already failing on the default branch since a commit.
+    Broken,
+    /// Nothing explains it: most likely the change under test.
+    New,
+}
+
+impl FailureClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Quarantined => "quarantined",
+            FailureClass::Broken => "broken",
+            FailureClass::Flaky => "flaky",
+            FailureClass::New => "new",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedTest {
+    pub test_id: i64,
+    pub classname: String,
+    pub name: String,
+    pub file: Option<String>,
+    pub owner: Option<String>,
+    pub class: FailureClass,
+    /// `failed` or `error`.
+    pub outcome: String,
+    /// The failure's type and message, as the report gave them.
+    pub message: String,
+    /// The test's status now, its flakiness score and estimated flaky failure rate.
+    pub status: String,
+    pub score: f64,
+    pub failure_rate: f64,
+    /// Flaky: since when; broken: since the first failing run of its streak.
+    pub since: Option<NaiveDateTimeUtc>,
+    /// Broken: the commit its failing streak on the default branch began at.
+    pub broken_since_commit: Option<String>,
+    pub quarantine: Option<Quarantine>,
+    /// One line a person reads: why it is in its class.
+    pub explanation: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ClassCounts {
+    pub failed: usize,
+    pub flaky: usize,
+    pub broken: usize,
+    pub quarantined: usize,
+    pub new: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunVerdict {
+    pub project: String,
+    pub run_id: i64,
+    pub branch: String,
+    pub commit: String,
+    pub job: String,
+    pub attempt: i32,
+    pub build_url: String,
+    pub default_branch: String,
+    pub tests: i32,
+    pub counts: ClassCounts,
+    /// Counts first, in one line: "3 tests failed: 1 known flaky, 1 new (most likely this
+    /// change)".
+    pub summary: String,
+    /// Failures by class (new first), then by name.
+    pub failures: Vec<FailedTest>,
+}
+
+type FailureRow = (
+    (i64, String, String, Option<String>),
+    String,
+    Option<(String, f64, f64, NaiveDateTime, String)>,
+    Option<(String, String)>,
+);
+
+/// The verdict of a run of the project; `None` when the project has no such run.
+pub fn verdict(
+    conn: &mut DbConnection,
+    project_id: i64,
+    run_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Option<RunVerdict>> {
+    type RunRow = (String, String, String, i32, String, i32, String, String);
+    let run: Option<RunRow> = runs::table
+        .inner_join(projects::table.on(projects::id.eq(runs::project_id)))
+        .filter(runs::id.eq(run_id))
+        .filter(runs::project_id.eq(project_id))
+        .select((
+            runs::branch,
+            runs::commit_sha,
+            runs::job,
+            runs::attempt,
+            runs::build_url,
+            runs::tests,
+            projects::default_branch,
+            projects::name,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((branch, commit, job, attempt, build_url, tests_in_run, default_branch, project)) =
+        run
+    else {
+        return Ok(None);
+    };
+    let rows: Vec<FailureRow> = results::table
+        .inner_join(tests::table)
+        .left_join(test_scores::table.on(test_scores::test_id.eq(results::test_id)))
+        .left_join(failure_messages::table)
+        .filter(results::run_id.eq(run_id))
+        .filter(results::outcome.eq_any(["failed", "error"]))
+        .order((tests::classname, tests::name, tests::id))
+        .select((
+            (tests::id, tests::classname, tests::name, tests::file),
+            results::outcome,
+            (
+                test_scores::status,
+                test_scores::score,
+                test_scores::failure_rate,
+                test_scores::status_changed_at,
+                test_scores::state,
+            )
+                .nullable(),
+            (failure_messages::kind, failure_messages::message).nullable(),
+        ))
+        .load(conn)?;
+    let quarantined = quarantines::active(conn, project_id, now)?;
+    let owners = owners::load(conn, project_id)?;
+    let mut failures: Vec<FailedTest> = rows
+        .into_iter()
+        .map(
+            |((test_id, classname, name, file), outcome, score, failure)| {
+                let quarantine = quarantined.iter().find(|q| q.test_id == test_id).cloned();
+                let owner = owners::owner_of(&owners, file.as_deref());
+                let message = failure.map_or_else(String::new, |(kind, message)| {
+                    match (kind.is_empty(), message.is_empty()) {
+                        (false, false) => format!("{kind}: {message}"),
+                        (true, _) => message,
+                        (false, true) => kind,
+                    }
+                });
+                let mut failed = FailedTest {
+                    test_id,
+                    classname,
+                    name,
+                    file,
+                    owner,
+                    class: FailureClass::New,
+                    outcome,
+                    message,
+                    status: Status::New.as_str().to_owned(),
+                    score: 0.0,
+                    failure_rate: 0.0,
+                    since: None,
+                    broken_since_commit: None,
+                    quarantine,
+                    explanation: String::new(),
+                };
+                if let Some((status, score, rate, changed, state)) = score {
+                    failed.status = status;
+                    failed.score = score;
+                    failed.failure_rate = rate;
+                    classify(&mut failed, changed, &state, &default_branch);
+                } else {
+                    classify(&mut failed, now, "{}", &default_branch);
+                }
+                failed
+            },
+        )
+        .collect();
+    failures.sort_by_key(|f| std::cmp::Reverse(f.class));
+    let counts = counts_of(&failures);
+    Ok(Some(RunVerdict {
+        summary: summary(&counts, &default_branch),
+        project,
+        run_id,
+        branch,
+        commit,
+        job,
+        attempt,
+        build_url,
+        default_branch,
+        tests: tests_in_run,
+        counts,
+        failures,
+    }))
+}
+
+/// Puts a failed test in its class, with the line that explains it.
+fn classify(f: &mut FailedTest, status_since: NaiveDateTime, state: &str, default_branch: &str) {
+    let day = |t: NaiveDateTime| t.format("%Y-%m-%d").to_string();
+    if let Some(q) = &f.quarantine {
+        f.class = FailureClass::Quarantined;
+        let owner = if q.owner.is_empty() {
+            String::new()
+        } else {
+            format!(" by {}", q.owner)
+        };
+        let until = q
+            .expires_at
+            .map_or_else(String::new, |t| format!(" until {}", day(t.0)));
+        f.explanation = format!("quarantined{owner}{until}: {}", q.reason);
+        return;
+    }
+    match Status::parse(&f.status) {
+        Some(Status::Broken) => {
+            f.class = FailureClass::Broken;
+            let state: TestState = serde_json::from_str(state).unwrap_or_default();
+            let streak = state
+                .branches
+                .iter()
+                .find(|b| b.is_default && b.fail_streak > 0);
+            f.broken_since_commit = streak.map(|b| b.streak_commit.clone());
+            let since = streak
+                .and_then(|b| b.streak_started_at)
+                .unwrap_or(status_since);
+            f.since = Some(NaiveDateTimeUtc(since));
+            f.explanation = match &f.broken_since_commit {
+                Some(commit) => format!(
+                    "already failing on {default_branch} since commit {} ({})",
+                    commit.chars().take(7).collect::<String>(),
+                    day(since)
+                ),
+                None => format!("already failing on {default_branch} since {}", day(since)),
+            };
+        }
+        Some(Status::Flaky) => {
+            f.class = FailureClass::Flaky;
+            f.since = Some(NaiveDateTimeUtc(status_since));
+            f.explanation = format!(
+                "known flaky since {}: fails {:.1}% of its runs without a code change (score {:.2})",
+                day(status_since),
+                100.0 * f.failure_rate,
+                f.score
+            );
+        }
+        _ => {
+            f.class = FailureClass::New;
+            f.explanation = "nothing known explains it: most likely this change".to_owned();
+        }
+    }
+}
+
+fn counts_of(failures: &[FailedTest]) -> ClassCounts {
+    let mut c = ClassCounts {
+        failed: failures.len(),
+        ..ClassCounts::default()
+    };
+    for f in failures {
+        match f.class {
+            FailureClass::Quarantined => c.quarantined += 1,
+            FailureClass::Broken => c.broken += 1,
+            FailureClass::Flaky => c.flaky += 1,
+            FailureClass::New => c.new += 1,
+        }
+    }
+    c
+}
+
+/// "3 tests failed: 1 new (most likely this change), 1 already broken on main, 1 known
+/// flaky". Counts first, the class that needs attention first.
+pub fn summary(c: &ClassCounts, default_branch: &str) -> String {
+    if c.failed == 0 {
+        return "no test failed".to_owned();
+    }
+    let mut parts = Vec::new();
+    if c.new > 0 {
+        parts.push(format!("{} new (most likely this change)", c.new));
+    }
+    if c.broken > 0 {
+        parts.push(format!("{} already broken on {default_branch}", c.broken));
+    }
+    if c.flaky > 0 {
+        parts.push(format!("{} known flaky", c.flaky));
+    }
+    if c.quarantined > 0 {
+        parts.push(format!("{} quarantined", c.quarantined));
+    }
+    let head = format!("{} failed", count(c.failed, "test"));
+    if c.new == 0 {
+        format!("{head}, none of them new: {}", parts.join(", "))
+    } else {
+        format!("{head}: {}", parts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_puts_counts_and_new_failures_first() {
+        let c = ClassCounts {
+            failed: 4,
+            flaky: 1,
+            broken: 1,
+            quarantined: 1,
+            new: 1,
+        };
+        assert_eq!(
+            summary(&c, "master"),
+            "4 tests failed: 1 new (most likely this change), 1 already broken on master, \
+             1 known flaky, 1 quarantined"
+        );
+        let known = ClassCounts {
+            failed: 1,
+            flaky: 1,
+            ..ClassCounts::default()
+        };
+        assert_eq!(
+            summary(&known, "main"),
+            "1 test failed, none of them new: 1 known flaky"
+        );
+        assert_eq!(summary(&ClassCounts::default(), "main"), "no test failed");
+    }
+}
