@@ -254,6 +254,11 @@ storage_test!(fn a_red_run_gets_its_verdict_in_the_job(db) {
     let (_, list) = get(&s.server, &read, "/api/v1/projects/shop/tests?search=test_muted");
     assert_eq!(list["tests"][0]["owner"], "@acme/cart", "{list}");
     assert_eq!(list["tests"][0]["quarantine"]["owner"], "@ana", "{list}");
+    // Owner is a filter: the last matching CODEOWNERS line gives the cart team every test.
+    let (_, owned) = get(&s.server, &read, "/api/v1/projects/shop/tests?status=all&owner=@acme/cart");
+    assert_eq!(owned["tests"].as_array().unwrap().len(), 5, "{owned}");
+    let (_, others) = get(&s.server, &read, "/api/v1/projects/shop/tests?status=all&owner=@acme/all");
+    assert_eq!(others["tests"].as_array().unwrap().len(), 0, "{others}");
 });
 
 storage_test!(fn fail_on_decides_the_exit_code(db) {

@@ -39,7 +39,12 @@ pub struct TestFilter {
     pub search: Option<String>,
     pub sort: TestSort,
     pub limit: i64,
+    /// Only tests this owner (as CODEOWNERS names it, e.g. `@acme/cart`) owns.
+    pub owner: Option<String>,
 }
+
+/// Most tests read to find `limit` of one owner: owners come from CODEOWNERS, not SQL.
+const OWNER_SCAN: i64 = 50_000;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TestSummary {
@@ -272,6 +277,19 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
             ..summary
         })
     };
+    // With an owner filter, read wider and keep that owner's tests.
+    let sql_limit = if filter.owner.is_some() {
+        OWNER_SCAN
+    } else {
+        filter.limit
+    };
+    let owned = |summary: &TestSummary| match &filter.owner {
+        None => true,
+        Some(owner) => summary
+            .owner
+            .as_deref()
+            .is_some_and(|owners| owners.split_whitespace().any(|o| o == owner)),
+    };
     let mut tests: Vec<TestSummary>;
     if filter.sort == TestSort::Impact {
         // The tests that cost something, ranked in memory (there are few), then the rest by
@@ -282,6 +300,7 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
             .load::<SummaryRow>(conn)?
             .into_iter()
             .map(|row| with_impact(to_summary(row)))
+            .filter(|t| owned(t))
             .collect();
         tests.sort_by(|a, b| {
             Impact::cmp_desc(&a.impact, &b.impact)
@@ -294,13 +313,18 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
             let more = filtered(filter)
                 .filter(tests::id.ne_all(costly))
                 .order((test_scores::score.desc(), tests::id))
-                .limit(rest)
+                .limit(if filter.owner.is_some() {
+                    sql_limit
+                } else {
+                    rest
+                })
                 .load::<SummaryRow>(conn)?;
-            tests.extend(more.into_iter().map(|row| with_impact(to_summary(row))));
+            let more = more.into_iter().map(|row| with_impact(to_summary(row)));
+            tests.extend(more.filter(|t| owned(t)).take(rest as usize));
         }
         return Ok(tests);
     }
-    let query = filtered(filter).limit(filter.limit);
+    let query = filtered(filter).limit(sql_limit);
     let query = match filter.sort {
         TestSort::Impact | TestSort::Score => query.order((test_scores::score.desc(), tests::id)),
         TestSort::FailureRate => query.order((test_scores::failure_rate.desc(), tests::id)),
@@ -311,6 +335,8 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
         .load::<SummaryRow>(conn)?
         .into_iter()
         .map(|row| with_impact(to_summary(row)))
+        .filter(|t| owned(t))
+        .take(filter.limit.max(0) as usize)
         .collect();
     Ok(tests)
 }

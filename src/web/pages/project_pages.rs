@@ -65,6 +65,7 @@ pub async fn project_page(
                         search: None,
                         sort: TestSort::Impact,
                         limit: 200,
+                        owner: None,
                     },
                 )
             };
