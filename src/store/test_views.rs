@@ -269,7 +269,7 @@ fn filtered(filter: &TestFilter) -> SummaryQuery<'static> {
 /// Scored tests of a project matching `filter`, each with its impact over the window.
 pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<TestSummary>> {
     let since = impact_since(conn, filter.project_id)?;
-    let impacts = impact::over_window(conn, filter.project_id, since)?;
+    let impacts = impact::over_window(conn, filter.project_id, since, None)?;
     let context = Context::load(conn, filter.project_id)?;
     let with_impact = |summary: TestSummary| {
         context.fill(TestSummary {
@@ -472,7 +472,7 @@ pub fn detail(
         })
         .collect();
     let since = impact_since(conn, project_id)?;
-    let impact = impact::over_window(conn, project_id, since)?
+    let impact = impact::over_window(conn, project_id, since, None)?
         .remove(&test_id)
         .unwrap_or_default();
     let context = Context::load(conn, project_id)?;
