@@ -8,7 +8,7 @@ use std::process::Command;
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use common::api::{await_task, token, upload_ok};
-use common::{http, TestDb, TestServer};
+use common::{http, TestServer};
 use flakewatch::store::tokens::Scope;
 use serde_json::Value;
 
