@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::api::{await_task, token, upload_ok};
+use common::api::{await_task, get_json as get, token, upload_ok};
 use common::{http, TestDb, TestServer};
 use flakewatch::store::tokens::Scope;
 use serde_json::Value;
@@ -150,18 +150,6 @@ fn history() -> Vec<Run<'static>> {
         }
     }
     runs
-}
-
-fn get(server: &TestServer, token: &str, path: &str) -> (u16, Value) {
-    let mut response = http()
-        .get(server.url(path))
-        .header("Authorization", &format!("Bearer {token}"))
-        .call()
-        .unwrap();
-    (
-        response.status().as_u16(),
-        response.body_mut().read_json().unwrap(),
-    )
 }
 
 fn by_name(tests: &Value) -> std::collections::HashMap<String, Value> {

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
-use common::api::{await_task, token, upload_ok};
-use common::{http, TestDb, TestServer};
+use common::api::{await_task, get_json as get, token, upload_ok};
+use common::{TestDb, TestServer};
 use flakewatch::store::quarantines::{self, NewQuarantine};
 use flakewatch::store::tokens::Scope;
 use serde_json::Value;
@@ -94,18 +94,6 @@ fn flakewatch(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn get(server: &TestServer, token: &str, path: &str) -> (u16, Value) {
-    let mut response = http()
-        .get(server.url(path))
-        .header("Authorization", &format!("Bearer {token}"))
-        .call()
-        .unwrap();
-    (
-        response.status().as_u16(),
-        response.body_mut().read_json().unwrap(),
-    )
 }
 
 struct Setup {

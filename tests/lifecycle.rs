@@ -7,7 +7,7 @@
 mod common;
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
-use common::api::{await_task, token, upload, upload_ok};
+use common::api::{await_task, get_json as get, token, upload, upload_ok};
 use common::{http, TestDb, TestServer};
 use diesel::prelude::*;
 use flakewatch::db::schema::runs;
@@ -116,18 +116,6 @@ fn runs<'a>(
             tests: tests(i),
         })
         .collect()
-}
-
-fn get(server: &TestServer, token: &str, path: &str) -> (u16, Value) {
-    let mut response = http()
-        .get(server.url(path))
-        .header("Authorization", &format!("Bearer {token}"))
-        .call()
-        .unwrap();
-    (
-        response.status().as_u16(),
-        response.body_mut().read_json().unwrap(),
-    )
 }
 
 fn patch(server: &TestServer, token: &str, path: &str, body: &str) -> (u16, Value) {

@@ -7,8 +7,8 @@ mod common;
 use std::process::Command;
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
-use common::api::{await_task, token, upload_ok};
-use common::{http, TestServer};
+use common::api::{await_task, get_text as get, token, upload_ok};
+use common::TestServer;
 use flakewatch::store::tokens::Scope;
 use serde_json::Value;
 
@@ -70,18 +70,6 @@ fn seed_day(server: &TestServer, upload: &str, day: NaiveDate, n: &mut u32) {
         let task = upload_ok(server, upload, &query, xml.as_bytes());
         assert_eq!(await_task(server, &task)["status"], "completed");
     }
-}
-
-fn get(server: &TestServer, token: &str, path: &str) -> (u16, String) {
-    let mut response = http()
-        .get(server.url(path))
-        .header("Authorization", &format!("Bearer {token}"))
-        .call()
-        .unwrap();
-    (
-        response.status().as_u16(),
-        response.body_mut().read_to_string().unwrap(),
-    )
 }
 
 storage_test!(fn the_weekly_report_in_every_format(db) {

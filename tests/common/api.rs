@@ -92,3 +92,24 @@ pub fn count(db: &TestDb, table: &str) -> i64 {
         .unwrap()
         .n
 }
+
+/// GETs an API path with a token; returns the status and the JSON body.
+pub fn get_json(server: &TestServer, token: &str, path: &str) -> (u16, Value) {
+    let (status, body) = get_text(server, token, path);
+    let json = serde_json::from_str(&body)
+        .unwrap_or_else(|err| panic!("GET {path} answered {status} with no JSON ({err}): {body}"));
+    (status, json)
+}
+
+/// GETs a path with a token; returns the status and the body as text.
+pub fn get_text(server: &TestServer, token: &str, path: &str) -> (u16, String) {
+    let mut response = super::http()
+        .get(server.url(path))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.body_mut().read_to_string().unwrap(),
+    )
+}
