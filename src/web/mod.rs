@@ -5,6 +5,7 @@ mod auth;
 mod health;
 mod metrics;
 mod pages;
+pub mod security_headers;
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
@@ -137,6 +138,10 @@ pub fn serve(
                 )
                 .into()
             }))
+            .wrap(actix_web::middleware::from_fn(
+                security_headers::head_as_get,
+            ))
+            .wrap(security_headers::middleware())
             .wrap(TracingLogger::default())
             .configure(routes)
     })
