@@ -12,6 +12,18 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
     // First of all: a port in use is then one error, with no database made or migrated
     // and no worker to stop again.
     let listening = web::listen(&settings.bind)?;
+    let access = web::access::Access::from_settings(&settings.access, listening.addr)
+        .map_err(anyhow::Error::msg)?;
+    tracing::info!(
+        auth = ?access.mode,
+        public_url = access.public_url.as_deref().unwrap_or("(none: relative URLs)"),
+        "dashboard access: {}",
+        match access.mode {
+            web::access::AuthMode::Open => "open to everyone who can reach the server",
+            web::access::AuthMode::Token => "sign in with a read or admin token on /login",
+            web::access::AuthMode::Proxy => "signed in by the trusted proxy",
+        }
+    );
     // The first start on a fresh machine makes the database (see `ServeSettings`).
     settings.database.create = true;
     let db = crate::db::open(&settings.database)?;
@@ -34,6 +46,7 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
                 max_report_bytes: settings.worker.max_report_bytes,
             },
             shutdown: background.shutdown.clone(),
+            access: Arc::new(access),
         };
         let bound = match web::serve(listening, settings.http_workers, state) {
             Ok(bound) => bound,

@@ -208,7 +208,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    web_sessions (id) {
+        id -> BigInt,
+        token_id -> BigInt,
+        session_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(api_tokens -> projects (project_id));
+diesel::joinable!(web_sessions -> api_tokens (token_id));
 diesel::joinable!(runner_rates -> projects (project_id));
 diesel::joinable!(uploads -> projects (project_id));
 diesel::joinable!(upload_payloads -> uploads (upload_id));
@@ -238,4 +249,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     results,
     test_scores,
     test_impact_days,
+    web_sessions,
 );

@@ -9,6 +9,7 @@ pub mod projects;
 pub mod results;
 pub mod run_views;
 pub mod scores;
+pub mod sessions;
 pub mod test_views;
 pub mod tokens;
 pub mod uploads;

@@ -1,6 +1,6 @@
 //! `GET /metrics` in Prometheus text format.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 
 use super::AppState;
 use crate::db::DbError;
@@ -8,7 +8,11 @@ use crate::error::ApiError;
 use crate::tasks::queue;
 
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn metrics(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    super::access::check_metrics(&req, &state.access)?;
     let depth = state
         .db
         .run(|conn| queue::count_by_status(conn).map_err(DbError::from))

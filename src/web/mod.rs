@@ -1,11 +1,14 @@
 //! The HTTP side: app state, routes and the server itself.
 
+pub mod access;
 mod api;
 mod auth;
+mod csrf;
 mod health;
 mod metrics;
 mod pages;
 pub mod security_headers;
+pub mod urls;
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
@@ -39,6 +42,8 @@ pub struct AppState {
     pub limits: UploadLimits,
     /// Turns true at shutdown, so long waits answer at once.
     pub shutdown: watch::Receiver<bool>,
+    /// Who may read the pages, and the public URL.
+    pub access: Arc<access::Access>,
 }
 
 /// Registers every route; shared by the real server and the tests.
@@ -51,7 +56,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(pages::tasks)
         .service(pages::project_page)
         .service(pages::test_page)
-        .service(pages::stylesheet);
+        .service(pages::stylesheet)
+        .service(pages::login_page)
+        .service(pages::sign_in)
+        .service(pages::sign_out);
 }
 
 /// A bound server, not yet running: the caller drives `server` (and may stop it via its
@@ -135,6 +143,14 @@ pub fn serve(
                     actix_web::http::StatusCode::BAD_REQUEST,
                     "bad_body",
                     format!("the JSON body could not be read: {err}"),
+                )
+                .into()
+            }))
+            .app_data(web::FormConfig::default().error_handler(|err, _| {
+                crate::error::ApiError::new(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    "bad_form",
+                    format!("the form could not be read: {err}"),
                 )
                 .into()
             }))

@@ -9,6 +9,7 @@ use flakewatch::config::WorkerSettings;
 use flakewatch::db::Database;
 use flakewatch::service::Background;
 use flakewatch::tasks::worker::{BatchObserver, WorkerContext};
+use flakewatch::web::access::Access;
 use flakewatch::web::{self, AppState, UploadLimits};
 
 use super::TestDb;
@@ -29,6 +30,8 @@ pub struct ServerOptions {
     pub max_upload_bytes: u64,
     pub max_report_bytes: u64,
     pub shutdown_grace_seconds: u64,
+    /// Who may read the pages (`open`, as `serve` on loopback, by default).
+    pub access: Access,
 }
 
 impl Default for ServerOptions {
@@ -39,6 +42,7 @@ impl Default for ServerOptions {
             max_upload_bytes: 64 << 20,
             max_report_bytes: 256 << 20,
             shutdown_grace_seconds: 5,
+            access: Access::with_mode(web::access::AuthMode::Open),
         }
     }
 }
@@ -88,6 +92,7 @@ impl TestServer {
                         max_report_bytes: options.max_report_bytes,
                     },
                     shutdown: background.shutdown.clone(),
+                    access: Arc::new(options.access),
                 };
                 let bound = web::bind("127.0.0.1:0", Some(2), state).expect("bind a loopback port");
                 ready_tx

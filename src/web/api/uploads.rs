@@ -19,7 +19,7 @@ use crate::secrets;
 use crate::store::tokens::Scope;
 use crate::store::uploads::{self, NewUpload, UploadMeta};
 use crate::tasks::TaskStatus;
-use crate::web::{auth, AppState};
+use crate::web::{auth, urls, AppState};
 
 /// Longest accepted metadata value; longer ones are mistakes (a log pasted into a field).
 const MAX_FIELD_CHARS: usize = 1024;
@@ -125,11 +125,9 @@ pub async fn create(
         state.signals.task_enqueued();
     }
     tracing::info!(task = enqueued.task_id, project = %project, kind, duplicate = enqueued.duplicate, "upload accepted");
-    let info = req.connection_info();
-    let status_url = format!(
-        "{}://{}/api/v1/tasks/{task_token}",
-        info.scheme(),
-        info.host()
+    let status_url = urls::public(
+        state.access.public_url.as_deref(),
+        &format!("/api/v1/tasks/{task_token}"),
     );
     Ok(HttpResponse::Accepted().json(Accepted {
         task: task_token,
@@ -187,12 +185,24 @@ fn parse_meta(query: &HashMap<String, String>) -> Result<UploadMeta, ApiError> {
         job: text("job")?,
         attempt,
         pipeline: text("pipeline")?,
-        build_url: text("build_url")?,
+        build_url: build_url(text("build_url")?)?,
         runner: text("runner")?,
         started_at,
         finished_at,
         default_branch: text("default_branch")?,
     })
+}
+
+/// A build URL becomes a link on the dashboard: only http(s) ones are taken.
+fn build_url(url: String) -> Result<String, ApiError> {
+    if url.is_empty() || urls::is_http_url(&url) {
+        Ok(url)
+    } else {
+        Err(ApiError::bad_field(
+            "build_url",
+            "`build_url` must be an http:// or https:// URL (it becomes a link on the dashboard)",
+        ))
+    }
 }
 
 /// Same project, metadata and bytes (by their hash): same upload. A client retry therefore
@@ -343,6 +353,13 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.field.as_deref(), Some("attempt"));
+        let err = parse_meta(&query(&[
+            ("branch", "main"),
+            ("commit", "abc"),
+            ("build_url", "javascript:alert(8)//"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("build_url"));
         let meta = parse_meta(&query(&[
             ("branch", "main"),
             ("commit", "abc"),
