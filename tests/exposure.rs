@@ -133,3 +133,367 @@ mod urls {
         assert!(url.starts_with("https://ci.example.com/fw/api/v1/tasks/fwt_"), "{url}");
     });
 }
+
+/// A browser's part in the tests of sign-in: cookies kept, redirects not followed.
+mod browser_session {
+    use std::collections::HashMap;
+
+    use super::TestServer;
+
+    pub struct Browser<'a> {
+        server: &'a TestServer,
+        agent: ureq::Agent,
+        pub cookies: HashMap<String, String>,
+        /// Every `Set-Cookie` header seen, as sent.
+        pub set_cookies: Vec<String>,
+        /// The `Origin` its forms are sent from: the server's own, unless set.
+        pub origin: String,
+    }
+
+    pub struct Answer {
+        pub status: u16,
+        pub location: Option<String>,
+        pub body: String,
+    }
+
+    impl<'a> Browser<'a> {
+        pub fn new(server: &'a TestServer) -> Browser<'a> {
+            Browser {
+                server,
+                agent: ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .max_redirects(0)
+                    .timeout_global(Some(std::time::Duration::from_secs(30)))
+                    .build()
+                    .into(),
+                cookies: HashMap::new(),
+                set_cookies: Vec::new(),
+                origin: server.base_url.clone(),
+            }
+        }
+
+        fn cookie_header(&self) -> String {
+            self.cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+
+        fn keep(&mut self, mut response: ureq::http::Response<ureq::Body>) -> Answer {
+            for value in response.headers().get_all("set-cookie") {
+                let value = value.to_str().unwrap().to_owned();
+                let pair = value.split(';').next().unwrap();
+                let (name, cookie) = pair.split_once('=').unwrap();
+                if cookie.is_empty() || value.contains("Max-Age=0") {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_owned(), cookie.to_owned());
+                }
+                self.set_cookies.push(value);
+            }
+            Answer {
+                status: response.status().as_u16(),
+                location: response
+                    .headers()
+                    .get("location")
+                    .map(|v| v.to_str().unwrap().to_owned()),
+                body: response.body_mut().read_to_string().unwrap_or_default(),
+            }
+        }
+
+        pub fn get(&mut self, path: &str) -> Answer {
+            let response = self
+                .agent
+                .get(self.server.url(path))
+                .header("Cookie", &self.cookie_header())
+                .call()
+                .unwrap();
+            self.keep(response)
+        }
+
+        /// POSTs a form as a page of the dashboard would (same `Origin`).
+        pub fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+            let origin = self.origin.clone();
+            self.post_from(path, form, &origin)
+        }
+
+        pub fn post_from(&mut self, path: &str, form: &[(&str, &str)], origin: &str) -> Answer {
+            let response = self
+                .agent
+                .post(self.server.url(path))
+                .header("Cookie", &self.cookie_header())
+                .header("Origin", origin)
+                .send_form(form.iter().copied())
+                .unwrap();
+            self.keep(response)
+        }
+
+        /// The hidden `csrf` field of the page's form.
+        pub fn csrf_of(body: &str) -> String {
+            let at = body
+                .find("name=\"csrf\" value=\"")
+                .expect("a form with a CSRF field")
+                + "name=\"csrf\" value=\"".len();
+            body[at..].split('"').next().unwrap().to_owned()
+        }
+
+        /// Opens the sign-in page and signs in with `token`.
+        pub fn sign_in(&mut self, token: &str) -> Answer {
+            let form = self.get("/login");
+            assert_eq!(form.status, 200, "{}", form.body);
+            let csrf = Self::csrf_of(&form.body);
+            self.post("/login", &[("token", token), ("csrf", &csrf)])
+        }
+    }
+}
+
+mod pages_sign_in {
+    use super::browser_session::Browser;
+    use super::*;
+    use common::api::{await_task, token, upload_ok};
+    use common::reports::junit;
+    use common::ServerOptions;
+    use flakewatch::store::tokens::Scope;
+    use flakewatch::web::access::{Access, AuthMode};
+
+    fn token_server(db: &common::TestDb, public_url: Option<&str>) -> TestServer {
+        let mut access = Access::with_mode(AuthMode::Token);
+        access.public_url = public_url.map(str::to_owned);
+        TestServer::start_with(
+            db,
+            ServerOptions {
+                access,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Two projects with one stored run each; returns a test id of each.
+    fn two_projects(db: &common::TestDb, server: &TestServer) -> (i64, i64) {
+        let mut ids = Vec::new();
+        for project in ["alpha", "beta"] {
+            let upload = token(db, project, Scope::Upload);
+            let task = upload_ok(
+                server,
+                &upload,
+                "branch=main&commit=abc",
+                junit(project, 1, 1).as_bytes(),
+            );
+            assert_eq!(await_task(server, &task)["status"], "completed");
+            let read = token(db, project, Scope::Read);
+            let answer: serde_json::Value = http()
+                .get(server.url(&format!("/api/v1/projects/{project}/tests?status=all")))
+                .header("Authorization", &format!("Bearer {read}"))
+                .call()
+                .unwrap()
+                .body_mut()
+                .read_json()
+                .unwrap();
+            ids.push(answer["tests"][0]["id"].as_i64().unwrap());
+        }
+        (ids[0], ids[1])
+    }
+
+    storage_test!(fn pages_need_a_session_and_show_only_its_project(db) {
+        let server = token_server(&db, None);
+        let (alpha_test, beta_test) = two_projects(&db, &server);
+        let pages = |project: &str, test: i64| {
+            vec![format!("/projects/{project}"), format!("/projects/{project}/tests/{test}")]
+        };
+
+        // Without a session every page sends the browser to sign in, and names nothing.
+        let mut anonymous = Browser::new(&server);
+        for path in ["/".to_owned(), "/tasks".to_owned()].into_iter().chain(pages("alpha", alpha_test)).chain(pages("beta", beta_test)) {
+            let answer = anonymous.get(&path);
+            assert_eq!((answer.status, answer.location.as_deref()), (303, Some("/login")), "{path}");
+            assert!(!answer.body.contains("alpha") && !answer.body.contains("beta"), "{path}");
+        }
+
+        // A read token of alpha: alpha's pages, nothing of beta, no task list.
+        let mut reader = Browser::new(&server);
+        let signed_in = reader.sign_in(&token(&db, "alpha", Scope::Read));
+        assert_eq!((signed_in.status, signed_in.location.as_deref()), (303, Some("/projects/alpha")));
+        let cookie = reader.set_cookies.iter().find(|c| c.starts_with("fw_session=")).unwrap().clone();
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+            assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+        }
+        assert!(!cookie.contains("Secure"), "no Secure without an https public URL: {cookie}");
+        let home = reader.get("/");
+        assert_eq!(home.status, 200);
+        assert!(home.body.contains("/projects/alpha") && !home.body.contains("beta"), "{}", home.body);
+        for path in pages("alpha", alpha_test) {
+            assert_eq!(reader.get(&path).status, 200, "{path}");
+        }
+        for path in pages("beta", beta_test).into_iter().chain([format!("/projects/alpha/tests/{beta_test}")]) {
+            let answer = reader.get(&path);
+            assert_eq!(answer.status, 404, "{path}");
+            assert!(!answer.body.contains("beta_"), "{path}: {}", answer.body);
+        }
+        let tasks = reader.get("/tasks");
+        assert_eq!(tasks.status, 403, "{}", tasks.body);
+
+        // An admin token of beta: beta's store tasks only.
+        let mut admin = Browser::new(&server);
+        assert_eq!(admin.sign_in(&token(&db, "beta", Scope::Admin)).status, 303);
+        let tasks = admin.get("/tasks");
+        assert_eq!(tasks.status, 200);
+        assert!(tasks.body.contains("<td>beta</td>") && !tasks.body.contains("alpha"), "{}", tasks.body);
+        assert_eq!(admin.get("/projects/alpha").status, 404);
+    });
+
+    storage_test!(fn sign_in_refuses_bad_tokens_and_forged_forms(db) {
+        let server = token_server(&db, None);
+        let upload = token(&db, "alpha", Scope::Upload);
+        let read = token(&db, "alpha", Scope::Read);
+        let mut browser = Browser::new(&server);
+
+        let refused = browser.sign_in(&upload);
+        assert_eq!(refused.status, 403);
+        assert!(refused.body.contains("read or admin token"), "{}", refused.body);
+        let refused = browser.sign_in("fw_read_00000000000000000000000000000000");
+        assert_eq!(refused.status, 401);
+        assert!(refused.body.contains("unknown or revoked"), "{}", refused.body);
+        assert!(!browser.cookies.contains_key("fw_session"));
+
+        // A form without the token of the page, or sent from another site.
+        let form = browser.get("/login");
+        let csrf = Browser::csrf_of(&form.body);
+        let forged = browser.post("/login", &[("token", &read), ("csrf", "0123")]);
+        assert_eq!(forged.status, 403, "{}", forged.body);
+        assert!(forged.body.contains("csrf_refused"), "{}", forged.body);
+        let mut other = Browser::new(&server);
+        let forged = other.post("/login", &[("token", &read), ("csrf", &csrf)]);
+        assert_eq!(forged.status, 403, "no cookie of the form: {}", forged.body);
+        let cross_site = browser.post_from("/login", &[("token", &read), ("csrf", &csrf)], "https://evil.example.com");
+        assert_eq!(cross_site.status, 403, "{}", cross_site.body);
+        assert!(!browser.cookies.contains_key("fw_session"));
+        assert_eq!(browser.post("/login", &[("token", &read), ("csrf", &csrf)]).status, 303);
+        assert_eq!(browser.get("/projects/alpha").status, 200);
+        assert_eq!(http().get(server.url("/healthz")).call().unwrap().status(), 200);
+    });
+
+    /// A browser on the dashboard at https://ci.example.com (its public URL).
+    fn open_browser(server: &TestServer) -> Browser<'_> {
+        let mut browser = Browser::new(server);
+        browser.origin = "https://ci.example.com".into();
+        browser
+    }
+
+    storage_test!(fn sessions_end_on_sign_out_revocation_and_expiry(db) {
+        let server = token_server(&db, Some("https://ci.example.com"));
+        token(&db, "alpha", Scope::Upload);
+        let read = token(&db, "alpha", Scope::Read);
+
+        // Sign-out needs the session's form token and this site's origin.
+        let mut browser = open_browser(&server);
+        let signed_in = browser.sign_in(&read);
+        assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+        assert!(browser.set_cookies.iter().any(|c| c.starts_with("fw_session=") && c.contains("Secure")));
+        let account = browser.get("/login");
+        assert!(account.body.contains("Sign out"), "{}", account.body);
+        let csrf = Browser::csrf_of(&account.body);
+        assert_eq!(browser.post_from("/logout", &[("csrf", &csrf)], "https://ci.example.com").status, 303);
+        assert_eq!(browser.get("/").status, 303, "signed out");
+
+        // The session is stored hashed: the cookie's value is not in the table.
+        let mut browser = open_browser(&server);
+        browser.sign_in(&read);
+        let secret = browser.cookies["fw_session"].clone();
+        let mut page = browser.get("/login");
+        let csrf = Browser::csrf_of(&page.body);
+        assert_eq!(browser.post_from("/logout", &[("csrf", "wrong")], "https://ci.example.com").status, 403);
+        assert_eq!(browser.post_from("/logout", &[("csrf", &csrf)], "http://evil.example.com").status, 403);
+        assert_eq!(browser.get("/").status, 200, "still signed in");
+        {
+            use diesel::prelude::*;
+            use flakewatch::db::schema::web_sessions;
+            let mut conn = db.connect();
+            let hashes: Vec<String> = web_sessions::table.select(web_sessions::session_hash).load(&mut conn).unwrap();
+            assert!(!hashes.is_empty() && !hashes.contains(&secret));
+            // Expiry: the session's time runs out.
+            diesel::update(web_sessions::table).set(web_sessions::expires_at.eq(chrono::Utc::now().naive_utc())).execute(&mut conn).unwrap();
+        }
+        assert_eq!(browser.get("/").status, 303, "expired");
+
+        // Revoking the token ends its sessions.
+        let mut browser = open_browser(&server);
+        browser.sign_in(&read);
+        assert_eq!(browser.get("/").status, 200);
+        {
+            let mut conn = db.connect();
+            let id = flakewatch::store::tokens::authenticate(&mut conn, &read).unwrap().unwrap().id;
+            assert!(flakewatch::store::tokens::revoke(&mut conn, id, chrono::Utc::now().naive_utc()).unwrap());
+        }
+        page = browser.get("/");
+        assert_eq!(page.status, 303, "revoked");
+    });
+
+    storage_test!(fn metrics_can_require_a_token(db) {
+        let mut access = Access::with_mode(AuthMode::Open);
+        access.metrics_token_hash = Some(flakewatch::secrets::token_hash("scrape-secret"));
+        let server = TestServer::start_with(&db, ServerOptions { access, ..Default::default() });
+        let mut refused = http().get(server.url("/metrics")).call().unwrap();
+        assert_eq!(refused.status(), 401);
+        let body: serde_json::Value = refused.body_mut().read_json().unwrap();
+        assert_eq!(body["error"]["code"], "missing_token");
+        let wrong = http().get(server.url("/metrics")).header("Authorization", "Bearer nope").call().unwrap();
+        assert_eq!(wrong.status(), 401);
+        let ok = http().get(server.url("/metrics")).header("Authorization", "Bearer scrape-secret").call().unwrap();
+        assert_eq!(ok.status(), 200);
+    });
+
+    fn proxy_server(db: &common::TestDb, trusted: &str) -> TestServer {
+        let mut access = Access::with_mode(AuthMode::Proxy);
+        access.trusted_proxies = vec![trusted.parse().unwrap()];
+        TestServer::start_with(
+            db,
+            ServerOptions {
+                access,
+                ..Default::default()
+            },
+        )
+    }
+
+    fn as_user(server: &TestServer, path: &str, groups: Option<&str>) -> (u16, String) {
+        let mut request = http()
+            .get(server.url(path))
+            .header("X-Forwarded-User", "ada@example.com");
+        if let Some(groups) = groups {
+            request = request.header("X-Forwarded-Groups", groups);
+        }
+        let mut response = request.call().unwrap();
+        (
+            response.status().as_u16(),
+            response.body_mut().read_to_string().unwrap(),
+        )
+    }
+
+    storage_test!(fn proxy_users_read_the_projects_of_their_groups(db) {
+        let server = proxy_server(&db, "127.0.0.1");
+        let (alpha_test, beta_test) = two_projects(&db, &server);
+        let (status, home) = as_user(&server, "/", Some("staff, flakewatch-alpha"));
+        assert_eq!(status, 200);
+        assert!(home.contains("/projects/alpha") && !home.contains("beta"), "{home}");
+        assert_eq!(as_user(&server, &format!("/projects/alpha/tests/{alpha_test}"), Some("flakewatch-alpha")).0, 200);
+        assert_eq!(as_user(&server, "/projects/beta", Some("flakewatch-alpha")).0, 404);
+        assert_eq!(as_user(&server, &format!("/projects/beta/tests/{beta_test}"), Some("flakewatch-alpha")).0, 404);
+        assert_eq!(as_user(&server, "/tasks", Some("flakewatch-alpha")).0, 403);
+        let (status, tasks) = as_user(&server, "/tasks", Some("flakewatch-admin"));
+        assert_eq!(status, 200);
+        assert!(tasks.contains("alpha") && tasks.contains("beta"));
+        // No user named: 401, and nothing listed.
+        let mut response = http().get(server.url("/")).call().unwrap();
+        assert_eq!(response.status(), 401);
+        assert!(!response.body_mut().read_to_string().unwrap().contains("alpha"));
+    });
+
+    storage_test!(fn proxy_headers_from_other_addresses_are_ignored(db) {
+        let server = proxy_server(&db, "10.9.9.9");
+        token(&db, "alpha", Scope::Upload);
+        let (status, body) = as_user(&server, "/", Some("flakewatch-admin"));
+        assert_eq!(status, 401, "{body}");
+        assert!(!body.contains("alpha"));
+        assert_eq!(as_user(&server, "/tasks", Some("flakewatch-admin")).0, 401);
+    });
+}

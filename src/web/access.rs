@@ -296,3 +296,45 @@ pub fn check_metrics(req: &HttpRequest, access: &Access) -> Result<(), ApiError>
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(auth: Option<AuthMode>, proxies: &str) -> AccessSettings {
+        AccessSettings {
+            auth,
+            public_url: None,
+            session_hours: 12,
+            proxy_user_header: "X-Forwarded-User".into(),
+            proxy_groups_header: "X-Forwarded-Groups".into(),
+            trusted_proxies: proxies.split(',').filter_map(|p| p.parse().ok()).collect(),
+            metrics_token: None,
+        }
+    }
+
+    #[test]
+    fn open_on_loopback_and_token_elsewhere_unless_told() {
+        let mode = |auth, addr: &str| {
+            Access::from_settings(&settings(auth, "127.0.0.1"), addr.parse().unwrap())
+                .unwrap()
+                .mode
+        };
+        assert_eq!(mode(None, "127.0.0.1:8080"), AuthMode::Open);
+        assert_eq!(mode(None, "[::1]:8080"), AuthMode::Open);
+        assert_eq!(mode(None, "0.0.0.0:8080"), AuthMode::Token);
+        assert_eq!(mode(None, "192.168.1.5:8080"), AuthMode::Token);
+        assert_eq!(mode(Some(AuthMode::Open), "0.0.0.0:8080"), AuthMode::Open);
+        assert_eq!(mode(Some(AuthMode::Proxy), "0.0.0.0:8080"), AuthMode::Proxy);
+    }
+
+    #[test]
+    fn proxy_mode_needs_trusted_addresses() {
+        let err = Access::from_settings(
+            &settings(Some(AuthMode::Proxy), ""),
+            "0.0.0.0:8080".parse().unwrap(),
+        )
+        .unwrap_err();
+        assert!(err.contains("--trusted-proxies"), "{err}");
+    }
+}
