@@ -497,3 +497,99 @@ mod pages_sign_in {
         assert_eq!(as_user(&server, "/tasks", Some("flakewatch-admin")).0, 401);
     });
 }
+
+mod limits {
+    use super::*;
+    use common::api::{await_task, count, token, upload, upload_ok};
+    use common::reports::junit;
+    use flakewatch::ingest::stored_text::MAX_NAME_BYTES;
+    use flakewatch::store::tokens::Scope;
+    use serde_json::Value;
+
+    fn healthy(server: &TestServer) {
+        assert_eq!(
+            http().get(server.url("/healthz")).call().unwrap().status(),
+            200
+        );
+        assert_eq!(
+            http().get(server.url("/readyz")).call().unwrap().status(),
+            200
+        );
+    }
+
+    fn warning_codes(task: &Value) -> Vec<String> {
+        task["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["code"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn stored_tests(server: &TestServer, read: &str) -> Vec<Value> {
+        let answer: Value = http()
+            .get(server.url("/api/v1/projects/shop/tests?status=all&sort=name"))
+            .header("Authorization", &format!("Bearer {read}"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        answer["tests"].as_array().unwrap().clone()
+    }
+
+    storage_test!(fn nul_and_bad_percent_encoding_in_metadata_are_refused_alike(db) {
+        let server = TestServer::start(&db);
+        let upload_token = token(&db, "shop", Scope::Upload);
+        let body = junit("a", 1, 0);
+        for (query, field) in [
+            ("branch=ma%00in&commit=abc", "branch"),
+            ("branch=main&commit=%ZZ", "commit"),
+            ("branch=main&commit=abc&job=%FF", "job"),
+            ("branch=main&commit=abc&runner=x%0", "runner"),
+        ] {
+            let (status, answer) = upload(&server, &upload_token, query, body.as_bytes(), &[]);
+            assert_eq!(status, 400, "{query}: {answer}");
+            assert_eq!(answer["error"]["field"], field, "{answer}");
+        }
+        assert_eq!(count(&db, "uploads"), 0);
+        healthy(&server);
+    });
+
+    storage_test!(fn nul_in_report_text_is_replaced_with_a_warning(db) {
+        let server = TestServer::start(&db);
+        let upload_token = token(&db, "shop", Scope::Upload);
+        let report = "<testsuite name=\"s\"><testcase classname=\"pkg.A\" name=\"a\0b\">\
+                      <failure message=\"boom\0\">trace\0</failure></testcase></testsuite>";
+        let task = upload_ok(&server, &upload_token, "branch=main&commit=abc", report.as_bytes());
+        let task = await_task(&server, &task);
+        assert_eq!(task["status"], "completed", "{task}");
+        assert!(warning_codes(&task).contains(&"nul_replaced".to_owned()), "{task}");
+        let tests = stored_tests(&server, &token(&db, "shop", Scope::Read));
+        assert_eq!(tests.len(), 1);
+        assert_eq!(tests[0]["name"], "a\u{FFFD}b");
+        healthy(&server);
+    });
+
+    storage_test!(fn long_test_names_are_cut_with_a_warning(db) {
+        let server = TestServer::start(&db);
+        let upload_token = token(&db, "shop", Scope::Upload);
+        let long_name = "n".repeat(1 << 20);
+        let long_class = "c".repeat(200_000);
+        let report = format!(
+            "<testsuite name=\"s\"><testcase classname=\"{long_class}\" name=\"{long_name}\"/>\
+             <testcase classname=\"pkg.A\" name=\"short\"/></testsuite>"
+        );
+        let task = upload_ok(&server, &upload_token, "branch=main&commit=abc", report.as_bytes());
+        let task = await_task(&server, &task);
+        assert_eq!(task["status"], "completed", "{task}");
+        assert!(warning_codes(&task).contains(&"name_truncated".to_owned()), "{task}");
+        let tests = stored_tests(&server, &token(&db, "shop", Scope::Read));
+        assert_eq!(tests.len(), 2);
+        let long = tests.iter().find(|t| t["name"] != "short").unwrap();
+        let (name, classname) = (long["name"].as_str().unwrap(), long["classname"].as_str().unwrap());
+        assert!(name.len() <= MAX_NAME_BYTES && name.starts_with("nnnn"), "{}", name.len());
+        assert!(classname.len() <= MAX_NAME_BYTES && classname.starts_with("cccc"), "{}", classname.len());
+        healthy(&server);
+    });
+}

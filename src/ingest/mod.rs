@@ -2,6 +2,7 @@
 //! transaction that also marks the task completed.
 
 mod payload;
+pub mod stored_text;
 mod timing;
 mod writer;
 

@@ -41,6 +41,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let received_at = now();
     let token = auth::require(&req, &state, Scope::Upload).await?;
+    query::check_encoding(req.query_string())?;
     let project = match query.get("project").map(|p| p.trim()) {
         Some(project) if !project.is_empty() => project.to_owned(),
         _ => token.project.clone(),
