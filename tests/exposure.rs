@@ -593,3 +593,52 @@ mod limits {
         healthy(&server);
     });
 }
+
+mod bundle_limits {
+    use super::*;
+    use common::api::{await_task, count, token, upload, upload_ok};
+    use flakewatch::ingest::{MAX_ENTRIES, MAX_ENTRY_NAME_BYTES};
+    use flakewatch::store::tokens::Scope;
+    use std::io::Write;
+
+    fn tar_gz(names: impl Iterator<Item = String>) -> Vec<u8> {
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ));
+        let report = b"<testsuite name=\"s\"><testcase classname=\"A\" name=\"t\"/></testsuite>";
+        for name in names {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(report.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, name, &report[..]).unwrap();
+        }
+        let mut gz = builder.into_inner().unwrap();
+        gz.flush().unwrap();
+        gz.finish().unwrap()
+    }
+
+    storage_test!(fn bundles_with_too_many_files_or_long_names_are_refused(db) {
+        let server = TestServer::start(&db);
+        let upload_token = token(&db, "shop", Scope::Upload);
+        let too_many = tar_gz((0..=MAX_ENTRIES).map(|i| format!("r/{i}.xml")));
+        let (status, answer) = upload(&server, &upload_token, "branch=main&commit=a", &too_many, &[]);
+        assert_eq!(status, 413, "{answer}");
+        assert_eq!(answer["error"]["code"], "too_many_files");
+
+        let long = format!("{}.xml", "n".repeat(MAX_ENTRY_NAME_BYTES));
+        let long_name = tar_gz(["TEST-ok.xml".to_owned(), long].into_iter());
+        let (status, answer) = upload(&server, &upload_token, "branch=main&commit=b", &long_name, &[]);
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(answer["error"]["code"], "file_name_too_long");
+        assert!(answer["error"]["message"].as_str().unwrap().len() < 1000, "{answer}");
+        assert_eq!(count(&db, "uploads"), 0);
+
+        // At the limits, a bundle is taken and stored.
+        let at_limit = tar_gz((0..MAX_ENTRIES).map(|i| if i == 0 { format!("{}.xml", "n".repeat(MAX_ENTRY_NAME_BYTES - 4)) } else { format!("r/{i}.xml") }));
+        let task = upload_ok(&server, &upload_token, "branch=main&commit=c", &at_limit);
+        assert_eq!(await_task(&server, &task)["status"], "completed");
+        assert_eq!(http().get(server.url("/readyz")).call().unwrap().status(), 200);
+    });
+}
