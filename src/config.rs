@@ -93,6 +93,26 @@ pub struct ServeSettings {
     #[arg(long, env = "FLAKEWATCH_MAX_UPLOAD_BYTES", default_value_t = 256 << 20)]
     pub max_upload_bytes: u64,
 
+    /// Seconds a client has to send a request's line and headers.
+    #[arg(long, env = "FLAKEWATCH_HEADER_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_seconds: u64,
+
+    /// Seconds an upload body has to arrive whole.
+    #[arg(long, env = "FLAKEWATCH_BODY_TIMEOUT_SECONDS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub body_timeout_seconds: u64,
+
+    /// Longest pause, in seconds, while an upload body arrives.
+    #[arg(long, env = "FLAKEWATCH_BODY_IDLE_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_idle_seconds: u64,
+
+    /// Uploads one token may have in flight at once; more get 429 with Retry-After.
+    #[arg(long, env = "FLAKEWATCH_UPLOADS_PER_TOKEN", default_value_t = 8,
+          value_parser = clap::value_parser!(u64).range(1..=10000))]
+    pub uploads_per_token: u64,
+
     /// Address and port the dashboard and API listen on.
     #[arg(long, env = "FLAKEWATCH_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,

@@ -642,3 +642,121 @@ mod bundle_limits {
         assert_eq!(http().get(server.url("/readyz")).call().unwrap().status(), 200);
     });
 }
+
+mod slow_and_busy_clients {
+    use super::*;
+    use common::api::{count, token, upload};
+    use common::reports::junit;
+    use common::ServerOptions;
+    use flakewatch::store::tokens::Scope;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    /// Starts an upload by hand: headers and `sent` of `length` body bytes, then nothing.
+    fn partial_upload(server: &TestServer, token: &str, length: usize, sent: usize) -> TcpStream {
+        let addr = server.base_url.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "POST /api/v1/uploads?branch=main&commit=slow HTTP/1.1\r\nHost: {addr}\r\n\
+             Authorization: Bearer {token}\r\nContent-Length: {length}\r\n\r\n"
+        )
+        .unwrap();
+        stream.write_all(&vec![b'<'; sent]).unwrap();
+        stream.flush().unwrap();
+        stream
+    }
+
+    /// Reads the server's whole answer (it closes the connection after an error).
+    fn answer(mut stream: TcpStream) -> String {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut text = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    text.extend_from_slice(&buf[..n]);
+                    if text.windows(4).any(|w| w == b"\r\n\r\n") && text.ends_with(b"}}") {
+                        break;
+                    }
+                }
+                Err(err) => panic!(
+                    "no answer from the server: {err}; read so far: {}",
+                    String::from_utf8_lossy(&text)
+                ),
+            }
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
+    storage_test!(fn slow_bodies_get_408_and_the_server_stays_healthy(db) {
+        let server = TestServer::start_with(&db, ServerOptions {
+            body_idle_timeout: Duration::from_secs(1),
+            ..Default::default()
+        });
+        let upload_token = token(&db, "shop", Scope::Upload);
+        let started = Instant::now();
+        let text = answer(partial_upload(&server, &upload_token, 1000, 10));
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(text.contains("\"code\":\"body_too_slow\"") && text.contains("no data came for 1 s"), "{text}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        server.shut_down();
+
+        let server = TestServer::start_with(&db, ServerOptions {
+            body_timeout: Duration::from_secs(1),
+            ..Default::default()
+        });
+        let text = answer(partial_upload(&server, &upload_token, 1000, 10));
+        assert!(text.starts_with("HTTP/1.1 408") && text.contains("not complete within 1 s"), "{text}");
+        assert_eq!(count(&db, "uploads"), 0);
+        assert_eq!(http().get(server.url("/readyz")).call().unwrap().status(), 200);
+    });
+
+    storage_test!(fn a_token_has_a_bounded_number_of_uploads_in_flight(db) {
+        let server = TestServer::start_with(&db, ServerOptions { uploads_per_token: 2, ..Default::default() });
+        let busy = token(&db, "shop", Scope::Upload);
+        let other = token(&db, "shop", Scope::Upload);
+        let held = [partial_upload(&server, &busy, 1 << 20, 100), partial_upload(&server, &busy, 1 << 20, 100)];
+
+        // Once both hold their slots (the gauge on /metrics says so), a third upload of the
+        // token is turned away. An empty body is refused with 400 after a slot is taken, so
+        // the probe stores nothing.
+        let in_flight_becomes = |n: usize| {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let line = format!("flakewatch_uploads_in_flight {n}\n");
+            while !http().get(server.url("/metrics")).call().unwrap().body_mut().read_to_string().unwrap().contains(&line) {
+                assert!(Instant::now() < deadline, "uploads in flight never became {n}");
+            }
+        };
+        let probe = |token: &str| {
+            let mut response = http()
+                .post(server.url("/api/v1/uploads?branch=main&commit=probe"))
+                .header("Authorization", &format!("Bearer {token}"))
+                .send(&[][..])
+                .unwrap();
+            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            let body: serde_json::Value = response.body_mut().read_json().unwrap();
+            (response.status().as_u16(), retry_after, body)
+        };
+        in_flight_becomes(2);
+        let (status, retry_after, body) = probe(&busy);
+        assert_eq!(status, 429, "{body}");
+        let refused = (retry_after, body);
+        assert_eq!(refused.0.as_deref(), Some("5"));
+        assert_eq!(refused.1["error"]["code"], "too_many_uploads");
+        // Another token is not held up.
+        let (status, answer) = upload(&server, &other, "branch=main&commit=other", junit("a", 1, 0).as_bytes(), &[]);
+        assert_eq!(status, 202, "{answer}");
+
+        // When the held uploads end, their slots come back.
+        drop(held);
+        in_flight_becomes(0);
+        let (status, _, body) = probe(&busy);
+        assert_eq!(status, 400, "a slot again: {body}");
+        assert_eq!(http().get(server.url("/healthz")).call().unwrap().status(), 200);
+    });
+}

@@ -1,6 +1,7 @@
 //! `flakewatch serve`: the dashboard, the API and (by default) store workers.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::ServeSettings;
 use crate::db::DbError;
@@ -44,9 +45,13 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
             limits: UploadLimits {
                 max_upload_bytes: settings.max_upload_bytes,
                 max_report_bytes: settings.worker.max_report_bytes,
+                header_timeout: Duration::from_secs(settings.header_timeout_seconds),
+                body_timeout: Duration::from_secs(settings.body_timeout_seconds),
+                body_idle_timeout: Duration::from_secs(settings.body_idle_seconds),
             },
             shutdown: background.shutdown.clone(),
             access: Arc::new(access),
+            upload_slots: web::upload_slots::UploadSlots::new(settings.uploads_per_token as usize),
         };
         let bound = match web::serve(listening, settings.http_workers, state) {
             Ok(bound) => bound,

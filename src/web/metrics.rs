@@ -18,7 +18,14 @@ pub async fn metrics(
         .run(|conn| queue::count_by_status(conn).map_err(DbError::from))
         .await
         .map_err(ApiError::storage)?;
+    let mut text = state.metrics.render(&depth);
+    text.push_str(&format!(
+        "# HELP flakewatch_uploads_in_flight Upload bodies being received now.\n\
+         # TYPE flakewatch_uploads_in_flight gauge\n\
+         flakewatch_uploads_in_flight {}\n",
+        state.upload_slots.in_flight()
+    ));
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&depth)))
+        .body(text))
 }

@@ -8,6 +8,7 @@ mod health;
 mod metrics;
 mod pages;
 pub mod security_headers;
+pub mod upload_slots;
 pub mod urls;
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
@@ -29,6 +30,12 @@ pub struct UploadLimits {
     pub max_upload_bytes: u64,
     /// Largest report once decompressed.
     pub max_report_bytes: u64,
+    /// Time a client has to send a request's head (an HTTP-level timeout: 408).
+    pub header_timeout: std::time::Duration,
+    /// Time an upload body has to arrive whole.
+    pub body_timeout: std::time::Duration,
+    /// Longest pause allowed while an upload body arrives.
+    pub body_idle_timeout: std::time::Duration,
 }
 
 /// What every handler can reach.
@@ -44,6 +51,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Who may read the pages, and the public URL.
     pub access: Arc<access::Access>,
+    /// Uploads in flight per token.
+    pub upload_slots: Arc<upload_slots::UploadSlots>,
 }
 
 /// Registers every route; shared by the real server and the tests.
@@ -126,6 +135,7 @@ pub fn serve(
         addr: requested.clone(),
         reason,
     };
+    let header_timeout = state.limits.header_timeout;
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
@@ -161,6 +171,7 @@ pub fn serve(
             .wrap(TracingLogger::default())
             .configure(routes)
     })
+    .client_request_timeout(header_timeout)
     .disable_signals();
     if let Some(workers) = http_workers {
         server = server.workers(usize::from(workers));

@@ -32,6 +32,9 @@ pub struct ServerOptions {
     pub shutdown_grace_seconds: u64,
     /// Who may read the pages (`open`, as `serve` on loopback, by default).
     pub access: Access,
+    pub body_timeout: Duration,
+    pub body_idle_timeout: Duration,
+    pub uploads_per_token: usize,
 }
 
 impl Default for ServerOptions {
@@ -43,6 +46,9 @@ impl Default for ServerOptions {
             max_report_bytes: 256 << 20,
             shutdown_grace_seconds: 5,
             access: Access::with_mode(web::access::AuthMode::Open),
+            body_timeout: Duration::from_secs(600),
+            body_idle_timeout: Duration::from_secs(30),
+            uploads_per_token: 8,
         }
     }
 }
@@ -90,9 +96,13 @@ impl TestServer {
                     limits: UploadLimits {
                         max_upload_bytes: options.max_upload_bytes,
                         max_report_bytes: options.max_report_bytes,
+                        header_timeout: Duration::from_secs(10),
+                        body_timeout: options.body_timeout,
+                        body_idle_timeout: options.body_idle_timeout,
                     },
                     shutdown: background.shutdown.clone(),
                     access: Arc::new(options.access),
+                    upload_slots: web::upload_slots::UploadSlots::new(options.uploads_per_token),
                 };
                 let bound = web::bind("127.0.0.1:0", Some(2), state).expect("bind a loopback port");
                 ready_tx

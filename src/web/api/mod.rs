@@ -3,6 +3,7 @@
 mod cursor;
 mod projects;
 mod query;
+mod slow_body;
 mod tasks;
 mod upload_body;
 mod uploads;
