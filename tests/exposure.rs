@@ -552,6 +552,12 @@ mod limits {
             assert_eq!(status, 400, "{query}: {answer}");
             assert_eq!(answer["error"]["field"], field, "{answer}");
         }
+        // Fields longer than 1024 characters are refused the same way.
+        let long = "b".repeat(1025);
+        let (status, answer) = upload(&server, &upload_token, &format!("branch={long}&commit=abc"), body.as_bytes(), &[]);
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(answer["error"]["field"], "branch");
+        assert!(answer["error"]["message"].as_str().unwrap().contains("1024"), "{answer}");
         assert_eq!(count(&db, "uploads"), 0);
         healthy(&server);
     });
@@ -760,3 +766,22 @@ mod slow_and_busy_clients {
         assert_eq!(http().get(server.url("/healthz")).call().unwrap().status(), 200);
     });
 }
+
+storage_test!(fn metrics_show_per_project_gauges(db) {
+    use common::api::{await_task, token, upload_ok};
+    use flakewatch::store::tokens::Scope;
+    let server = TestServer::start(&db);
+    let upload_token = token(&db, "shop", Scope::Upload);
+    let now = chrono::Utc::now();
+    // The same commit fails, then passes on a rerun: flaky, and one red run of two.
+    for (attempt, case) in [(1, "<testcase classname=\"A\" name=\"t\"><failure message=\"x\"/></testcase>"), (2, "<testcase classname=\"A\" name=\"t\"/>")] {
+        let at = now.format("%Y-%m-%dT%H:%M:%SZ");
+        let report = format!("<testsuite name=\"s\">{case}</testsuite>");
+        let task = upload_ok(&server, &upload_token, &format!("branch=main&commit=a&attempt={attempt}&started_at={at}&finished_at={at}"), report.as_bytes());
+        assert_eq!(await_task(&server, &task)["status"], "completed");
+    }
+    let text = http().get(server.url("/metrics")).call().unwrap().body_mut().read_to_string().unwrap();
+    assert!(text.contains("flakewatch_project_flaky_tests{project=\"shop\"} 1\n"), "{text}");
+    assert!(text.contains("flakewatch_project_broken_tests{project=\"shop\"} 0\n"), "{text}");
+    assert!(text.contains("flakewatch_project_red_run_share{project=\"shop\"} 0.5000\n"), "{text}");
+});

@@ -4,6 +4,7 @@
 pub mod ci_metrics;
 pub mod impact;
 pub mod instance;
+pub mod project_gauges;
 pub mod project_settings;
 pub mod projects;
 pub mod results;
