@@ -785,3 +785,85 @@ storage_test!(fn metrics_show_per_project_gauges(db) {
     assert!(text.contains("flakewatch_project_broken_tests{project=\"shop\"} 0\n"), "{text}");
     assert!(text.contains("flakewatch_project_red_run_share{project=\"shop\"} 0.5000\n"), "{text}");
 });
+
+/// A PostgreSQL outage (played by cutting a forwarder in front of the shared server):
+/// every request, `/readyz` included, answers 503 within a second, and the server comes
+/// back by itself when the database does.
+#[test]
+fn postgres_outage_answers_503_within_a_second_and_recovers() {
+    use common::api::token;
+    use common::tcp_cut::TcpCut;
+    use common::{ServerOptions, TestDb};
+    use flakewatch::store::tokens::Scope;
+    use std::time::{Duration, Instant};
+
+    let Some(db) = TestDb::postgres() else { return };
+    let host_port = db
+        .url
+        .split('@')
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let forwarder = TcpCut::start(&host_port);
+    let server = TestServer::start_with(
+        &db,
+        ServerOptions {
+            database_url: Some(db.url.replacen(&host_port, &forwarder.addr.to_string(), 1)),
+            workers: 1,
+            ..Default::default()
+        },
+    );
+    let read = token(&db, "shop", Scope::Read);
+    let call = |path: &str| {
+        let started = Instant::now();
+        let response = http()
+            .get(server.url(path))
+            .header("Authorization", &format!("Bearer {read}"))
+            .call()
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.headers().get("retry-after").is_some(),
+            started.elapsed(),
+        )
+    };
+    let paths = [
+        "/readyz",
+        "/api/v1/projects/shop/tests",
+        "/projects/shop",
+        "/metrics",
+    ];
+    for path in paths {
+        assert_eq!(call(path).0, 200, "{path} before the outage");
+    }
+
+    forwarder.cut();
+    for path in paths {
+        let (status, retry_after, took) = call(path);
+        assert_eq!(status, 503, "{path} during the outage");
+        assert!(took < Duration::from_secs(1), "{path} took {took:?}");
+        assert!(
+            retry_after || path == "/readyz",
+            "{path} without Retry-After"
+        );
+    }
+    assert_eq!(
+        http().get(server.url("/healthz")).call().unwrap().status(),
+        200
+    );
+
+    forwarder.restore();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while call("/readyz").0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not reconnect within 30 s"
+        );
+    }
+    for path in paths {
+        assert_eq!(call(path).0, 200, "{path} after the outage");
+    }
+}

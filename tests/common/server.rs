@@ -35,6 +35,9 @@ pub struct ServerOptions {
     pub body_timeout: Duration,
     pub body_idle_timeout: Duration,
     pub uploads_per_token: usize,
+    /// The server opens this URL instead of the test database's own (e.g. through a
+    /// forwarder a test can cut).
+    pub database_url: Option<String>,
 }
 
 impl Default for ServerOptions {
@@ -49,6 +52,7 @@ impl Default for ServerOptions {
             body_timeout: Duration::from_secs(600),
             body_idle_timeout: Duration::from_secs(30),
             uploads_per_token: 8,
+            database_url: None,
         }
     }
 }
@@ -71,7 +75,14 @@ impl TestServer {
     /// Opens `test_db` as `serve` would and starts the HTTP server on port 0 with its
     /// workers; returns once the socket is bound, so requests can be sent straight away.
     pub fn start_with(test_db: &TestDb, options: ServerOptions) -> TestServer {
-        let db = test_db.open();
+        let db = match &options.database_url {
+            Some(url) => flakewatch::db::open(&flakewatch::config::DatabaseSettings {
+                database_url: url.clone(),
+                ..test_db.settings()
+            })
+            .expect("open the database through the given URL"),
+            None => test_db.open(),
+        };
         let task_key = {
             let mut conn = db.pool.get().unwrap();
             flakewatch::store::instance::secret(&mut conn, "task_token_key").unwrap()
