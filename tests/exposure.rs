@@ -867,3 +867,71 @@ fn postgres_outage_answers_503_within_a_second_and_recovers() {
         assert_eq!(call(path).0, 200, "{path} after the outage");
     }
 }
+
+/// Two `serve` replicas on one PostgreSQL: a task stored by one replica's worker is awaited
+/// through the other, which learns of its end by NOTIFY (its long poll returns the moment
+/// the task ends, or the client's 60 s timeout fails the test).
+#[test]
+fn a_task_stored_by_one_replica_is_awaited_through_the_other() {
+    use common::api::{await_task, task, token, upload_ok};
+    use common::reports::junit;
+    use common::{ServerOptions, TestDb};
+    use flakewatch::store::tokens::Scope;
+    use std::sync::{mpsc, Mutex};
+    use std::time::Duration;
+
+    let Some(db) = TestDb::postgres() else { return };
+    // The storing replica's worker stops after its first batch until the test lets it go.
+    let (entered_tx, entered) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    let observer: flakewatch::tasks::worker::BatchObserver = Box::new(move |_, _| {
+        let _ = entered_tx.send(());
+        let _ = release_rx
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(60));
+    });
+    let _storing = TestServer::start_with(
+        &db,
+        ServerOptions {
+            workers: 1,
+            batch_observer: Some(observer),
+            ..Default::default()
+        },
+    );
+    let waiting = TestServer::start_with(
+        &db,
+        ServerOptions {
+            workers: 0,
+            ..Default::default()
+        },
+    );
+    let upload_token = token(&db, "shop", Scope::Upload);
+
+    let task_token = upload_ok(
+        &waiting,
+        &upload_token,
+        "branch=main&commit=a",
+        junit("t", 3, 1).as_bytes(),
+    );
+    entered
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the storing replica never took the task");
+    std::thread::scope(|scope| {
+        let awaited = scope.spawn(|| await_task(&waiting, &task_token));
+        // A bounded wait through the waiting replica: still running, so the long poll above
+        // (sent before it) is waiting too when the worker is let go.
+        let mut still = common::http()
+            .get(waiting.url(&format!("/api/v1/tasks/{task_token}?wait=1")))
+            .call()
+            .unwrap();
+        let still: serde_json::Value = still.body_mut().read_json().unwrap();
+        assert_eq!(still["status"], "running", "{still}");
+        release.send(()).unwrap();
+        let ended = awaited.join().unwrap();
+        assert_eq!(ended["status"], "completed", "{ended}");
+        assert_eq!(ended["progress"]["records_stored"], 4, "{ended}");
+    });
+    assert_eq!(task(&waiting, &task_token)["status"], "completed");
+}
