@@ -14,13 +14,16 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self';
      img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The headers, each set unless a handler set its own.
-pub const HEADERS: [(&str, &str); 4] = [
+pub const HEADERS: [(&str, &str); 5] = [
     ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
     ("X-Content-Type-Options", "nosniff"),
     // `frame-ancestors` above is the modern form; this covers older browsers.
     ("X-Frame-Options", "DENY"),
     // Links out (a build URL) do not carry the dashboard's paths to the CI system.
     ("Referrer-Policy", "same-origin"),
+    // Pages and API answers are per session or token: no shared cache may keep one for
+    // the next reader. The stylesheet sets its own.
+    ("Cache-Control", "no-store"),
 ];
 
 /// The middleware that adds [`HEADERS`].
@@ -60,6 +63,7 @@ mod tests {
                 ("X-Content-Type-Options", "nosniff"),
                 ("X-Frame-Options", "DENY"),
                 ("Referrer-Policy", "same-origin"),
+                ("Cache-Control", "no-store"),
             ]
         );
     }
