@@ -57,6 +57,13 @@ pub struct WorkerSettings {
     /// Largest decompressed report, in bytes, a worker will parse.
     #[arg(long, env = "FLAKEWATCH_MAX_REPORT_BYTES", default_value_t = 2 << 30)]
     pub max_report_bytes: u64,
+
+    /// Longest test name, classname, suite name or file path stored, in bytes; longer ones
+    /// are stored cut, with a task warning.
+    #[arg(long, env = "FLAKEWATCH_MAX_NAME_BYTES",
+          default_value_t = crate::ingest::stored_text::DEFAULT_MAX_NAME_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(64..=1_048_576))]
+    pub max_name_bytes: u64,
 }
 
 impl WorkerSettings {

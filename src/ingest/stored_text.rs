@@ -4,10 +4,11 @@
 
 use crate::junit::{Captured, TestCase};
 
-/// Longest test name, classname, suite name or file path stored, in bytes. Real names
-/// stay far below it (long parameterised names reach a few hundred bytes); beyond it a
-/// name is data pasted into the report, and every read of the test would return it.
-pub const MAX_NAME_BYTES: usize = 4096;
+/// Longest test name, classname, suite name or file path stored, in bytes, unless
+/// `--max-name-bytes` says otherwise. Real names stay far below it (long parameterised
+/// names reach a few hundred bytes); beyond it a name is data pasted into the report, and
+/// every read of the test would return it.
+pub const DEFAULT_MAX_NAME_BYTES: usize = 4096;
 /// Longest failure message or type stored, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
@@ -18,12 +19,13 @@ pub struct Fitted {
     pub nul_replaced: bool,
 }
 
-/// Cuts `case`'s names and replaces NULs in everything of it that is stored.
-pub fn fit(case: &mut TestCase) -> Fitted {
+/// Cuts `case`'s names to `max_name_bytes` and replaces NULs in everything of it that is
+/// stored.
+pub fn fit(case: &mut TestCase, max_name_bytes: usize) -> Fitted {
     let mut fitted = Fitted::default();
     let mut name = |text: &mut String| {
         fitted.nul_replaced |= replace_nul(text);
-        fitted.names_cut |= cut(text, MAX_NAME_BYTES);
+        fitted.names_cut |= cut(text, max_name_bytes);
     };
     name(&mut case.name);
     if let Some(classname) = case.classname.as_mut() {
@@ -35,7 +37,7 @@ pub fn fit(case: &mut TestCase) -> Fitted {
     if case
         .suite_path
         .iter()
-        .any(|s| s.len() > MAX_NAME_BYTES || s.contains('\0'))
+        .any(|s| s.len() > max_name_bytes || s.contains('\0'))
     {
         let mut path: Vec<String> = case.suite_path.to_vec();
         path.iter_mut().for_each(&mut name);
@@ -103,11 +105,11 @@ mod tests {
 
     #[test]
     fn long_names_are_cut_and_nuls_replaced() {
-        let long = "x".repeat(MAX_NAME_BYTES * 3);
+        let long = "x".repeat(DEFAULT_MAX_NAME_BYTES * 3);
         let mut c = case(&long, "pkg.Class");
         c.name.push('\0');
         c.message = Some("boom\0".into());
-        let fitted = fit(&mut c);
+        let fitted = fit(&mut c, DEFAULT_MAX_NAME_BYTES);
         assert_eq!(
             fitted,
             Fitted {
@@ -116,7 +118,7 @@ mod tests {
             }
         );
         assert!(
-            c.name.len() <= MAX_NAME_BYTES && c.name.ends_with('…'),
+            c.name.len() <= DEFAULT_MAX_NAME_BYTES && c.name.ends_with('…'),
             "{}",
             c.name.len()
         );
@@ -124,15 +126,15 @@ mod tests {
         assert_eq!(c.classname.as_deref(), Some("pkg.Class"));
 
         let mut short = case("ok", "pkg.Class");
-        assert_eq!(fit(&mut short), Fitted::default());
+        assert_eq!(fit(&mut short, DEFAULT_MAX_NAME_BYTES), Fitted::default());
         assert_eq!(short.name, "ok");
     }
 
     #[test]
     fn cuts_fall_on_character_boundaries() {
-        let mut text = "é".repeat(MAX_NAME_BYTES);
-        assert!(cut(&mut text, MAX_NAME_BYTES));
-        assert!(text.len() <= MAX_NAME_BYTES);
+        let mut text = "é".repeat(DEFAULT_MAX_NAME_BYTES);
+        assert!(cut(&mut text, DEFAULT_MAX_NAME_BYTES));
+        assert!(text.len() <= DEFAULT_MAX_NAME_BYTES);
         assert!(text.ends_with('…'));
     }
 }

@@ -205,15 +205,15 @@ impl<'a> RunWriter<'a> {
     /// Makes the case storable (see `stored_text`), with a warning when that changed it.
     fn fit(&mut self, report: &str, case: &mut TestCase) {
         let line = case.source_line;
-        let fitted = stored_text::fit(case);
+        let max = self.ctx.max_name_bytes;
+        let fitted = stored_text::fit(case, max);
         if fitted.names_cut {
             let shown: String = case.name.chars().take(80).collect();
             self.warn(
                 "name_truncated",
                 format!(
                     "{report}:{line}: a test name, classname, suite or file of `{shown}` is longer \
-                     than {} bytes; it is stored cut",
-                    stored_text::MAX_NAME_BYTES
+                     than {max} bytes; it is stored cut"
                 ),
             );
         }

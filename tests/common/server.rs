@@ -30,6 +30,7 @@ pub struct ServerOptions {
     pub max_upload_bytes: u64,
     pub max_report_bytes: u64,
     pub shutdown_grace_seconds: u64,
+    pub max_name_bytes: u64,
     /// Who may read the pages (`open`, as `serve` on loopback, by default).
     pub access: Access,
     pub body_timeout: Duration,
@@ -48,6 +49,7 @@ impl Default for ServerOptions {
             max_upload_bytes: 64 << 20,
             max_report_bytes: 256 << 20,
             shutdown_grace_seconds: 5,
+            max_name_bytes: 4096,
             access: Access::with_mode(web::access::AuthMode::Open),
             body_timeout: Duration::from_secs(600),
             body_idle_timeout: Duration::from_secs(30),
@@ -64,6 +66,7 @@ pub fn worker_settings(options: &ServerOptions) -> WorkerSettings {
         report_retention_hours: 168,
         shutdown_grace_seconds: options.shutdown_grace_seconds,
         max_report_bytes: options.max_report_bytes,
+        max_name_bytes: options.max_name_bytes,
     }
 }
 
