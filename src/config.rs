@@ -57,6 +57,13 @@ pub struct WorkerSettings {
     /// Largest decompressed report, in bytes, a worker will parse.
     #[arg(long, env = "FLAKEWATCH_MAX_REPORT_BYTES", default_value_t = 2 << 30)]
     pub max_report_bytes: u64,
+
+    /// Longest test name, classname, suite name or file path stored, in bytes; longer ones
+    /// are stored cut, with a task warning.
+    #[arg(long, env = "FLAKEWATCH_MAX_NAME_BYTES",
+          default_value_t = crate::ingest::stored_text::DEFAULT_MAX_NAME_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(64..=1_048_576))]
+    pub max_name_bytes: u64,
 }
 
 impl WorkerSettings {
@@ -93,6 +100,26 @@ pub struct ServeSettings {
     #[arg(long, env = "FLAKEWATCH_MAX_UPLOAD_BYTES", default_value_t = 256 << 20)]
     pub max_upload_bytes: u64,
 
+    /// Seconds a client has to send a request's line and headers.
+    #[arg(long, env = "FLAKEWATCH_HEADER_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_seconds: u64,
+
+    /// Seconds an upload body has to arrive whole.
+    #[arg(long, env = "FLAKEWATCH_BODY_TIMEOUT_SECONDS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub body_timeout_seconds: u64,
+
+    /// Longest pause, in seconds, while an upload body arrives.
+    #[arg(long, env = "FLAKEWATCH_BODY_IDLE_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_idle_seconds: u64,
+
+    /// Uploads one token may have in flight at once; more get 429 with Retry-After.
+    #[arg(long, env = "FLAKEWATCH_UPLOADS_PER_TOKEN", default_value_t = 8,
+          value_parser = clap::value_parser!(u64).range(1..=10000))]
+    pub uploads_per_token: u64,
+
     /// Address and port the dashboard and API listen on.
     #[arg(long, env = "FLAKEWATCH_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
@@ -101,6 +128,58 @@ pub struct ServeSettings {
     #[arg(long, env = "FLAKEWATCH_HTTP_WORKERS",
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub http_workers: Option<u16>,
+
+    #[command(flatten)]
+    pub access: AccessSettings,
+}
+
+/// Who may see the dashboard, and the address the server is reached at.
+#[derive(Debug, Clone, Args)]
+pub struct AccessSettings {
+    /// Who may read the pages: `open` (anyone who reaches the server), `token` (sign in on
+    /// /login with a read or admin API token), `proxy` (a user named by a trusted reverse
+    /// proxy). Default: `open` when bound to a loopback address, `token` otherwise.
+    #[arg(long, env = "FLAKEWATCH_AUTH", value_enum)]
+    pub auth: Option<crate::web::access::AuthMode>,
+
+    /// The server's public base URL, e.g. `https://ci.example.com/flakewatch`: absolute
+    /// URLs the server hands out start with it (without it they are relative), and session
+    /// cookies are `Secure` when it is https.
+    #[arg(long, env = "FLAKEWATCH_PUBLIC_URL", value_parser = crate::web::urls::parse_public_url)]
+    pub public_url: Option<String>,
+
+    /// Hours a dashboard sign-in lasts.
+    #[arg(long, env = "FLAKEWATCH_SESSION_HOURS", default_value_t = 12,
+          value_parser = clap::value_parser!(u32).range(1..=8760))]
+    pub session_hours: u32,
+
+    /// `--auth proxy`: the header the proxy names the signed-in user in.
+    #[arg(
+        long,
+        env = "FLAKEWATCH_PROXY_USER_HEADER",
+        default_value = "X-Forwarded-User"
+    )]
+    pub proxy_user_header: String,
+
+    /// `--auth proxy`: the header with the user's groups, comma-separated. Group
+    /// `flakewatch-admin` reads every project and the task list; `flakewatch-PROJECT`
+    /// reads that project.
+    #[arg(
+        long,
+        env = "FLAKEWATCH_PROXY_GROUPS_HEADER",
+        default_value = "X-Forwarded-Groups"
+    )]
+    pub proxy_groups_header: String,
+
+    /// `--auth proxy`: the proxies' IP addresses, comma-separated; the user headers of any
+    /// other peer are ignored.
+    #[arg(long, env = "FLAKEWATCH_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
+    /// A secret that `/metrics` then requires as `Authorization: Bearer SECRET` (without
+    /// it, `/metrics` is open).
+    #[arg(long, env = "FLAKEWATCH_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 /// Which flakewatch server the client commands (`upload`, `tasks`, `flaky`) talk to, and

@@ -41,6 +41,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds after which the client may try again (`Retry-After`), for 429 and 503.
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -50,6 +52,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -58,6 +61,14 @@ impl ApiError {
         ApiError {
             field: Some(field.to_owned()),
             ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", message)
+        }
+    }
+
+    /// The same error, telling the client to try again after `seconds`.
+    pub fn retry_after(self, seconds: u32) -> Self {
+        ApiError {
+            retry_after: Some(seconds),
+            ..self
         }
     }
 
@@ -73,6 +84,7 @@ impl ApiError {
             "storage_unavailable",
             "the database is not answering; try again shortly",
         )
+        .retry_after(1)
     }
 }
 
@@ -95,7 +107,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds));
+        }
+        response.json(ErrorBody {
             error: ErrorDetail {
                 code: self.code,
                 message: &self.message,

@@ -1,6 +1,7 @@
 //! `flakewatch serve`: the dashboard, the API and (by default) store workers.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::ServeSettings;
 use crate::db::DbError;
@@ -12,6 +13,18 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
     // First of all: a port in use is then one error, with no database made or migrated
     // and no worker to stop again.
     let listening = web::listen(&settings.bind)?;
+    let access = web::access::Access::from_settings(&settings.access, listening.addr)
+        .map_err(anyhow::Error::msg)?;
+    tracing::info!(
+        auth = ?access.mode,
+        public_url = access.public_url.as_deref().unwrap_or("(none: relative URLs)"),
+        "dashboard access: {}",
+        match access.mode {
+            web::access::AuthMode::Open => "open to everyone who can reach the server",
+            web::access::AuthMode::Token => "sign in with a read or admin token on /login",
+            web::access::AuthMode::Proxy => "signed in by the trusted proxy",
+        }
+    );
     // The first start on a fresh machine makes the database (see `ServeSettings`).
     settings.database.create = true;
     let db = crate::db::open(&settings.database)?;
@@ -32,8 +45,13 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
             limits: UploadLimits {
                 max_upload_bytes: settings.max_upload_bytes,
                 max_report_bytes: settings.worker.max_report_bytes,
+                header_timeout: Duration::from_secs(settings.header_timeout_seconds),
+                body_timeout: Duration::from_secs(settings.body_timeout_seconds),
+                body_idle_timeout: Duration::from_secs(settings.body_idle_seconds),
             },
             shutdown: background.shutdown.clone(),
+            access: Arc::new(access),
+            upload_slots: web::upload_slots::UploadSlots::new(settings.uploads_per_token as usize),
         };
         let bound = match web::serve(listening, settings.http_workers, state) {
             Ok(bound) => bound,

@@ -1,6 +1,8 @@
 //! The connection pool, and opening a database ready for use (connected and migrated).
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use diesel::r2d2::R2D2Connection;
 
@@ -13,10 +15,19 @@ use crate::error::StartupError;
 pub type DbPool = r2d2::Pool<ConnectionManager>;
 pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 
+/// Longest wait for a pooled connection while the database answers (all connections busy).
+const POOL_WAIT: Duration = Duration::from_secs(10);
+/// Steps of that wait: between them, a database known to be down ends the wait, so
+/// requests answer 503 within about this long during an outage instead of after
+/// `POOL_WAIT`.
+const POOL_WAIT_STEP: Duration = Duration::from_millis(250);
+
 /// Makes pool connections with [`connect`], so pooled ones get the same set-up and errors.
 #[derive(Debug)]
 pub struct ConnectionManager {
     target: DatabaseTarget,
+    /// Set while the latest attempt to connect failed: the database is down.
+    unreachable: Arc<AtomicBool>,
 }
 
 impl r2d2::ManageConnection for ConnectionManager {
@@ -24,7 +35,9 @@ impl r2d2::ManageConnection for ConnectionManager {
     type Error = StartupError;
 
     fn connect(&self) -> Result<DbConnection, StartupError> {
-        connect(&self.target)
+        let result = connect(&self.target);
+        self.unreachable.store(result.is_err(), Ordering::Relaxed);
+        result
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), StartupError> {
@@ -45,6 +58,8 @@ pub struct Database {
     pub pool: DbPool,
     pub backend: Backend,
     pub target: DatabaseTarget,
+    /// Shared with the pool's connection manager: the latest connection attempt failed.
+    unreachable: Arc<AtomicBool>,
 }
 
 impl Database {
@@ -57,12 +72,30 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let unreachable = self.unreachable.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|err| E::from(DbError::Pool(err)))?;
+            let mut conn =
+                checkout(&pool, &unreachable).map_err(|err| E::from(DbError::Pool(err)))?;
             work(&mut conn)
         })
         .await
         .map_err(|err| E::from(DbError::Join(err.to_string())))?
+    }
+}
+
+/// A pooled connection: waits up to `POOL_WAIT` while every connection is busy, but gives
+/// up at the next step once connecting has failed (the database is down), so callers
+/// answer at once and their clients retry, instead of piling up for the whole wait.
+fn checkout(pool: &DbPool, unreachable: &AtomicBool) -> Result<PooledConnection, r2d2::Error> {
+    let deadline = Instant::now() + POOL_WAIT;
+    loop {
+        match pool.get_timeout(POOL_WAIT_STEP) {
+            Ok(conn) => return Ok(conn),
+            Err(err) if unreachable.load(Ordering::Relaxed) || Instant::now() >= deadline => {
+                return Err(err)
+            }
+            Err(_) => {}
+        }
     }
 }
 
@@ -100,17 +133,20 @@ fn open_pool(settings: &DatabaseSettings, min_idle: Option<u32>) -> Result<Datab
     drop(first);
 
     let backend = target.backend();
+    let unreachable = Arc::new(AtomicBool::new(false));
     let pool = r2d2::Pool::builder()
         .max_size(settings.db_pool_size)
         .min_idle(min_idle)
-        .connection_timeout(Duration::from_secs(10))
+        .connection_timeout(POOL_WAIT)
         .build_unchecked(ConnectionManager {
             target: target.clone(),
+            unreachable: unreachable.clone(),
         });
     tracing::info!(%backend, %target, pool_size = settings.db_pool_size, "database ready");
     Ok(Database {
         pool,
         backend,
         target,
+        unreachable,
     })
 }

@@ -231,7 +231,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    web_sessions (id) {
+        id -> BigInt,
+        token_id -> BigInt,
+        session_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(api_tokens -> projects (project_id));
+diesel::joinable!(web_sessions -> api_tokens (token_id));
 diesel::joinable!(runner_rates -> projects (project_id));
 diesel::joinable!(uploads -> projects (project_id));
 diesel::joinable!(upload_payloads -> uploads (upload_id));
@@ -264,4 +275,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     test_impact_days,
     quarantines,
     project_codeowners,
+    web_sessions,
 );

@@ -2,10 +2,11 @@
 //! transaction that also marks the task completed.
 
 mod payload;
+pub mod stored_text;
 mod timing;
 mod writer;
 
-pub use payload::PayloadError;
+pub use payload::{check_entries, PayloadError, MAX_ENTRIES, MAX_ENTRY_NAME_BYTES};
 
 use chrono::NaiveDateTime;
 use diesel::Connection;

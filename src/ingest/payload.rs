@@ -14,6 +14,30 @@ pub enum PayloadError {
     NoReports(String),
     #[error("the bundle is larger than {limit} bytes once decompressed; split the upload or raise FLAKEWATCH_MAX_REPORT_BYTES")]
     TooLarge { limit: u64 },
+    #[error("the bundle holds more than {MAX_ENTRIES} files; send the test reports only, or split the upload")]
+    TooManyEntries,
+    #[error("the bundle has a file name longer than {MAX_ENTRY_NAME_BYTES} bytes (`{0}…`); give the reports shorter names")]
+    NameTooLong(String),
+}
+
+/// Most files (reports or not) one bundle may hold: each costs a header read and a name
+/// kept in memory, and real uploads hold tens to a few thousand reports.
+pub const MAX_ENTRIES: usize = 10_000;
+/// Longest file name in a bundle, in bytes (paths on common file systems stop at 4096).
+pub const MAX_ENTRY_NAME_BYTES: usize = 4096;
+/// Names of skipped files kept for the "no report" message.
+const SKIPPED_SHOWN: usize = 5;
+
+/// The upload-time check of a bundle's shape: file count and name lengths, reading
+/// headers only. A bundle without reports passes here and fails its task as before,
+/// with the parser's message.
+pub fn check_entries(payload: &[u8], max_bytes: u64) -> Result<(), PayloadError> {
+    match for_each_report(payload, "report.xml", max_bytes, |_, _| {
+        Ok::<_, PayloadError>(())
+    }) {
+        Err(PayloadError::NoReports(_)) => Ok(()),
+        other => other,
+    }
 }
 
 /// Calls `visit(name, reader)` for each report in the payload, in bundle order. The
@@ -79,6 +103,8 @@ struct Bundle {
     max_bytes: u64,
     budget: u64,
     visited: usize,
+    entries: usize,
+    /// The first few names of files that are not reports, for the error message.
     skipped: Vec<String>,
 }
 
@@ -88,6 +114,7 @@ impl Bundle {
             max_bytes,
             budget: max_bytes,
             visited: 0,
+            entries: 0,
             skipped: Vec::new(),
         }
     }
@@ -98,8 +125,18 @@ impl Bundle {
         reader: impl Read,
         visit: &mut impl FnMut(&str, &mut dyn Read) -> Result<(), E>,
     ) -> Result<(), E> {
+        self.entries += 1;
+        if self.entries > MAX_ENTRIES {
+            return Err(PayloadError::TooManyEntries.into());
+        }
+        if name.len() > MAX_ENTRY_NAME_BYTES {
+            let shown: String = name.chars().take(60).collect();
+            return Err(PayloadError::NameTooLong(shown).into());
+        }
         if !is_report_name(&name) {
-            self.skipped.push(name);
+            if self.skipped.len() < SKIPPED_SHOWN {
+                self.skipped.push(name);
+            }
             return Ok(());
         }
         let mut limited = Limited::new(reader, self.budget);
@@ -123,7 +160,7 @@ impl Bundle {
         let listed = if self.skipped.is_empty() {
             String::new()
         } else {
-            let names: Vec<&str> = self.skipped.iter().take(5).map(String::as_str).collect();
+            let names: Vec<&str> = self.skipped.iter().map(String::as_str).collect();
             format!("; it holds {}", names.join(", "))
         };
         Err(PayloadError::NoReports(listed).into())
@@ -266,5 +303,49 @@ mod tests {
             names(&payload, 10_000),
             Err(PayloadError::TooLarge { .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod shape_tests {
+    use super::*;
+
+    fn tar_gz(names: &[String]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for name in names {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(1);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, name, &b"<"[..]).unwrap();
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &builder.into_inner().unwrap()).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn file_count_and_name_length_are_bounded() {
+        let many: Vec<String> = (0..=MAX_ENTRIES).map(|i| format!("{i}.txt")).collect();
+        assert!(matches!(
+            check_entries(&tar_gz(&many), 1 << 30),
+            Err(PayloadError::TooManyEntries)
+        ));
+        let long = vec![format!("{}.xml", "n".repeat(MAX_ENTRY_NAME_BYTES))];
+        assert!(matches!(
+            check_entries(&tar_gz(&long), 1 << 30),
+            Err(PayloadError::NameTooLong(_))
+        ));
+        let fine: Vec<String> = (0..10).map(|i| format!("{i}.txt")).collect();
+        assert!(
+            check_entries(&tar_gz(&fine), 1 << 30).is_ok(),
+            "no report is the task's business"
+        );
+        // The "no report" message lists a few names, not all of them.
+        let err = for_each_report(&tar_gz(&fine), "r", 1 << 30, |_, _| {
+            Ok::<_, PayloadError>(())
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string().matches(".txt").count(), SKIPPED_SHOWN);
     }
 }

@@ -6,6 +6,7 @@ use std::io::Read;
 use chrono::NaiveDateTime;
 
 use super::payload::for_each_report;
+use super::stored_text;
 use super::timing::ReportClock;
 use super::{IngestError, PartialReport};
 use crate::analysis::signature;
@@ -182,8 +183,9 @@ impl<'a> RunWriter<'a> {
         let mut junit = JunitReader::new(reader, name, options)?;
         while let Some(item) = junit.next_item()? {
             match item {
-                Item::Case(case) => {
+                Item::Case(mut case) => {
                     self.progress.records_seen += 1;
+                    self.fit(name, &mut case);
                     self.pending.push(*case);
                     if self.pending.len() >= BATCH {
                         self.flush(tx, side, run_id)?;
@@ -198,6 +200,31 @@ impl<'a> RunWriter<'a> {
             self.warn(warning.kind.code(), format!("{name}: {warning}"));
         }
         Ok(())
+    }
+
+    /// Makes the case storable (see `stored_text`), with a warning when that changed it.
+    fn fit(&mut self, report: &str, case: &mut TestCase) {
+        let line = case.source_line;
+        let max = self.ctx.max_name_bytes;
+        let fitted = stored_text::fit(case, max);
+        if fitted.names_cut {
+            let shown: String = case.name.chars().take(80).collect();
+            self.warn(
+                "name_truncated",
+                format!(
+                    "{report}:{line}: a test name, classname, suite or file of `{shown}` is longer \
+                     than {max} bytes; it is stored cut"
+                ),
+            );
+        }
+        if fitted.nul_replaced {
+            self.warn(
+                "nul_replaced",
+                format!(
+                    "{report}:{line}: NUL characters in the test's text were replaced with U+FFFD"
+                ),
+            );
+        }
     }
 
     /// Stores the pending cases, then checks in: cancel requested, lease lost, shutdown.

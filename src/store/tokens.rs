@@ -189,5 +189,23 @@ pub fn revoke(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResu
     )
     .set(api_tokens::revoked_at.eq(now))
     .execute(conn)?;
+    // Its dashboard sessions end with it (lookups check the token too; this frees the rows).
+    diesel::delete(
+        crate::db::schema::web_sessions::table
+            .filter(crate::db::schema::web_sessions::token_id.eq(id)),
+    )
+    .execute(conn)?;
     Ok(changed == 1)
+}
+
+/// The live (not revoked) token with this id.
+pub fn live_by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<ApiToken>> {
+    api_tokens::table
+        .inner_join(projects_table::table)
+        .filter(api_tokens::id.eq(id))
+        .filter(api_tokens::revoked_at.is_null())
+        .select(token_columns!())
+        .first::<TokenRow>(conn)
+        .optional()
+        .map(|row| row.map(from_row))
 }

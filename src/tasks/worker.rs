@@ -23,6 +23,8 @@ pub struct WorkerContext {
     pub lease: chrono::Duration,
     pub report_retention: chrono::Duration,
     pub max_report_bytes: u64,
+    /// Longest name stored (see `ingest::stored_text`).
+    pub max_name_bytes: usize,
     /// Turns true when the shutdown grace period is over: in-flight tasks stop at their
     /// next batch, roll back and go back to the queue.
     pub hand_back_now: watch::Sender<bool>,
@@ -49,6 +51,7 @@ impl WorkerContext {
             lease: chrono::Duration::seconds(settings.lease_seconds as i64),
             report_retention: chrono::Duration::hours(settings.report_retention_hours as i64),
             max_report_bytes: settings.max_report_bytes,
+            max_name_bytes: settings.max_name_bytes as usize,
             hand_back_now: watch::Sender::new(false),
             batch_observer: None,
             analysis: crate::analysis::Params::default(),

@@ -1,10 +1,15 @@
 //! The HTTP side: app state, routes and the server itself.
 
+pub mod access;
 mod api;
 mod auth;
+mod csrf;
 mod health;
 mod metrics;
 mod pages;
+pub mod security_headers;
+pub mod upload_slots;
+pub mod urls;
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
@@ -25,6 +30,12 @@ pub struct UploadLimits {
     pub max_upload_bytes: u64,
     /// Largest report once decompressed.
     pub max_report_bytes: u64,
+    /// Time a client has to send a request's head (an HTTP-level timeout: 408).
+    pub header_timeout: std::time::Duration,
+    /// Time an upload body has to arrive whole.
+    pub body_timeout: std::time::Duration,
+    /// Longest pause allowed while an upload body arrives.
+    pub body_idle_timeout: std::time::Duration,
 }
 
 /// What every handler can reach.
@@ -38,6 +49,10 @@ pub struct AppState {
     pub limits: UploadLimits,
     /// Turns true at shutdown, so long waits answer at once.
     pub shutdown: watch::Receiver<bool>,
+    /// Who may read the pages, and the public URL.
+    pub access: Arc<access::Access>,
+    /// Uploads in flight per token.
+    pub upload_slots: Arc<upload_slots::UploadSlots>,
 }
 
 /// Registers every route; shared by the real server and the tests.
@@ -50,7 +65,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(pages::tasks)
         .service(pages::project_page)
         .service(pages::test_page)
-        .service(pages::stylesheet);
+        .service(pages::stylesheet)
+        .service(pages::login_page)
+        .service(pages::sign_in)
+        .service(pages::sign_out);
 }
 
 /// A bound server, not yet running: the caller drives `server` (and may stop it via its
@@ -117,6 +135,7 @@ pub fn serve(
         addr: requested.clone(),
         reason,
     };
+    let header_timeout = state.limits.header_timeout;
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
@@ -137,9 +156,22 @@ pub fn serve(
                 )
                 .into()
             }))
+            .app_data(web::FormConfig::default().error_handler(|err, _| {
+                crate::error::ApiError::new(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    "bad_form",
+                    format!("the form could not be read: {err}"),
+                )
+                .into()
+            }))
+            .wrap(actix_web::middleware::from_fn(
+                security_headers::head_as_get,
+            ))
+            .wrap(security_headers::middleware())
             .wrap(TracingLogger::default())
             .configure(routes)
     })
+    .client_request_timeout(header_timeout)
     .disable_signals();
     if let Some(workers) = http_workers {
         server = server.workers(usize::from(workers));

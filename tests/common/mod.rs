@@ -12,6 +12,7 @@ mod db;
 pub mod proxy;
 pub mod reports;
 mod server;
+pub mod tcp_cut;
 
 #[allow(unused_imports)]
 pub use db::TestDb;

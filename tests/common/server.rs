@@ -9,6 +9,7 @@ use flakewatch::config::WorkerSettings;
 use flakewatch::db::Database;
 use flakewatch::service::Background;
 use flakewatch::tasks::worker::{BatchObserver, WorkerContext};
+use flakewatch::web::access::Access;
 use flakewatch::web::{self, AppState, UploadLimits};
 
 use super::TestDb;
@@ -29,6 +30,15 @@ pub struct ServerOptions {
     pub max_upload_bytes: u64,
     pub max_report_bytes: u64,
     pub shutdown_grace_seconds: u64,
+    pub max_name_bytes: u64,
+    /// Who may read the pages (`open`, as `serve` on loopback, by default).
+    pub access: Access,
+    pub body_timeout: Duration,
+    pub body_idle_timeout: Duration,
+    pub uploads_per_token: usize,
+    /// The server opens this URL instead of the test database's own (e.g. through a
+    /// forwarder a test can cut).
+    pub database_url: Option<String>,
 }
 
 impl Default for ServerOptions {
@@ -39,6 +49,12 @@ impl Default for ServerOptions {
             max_upload_bytes: 64 << 20,
             max_report_bytes: 256 << 20,
             shutdown_grace_seconds: 5,
+            max_name_bytes: 4096,
+            access: Access::with_mode(web::access::AuthMode::Open),
+            body_timeout: Duration::from_secs(600),
+            body_idle_timeout: Duration::from_secs(30),
+            uploads_per_token: 8,
+            database_url: None,
         }
     }
 }
@@ -50,6 +66,7 @@ pub fn worker_settings(options: &ServerOptions) -> WorkerSettings {
         report_retention_hours: 168,
         shutdown_grace_seconds: options.shutdown_grace_seconds,
         max_report_bytes: options.max_report_bytes,
+        max_name_bytes: options.max_name_bytes,
     }
 }
 
@@ -61,7 +78,14 @@ impl TestServer {
     /// Opens `test_db` as `serve` would and starts the HTTP server on port 0 with its
     /// workers; returns once the socket is bound, so requests can be sent straight away.
     pub fn start_with(test_db: &TestDb, options: ServerOptions) -> TestServer {
-        let db = test_db.open();
+        let db = match &options.database_url {
+            Some(url) => flakewatch::db::open(&flakewatch::config::DatabaseSettings {
+                database_url: url.clone(),
+                ..test_db.settings()
+            })
+            .expect("open the database through the given URL"),
+            None => test_db.open(),
+        };
         let task_key = {
             let mut conn = db.pool.get().unwrap();
             flakewatch::store::instance::secret(&mut conn, "task_token_key").unwrap()
@@ -86,8 +110,13 @@ impl TestServer {
                     limits: UploadLimits {
                         max_upload_bytes: options.max_upload_bytes,
                         max_report_bytes: options.max_report_bytes,
+                        header_timeout: Duration::from_secs(10),
+                        body_timeout: options.body_timeout,
+                        body_idle_timeout: options.body_idle_timeout,
                     },
                     shutdown: background.shutdown.clone(),
+                    access: Arc::new(options.access),
+                    upload_slots: web::upload_slots::UploadSlots::new(options.uploads_per_token),
                 };
                 let bound = web::bind("127.0.0.1:0", Some(2), state).expect("bind a loopback port");
                 ready_tx

@@ -4,6 +4,7 @@ mod cursor;
 mod projects;
 mod query;
 mod reports;
+mod slow_body;
 mod tasks;
 mod upload_body;
 mod uploads;

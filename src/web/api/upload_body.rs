@@ -10,6 +10,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use crate::error::ApiError;
+use crate::ingest::{check_entries, PayloadError, MAX_ENTRIES};
 
 pub struct StoredBody {
     pub compressed: Vec<u8>,
@@ -33,6 +34,9 @@ pub fn from_raw(
     if body.starts_with(&[0x1f, 0x8b]) {
         let size = decompressed_size(&body, max_report_bytes)?;
         let kind = if is_tar(&body) { "tar.gz" } else { "gzip" };
+        if kind == "tar.gz" {
+            check_bundle_shape(&body, max_report_bytes)?;
+        }
         tracing::debug!(kind, size, "gzip upload");
         return Ok(StoredBody {
             compressed: body,
@@ -48,6 +52,7 @@ pub fn from_raw(
     }
     if body.starts_with(b"PK\x03\x04") {
         check_zip(&body, max_report_bytes)?;
+        check_bundle_shape(&body, max_report_bytes)?;
         return Ok(StoredBody {
             compressed: body,
             kind: "zip",
@@ -80,6 +85,9 @@ pub fn from_files(
             "no_files",
             "the multipart form holds no file: attach reports as file fields (curl -F 'file=@report.xml')",
         ));
+    }
+    if files.len() > MAX_ENTRIES {
+        return Err(too_many_files());
     }
     let mut total = 0u64;
     let mut archive = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
@@ -166,6 +174,35 @@ fn check_zip(body: &[u8], limit: u64) -> Result<(), ApiError> {
         return Err(too_large(limit));
     }
     Ok(())
+}
+
+/// Refuses a bundle with too many files or an overlong file name before it is stored;
+/// anything else about it is left to the checks above and to its task.
+fn check_bundle_shape(body: &[u8], max_report_bytes: u64) -> Result<(), ApiError> {
+    match check_entries(body, max_report_bytes) {
+        Ok(()) => Ok(()),
+        Err(err) => bundle_shape_error(err).map_or(Ok(()), Err),
+    }
+}
+
+fn bundle_shape_error(err: PayloadError) -> Option<ApiError> {
+    match err {
+        PayloadError::TooManyEntries => Some(too_many_files()),
+        PayloadError::NameTooLong(_) => Some(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "file_name_too_long",
+            err.to_string(),
+        )),
+        _ => None,
+    }
+}
+
+fn too_many_files() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_many_files",
+        PayloadError::TooManyEntries.to_string(),
+    )
 }
 
 fn is_tar(gzip: &[u8]) -> bool {

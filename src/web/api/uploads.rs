@@ -8,10 +8,10 @@ use actix_multipart::Multipart;
 use actix_web::http::{header, StatusCode};
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
-use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::query;
+use super::slow_body::BodyDeadline;
 use super::upload_body::{self, StoredBody};
 use crate::db::DbError;
 use crate::error::ApiError;
@@ -19,7 +19,7 @@ use crate::secrets;
 use crate::store::tokens::Scope;
 use crate::store::uploads::{self, NewUpload, UploadMeta};
 use crate::tasks::TaskStatus;
-use crate::web::{auth, AppState};
+use crate::web::{auth, urls, AppState, UploadLimits};
 
 /// Longest accepted metadata value; longer ones are mistakes (a log pasted into a field).
 const MAX_FIELD_CHARS: usize = 1024;
@@ -41,6 +41,9 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let received_at = now();
     let token = auth::require(&req, &state, Scope::Upload).await?;
+    query::check_encoding(req.query_string())?;
+    // Held until the answer: the token's uploads in flight are bounded.
+    let _slot = state.upload_slots.take(token.id)?;
     let project = match query.get("project").map(|p| p.trim()) {
         Some(project) if !project.is_empty() => project.to_owned(),
         _ => token.project.clone(),
@@ -57,7 +60,7 @@ pub async fn create(
     let max_report = state.limits.max_report_bytes;
     // Hashing and compressing are CPU work: off the async workers.
     let (content_hash, body_bytes, stored, report_name) = if is_multipart(&req) {
-        let files = read_multipart(Multipart::new(req.headers(), payload), limit).await?;
+        let files = read_multipart(Multipart::new(req.headers(), payload), &state.limits).await?;
         let (hash, size, stored) = web::block(move || {
             let mut parts: Vec<&[u8]> = Vec::new();
             for (name, data) in &files {
@@ -72,7 +75,7 @@ pub async fn create(
         .map_err(ApiError::storage)??;
         (hash, size, stored, "report.xml".to_owned())
     } else {
-        let body = read_body(payload, limit).await?;
+        let body = read_body(payload, &state.limits).await?;
         let gzip_encoded = req
             .headers()
             .get(header::CONTENT_ENCODING)
@@ -126,11 +129,9 @@ pub async fn create(
         state.signals.task_enqueued();
     }
     tracing::info!(task = enqueued.task_id, project = %project, kind, duplicate = enqueued.duplicate, "upload accepted");
-    let info = req.connection_info();
-    let status_url = format!(
-        "{}://{}/api/v1/tasks/{task_token}",
-        info.scheme(),
-        info.host()
+    let status_url = urls::public(
+        state.access.public_url.as_deref(),
+        &format!("/api/v1/tasks/{task_token}"),
     );
     Ok(HttpResponse::Accepted().json(Accepted {
         task: task_token,
@@ -188,12 +189,24 @@ fn parse_meta(query: &HashMap<String, String>) -> Result<UploadMeta, ApiError> {
         job: text("job")?,
         attempt,
         pipeline: text("pipeline")?,
-        build_url: text("build_url")?,
+        build_url: build_url(text("build_url")?)?,
         runner: text("runner")?,
         started_at,
         finished_at,
         default_branch: text("default_branch")?,
     })
+}
+
+/// A build URL becomes a link on the dashboard: only http(s) ones are taken.
+fn build_url(url: String) -> Result<String, ApiError> {
+    if url.is_empty() || urls::is_http_url(&url) {
+        Ok(url)
+    } else {
+        Err(ApiError::bad_field(
+            "build_url",
+            "`build_url` must be an http:// or https:// URL (it becomes a link on the dashboard)",
+        ))
+    }
 }
 
 /// Same project, metadata and bytes (by their hash): same upload. A client retry therefore
@@ -214,9 +227,11 @@ fn idempotency_key(project_id: i64, meta: &UploadMeta, content_hash: &str) -> St
     ])
 }
 
-async fn read_body(mut payload: web::Payload, limit: u64) -> Result<Vec<u8>, ApiError> {
+async fn read_body(mut payload: web::Payload, limits: &UploadLimits) -> Result<Vec<u8>, ApiError> {
+    let limit = limits.max_upload_bytes;
+    let deadline = BodyDeadline::start(limits);
     let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
+    while let Some(chunk) = deadline.next(&mut payload).await? {
         let chunk = chunk.map_err(|err| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -234,8 +249,10 @@ async fn read_body(mut payload: web::Payload, limit: u64) -> Result<Vec<u8>, Api
 
 async fn read_multipart(
     mut form: Multipart,
-    limit: u64,
+    limits: &UploadLimits,
 ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+    let limit = limits.max_upload_bytes;
+    let deadline = BodyDeadline::start(limits);
     let bad = |err: actix_multipart::MultipartError| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -245,7 +262,7 @@ async fn read_multipart(
     };
     let mut files = Vec::new();
     let mut total = 0u64;
-    while let Some(field) = form.next().await {
+    while let Some(field) = deadline.next(&mut form).await? {
         let mut field = field.map_err(bad)?;
         let Some(name) = field
             .content_disposition()
@@ -253,13 +270,13 @@ async fn read_multipart(
             .map(upload_body::sanitize_name)
         else {
             // A plain form value, not a file: nothing to store.
-            while let Some(chunk) = field.next().await {
+            while let Some(chunk) = deadline.next(&mut field).await? {
                 chunk.map_err(bad)?;
             }
             continue;
         };
         let mut data = Vec::new();
-        while let Some(chunk) = field.next().await {
+        while let Some(chunk) = deadline.next(&mut field).await? {
             let chunk = chunk.map_err(bad)?;
             total += chunk.len() as u64;
             if total > limit {
@@ -344,6 +361,13 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.field.as_deref(), Some("attempt"));
+        let err = parse_meta(&query(&[
+            ("branch", "main"),
+            ("commit", "abc"),
+            ("build_url", "javascript:alert(8)//"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("build_url"));
         let meta = parse_meta(&query(&[
             ("branch", "main"),
             ("commit", "abc"),

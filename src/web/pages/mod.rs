@@ -1,13 +1,16 @@
 //! HTML pages, rendered with askama. Database work goes through `Database::run`.
 
 mod project_pages;
+mod session_pages;
 
 pub use project_pages::{project_page, test_page};
+pub use session_pages::{login_page, sign_in, sign_out};
 
 use actix_web::http::header::ContentType;
 use actix_web::{get, web, HttpResponse};
 use askama::Template;
 
+use super::access::Viewer;
 use super::AppState;
 use crate::db::{Backend, DbError};
 use crate::error::ApiError;
@@ -26,12 +29,13 @@ struct HomePage {
 }
 
 #[get("/")]
-pub async fn home(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let projects = state
+pub async fn home(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse, ApiError> {
+    let mut projects = state
         .db
         .run(|conn| projects::list_overviews(conn).map_err(DbError::from))
         .await
         .map_err(ApiError::storage)?;
+    projects.retain(|overview| viewer.can_read(&overview.project.name));
     let page = HomePage {
         backend: state.db.backend,
         projects,
@@ -47,15 +51,33 @@ struct TasksPage {
 
 /// Recent store tasks of every project: what operators check when uploads seem slow.
 #[get("/tasks")]
-pub async fn tasks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let filter = TaskFilter {
-        limit: 200,
-        ..TaskFilter::default()
-    };
+pub async fn tasks(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse, ApiError> {
+    let only: Option<Vec<String>> = viewer.admin_of()?.map(<[String]>::to_vec);
     let tasks = state
         .db
         .run(move |conn| {
-            queue::list(conn, &filter, chrono::Utc::now().naive_utc()).map_err(DbError::from)
+            let now = chrono::Utc::now().naive_utc();
+            let filter = TaskFilter {
+                limit: 200,
+                ..TaskFilter::default()
+            };
+            let Some(names) = only else {
+                return queue::list(conn, &filter, now).map_err(DbError::from);
+            };
+            // An admin of some projects sees theirs only, newest first as for everyone.
+            let mut tasks = Vec::new();
+            for name in names {
+                if let Some(project) = projects::find(conn, &name)? {
+                    let filter = TaskFilter {
+                        project_id: Some(project.id),
+                        ..filter.clone()
+                    };
+                    tasks.extend(queue::list(conn, &filter, now)?);
+                }
+            }
+            tasks.sort_by_key(|task| std::cmp::Reverse((task.received_at, task.id)));
+            tasks.truncate(200);
+            Ok(tasks)
         })
         .await
         .map_err(ApiError::storage)?;

@@ -13,7 +13,8 @@ use crate::store::ci_metrics::{self, Window};
 use crate::store::projects;
 use crate::store::run_views::{self, RunRow};
 use crate::store::test_views::{self, TestDetail, TestFilter, TestSort, TestSummary};
-use crate::web::AppState;
+use crate::web::access::Viewer;
+use crate::web::{urls, AppState};
 
 /// The window the project page's figures cover.
 const WINDOW_DAYS: i64 = 30;
@@ -44,14 +45,17 @@ impl ProjectPage {
 #[get("/projects/{name}")]
 pub async fn project_page(
     state: web::Data<AppState>,
+    viewer: Viewer,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
     let lookup = name.clone();
+    let readable = viewer.can_read(&name);
     let page = state
         .db
         .run(move |conn| {
-            let Some(project) = projects::find(conn, &lookup)? else {
+            // A project this viewer may not read does not exist for them.
+            let Some(project) = projects::find(conn, &lookup)?.filter(|_| readable) else {
                 return Ok(None);
             };
             let list = |conn: &mut _, status: &str| {
@@ -78,7 +82,13 @@ pub async fn project_page(
             let records = ci_metrics::run_records(conn, project.id, &window)?;
             Ok::<_, DbError>(Some(ProjectPage {
                 counts: test_views::count_by_status(conn, project.id)?,
-                runs: run_views::recent(conn, project.id, 30)?,
+                runs: run_views::recent(conn, project.id, 30)?
+                    .into_iter()
+                    .map(|run| RunRow {
+                        build_url: urls::link_or_empty(run.build_url),
+                        ..run
+                    })
+                    .collect(),
                 accuracy: metrics::accuracy(&records),
                 title: project.title().to_owned(),
                 name: project.name,
@@ -104,14 +114,16 @@ struct TestPage {
 #[get("/projects/{name}/tests/{id}")]
 pub async fn test_page(
     state: web::Data<AppState>,
+    viewer: Viewer,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (project, id) = path.into_inner();
     let lookup = project.clone();
+    let readable = viewer.can_read(&project);
     let detail = state
         .db
         .run(move |conn| {
-            let Some(found) = projects::find(conn, &lookup)? else {
+            let Some(found) = projects::find(conn, &lookup)?.filter(|_| readable) else {
                 return Ok(None);
             };
             Ok::<_, DbError>(test_views::detail(conn, found.id, id, 100)?)
@@ -121,5 +133,9 @@ pub async fn test_page(
         .ok_or_else(|| {
             ApiError::not_found(format!("project `{project}` has no scored test {id}"))
         })?;
+    let mut detail = detail;
+    for result in &mut detail.history {
+        result.build_url = urls::link_or_empty(std::mem::take(&mut result.build_url));
+    }
     render(&TestPage { project, detail })
 }
