@@ -237,6 +237,9 @@ storage_test!(fn a_red_run_gets_its_verdict_in_the_job(db) {
     assert_eq!(get(&s.server, &other_upload, &path).0, 403);
     assert_eq!(get(&s.server, &token(&db, "billing", Scope::Read), &path).0, 403);
     assert_eq!(get(&s.server, &read, "/api/v1/projects/shop/runs/999999/verdict").0, 404);
+    // The quarantine list is for reading tokens; an upload token only adds reports.
+    assert_eq!(get(&s.server, &read, "/api/v1/projects/shop/quarantine").0, 200);
+    assert_eq!(get(&s.server, &s.upload, "/api/v1/projects/shop/quarantine").0, 403);
 
     // Owners and quarantine show on the tests list too.
     let (_, list) = get(&s.server, &read, "/api/v1/projects/shop/tests?search=test_muted");

@@ -11,7 +11,7 @@ use crate::db::schema::{runs, uploads};
 use crate::db::{DbConnection, DbError};
 use crate::error::ApiError;
 use crate::store::quarantines::{self, NewQuarantine};
-use crate::store::tokens::{ApiToken, Scope};
+use crate::store::tokens::Scope;
 use crate::store::{owners, run_verdicts};
 use crate::web::{auth, AppState};
 
@@ -78,7 +78,7 @@ pub async fn list_quarantine(
     state: web::Data<AppState>,
     project: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = read_token(&req, &state, &project).await?;
+    let token = auth::for_project(&req, &state, &project, Scope::Read).await?;
     let project_id = token.project_id;
     let list = state
         .db
@@ -86,17 +86,6 @@ pub async fn list_quarantine(
         .await
         .map_err(ApiError::storage)?;
     Ok(HttpResponse::Ok().json(json!({ "project": token.project, "quarantine": list })))
-}
-
-/// Read, admin, and the project's upload tokens (a CI job reads what is quarantined).
-async fn read_token(
-    req: &HttpRequest,
-    state: &AppState,
-    project: &str,
-) -> Result<ApiToken, ApiError> {
-    let token = auth::authenticated(req, state).await?;
-    auth::check_project(&token, project)?;
-    Ok(token)
 }
 
 #[derive(Deserialize)]
