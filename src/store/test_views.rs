@@ -39,6 +39,8 @@ pub struct TestFilter {
     pub search: Option<String>,
     pub sort: TestSort,
     pub limit: i64,
+    /// Tests to pass over before the first one returned (the dashboard's pages).
+    pub offset: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -288,23 +290,38 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
                 .then(b.score.total_cmp(&a.score))
                 .then(a.id.cmp(&b.id))
         });
-        tests.truncate(filter.limit.max(0) as usize);
+        let offset = filter.offset.max(0);
+        let ranked = tests.len() as i64;
+        tests = tests
+            .into_iter()
+            .skip(offset as usize)
+            .take(filter.limit.max(0) as usize)
+            .collect();
         let rest = filter.limit - tests.len() as i64;
         if rest > 0 {
             let more = filtered(filter)
                 .filter(tests::id.ne_all(costly))
                 .order((test_scores::score.desc(), tests::id))
+                .offset((offset - ranked).max(0))
                 .limit(rest)
                 .load::<SummaryRow>(conn)?;
             tests.extend(more.into_iter().map(|row| with_impact(to_summary(row))));
         }
         return Ok(tests);
     }
-    let query = filtered(filter).limit(filter.limit);
+    let query = filtered(filter)
+        .offset(filter.offset.max(0))
+        .limit(filter.limit);
     let query = match filter.sort {
         TestSort::Impact | TestSort::Score => query.order((test_scores::score.desc(), tests::id)),
         TestSort::FailureRate => query.order((test_scores::failure_rate.desc(), tests::id)),
-        TestSort::LastFlaky => query.order((test_scores::last_flaky_at.desc(), tests::id)),
+        // Never-flaky tests last on both backends (PostgreSQL sorts NULL first when
+        // descending, SQLite last).
+        TestSort::LastFlaky => query.order((
+            test_scores::last_flaky_at.is_null(),
+            test_scores::last_flaky_at.desc(),
+            tests::id,
+        )),
         TestSort::Name => query.order((tests::classname, tests::name, tests::id)),
     };
     tests = query

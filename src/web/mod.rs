@@ -2,6 +2,7 @@
 
 mod api;
 mod auth;
+pub mod charts;
 mod health;
 mod metrics;
 mod pages;
@@ -50,6 +51,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(pages::tasks)
         .service(pages::project_page)
         .service(pages::test_page)
+        .service(pages::tests_page)
+        .service(pages::runs_page)
+        .service(pages::run_page)
+        .service(pages::commit_page)
         .service(pages::stylesheet);
 }
 
