@@ -59,8 +59,8 @@ fn draw(svg: &mut String, days: &[DayFeedback], first: chrono::NaiveDate) -> Res
     let slots = days.len() as i32;
     let mut chart = ChartBuilder::on(&root)
         .margin(8)
-        .x_label_area_size(28)
-        .y_label_area_size(48)
+        .x_label_area_size(32)
+        .y_label_area_size(56)
         .build_cartesian_2d((0..slots).into_segmented(), 0.0..top)
         .map_err(|e| e.to_string())?;
     chart

@@ -5,7 +5,7 @@ use chrono::{Duration, NaiveDate};
 use plotters::prelude::*;
 use plotters::style::RGBColor;
 
-pub const SIZE: (u32, u32) = (720, 240);
+pub const SIZE: (u32, u32) = (640, 250);
 /// Axis lines and labels (the stylesheet recolours labels for the page's scheme).
 pub const AXIS: RGBColor = RGBColor(0x8a, 0x93, 0xa3);
 pub const FALSE_ALARM: RGBColor = RGBColor(0xe0, 0x8e, 0x0b);
@@ -14,7 +14,7 @@ pub const OTHER: RGBColor = RGBColor(0x6f, 0x84, 0xd8);
 pub const LINE: RGBColor = RGBColor(0x2f, 0x9e, 0x8f);
 
 pub fn label_font() -> TextStyle<'static> {
-    ("sans-serif", 14).into_font().color(&AXIS)
+    ("sans-serif", 17).into_font().color(&AXIS)
 }
 
 /// The date under the middle of day slot `index` of a chart starting at `first`.

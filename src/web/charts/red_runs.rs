@@ -47,8 +47,8 @@ fn draw(svg: &mut String, days: &[DayRed], first: chrono::NaiveDate) -> Result<(
     let slots = days.len() as i32;
     let mut chart = ChartBuilder::on(&root)
         .margin(8)
-        .x_label_area_size(28)
-        .y_label_area_size(40)
+        .x_label_area_size(32)
+        .y_label_area_size(52)
         .build_cartesian_2d((0..slots).into_segmented(), 0u32..top + top.div_ceil(10))
         .map_err(|e| e.to_string())?;
     chart
