@@ -71,7 +71,7 @@ fn draw(svg: &mut String, days: &[DayFeedback], first: chrono::NaiveDate) -> Res
         .axis_style(frame::AXIS)
         .x_labels(frame::x_label_count(days.len()))
         .y_labels(5)
-        .x_label_formatter(&|v| frame::day_label(first, v))
+        .x_label_formatter(&|v| frame::day_label(first, days.len(), v))
         .y_label_formatter(&|v| format!("{v:.0}"))
         .label_style(frame::label_font())
         .y_desc("minutes")

@@ -17,14 +17,18 @@ pub fn label_font() -> TextStyle<'static> {
     ("sans-serif", 17).into_font().color(&AXIS)
 }
 
-/// The date under the middle of day slot `index` of a chart starting at `first`.
-pub fn day_label(first: NaiveDate, value: &SegmentValue<i32>) -> String {
+/// The date under the middle of day slot `index` of a chart of `days` days starting at
+/// `first` (nothing past the last day: the axis has one more boundary than days).
+pub fn day_label(first: NaiveDate, days: usize, value: &SegmentValue<i32>) -> String {
     match value {
-        SegmentValue::CenterOf(index) | SegmentValue::Exact(index) => (first
-            + Duration::days(i64::from(*index)))
-        .format("%b %-d")
-        .to_string(),
-        SegmentValue::Last => String::new(),
+        SegmentValue::CenterOf(index) | SegmentValue::Exact(index)
+            if (0..days as i32).contains(index) =>
+        {
+            (first + Duration::days(i64::from(*index)))
+                .format("%b %-d")
+                .to_string()
+        }
+        _ => String::new(),
     }
 }
 
@@ -79,6 +83,7 @@ mod tests {
     #[test]
     fn day_labels_are_dates() {
         let first: NaiveDate = "2026-02-27".parse().unwrap();
-        assert_eq!(day_label(first, &SegmentValue::CenterOf(3)), "Mar 2");
+        assert_eq!(day_label(first, 7, &SegmentValue::CenterOf(3)), "Mar 2");
+        assert_eq!(day_label(first, 7, &SegmentValue::CenterOf(7)), "");
     }
 }

@@ -59,7 +59,7 @@ fn draw(svg: &mut String, days: &[DayRed], first: chrono::NaiveDate) -> Result<(
         .axis_style(frame::AXIS)
         .x_labels(frame::x_label_count(days.len()))
         .y_labels(top.min(5) as usize + 1)
-        .x_label_formatter(&|v| frame::day_label(first, v))
+        .x_label_formatter(&|v| frame::day_label(first, days.len(), v))
         .y_label_formatter(&|v| v.to_string())
         .label_style(frame::label_font())
         .y_desc("red runs")

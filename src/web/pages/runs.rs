@@ -12,13 +12,17 @@ use crate::web::api::cursor::Cursor;
 use crate::web::AppState;
 
 const PAGE_SIZE: i64 = 50;
+const MAX_PAGE_SIZE: i64 = 500;
 
-/// `?branch=&job=&outcome=red|green&cursor=`: validated, and written back into links.
+/// `?branch=&job=&outcome=red|green&limit=&cursor=`: validated, and written back into
+/// links.
 #[derive(Debug, Clone, Default)]
 pub struct RunsQuery {
     pub branch: Option<String>,
     pub job: Option<String>,
     pub outcome: Outcome,
+    /// Runs per page (`None`: the default).
+    pub limit: Option<i64>,
     pub cursor: Option<Cursor>,
 }
 
@@ -37,6 +41,7 @@ impl RunsQuery {
                 ],
             )?
             .unwrap_or_default(),
+            limit: params::number(query, "limit", 1, MAX_PAGE_SIZE)?,
             cursor: Cursor::from_query(query)?,
         })
     }
@@ -57,6 +62,10 @@ impl RunsQuery {
                 ("branch", self.branch.clone().unwrap_or_default()),
                 ("job", self.job.clone().unwrap_or_default()),
                 ("outcome", self.outcome_word().to_owned()),
+                (
+                    "limit",
+                    self.limit.map(|n| n.to_string()).unwrap_or_default(),
+                ),
                 ("cursor", cursor.map(|c| c.encode()).unwrap_or_default()),
             ],
         )
@@ -102,6 +111,7 @@ pub async fn runs_page(
     let query = RunsQuery::parse(&query)?;
     let lookup = name.clone();
     let filter_query = query.clone();
+    let page_size = query.limit.unwrap_or(PAGE_SIZE);
     let found = load(&state, move |conn| {
         let Some(project) = projects::find(conn, &lookup)? else {
             return Ok(None);
@@ -114,12 +124,12 @@ pub async fn runs_page(
                 job: filter_query.job.clone(),
                 outcome: filter_query.outcome,
                 before: filter_query.cursor.map(|c| (c.at, c.id)),
-                limit: PAGE_SIZE + 1,
+                limit: page_size + 1,
                 ..RunFilter::default()
             },
         )?;
-        let more = runs.len() as i64 > PAGE_SIZE;
-        runs.truncate(PAGE_SIZE as usize);
+        let more = runs.len() as i64 > page_size;
+        runs.truncate(page_size as usize);
         let (branches, jobs) = run_views::branches_and_jobs(conn, project.id)?;
         Ok(Some((project, runs, more, branches, jobs)))
     })

@@ -13,6 +13,7 @@ use crate::store::test_views::{self, TestFilter, TestSort, TestSummary};
 use crate::web::AppState;
 
 const PAGE_SIZE: i64 = 50;
+const MAX_PAGE_SIZE: i64 = 500;
 /// Deepest page: past it, a search narrows better than paging.
 const MAX_PAGE: i64 = 10_000;
 
@@ -24,7 +25,8 @@ const SORTS: [(&str, TestSort); 5] = [
     ("name", TestSort::Name),
 ];
 
-/// `?search=&status=&job=&branch=&sort=&page=`: validated, and written back into links.
+/// `?search=&status=&job=&branch=&sort=&limit=&page=`: validated, and written back into
+/// links.
 #[derive(Debug, Clone)]
 pub struct TestsQuery {
     pub search: Option<String>,
@@ -32,6 +34,8 @@ pub struct TestsQuery {
     pub job: Option<String>,
     pub branch: Option<String>,
     pub sort: TestSort,
+    /// Tests per page (`None`: the default).
+    pub limit: Option<i64>,
     pub page: i64,
 }
 
@@ -46,8 +50,13 @@ impl TestsQuery {
             job: params::text(query, "job"),
             branch: params::text(query, "branch"),
             sort: params::choice(query, "sort", &SORTS)?.unwrap_or(TestSort::Impact),
+            limit: params::number(query, "limit", 1, MAX_PAGE_SIZE)?,
             page: params::number(query, "page", 1, MAX_PAGE)?.unwrap_or(1),
         })
+    }
+
+    fn page_size(&self) -> i64 {
+        self.limit.unwrap_or(PAGE_SIZE)
     }
 
     fn sort_word(&self) -> &'static str {
@@ -76,6 +85,10 @@ impl TestsQuery {
                     self.sort_word()
                 }
                 .to_owned(),
+            ),
+            (
+                "limit",
+                self.limit.map(|n| n.to_string()).unwrap_or_default(),
             ),
             (
                 "page",
@@ -134,7 +147,7 @@ impl TestsPage {
     }
 
     fn first_shown(&self) -> i64 {
-        (self.query.page - 1) * PAGE_SIZE + 1
+        (self.query.page - 1) * self.query.page_size() + 1
     }
 }
 
@@ -161,12 +174,12 @@ pub async fn tests_page(
                 branch: wanted.branch.clone(),
                 search: wanted.search.clone(),
                 sort: wanted.sort,
-                limit: PAGE_SIZE + 1,
-                offset: (wanted.page - 1) * PAGE_SIZE,
+                limit: wanted.page_size() + 1,
+                offset: (wanted.page - 1) * wanted.page_size(),
             },
         )?;
-        let more = tests.len() as i64 > PAGE_SIZE;
-        tests.truncate(PAGE_SIZE as usize);
+        let more = tests.len() as i64 > wanted.page_size();
+        tests.truncate(wanted.page_size() as usize);
         let (branches, jobs) = run_views::branches_and_jobs(conn, project.id)?;
         Ok(Some((project, tests, more, branches, jobs)))
     })
