@@ -55,7 +55,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(pages::runs_page)
         .service(pages::run_page)
         .service(pages::commit_page)
-        .service(pages::stylesheet);
+        .service(pages::stylesheet)
+        .service(pages::favicon);
 }
 
 /// A bound server, not yet running: the caller drives `server` (and may stop it via its

@@ -34,6 +34,8 @@ use error::PageError;
 
 /// The one stylesheet, compiled in so the binary serves the dashboard with no files around.
 const STYLESHEET: &str = include_str!("../../../static/flakewatch.css");
+/// The tab icon, declared by the layout so browsers do not ask for a missing favicon.ico.
+const FAVICON: &str = include_str!("../../../static/favicon.svg");
 
 #[derive(Template)]
 #[template(path = "home.html")]
@@ -78,6 +80,14 @@ pub async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header(("Cache-Control", "public, max-age=3600"))
         .body(STYLESHEET)
+}
+
+#[get("/static/favicon.svg")]
+pub async fn favicon() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .body(FAVICON)
 }
 
 /// Runs `work` on a pooled connection; a database failure is a 503 page.
