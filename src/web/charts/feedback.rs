@@ -126,7 +126,7 @@ mod tests {
         let svg = feedback_per_day(&days);
         assert!(svg.contains("<desc id=\"feedback-desc\">From 2026-03-01 to 2026-03-07, on 6 days with runs: fastest median 10.0 minutes on 2026-03-01, slowest 16.0 minutes on 2026-03-07.</desc>"), "{svg}");
         assert_eq!(
-            svg.matches("<polyline").count(),
+            svg.matches("stroke=\"#2F9E8F\" stroke-width=\"2\"").count(),
             2,
             "a gap splits the line: {svg}"
         );

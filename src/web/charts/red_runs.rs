@@ -115,10 +115,10 @@ mod tests {
         assert!(svg.starts_with("<svg"), "{svg}");
         assert!(svg.contains("<title id=\"red-runs-title\">Red runs per day, by cause</title>"));
         assert!(
-            svg.contains("From 2026-03-01 to 2026-03-30: 61 red runs, 29 false alarms"),
+            svg.contains("From 2026-03-01 to 2026-03-30: 61 red runs, 30 false alarms"),
             "{svg}"
         );
-        assert!(svg.contains(">Mar 1<"), "dated x axis: {svg}");
+        assert!(svg.contains("\nMar 1\n</text>"), "dated x axis: {svg}");
         assert!(
             svg.contains("#E08E0B") || svg.contains("#e08e0b"),
             "false alarms are drawn: {svg}"
