@@ -272,6 +272,7 @@ storage_test!(fn the_runs_list_filters_and_pages_by_seek(db) {
     let bad = error_page(&server, "/projects/shop/runs?outcome=purple", 400);
     assert!(bad.contains("`outcome` is one of all, red, green, not `purple`"), "{bad}");
     assert!(bad.contains("<code>outcome</code>"), "names the parameter: {bad}");
+    assert!(bad.contains("<a href=\"/projects/shop/runs\">Back to every run of the project</a>"), "a way back: {bad}");
     let cursor = error_page(&server, "/projects/shop/runs?cursor=yesterday", 400);
     assert!(cursor.contains("`cursor`"), "{cursor}");
     error_page(&server, "/projects/nope/runs", 404);

@@ -94,7 +94,12 @@ pub async fn project_page(
     query: web::Query<Query>,
 ) -> Result<HttpResponse, PageError> {
     let name = name.into_inner();
-    let window = WindowQuery::parse(&query)?;
+    let window = WindowQuery::parse(&query).map_err(|err| {
+        err.back_to(
+            format!("/projects/{}", params::segment(&name)),
+            "the project's page",
+        )
+    })?;
     let lookup = name.clone();
     let page = load(&state, move |conn| {
         let Some(project) = projects::find(conn, &lookup)? else {

@@ -108,7 +108,12 @@ pub async fn runs_page(
     query: web::Query<Query>,
 ) -> Result<HttpResponse, PageError> {
     let name = name.into_inner();
-    let query = RunsQuery::parse(&query)?;
+    let query = RunsQuery::parse(&query).map_err(|err| {
+        err.back_to(
+            format!("/projects/{}/runs", params::segment(&name)),
+            "every run of the project",
+        )
+    })?;
     let lookup = name.clone();
     let filter_query = query.clone();
     let page_size = query.limit.unwrap_or(PAGE_SIZE);

@@ -158,7 +158,12 @@ pub async fn tests_page(
     query: web::Query<Query>,
 ) -> Result<HttpResponse, PageError> {
     let name = name.into_inner();
-    let query = TestsQuery::parse(&query)?;
+    let query = TestsQuery::parse(&query).map_err(|err| {
+        err.back_to(
+            format!("/projects/{}/tests", params::segment(&name)),
+            "every test of the project",
+        )
+    })?;
     let lookup = name.clone();
     let wanted = query.clone();
     let found = load(&state, move |conn| {
