@@ -2,13 +2,41 @@
 //! names it, and writing parameters back into a link.
 
 use std::collections::HashMap;
+use std::future::{ready, Ready};
 
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest};
 use chrono::NaiveDate;
 
 use super::error::PageError;
 use crate::error::ApiError;
 
 pub type Query = HashMap<String, String>;
+
+/// A page's query string as name → value, or a 400 *page* when it cannot be read (bytes
+/// that are not UTF-8 once decoded), where `web::Query` would answer the API's JSON.
+pub struct PageQuery(pub Query);
+
+impl FromRequest for PageQuery {
+    type Error = PageError;
+    type Future = Ready<Result<PageQuery, PageError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            serde_urlencoded::from_str::<Query>(req.query_string())
+                .map(PageQuery)
+                .map_err(|err| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_query",
+                        format!("the query string could not be read: {err}"),
+                    )
+                    .into()
+                }),
+        )
+    }
+}
 
 pub use crate::web::api::query::text;
 

@@ -4,7 +4,7 @@
 use actix_web::{get, web, HttpResponse};
 use askama::Template;
 
-use super::params::{self, Query};
+use super::params::{self, PageQuery};
 use super::window::{Days, WindowQuery, DAY_CHOICES};
 use super::{load, project_or_404, render, trends, PageError};
 use crate::analysis::metrics::{self, Accuracy};
@@ -91,7 +91,7 @@ impl ProjectPage {
 pub async fn project_page(
     state: web::Data<AppState>,
     name: web::Path<String>,
-    query: web::Query<Query>,
+    PageQuery(query): PageQuery,
 ) -> Result<HttpResponse, PageError> {
     let name = name.into_inner();
     let window = WindowQuery::parse(&query).map_err(|err| {

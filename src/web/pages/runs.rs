@@ -4,7 +4,7 @@
 use actix_web::{get, web, HttpResponse};
 use askama::Template;
 
-use super::params::{self, Query};
+use super::params::{self, PageQuery, Query};
 use super::{load, project_or_404, render, PageError};
 use crate::store::projects;
 use crate::store::run_views::{self, Outcome, RunFilter, RunRow};
@@ -105,7 +105,7 @@ impl RunsPage {
 pub async fn runs_page(
     state: web::Data<AppState>,
     name: web::Path<String>,
-    query: web::Query<Query>,
+    PageQuery(query): PageQuery,
 ) -> Result<HttpResponse, PageError> {
     let name = name.into_inner();
     let query = RunsQuery::parse(&query).map_err(|err| {

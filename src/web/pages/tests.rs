@@ -4,7 +4,7 @@
 use actix_web::{get, web, HttpResponse};
 use askama::Template;
 
-use super::params::{self, Query};
+use super::params::{self, PageQuery, Query};
 use super::{load, project_or_404, render, PageError};
 use crate::analysis::Status;
 use crate::store::projects;
@@ -155,7 +155,7 @@ impl TestsPage {
 pub async fn tests_page(
     state: web::Data<AppState>,
     name: web::Path<String>,
-    query: web::Query<Query>,
+    PageQuery(query): PageQuery,
 ) -> Result<HttpResponse, PageError> {
     let name = name.into_inner();
     let query = TestsQuery::parse(&query).map_err(|err| {
