@@ -11,6 +11,7 @@ pub mod error;
 pub mod ingest;
 pub mod junit;
 pub mod metrics;
+pub mod report;
 pub mod secrets;
 pub mod service;
 pub mod store;

@@ -33,6 +33,23 @@ pub fn with_article(phrase: &str) -> String {
     }
 }
 
+/// Text safe in a Markdown table cell: pipes, backticks and markup characters escaped,
+/// line breaks flattened.
+pub fn markdown_cell(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '|' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '\\' | '#' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            '\n' | '\r' => out.push(' '),
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

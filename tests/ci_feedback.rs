@@ -207,8 +207,9 @@ storage_test!(fn a_red_run_gets_its_verdict_in_the_job(db) {
         &upload_args(&s, "pr1", &["--summary", &summary_arg, "--dashboard-url", "https://fw.example/"]),
         &[("GITHUB_STEP_SUMMARY", step_summary.to_str().unwrap())],
     );
-    let out = text(&ran.stdout);
-    assert_eq!(ran.status.code(), Some(0), "--fail-on never: {out}{}", text(&ran.stderr));
+    let out = text(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(0), "--fail-on never: {out}");
+    assert_eq!(text(&ran.stdout).lines().count(), 1, "stdout keeps one summary line");
     assert!(out.contains(
         "flakewatch verdict: 4 tests failed: 1 new (most likely this change), 1 already broken on main, 1 known flaky, 1 quarantined"
     ), "{out}");
@@ -253,6 +254,11 @@ storage_test!(fn a_red_run_gets_its_verdict_in_the_job(db) {
     let (_, list) = get(&s.server, &read, "/api/v1/projects/shop/tests?search=test_muted");
     assert_eq!(list["tests"][0]["owner"], "@acme/cart", "{list}");
     assert_eq!(list["tests"][0]["quarantine"]["owner"], "@ana", "{list}");
+    // Owner is a filter: the last matching CODEOWNERS line gives the cart team every test.
+    let (_, owned) = get(&s.server, &read, "/api/v1/projects/shop/tests?status=all&owner=@acme/cart");
+    assert_eq!(owned["tests"].as_array().unwrap().len(), 5, "{owned}");
+    let (_, others) = get(&s.server, &read, "/api/v1/projects/shop/tests?status=all&owner=@acme/all");
+    assert_eq!(others["tests"].as_array().unwrap().len(), 0, "{others}");
 });
 
 storage_test!(fn fail_on_decides_the_exit_code(db) {
@@ -277,14 +283,14 @@ storage_test!(fn fail_on_decides_the_exit_code(db) {
     std::fs::write(s.dir.path().join("report.xml"), known).unwrap();
     for (commit, fail_on, code) in [("k1", "new", 0), ("k2", "unquarantined", 5), ("k3", "any", 5)] {
         let ran = flakewatch(s.dir.path(), &upload_args(&s, commit, &["--fail-on", fail_on]), &[]);
-        assert_eq!(ran.status.code(), Some(code), "{fail_on}: {}", text(&ran.stdout));
+        assert_eq!(ran.status.code(), Some(code), "{fail_on}: {}", text(&ran.stderr));
     }
     // Only the quarantined test fails: `unquarantined` passes.
     let muted = report(|name| if name == "test_muted" { Did::Fail } else { Did::Pass });
     std::fs::write(s.dir.path().join("report.xml"), muted).unwrap();
     let ran = flakewatch(s.dir.path(), &upload_args(&s, "m1", &["--fail-on", "unquarantined"]), &[]);
-    assert_eq!(ran.status.code(), Some(0), "{}", text(&ran.stdout));
-    assert!(text(&ran.stdout).contains("1 test failed, none of them new: 1 quarantined"));
+    assert_eq!(ran.status.code(), Some(0), "{}", text(&ran.stderr));
+    assert!(text(&ran.stderr).contains("1 test failed, none of them new: 1 quarantined"));
 });
 
 storage_test!(fn quarantine_ends_when_removed_or_expired(db) {
@@ -361,6 +367,23 @@ storage_test!(fn flaky_lists_each_runner_takes(db) {
     assert_eq!(flaky("nextest", "flaky"), "-E 'not (test(=test_flaky))'\n");
     let json: Value = serde_json::from_str(&flaky("json", "flaky")).unwrap();
     assert_eq!(json["tests"][0]["name"], "test_flaky");
+
+    // The Jest and Go patterns are regular expressions that match exactly the tests to leave
+    // out (checked with JavaScript's RegExp where Node.js is installed; Go's RE2 reads these
+    // alternations the same way).
+    if Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        let unquote = |arg: &str, flag: &str| {
+            arg.trim().trim_matches('\'').strip_prefix(flag).unwrap().to_owned()
+        };
+        let jest = unquote(&flaky("jest", "flaky"), "--testNamePattern=");
+        let go = unquote(&flaky("go", "flaky"), "-skip=");
+        let script = "const [jest, go] = process.argv.slice(1).map(p => new RegExp(p)); \
+            const ok = !jest.test('test_flaky') && jest.test('test_ok') \
+              && go.test('test_flaky') && !go.test('test_ok') && !go.test('test_flaky_more'); \
+            process.exit(ok ? 0 : 1);";
+        let ran = Command::new("node").args(["-e", script, &jest, &go]).output().unwrap();
+        assert!(ran.status.success(), "{jest} / {go}: {}", text(&ran.stderr));
+    }
 
     // The pytest list is an argument file pytest reads: the flaky test is deselected, the
     // others run (where pytest is installed; CI installs it).

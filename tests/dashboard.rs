@@ -171,6 +171,7 @@ fn test_id(db: &TestDb, name: &str) -> i64 {
         search: Some(name.to_owned()),
         sort: test_views::TestSort::Name,
         limit: 10,
+        owner: None,
         offset: 0,
     };
     test_views::list(&mut conn, &filter).unwrap()[0].id
@@ -315,6 +316,8 @@ storage_test!(fn the_tests_list_searches_sorts_filters_and_pages(db) {
 
     let none = ok(&server, "/projects/shop/tests?search=nothing-like-it");
     assert!(none.contains("No test matches these filters."), "{none}");
+    let unowned = ok(&server, "/projects/shop/tests?owner=%40nobody");
+    assert!(unowned.contains("No test matches these filters.") && unowned.contains("value=\"@nobody\""), "{unowned}");
     let bad = error_page(&server, "/projects/shop/tests?sort=fame", 400);
     assert!(bad.contains("`sort` is one of impact, score, failure_rate, last_flaky, name, not `fame`"), "{bad}");
     error_page(&server, "/projects/shop/tests?status=wobbly", 400);

@@ -32,6 +32,10 @@ pub struct FlakyArgs {
     #[arg(long)]
     job: Option<String>,
 
+    /// Only tests this owner owns by the CODEOWNERS file (e.g. @acme/cart).
+    #[arg(long)]
+    owner: Option<String>,
+
     /// Most tests listed per status.
     #[arg(long, default_value_t = 1000)]
     limit: u32,
@@ -73,6 +77,9 @@ pub fn run(args: FlakyArgs) -> anyhow::Result<ExitCode> {
             ];
             if let Some(job) = &args.job {
                 query.push(("job", job.clone()));
+            }
+            if let Some(owner) = &args.owner {
+                query.push(("owner", owner.clone()));
             }
             let path = format!("/api/v1/projects/{project}/tests");
             client.get(&path, &query, report_retry)?["tests"].clone()

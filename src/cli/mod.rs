@@ -7,6 +7,7 @@ mod parse;
 mod progress;
 mod project;
 mod quarantine;
+mod report;
 mod rescore;
 mod serve;
 mod tasks;
@@ -47,6 +48,9 @@ pub enum Command {
     Project(project::ProjectArgs),
     /// Quarantine a test (its failures stop failing the CI gate), end it, list them.
     Quarantine(quarantine::QuarantineArgs),
+    /// Export a report: `report weekly` gives a week's CI quality as HTML, Markdown, CSV or
+    /// JSON.
+    Report(report::ReportArgs),
     /// Send JUnit XML reports from a CI job and wait until the server has stored them.
     ///
     /// Exit codes: 0 stored, 1 error (network, token, input), 2 the server could not store
@@ -81,6 +85,7 @@ impl Cli {
             Command::Token(args) => token::run(args).map(|()| ExitCode::SUCCESS),
             Command::Project(args) => project::run(args).map(|()| ExitCode::SUCCESS),
             Command::Quarantine(args) => quarantine::run(args),
+            Command::Report(args) => report::run(args).map(|()| ExitCode::SUCCESS),
             Command::Rescore(args) => rescore::run(args).map(|()| ExitCode::SUCCESS),
             Command::Worker(settings) => worker::run(settings).map(|()| ExitCode::SUCCESS),
             Command::Upload(args) => upload::run(args),

@@ -299,8 +299,9 @@ fn report_verdict(client: &ApiClient, args: &UploadArgs, task: &Task) -> anyhow:
         }
     };
     let dashboard = args.dashboard_url.as_deref().unwrap_or(client.server());
+    // stdout keeps its one summary line for scripts; the verdict is for the log's reader.
     for line in verdict::log_lines(&verdict, dashboard) {
-        println!("{line}");
+        eprintln!("{line}");
     }
     let markdown = verdict::markdown(&verdict, dashboard);
     let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY").map(std::path::PathBuf::from);

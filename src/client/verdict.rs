@@ -148,22 +148,7 @@ pub fn markdown(v: &Verdict, dashboard: &str) -> String {
     out
 }
 
-/// Text safe in a Markdown table cell: pipes, backticks and markup characters escaped,
-/// line breaks flattened.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '|' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '\\' | '#' => {
-                out.push('\\');
-                out.push(ch);
-            }
-            '\n' | '\r' => out.push(' '),
-            _ => out.push(ch),
-        }
-    }
-    out
-}
+pub use crate::wording::markdown_cell as escape;
 
 /// A code span that holds any text: no backticks inside, pipes escaped for the table.
 fn code(text: &str) -> String {

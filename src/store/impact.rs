@@ -186,15 +186,22 @@ impl Impact {
     }
 }
 
-/// Impact per test over days `since..` (inclusive), for the tests that have any.
+/// Impact per test over the days from `since` (inclusive) to `until` (exclusive; none: no
+/// end), for the tests that have any.
 pub fn over_window(
     conn: &mut DbConnection,
     project_id: i64,
     since: NaiveDate,
+    until: Option<NaiveDate>,
 ) -> QueryResult<HashMap<i64, Impact>> {
-    let rows: Vec<(i64, i32, i32, i64, i64)> = test_impact_days::table
+    let mut query = test_impact_days::table
         .filter(test_impact_days::project_id.eq(project_id))
         .filter(test_impact_days::day.ge(since))
+        .into_boxed();
+    if let Some(until) = until {
+        query = query.filter(test_impact_days::day.lt(until));
+    }
+    let rows: Vec<(i64, i32, i32, i64, i64)> = query
         .select((
             test_impact_days::test_id,
             test_impact_days::failures,

@@ -39,9 +39,14 @@ pub struct TestFilter {
     pub search: Option<String>,
     pub sort: TestSort,
     pub limit: i64,
+    /// Only tests this owner (as CODEOWNERS names it, e.g. `@acme/cart`) owns.
+    pub owner: Option<String>,
     /// Tests to pass over before the first one returned (the dashboard's pages).
     pub offset: i64,
 }
+
+/// Most tests read to find `limit` of one owner: owners come from CODEOWNERS, not SQL.
+const OWNER_SCAN: i64 = 50_000;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TestSummary {
@@ -266,13 +271,35 @@ fn filtered(filter: &TestFilter) -> SummaryQuery<'static> {
 /// Scored tests of a project matching `filter`, each with its impact over the window.
 pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<TestSummary>> {
     let since = impact_since(conn, filter.project_id)?;
-    let impacts = impact::over_window(conn, filter.project_id, since)?;
+    let impacts = impact::over_window(conn, filter.project_id, since, None)?;
     let context = Context::load(conn, filter.project_id)?;
     let with_impact = |summary: TestSummary| {
         context.fill(TestSummary {
             impact: impacts.get(&summary.id).copied().unwrap_or_default(),
             ..summary
         })
+    };
+    // With an owner filter, read wider and keep that owner's tests.
+    let sql_limit = if filter.owner.is_some() {
+        OWNER_SCAN
+    } else {
+        filter.limit
+    };
+    let owned = |summary: &TestSummary| match &filter.owner {
+        None => true,
+        Some(owner) => summary
+            .owner
+            .as_deref()
+            .is_some_and(|owners| owners.split_whitespace().any(|o| o == owner)),
+    };
+    // Tests to pass over, split between SQL's OFFSET and memory: an owner is picked in
+    // memory, so then every row is read from the start and the skipping is done there.
+    let offsets = |offset: i64| -> (i64, usize) {
+        if filter.owner.is_some() {
+            (0, offset as usize)
+        } else {
+            (offset, 0)
+        }
     };
     let mut tests: Vec<TestSummary>;
     if filter.sort == TestSort::Impact {
@@ -284,6 +311,7 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
             .load::<SummaryRow>(conn)?
             .into_iter()
             .map(|row| with_impact(to_summary(row)))
+            .filter(|t| owned(t))
             .collect();
         tests.sort_by(|a, b| {
             Impact::cmp_desc(&a.impact, &b.impact)
@@ -299,19 +327,24 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
             .collect();
         let rest = filter.limit - tests.len() as i64;
         if rest > 0 {
+            let (sql_offset, skip) = offsets((offset - ranked).max(0));
             let more = filtered(filter)
                 .filter(tests::id.ne_all(costly))
                 .order((test_scores::score.desc(), tests::id))
-                .offset((offset - ranked).max(0))
-                .limit(rest)
+                .offset(sql_offset)
+                .limit(if filter.owner.is_some() {
+                    sql_limit
+                } else {
+                    rest
+                })
                 .load::<SummaryRow>(conn)?;
-            tests.extend(more.into_iter().map(|row| with_impact(to_summary(row))));
+            let more = more.into_iter().map(|row| with_impact(to_summary(row)));
+            tests.extend(more.filter(|t| owned(t)).skip(skip).take(rest as usize));
         }
         return Ok(tests);
     }
-    let query = filtered(filter)
-        .offset(filter.offset.max(0))
-        .limit(filter.limit);
+    let (sql_offset, skip) = offsets(filter.offset.max(0));
+    let query = filtered(filter).offset(sql_offset).limit(sql_limit);
     let query = match filter.sort {
         TestSort::Impact | TestSort::Score => query.order((test_scores::score.desc(), tests::id)),
         TestSort::FailureRate => query.order((test_scores::failure_rate.desc(), tests::id)),
@@ -328,6 +361,9 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
         .load::<SummaryRow>(conn)?
         .into_iter()
         .map(|row| with_impact(to_summary(row)))
+        .filter(|t| owned(t))
+        .skip(skip)
+        .take(filter.limit.max(0) as usize)
         .collect();
     Ok(tests)
 }
@@ -463,7 +499,7 @@ pub fn detail(
         })
         .collect();
     let since = impact_since(conn, project_id)?;
-    let impact = impact::over_window(conn, project_id, since)?
+    let impact = impact::over_window(conn, project_id, since, None)?
         .remove(&test_id)
         .unwrap_or_default();
     let context = Context::load(conn, project_id)?;

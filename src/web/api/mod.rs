@@ -3,6 +3,7 @@
 pub(crate) mod cursor;
 mod projects;
 pub(crate) mod query;
+mod reports;
 mod tasks;
 mod upload_body;
 mod uploads;
@@ -26,6 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(verdicts::list_quarantine)
             .service(verdicts::add_quarantine)
             .service(verdicts::remove_quarantine)
-            .service(verdicts::set_codeowners),
+            .service(verdicts::set_codeowners)
+            .service(reports::weekly),
     );
 }

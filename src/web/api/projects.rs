@@ -63,6 +63,7 @@ pub async fn tests(
         sort,
         limit: query::limit(&query, 100, 5000)?,
         offset: 0,
+        owner: query::text(&query, "owner"),
     };
     let tests = state
         .db

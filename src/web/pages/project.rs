@@ -116,6 +116,7 @@ pub async fn project_page(
                     search: None,
                     sort: TestSort::Impact,
                     limit: SHOWN,
+                    owner: None,
                     offset: 0,
                 },
             )

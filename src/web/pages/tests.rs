@@ -25,7 +25,7 @@ const SORTS: [(&str, TestSort); 5] = [
     ("name", TestSort::Name),
 ];
 
-/// `?search=&status=&job=&branch=&sort=&limit=&page=`: validated, and written back into
+/// `?search=&status=&job=&branch=&owner=&sort=&limit=&page=`: validated, and written back into
 /// links.
 #[derive(Debug, Clone)]
 pub struct TestsQuery {
@@ -33,6 +33,8 @@ pub struct TestsQuery {
     pub status: Option<Status>,
     pub job: Option<String>,
     pub branch: Option<String>,
+    /// As CODEOWNERS names it, e.g. `@acme/cart`.
+    pub owner: Option<String>,
     pub sort: TestSort,
     /// Tests per page (`None`: the default).
     pub limit: Option<i64>,
@@ -49,6 +51,7 @@ impl TestsQuery {
             status: params::choice(query, "status", &statuses)?.flatten(),
             job: params::text(query, "job"),
             branch: params::text(query, "branch"),
+            owner: params::text(query, "owner"),
             sort: params::choice(query, "sort", &SORTS)?.unwrap_or(TestSort::Impact),
             limit: params::number(query, "limit", 1, MAX_PAGE_SIZE)?,
             page: params::number(query, "page", 1, MAX_PAGE)?.unwrap_or(1),
@@ -77,6 +80,7 @@ impl TestsQuery {
             ),
             ("job", self.job.clone().unwrap_or_default()),
             ("branch", self.branch.clone().unwrap_or_default()),
+            ("owner", self.owner.clone().unwrap_or_default()),
             (
                 "sort",
                 if self.sort == TestSort::Impact {
@@ -143,7 +147,11 @@ impl TestsPage {
 
     fn is_filtered(&self) -> bool {
         let q = &self.query;
-        q.search.is_some() || q.status.is_some() || q.job.is_some() || q.branch.is_some()
+        q.search.is_some()
+            || q.status.is_some()
+            || q.job.is_some()
+            || q.branch.is_some()
+            || q.owner.is_some()
     }
 
     fn first_shown(&self) -> i64 {
@@ -179,6 +187,7 @@ pub async fn tests_page(
                 branch: wanted.branch.clone(),
                 search: wanted.search.clone(),
                 sort: wanted.sort,
+                owner: wanted.owner.clone(),
                 limit: wanted.page_size() + 1,
                 offset: (wanted.page - 1) * wanted.page_size(),
             },
