@@ -367,6 +367,10 @@ storage_test!(fn the_project_page_shows_its_window_with_charts_and_links(db) {
 
 storage_test!(fn a_project_without_runs_says_what_to_do(db) {
     let server = TestServer::start(&db);
+    let home = ok(&server, "/");
+    assert!(home.contains("flakewatch token create --project NAME --scope upload"), "{home}");
+    let tasks = ok(&server, "/tasks");
+    assert!(tasks.contains("No upload has arrived yet."), "{tasks}");
     token(&db, "empty", Scope::Upload);
     let html = ok(&server, "/projects/empty");
     assert!(html.contains("No run has been uploaded yet."), "{html}");
