@@ -93,6 +93,10 @@ impl WindowQuery {
         let first = self
             .since
             .unwrap_or_else(|| last - Duration::days(self.days.unwrap_or(DEFAULT_DAYS) - 1));
+        // A `since` alone after the newest run shows that one day; one long before it
+        // shows at most MAX_DAYS (parse checks only since/until given together).
+        let last = last.max(first);
+        let first = first.max(last - Duration::days(MAX_DAYS - 1));
         Days { first, last }
     }
 
@@ -213,6 +217,17 @@ mod tests {
             "/projects/p?since=2026-01-01&until=2026-01-03&job=unit"
         );
         assert_eq!(q.href_days("/projects/p", 7), "/projects/p?days=7&job=unit");
+    }
+
+    #[test]
+    fn one_sided_windows_stay_in_bounds() {
+        let newest = day("2026-05-10").and_hms_opt(13, 0, 0);
+        let after = parse(&[("since", "2026-06-01")]).unwrap().days(newest);
+        assert_eq!((after.first, after.count()), (day("2026-06-01"), 1));
+        let ages = parse(&[("since", "1990-01-01")]).unwrap().days(newest);
+        assert_eq!((ages.last, ages.count()), (day("2026-05-10"), MAX_DAYS));
+        let until = parse(&[("until", "2026-01-31")]).unwrap().days(newest);
+        assert_eq!((until.first, until.count()), (day("2026-01-02"), 30));
     }
 
     #[test]
