@@ -54,12 +54,9 @@ impl WindowQuery {
         }
         let since = params::date(query, "since")?;
         let until = params::date(query, "until")?;
-        if days.is_some() && (since.is_some() || until.is_some()) {
-            return Err(bad(
-                "days",
-                "give either `days` or `since`/`until`, not both",
-            ));
-        }
+        // Exact days win over `days`: the page's form sends the days chosen so far along
+        // with a since or until just picked.
+        let days = days.filter(|_| since.is_none() && until.is_none());
         if let (Some(since), Some(until)) = (since, until) {
             if since > until {
                 return Err(bad(
@@ -220,6 +217,19 @@ mod tests {
     }
 
     #[test]
+    fn exact_days_win_over_a_span() {
+        let q = parse(&[
+            ("days", "7"),
+            ("since", "2026-01-01"),
+            ("until", "2026-01-10"),
+        ])
+        .unwrap();
+        assert_eq!(q.days, None);
+        assert_eq!(q.days(None).count(), 10);
+        assert_eq!(q.href("/p"), "/p?since=2026-01-01&until=2026-01-10");
+    }
+
+    #[test]
     fn one_sided_windows_stay_in_bounds() {
         let newest = day("2026-05-10").and_hms_opt(13, 0, 0);
         let after = parse(&[("since", "2026-06-01")]).unwrap().days(newest);
@@ -235,7 +245,6 @@ mod tests {
         for (pairs, field) in [
             (vec![("days", "14")], "days"),
             (vec![("days", "x")], "days"),
-            (vec![("days", "7"), ("since", "2026-01-01")], "days"),
             (
                 vec![("since", "2026-02-01"), ("until", "2026-01-01")],
                 "since",
