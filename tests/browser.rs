@@ -54,6 +54,53 @@ fn a_person_finds_the_flaky_test_and_why() {
     assert!(project.contains("Flaky tests"), "{project}");
     assert_eq!(browser.count("tr.red"), 1, "the one red run is marked");
 
+    assert_no_console_errors(&browser);
+
+    // The red run: whose fault is it? Then to the failing test and back.
+    browser.click("tr.red td:first-child a");
+    assert!(browser.title().starts_with("Run #"), "{}", browser.title());
+    let run = browser.text();
+    assert!(run.contains("1 test failed"), "counts first: {run}");
+    assert!(run.contains("expected 30 but was 0"), "the message: {run}");
+    assert_no_console_errors(&browser);
+    browser.click_link("app.Cart::totals");
+    assert!(browser.title().starts_with("totals"), "{}", browser.title());
+    assert_no_console_errors(&browser);
+    browser.back();
+    assert!(
+        browser.title().starts_with("Run #"),
+        "back on the run: {}",
+        browser.title()
+    );
+
+    // The window and the filters are in the address, so a view can be shared.
+    browser.click_link("shop");
+    browser.click_link("7 days");
+    assert!(
+        browser.url().ends_with("/projects/shop?days=7"),
+        "{}",
+        browser.url()
+    );
+    assert_eq!(
+        browser.count("figure.chart svg title"),
+        2,
+        "two titled charts"
+    );
+    assert_no_console_errors(&browser);
+    browser.click("a.card[href$='status=flaky']");
+    assert_eq!(browser.title(), "Tests · shop · flakewatch");
+    assert_eq!(browser.count("tbody tr"), 1, "the one flaky test");
+    browser.click("select[name=status] option[value='']");
+    browser.click("select[name=sort] option[value=name]");
+    browser.click("form.filters button[type=submit]");
+    assert!(browser.url().contains("sort=name"), "{}", browser.url());
+    assert_eq!(browser.count("tbody tr"), 3, "every test, by name");
+    assert_no_console_errors(&browser);
+    browser.back();
+    browser.back();
+    browser.back();
+    assert_eq!(browser.title(), "shop · flakewatch");
+
     browser.click_link("app.Cart::survives_retry");
     assert!(
         browser.title().starts_with("survives_retry"),
@@ -78,4 +125,20 @@ fn a_person_finds_the_flaky_test_and_why() {
     browser.click_link("Store tasks");
     assert_eq!(browser.title(), "Store tasks · flakewatch");
     assert_eq!(browser.count("span.status-completed"), 8);
+
+    browser.open(&server.url("/projects/shop/runs/999999"));
+    assert_eq!(browser.title(), "Not found · flakewatch");
+    browser.click_link("Back to the runs of this project");
+    assert_eq!(browser.title(), "Runs · shop · flakewatch");
+}
+
+/// Fails the test on any console error of the page shown (a 404 for a stylesheet, a
+/// script error, a refused inline style).
+fn assert_no_console_errors(browser: &Browser) {
+    let errors = browser.console_errors();
+    assert!(
+        errors.is_empty(),
+        "console errors on {}: {errors:?}",
+        browser.url()
+    );
 }

@@ -41,6 +41,8 @@ pub struct TestFilter {
     pub limit: i64,
     /// Only tests this owner (as CODEOWNERS names it, e.g. `@acme/cart`) owns.
     pub owner: Option<String>,
+    /// Tests to pass over before the first one returned (the dashboard's pages).
+    pub offset: i64,
 }
 
 /// Most tests read to find `limit` of one owner: owners come from CODEOWNERS, not SQL.
@@ -290,6 +292,15 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
             .as_deref()
             .is_some_and(|owners| owners.split_whitespace().any(|o| o == owner)),
     };
+    // Tests to pass over, split between SQL's OFFSET and memory: an owner is picked in
+    // memory, so then every row is read from the start and the skipping is done there.
+    let offsets = |offset: i64| -> (i64, usize) {
+        if filter.owner.is_some() {
+            (0, offset as usize)
+        } else {
+            (offset, 0)
+        }
+    };
     let mut tests: Vec<TestSummary>;
     if filter.sort == TestSort::Impact {
         // The tests that cost something, ranked in memory (there are few), then the rest by
@@ -307,12 +318,20 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
                 .then(b.score.total_cmp(&a.score))
                 .then(a.id.cmp(&b.id))
         });
-        tests.truncate(filter.limit.max(0) as usize);
+        let offset = filter.offset.max(0);
+        let ranked = tests.len() as i64;
+        tests = tests
+            .into_iter()
+            .skip(offset as usize)
+            .take(filter.limit.max(0) as usize)
+            .collect();
         let rest = filter.limit - tests.len() as i64;
         if rest > 0 {
+            let (sql_offset, skip) = offsets((offset - ranked).max(0));
             let more = filtered(filter)
                 .filter(tests::id.ne_all(costly))
                 .order((test_scores::score.desc(), tests::id))
+                .offset(sql_offset)
                 .limit(if filter.owner.is_some() {
                     sql_limit
                 } else {
@@ -320,15 +339,22 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
                 })
                 .load::<SummaryRow>(conn)?;
             let more = more.into_iter().map(|row| with_impact(to_summary(row)));
-            tests.extend(more.filter(|t| owned(t)).take(rest as usize));
+            tests.extend(more.filter(|t| owned(t)).skip(skip).take(rest as usize));
         }
         return Ok(tests);
     }
-    let query = filtered(filter).limit(sql_limit);
+    let (sql_offset, skip) = offsets(filter.offset.max(0));
+    let query = filtered(filter).offset(sql_offset).limit(sql_limit);
     let query = match filter.sort {
         TestSort::Impact | TestSort::Score => query.order((test_scores::score.desc(), tests::id)),
         TestSort::FailureRate => query.order((test_scores::failure_rate.desc(), tests::id)),
-        TestSort::LastFlaky => query.order((test_scores::last_flaky_at.desc(), tests::id)),
+        // Never-flaky tests last on both backends (PostgreSQL sorts NULL first when
+        // descending, SQLite last).
+        TestSort::LastFlaky => query.order((
+            test_scores::last_flaky_at.is_null(),
+            test_scores::last_flaky_at.desc(),
+            tests::id,
+        )),
         TestSort::Name => query.order((tests::classname, tests::name, tests::id)),
     };
     tests = query
@@ -336,6 +362,7 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
         .into_iter()
         .map(|row| with_impact(to_summary(row)))
         .filter(|t| owned(t))
+        .skip(skip)
         .take(filter.limit.max(0) as usize)
         .collect();
     Ok(tests)

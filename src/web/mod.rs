@@ -3,6 +3,7 @@
 pub mod access;
 mod api;
 mod auth;
+pub mod charts;
 mod csrf;
 mod health;
 mod metrics;
@@ -65,7 +66,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(pages::tasks)
         .service(pages::project_page)
         .service(pages::test_page)
+        .service(pages::tests_page)
+        .service(pages::runs_page)
+        .service(pages::run_page)
+        .service(pages::commit_page)
         .service(pages::stylesheet)
+        .service(pages::favicon)
         .service(pages::login_page)
         .service(pages::sign_in)
         .service(pages::sign_out);

@@ -44,6 +44,8 @@ impl Browser {
         let capabilities = json!({
             "capabilities": { "alwaysMatch": {
                 "browserName": "chrome",
+                // Console messages, read back by `console_errors`.
+                "goog:loggingPrefs": { "browser": "ALL" },
                 "goog:chromeOptions": {
                     "binary": "/usr/bin/chromium",
                     "args": [
@@ -92,6 +94,41 @@ impl Browser {
     pub fn click_link(&self, text: &str) {
         let link = self.find("link text", text);
         self.command("POST", &format!("/element/{link}/click"), Some(json!({})));
+    }
+
+    /// Clicks the first element matching a CSS selector (a link, a button, an option).
+    pub fn click(&self, css: &str) {
+        let element = self.find("css selector", css);
+        self.command(
+            "POST",
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        );
+    }
+
+    /// Goes back one page in the history, as the browser's back button does.
+    pub fn back(&self) {
+        self.command("POST", "/back", Some(json!({})));
+    }
+
+    /// The address of the page shown.
+    pub fn url(&self) -> String {
+        self.command("GET", "/url", None)
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    /// Console errors since the last call (failed loads, script errors, CSP refusals).
+    pub fn console_errors(&self) -> Vec<String> {
+        let entries = self.command("POST", "/se/log", Some(json!({ "type": "browser" })));
+        entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .map(|entry| entry["message"].as_str().unwrap_or("").to_owned())
+            .collect()
     }
 
     /// How many elements match a CSS selector.

@@ -1,8 +1,8 @@
 //! The JSON API under `/api/v1`.
 
-mod cursor;
+pub(crate) mod cursor;
 mod projects;
-mod query;
+pub(crate) mod query;
 mod reports;
 mod slow_body;
 mod tasks;

@@ -62,6 +62,7 @@ pub async fn tests(
         search: query::text(&query, "search"),
         sort,
         limit: query::limit(&query, 100, 5000)?,
+        offset: 0,
         owner: query::text(&query, "owner"),
     };
     let tests = state

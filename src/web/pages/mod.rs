@@ -1,25 +1,44 @@
-//! HTML pages, rendered with askama. Database work goes through `Database::run`.
+//! HTML pages, rendered with askama: one file per page, its template struct beside its
+//! handler. Database work goes through `Database::run`; failures render `error.html`.
 
-mod project_pages;
+mod commit;
+mod error;
+mod params;
+mod project;
+mod run;
+mod runs;
 mod session_pages;
+mod test;
+mod tests;
+mod trends;
+mod window;
 
-pub use project_pages::{project_page, test_page};
+pub use commit::commit_page;
+pub use project::project_page;
+pub use run::run_page;
+pub use runs::runs_page;
 pub use session_pages::{login_page, sign_in, sign_out};
+pub use test::test_page;
+pub use tests::tests_page;
 
 use actix_web::http::header::ContentType;
 use actix_web::{get, web, HttpResponse};
 use askama::Template;
+use diesel::QueryResult;
 
 use super::access::Viewer;
 use super::AppState;
-use crate::db::{Backend, DbError};
+use crate::db::{Backend, DbConnection, DbError};
 use crate::error::ApiError;
 use crate::store::projects::{self, ProjectOverview};
 use crate::tasks::queue::{self, TaskFilter};
 use crate::tasks::TaskView;
+use error::PageError;
 
 /// The one stylesheet, compiled in so the binary serves the dashboard with no files around.
 const STYLESHEET: &str = include_str!("../../../static/flakewatch.css");
+/// The tab icon, declared by the layout so browsers do not ask for a missing favicon.ico.
+const FAVICON: &str = include_str!("../../../static/favicon.svg");
 
 #[derive(Template)]
 #[template(path = "home.html")]
@@ -29,12 +48,8 @@ struct HomePage {
 }
 
 #[get("/")]
-pub async fn home(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse, ApiError> {
-    let mut projects = state
-        .db
-        .run(|conn| projects::list_overviews(conn).map_err(DbError::from))
-        .await
-        .map_err(ApiError::storage)?;
+pub async fn home(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse, PageError> {
+    let mut projects = load(&state, projects::list_overviews).await?;
     projects.retain(|overview| viewer.can_read(&overview.project.name));
     let page = HomePage {
         backend: state.db.backend,
@@ -51,7 +66,7 @@ struct TasksPage {
 
 /// Recent store tasks of every project: what operators check when uploads seem slow.
 #[get("/tasks")]
-pub async fn tasks(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse, ApiError> {
+pub async fn tasks(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse, PageError> {
     let only: Option<Vec<String>> = viewer.admin_of()?.map(<[String]>::to_vec);
     let tasks = state
         .db
@@ -92,7 +107,45 @@ pub async fn stylesheet() -> HttpResponse {
         .body(STYLESHEET)
 }
 
-fn render(page: &impl Template) -> Result<HttpResponse, ApiError> {
+#[get("/static/favicon.svg")]
+pub async fn favicon() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .body(FAVICON)
+}
+
+/// Runs `work` on a pooled connection; a database failure is a 503 page.
+async fn load<T, F>(state: &AppState, work: F) -> Result<T, PageError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
+{
+    state
+        .db
+        .run(move |conn| work(conn).map_err(DbError::from))
+        .await
+        .map_err(|err| ApiError::storage(err).into())
+}
+
+/// Nothing, or the 404 page when the viewer may not read the project: a project they may not
+/// read does not exist for them (its name does not leak).
+fn readable(viewer: &Viewer, name: &str) -> Result<(), PageError> {
+    if viewer.can_read(name) {
+        Ok(())
+    } else {
+        Err(PageError::not_found(format!(
+            "there is no project `{name}`"
+        )))
+    }
+}
+
+/// What was found for the project named in the path, or the 404 page that names it.
+fn project_or_404<T>(found: Option<T>, name: &str) -> Result<T, PageError> {
+    found.ok_or_else(|| PageError::not_found(format!("there is no project `{name}`")))
+}
+
+fn render(page: &impl Template) -> Result<HttpResponse, PageError> {
     let html = page.render().map_err(|err| {
         tracing::error!(error = %err, "template failed to render");
         ApiError::new(

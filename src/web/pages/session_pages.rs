@@ -30,7 +30,7 @@ struct SignInPage {
 pub async fn login_page(
     req: HttpRequest,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, super::PageError> {
     let session = match state.access.mode {
         AuthMode::Token => access::session_of(&req, &state).await?,
         _ => None,
@@ -44,7 +44,7 @@ fn form_page(
     session: Option<SessionInfo>,
     problem: Option<String>,
     status: StatusCode,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, super::PageError> {
     let shows_form = state.access.mode == AuthMode::Token && session.is_none();
     let csrf = secrets::random_hex128();
     let mut response = render(&SignInPage {
@@ -76,13 +76,14 @@ pub async fn sign_in(
     req: HttpRequest,
     state: web::Data<AppState>,
     form: web::Form<SignInForm>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, super::PageError> {
     if state.access.mode != AuthMode::Token {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "sign_in_off",
             "this dashboard does not sign in with tokens (see --auth)",
-        ));
+        )
+        .into());
     }
     csrf::check_origin(&req, &state.access)?;
     let expected = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned());
@@ -142,7 +143,7 @@ pub async fn sign_out(
     req: HttpRequest,
     state: web::Data<AppState>,
     form: web::Form<SignOutForm>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, super::PageError> {
     csrf::check_origin(&req, &state.access)?;
     let Some(session) = access::session_of(&req, &state).await? else {
         return Ok(see_other("/login"));

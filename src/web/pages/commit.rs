@@ -1,0 +1,75 @@
+//! One commit: every job (run) that tested it, reruns included, each with its verdict.
+
+use actix_web::{get, web, HttpResponse};
+use askama::Template;
+
+use super::params::segment;
+use super::{load, render, PageError};
+use crate::store::projects;
+use crate::store::run_verdicts;
+use crate::store::run_views::{self, RunRow};
+use crate::web::access::Viewer;
+use crate::web::AppState;
+
+#[derive(Template)]
+#[template(path = "commit.html")]
+struct CommitPage {
+    title: String,
+    path: String,
+    sha: String,
+    default_branch: String,
+    /// Each run with its verdict's one-line summary.
+    runs: Vec<(RunRow, String)>,
+}
+
+impl CommitPage {
+    fn red_runs(&self) -> usize {
+        self.runs.iter().filter(|(run, _)| run.red()).count()
+    }
+}
+
+#[get("/projects/{name}/commits/{sha}")]
+pub async fn commit_page(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, PageError> {
+    let (project, sha) = path.into_inner();
+    super::readable(&viewer, &project)?;
+    let project_path = format!("/projects/{}", segment(&project));
+    let lookup = project.clone();
+    let wanted = sha.clone();
+    let found = load(&state, move |conn| {
+        let Some(found) = projects::find(conn, &lookup)? else {
+            return Ok(None);
+        };
+        let now = chrono::Utc::now().naive_utc();
+        let mut runs = Vec::new();
+        for run in run_views::of_commit(conn, found.id, &wanted)? {
+            let summary = run_verdicts::verdict(conn, found.id, run.id, now)?
+                .map(|v| v.summary)
+                .unwrap_or_default();
+            runs.push((run, summary));
+        }
+        Ok(Some((found, runs)))
+    })
+    .await?;
+    let Some((found, runs)) = found else {
+        return Err(PageError::not_found(format!(
+            "there is no project `{project}`"
+        )));
+    };
+    if runs.is_empty() {
+        return Err(PageError::not_found(format!(
+            "project `{project}` has no run of commit `{sha}`"
+        ))
+        .back_to(format!("{project_path}/runs"), "the runs of this project"));
+    }
+    render(&CommitPage {
+        title: found.title().to_owned(),
+        path: project_path,
+        sha,
+        default_branch: found.default_branch,
+        runs,
+    })
+}

@@ -1,0 +1,395 @@
+//! The dashboard's pages over a real server on both backends: runs, one run's verdict,
+//! commits, the tests list, the project's window and charts, errors as HTML pages.
+
+mod common;
+
+use common::api::{await_task, token, upload_ok};
+use common::{http, TestDb, TestServer};
+use flakewatch::store::run_views::{self, RunRow};
+use flakewatch::store::tokens::Scope;
+use flakewatch::store::{projects, test_views};
+
+const XSS: &str = "<script>alert(1)</script>";
+
+/// How one test did in one run.
+#[derive(Clone, Copy)]
+enum Did {
+    Pass,
+    Fail(&'static str),
+    /// Failed, then passed on an in-run retry: flaky evidence.
+    RetryPass,
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn report(tests: &[(&str, Did)]) -> String {
+    let mut xml = String::from("<testsuite name=\"app\">");
+    for (name, did) in tests {
+        let case = format!(
+            "<testcase classname=\"app.Cart\" name=\"{}\" time=\"0.1\"",
+            escape(name)
+        );
+        xml.push_str(&match did {
+            Did::Pass => format!("{case}/>"),
+            Did::Fail(message) => format!(
+                "{case}><failure message=\"{}\"/><rerunFailure message=\"{}\"/></testcase>",
+                escape(message),
+                escape(message)
+            ),
+            Did::RetryPass => {
+                format!("{case}><flakyFailure message=\"timed out\"/></testcase>")
+            }
+        });
+    }
+    xml.push_str("</testsuite>");
+    xml
+}
+
+/// Uploads one run of job `unit` on `main`, started on November `day` at `hour`:00.
+fn store(
+    server: &TestServer,
+    upload: &str,
+    day: u32,
+    commit: &str,
+    attempt: u32,
+    tests: &[(&str, Did)],
+) {
+    let query = format!(
+        "branch=main&default_branch=main&commit={commit}&job=unit&attempt={attempt}&pipeline=p-{commit}\
+         &started_at=2026-11-{day:02}T{hour:02}:00:00Z&finished_at=2026-11-{day:02}T{hour:02}:07:00Z\
+         &build_url=https://ci.example/build/{day}-{attempt}",
+        hour = 8 + attempt
+    );
+    let task = upload_ok(server, upload, &query, report(tests).as_bytes());
+    assert_eq!(await_task(server, &task)["status"], "completed");
+}
+
+/// Ten days on main. `wobbly` passes on retry now and then (flaky); `regressed` breaks on
+/// day 7 for good (broken); the XSS-named test fails for the first time on the last day
+/// (new). The last commit is rerun, and its rerun is red only because of `regressed` (the
+/// rerun leaves the XSS-named test out, so nothing says it passed there: it stays new).
+fn seeded(db: &TestDb) -> (TestServer, String) {
+    let server = TestServer::start(db);
+    let upload = token(db, "shop", Scope::Upload);
+    for day in 1..=10u32 {
+        let last = day == 10;
+        let tests = [
+            ("steady", Did::Pass),
+            (
+                "wobbly",
+                match day {
+                    2 | 5 => Did::RetryPass,
+                    10 => Did::Fail("timed out after 30 ms"),
+                    _ => Did::Pass,
+                },
+            ),
+            (
+                "regressed",
+                if day >= 7 {
+                    Did::Fail("expected total 30 but was 0")
+                } else {
+                    Did::Pass
+                },
+            ),
+            (
+                XSS,
+                if last {
+                    Did::Fail("<img src=x onerror=alert(2)>")
+                } else {
+                    Did::Pass
+                },
+            ),
+        ];
+        store(&server, &upload, day, &format!("c{day:02}"), 1, &tests);
+    }
+    let rerun = [
+        ("steady", Did::Pass),
+        ("wobbly", Did::Pass),
+        ("regressed", Did::Fail("expected total 30 but was 0")),
+    ];
+    store(&server, &upload, 10, "c10", 2, &rerun);
+    (server, upload)
+}
+
+fn page(server: &TestServer, path: &str) -> (u16, String, String) {
+    let mut response = http().get(server.url(path)).call().unwrap();
+    let kind = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (
+        response.status().as_u16(),
+        kind,
+        response.body_mut().read_to_string().unwrap(),
+    )
+}
+
+/// The 200 page at `path`.
+fn ok(server: &TestServer, path: &str) -> String {
+    let (status, kind, body) = page(server, path);
+    assert_eq!(status, 200, "{path}: {body}");
+    assert!(kind.starts_with("text/html"), "{path}: {kind}");
+    body
+}
+
+/// An error page: HTML, with its status, a way back, and the message.
+fn error_page(server: &TestServer, path: &str, status: u16) -> String {
+    let (got, kind, body) = page(server, path);
+    assert_eq!(got, status, "{path}: {body}");
+    assert!(
+        kind.starts_with("text/html"),
+        "{path} answers HTML, not {kind}: {body}"
+    );
+    assert!(
+        body.contains("<a href=\"/\">All projects</a>"),
+        "a way back: {body}"
+    );
+    body
+}
+
+fn runs(db: &TestDb) -> Vec<RunRow> {
+    let mut conn = db.connect();
+    let project = projects::find(&mut conn, "shop").unwrap().unwrap();
+    run_views::recent(&mut conn, project.id, 100).unwrap()
+}
+
+fn test_id(db: &TestDb, name: &str) -> i64 {
+    let mut conn = db.connect();
+    let project = projects::find(&mut conn, "shop").unwrap().unwrap();
+    let filter = test_views::TestFilter {
+        project_id: project.id,
+        status: None,
+        job: None,
+        branch: None,
+        search: Some(name.to_owned()),
+        sort: test_views::TestSort::Name,
+        limit: 10,
+        owner: None,
+        offset: 0,
+    };
+    test_views::list(&mut conn, &filter).unwrap()[0].id
+}
+
+/// `href="…"` values of the page that start with `prefix`.
+fn links(html: &str, prefix: &str) -> Vec<String> {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|href| href.replace("&#38;", "&"))
+        .filter(|href| href.starts_with(prefix))
+        .collect()
+}
+
+storage_test!(fn a_red_run_says_whose_fault_each_failure_is(db) {
+    let (server, _) = seeded(&db);
+    let all = runs(&db);
+    let last = all.iter().find(|r| r.commit_sha == "c10" && r.attempt == 1).unwrap();
+    let rerun = all.iter().find(|r| r.commit_sha == "c10" && r.attempt == 2).unwrap();
+    let html = ok(&server, &format!("/projects/shop/runs/{}", last.id));
+    assert!(
+        html.contains("3 tests failed: 1 new (most likely this change), 1 already broken on main, 1 known flaky"),
+        "counts first: {html}"
+    );
+    let new = html.find("New failures: most likely this change (1)").expect("new failures first");
+    let broken = html.find("Already broken on the default branch (1)").expect(&html);
+    let flaky = html.find("Known flaky (1)").expect(&html);
+    assert!(new < broken && broken < flaky, "the class that needs attention first");
+    assert!(html.contains("timed out after 30 ms"), "messages are shown: {html}");
+    assert!(html.contains("already failing on main since commit c07"), "{html}");
+    for name in ["wobbly", "regressed"] {
+        let href = format!("/projects/shop/tests/{}", test_id(&db, name));
+        assert!(links(&html, "/projects/shop/tests/").contains(&href), "{name} links to its page: {html}");
+    }
+    assert!(!html.contains(XSS) && !html.contains("<img src=x"), "names and messages are inert: {html}");
+    assert!(html.contains("app.Cart::&#60;script&#62;alert(1)&#60;/script&#62;"), "{html}");
+    assert!(
+        links(&html, "/projects/shop/runs/").contains(&format!("/projects/shop/runs/{}", rerun.id)),
+        "the other attempt is linked: {html}"
+    );
+    assert!(html.contains("href=\"https://ci.example/build/10-1\""), "build link: {html}");
+
+    let green = all.iter().find(|r| r.commit_sha == "c01").unwrap();
+    let html = ok(&server, &format!("/projects/shop/runs/{}", green.id));
+    assert!(html.contains("Every test passed or was skipped"), "{html}");
+    assert!(html.contains("This is the only run of job unit at this commit."), "{html}");
+
+    let missing = error_page(&server, "/projects/shop/runs/999999", 404);
+    assert!(missing.contains("project `shop` has no run 999999"), "{missing}");
+    assert!(missing.contains("href=\"/projects/shop/runs\""), "back to the runs: {missing}");
+    let word = error_page(&server, "/projects/shop/runs/latest", 404);
+    assert!(word.contains("there is no run `latest`"), "{word}");
+    let project = error_page(&server, "/projects/nope/runs/1", 404);
+    assert!(project.contains("there is no project `nope`"), "{project}");
+});
+
+storage_test!(fn a_commit_gathers_its_runs_with_their_verdicts(db) {
+    let (server, _) = seeded(&db);
+    let html = ok(&server, "/projects/shop/commits/c10");
+    assert!(html.contains("2 runs of this commit, 2 red."), "{html}");
+    assert_eq!(links(&html, "/projects/shop/runs/").len(), 2, "{html}");
+    assert!(html.contains("1 test failed, none of them new: 1 already broken on main"), "the rerun's verdict: {html}");
+    let missing = error_page(&server, "/projects/shop/commits/f00d", 404);
+    assert!(missing.contains("project `shop` has no run of commit `f00d`"), "{missing}");
+});
+
+storage_test!(fn the_runs_list_filters_and_pages_by_seek(db) {
+    let (server, _) = seeded(&db);
+    let html = ok(&server, "/projects/shop/runs");
+    assert_eq!(links(&html, "/projects/shop/runs/").len(), 11, "{html}");
+    assert_eq!(html.matches("<tr class=\"red\">").count(), 5, "days 7 to 10 and the rerun: {html}");
+
+    let red = ok(&server, "/projects/shop/runs?outcome=red");
+    assert_eq!(links(&red, "/projects/shop/runs/").len(), 5, "{red}");
+    assert!(red.contains("<option value=\"red\" selected>"), "the filter shows: {red}");
+
+    // Pages of 4, newest first, each older than the last: 4 + 4 + 3, then nothing.
+    let mut seen = Vec::new();
+    let mut path = "/projects/shop/runs?limit=4".to_owned();
+    for expected in [4, 4, 3] {
+        let html = ok(&server, &path);
+        let ids = links(&html, "/projects/shop/runs/");
+        assert_eq!(ids.len(), expected, "{path}: {html}");
+        seen.extend(ids);
+        let next = links(&html, "/projects/shop/runs?limit=4&cursor=");
+        if expected == 3 {
+            assert!(next.is_empty(), "the last page has no next: {html}");
+        } else {
+            assert_eq!(next.len(), 1, "a next page that keeps the size: {html}");
+            path = next[0].clone();
+        }
+    }
+    let newest_first: Vec<String> = runs(&db).iter().map(|r| format!("/projects/shop/runs/{}", r.id)).collect();
+    assert_eq!(seen, newest_first, "pages follow each other with no gap or repeat");
+
+    let none = ok(&server, "/projects/shop/runs?job=e2e");
+    assert!(none.contains("No run matches these filters."), "{none}");
+    let bad = error_page(&server, "/projects/shop/runs?outcome=purple", 400);
+    assert!(bad.contains("`outcome` is one of all, red, green, not `purple`"), "{bad}");
+    assert!(bad.contains("<code>outcome</code>"), "names the parameter: {bad}");
+    assert!(bad.contains("<a href=\"/projects/shop/runs\">Back to every run of the project</a>"), "a way back: {bad}");
+    let cursor = error_page(&server, "/projects/shop/runs?cursor=yesterday", 400);
+    assert!(cursor.contains("`cursor`"), "{cursor}");
+    error_page(&server, "/projects/nope/runs", 404);
+});
+
+storage_test!(fn the_tests_list_searches_sorts_filters_and_pages(db) {
+    let (server, _) = seeded(&db);
+    let html = ok(&server, "/projects/shop/tests");
+    assert_eq!(links(&html, "/projects/shop/tests/").len(), 4, "every status: {html}");
+    let wobbly = html.find("app.Cart::wobbly").unwrap();
+    let steady = html.find("app.Cart::steady").unwrap();
+    assert!(wobbly < steady, "impact first: {html}");
+    assert!(html.contains("app.Cart::&#60;script&#62;alert(1)&#60;/script&#62;") && !html.contains(XSS), "{html}");
+
+    let flaky = ok(&server, "/projects/shop/tests?status=flaky");
+    assert_eq!(links(&flaky, "/projects/shop/tests/"), [format!("/projects/shop/tests/{}", test_id(&db, "wobbly"))]);
+    let healthy = ok(&server, "/projects/shop/tests?status=healthy&sort=name");
+    assert!(healthy.contains("app.Cart::steady"), "{healthy}");
+    let found = ok(&server, "/projects/shop/tests?search=REGRESS");
+    assert_eq!(links(&found, "/projects/shop/tests/").len(), 1, "{found}");
+    assert!(found.contains("value=\"REGRESS\""), "the search stays in the form: {found}");
+
+    // By name, two a page: (script), regressed | steady, wobbly.
+    let first = ok(&server, "/projects/shop/tests?sort=name&limit=2");
+    assert!(first.contains("Tests 1 to 2."), "{first}");
+    let next = links(&first, "/projects/shop/tests?sort=name&limit=2&page=2");
+    assert_eq!(next.len(), 1, "a next link that keeps sort and size: {first}");
+    let second = ok(&server, &next[0]);
+    assert!(second.contains("Tests 3 to 4.") && second.contains("app.Cart::wobbly"), "{second}");
+    assert!(second.contains("← Previous"), "{second}");
+
+    // Impact order paged one at a time: the costly tests, then the rest, each once.
+    let mut one_by_one: Vec<String> = (1..=5)
+        .flat_map(|page| links(&ok(&server, &format!("/projects/shop/tests?limit=1&page={page}")), "/projects/shop/tests/"))
+        .collect();
+    assert_eq!(one_by_one.len(), 4, "{one_by_one:?}");
+    one_by_one.sort();
+    one_by_one.dedup();
+    assert_eq!(one_by_one.len(), 4, "no test twice: {one_by_one:?}");
+
+    let none = ok(&server, "/projects/shop/tests?search=nothing-like-it");
+    assert!(none.contains("No test matches these filters."), "{none}");
+    let unowned = ok(&server, "/projects/shop/tests?owner=%40nobody");
+    assert!(unowned.contains("No test matches these filters.") && unowned.contains("value=\"@nobody\""), "{unowned}");
+    let bad = error_page(&server, "/projects/shop/tests?sort=fame", 400);
+    assert!(bad.contains("`sort` is one of impact, score, failure_rate, last_flaky, name, not `fame`"), "{bad}");
+    error_page(&server, "/projects/shop/tests?status=wobbly", 400);
+    error_page(&server, "/projects/shop/tests?page=0", 400);
+    error_page(&server, "/projects/nope/tests", 404);
+    let missing = error_page(&server, "/projects/shop/tests/999999", 404);
+    assert!(missing.contains("project `shop` has no scored test 999999"), "{missing}");
+    error_page(&server, "/projects/shop/tests/abc", 404);
+});
+
+storage_test!(fn the_project_page_shows_its_window_with_charts_and_links(db) {
+    let (server, _) = seeded(&db);
+    let html = ok(&server, "/projects/shop");
+    // The window counts back from the newest run (Nov 10), not from today.
+    assert!(html.contains("CI over 30 days: 2026-10-12 to 2026-11-10"), "{html}");
+    assert!(html.contains("red runs of 11"), "{html}");
+    assert!(html.contains("<title id=\"red-runs-title\">Red runs per day, by cause</title>"), "{html}");
+    assert!(html.contains("<title id=\"feedback-title\">"), "{html}");
+    assert!(html.contains("\nOct 12\n</text>"), "dated axis: {html}");
+    assert!(!html.contains("Nov 11"), "no label past the window: {html}");
+    assert!(html.contains("href=\"/projects/shop/tests?status=healthy\""), "counts open the list: {html}");
+    assert!(html.contains("href=\"/projects/shop/tests?status=new\""), "{html}");
+    let run_links = links(&html, "/projects/shop/runs/");
+    assert_eq!(run_links.len(), 11, "recent runs open their pages: {html}");
+    assert!(links(&html, "/projects/shop/commits/").contains(&"/projects/shop/commits/c10".to_owned()), "{html}");
+
+    let week = ok(&server, "/projects/shop?days=7");
+    assert!(week.contains("CI over 7 days: 2026-11-04 to 2026-11-10"), "{week}");
+    assert!(week.contains("red runs of 8"), "{week}");
+    let pinned = ok(&server, "/projects/shop?since=2026-11-09&until=2026-11-10&job=unit");
+    assert!(pinned.contains("CI over 2 days: 2026-11-09 to 2026-11-10"), "{pinned}");
+    assert!(pinned.contains("3</span> red runs of 3"), "{pinned}");
+    let other_job = ok(&server, "/projects/shop?job=e2e");
+    assert!(other_job.contains("No run in this window with these filters."), "{other_job}");
+
+    for (query, field) in [("days=14", "days"), ("since=2026-11-10&until=2026-11-01", "since"), ("until=soon", "until")] {
+        let bad = error_page(&server, &format!("/projects/shop?{query}"), 400);
+        assert!(bad.contains(&format!("<code>{field}</code>")), "{query}: {bad}");
+    }
+    let missing = error_page(&server, "/projects/nope", 404);
+    assert!(missing.contains("there is no project `nope`"), "{missing}");
+
+    // The test page's history links each result to its run.
+    let test = ok(&server, &format!("/projects/shop/tests/{}", test_id(&db, "regressed")));
+    assert_eq!(links(&test, "/projects/shop/runs/").len(), 11, "{test}");
+});
+
+storage_test!(fn a_project_without_runs_says_what_to_do(db) {
+    let server = TestServer::start(&db);
+    let home = ok(&server, "/");
+    assert!(home.contains("flakewatch token create --project NAME --scope upload"), "{home}");
+    let tasks = ok(&server, "/tasks");
+    assert!(tasks.contains("No upload has arrived yet."), "{tasks}");
+    token(&db, "empty", Scope::Upload);
+    let html = ok(&server, "/projects/empty");
+    assert!(html.contains("No run has been uploaded yet."), "{html}");
+    assert!(!html.contains("<svg"), "no empty charts: {html}");
+    let runs = ok(&server, "/projects/empty/runs");
+    assert!(runs.contains("No run has been uploaded yet"), "{runs}");
+    let tests = ok(&server, "/projects/empty/tests");
+    assert!(tests.contains("No test has been scored yet"), "{tests}");
+});
+
+storage_test!(fn the_api_still_answers_json(db) {
+    let (server, _) = seeded(&db);
+    let read = token(&db, "shop", Scope::Read);
+    let mut response = http()
+        .get(server.url("/api/v1/projects/shop/tests/999999"))
+        .header("Authorization", &format!("Bearer {read}"))
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let body: serde_json::Value = response.body_mut().read_json().unwrap();
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+});
