@@ -73,7 +73,9 @@ mod urls {
         let server = TestServer::start(&db);
         let upload_token = token(&db, "shop", Scope::Upload);
         let task = upload_ok(&server, &upload_token, &format!("{META}&build_url=https%3A%2F%2Fci.example.com%2Fjob%2F1"), junit("a", 1, 1).as_bytes());
-        assert_eq!(await_task(&server, &task)["status"], "completed");
+        let done = await_task(&server, &task);
+        assert_eq!(done["status"], "completed");
+        let run_path = format!("/projects/shop/runs/{}", done["run_id"]);
         let page = |path: &str| http().get(server.url(path)).call().unwrap().body_mut().read_to_string().unwrap();
         let test_id = {
             let read = token(&db, "shop", Scope::Read);
@@ -84,15 +86,15 @@ mod urls {
             answer["tests"][0]["id"].as_i64().unwrap()
         };
         let test_path = format!("/projects/shop/tests/{test_id}");
-        assert!(page("/projects/shop").contains("href=\"https://ci.example.com/job/1\""));
-        assert!(page(&test_path).contains("href=\"https://ci.example.com/job/1\""));
+        // The run page links the build log.
+        assert!(page(&run_path).contains("href=\"https://ci.example.com/job/1\""));
         // As if stored before URLs were checked.
         {
             use diesel::prelude::*;
             let mut conn = db.connect();
             diesel::sql_query("UPDATE runs SET build_url = 'javascript:alert(8)//'").execute(&mut conn).unwrap();
         }
-        for path in ["/projects/shop", test_path.as_str()] {
+        for path in ["/projects/shop", test_path.as_str(), run_path.as_str(), "/projects/shop/runs"] {
             let html = page(path);
             assert!(!html.contains("javascript:"), "{path}: {html}");
             assert!(!html.contains("ci.example.com"), "{path}");
@@ -366,7 +368,7 @@ mod pages_sign_in {
         let csrf = Browser::csrf_of(&form.body);
         let forged = browser.post("/login", &[("token", &read), ("csrf", "0123")]);
         assert_eq!(forged.status, 403, "{}", forged.body);
-        assert!(forged.body.contains("csrf_refused"), "{}", forged.body);
+        assert!(forged.body.contains("the form is out of date"), "{}", forged.body);
         let mut other = Browser::new(&server);
         let forged = other.post("/login", &[("token", &read), ("csrf", &csrf)]);
         assert_eq!(forged.status, 403, "no cookie of the form: {}", forged.body);

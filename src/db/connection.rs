@@ -14,11 +14,13 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-/// SQLite settings that every connection needs: WAL so readers never block the writer,
-/// a busy timeout so concurrent writers queue instead of failing, and enforced foreign keys.
-const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL;
+/// SQLite settings that every connection needs: a busy timeout so concurrent writers queue
+/// instead of failing (first: setting WAL needs a lock another process may hold for a
+/// moment, and without the timeout that fails at once with "database is locked"), WAL so
+/// readers never block the writer, and enforced foreign keys.
+const SQLITE_SETUP: &str = "PRAGMA busy_timeout = 30000;
+PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
-PRAGMA busy_timeout = 30000;
 PRAGMA foreign_keys = ON;";
 
 /// Opens one connection. Unlike `Connection::establish` on the enum, this never tries the

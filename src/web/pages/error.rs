@@ -12,7 +12,8 @@ use crate::error::ApiError;
 #[derive(Debug)]
 pub struct PageError {
     pub error: ApiError,
-    pub back: Option<Back>,
+    /// Boxed: most errors have none, and results stay small.
+    pub back: Option<Box<Back>>,
 }
 
 /// A link out of an error page.
@@ -29,10 +30,10 @@ impl PageError {
 
     /// Names the page to go back to instead of the project list.
     pub fn back_to(mut self, href: impl Into<String>, label: impl Into<String>) -> PageError {
-        self.back = Some(Back {
+        self.back = Some(Box::new(Back {
             href: href.into(),
             label: label.into(),
-        });
+        }));
         self
     }
 }
@@ -79,7 +80,7 @@ impl ResponseError for PageError {
             status: self.error.status.as_u16(),
             message: &self.error.message,
             field: self.error.field.as_deref(),
-            back: self.back.as_ref(),
+            back: self.back.as_deref(),
         };
         let mut response = HttpResponse::build(self.error.status);
         if self.error.status == StatusCode::SERVICE_UNAVAILABLE {
