@@ -276,8 +276,8 @@ mod pages_sign_in {
         )
     }
 
-    /// Two projects with one stored run each; returns a test id of each.
-    fn two_projects(db: &common::TestDb, server: &TestServer) -> (i64, i64) {
+    /// Two projects with one stored run each; returns a test id and the run id of each.
+    fn two_projects(db: &common::TestDb, server: &TestServer) -> ((i64, i64), (i64, i64)) {
         let mut ids = Vec::new();
         for project in ["alpha", "beta"] {
             let upload = token(db, project, Scope::Upload);
@@ -287,7 +287,9 @@ mod pages_sign_in {
                 "branch=main&commit=abc",
                 junit(project, 1, 1).as_bytes(),
             );
-            assert_eq!(await_task(server, &task)["status"], "completed");
+            let done = await_task(server, &task);
+            assert_eq!(done["status"], "completed");
+            let run_id = done["run_id"].as_i64().unwrap();
             let read = token(db, project, Scope::Read);
             let answer: serde_json::Value = http()
                 .get(server.url(&format!("/api/v1/projects/{project}/tests?status=all")))
@@ -297,7 +299,7 @@ mod pages_sign_in {
                 .body_mut()
                 .read_json()
                 .unwrap();
-            ids.push(answer["tests"][0]["id"].as_i64().unwrap());
+            ids.push((answer["tests"][0]["id"].as_i64().unwrap(), run_id));
         }
         (ids[0], ids[1])
     }
@@ -305,8 +307,16 @@ mod pages_sign_in {
     storage_test!(fn pages_need_a_session_and_show_only_its_project(db) {
         let server = token_server(&db, None);
         let (alpha_test, beta_test) = two_projects(&db, &server);
-        let pages = |project: &str, test: i64| {
-            vec![format!("/projects/{project}"), format!("/projects/{project}/tests/{test}")]
+        // Every page of a project: overview, tests, a test, runs, a run, a commit.
+        let pages = |project: &str, (test, run): (i64, i64)| {
+            vec![
+                format!("/projects/{project}"),
+                format!("/projects/{project}/tests"),
+                format!("/projects/{project}/tests/{test}"),
+                format!("/projects/{project}/runs"),
+                format!("/projects/{project}/runs/{run}"),
+                format!("/projects/{project}/commits/abc"),
+            ]
         };
 
         // Without a session every page sends the browser to sign in, and names nothing.
@@ -332,7 +342,11 @@ mod pages_sign_in {
         for path in pages("alpha", alpha_test) {
             assert_eq!(reader.get(&path).status, 200, "{path}");
         }
-        for path in pages("beta", beta_test).into_iter().chain([format!("/projects/alpha/tests/{beta_test}")]) {
+        let beta_in_alpha = [
+            format!("/projects/alpha/tests/{}", beta_test.0),
+            format!("/projects/alpha/runs/{}", beta_test.1),
+        ];
+        for path in pages("beta", beta_test).into_iter().chain(beta_in_alpha) {
             let answer = reader.get(&path);
             assert_eq!(answer.status, 404, "{path}");
             assert!(!answer.body.contains("beta_"), "{path}: {}", answer.body);
@@ -482,9 +496,11 @@ mod pages_sign_in {
         let (status, home) = as_user(&server, "/", Some("staff, flakewatch-alpha"));
         assert_eq!(status, 200);
         assert!(home.contains("/projects/alpha") && !home.contains("beta"), "{home}");
-        assert_eq!(as_user(&server, &format!("/projects/alpha/tests/{alpha_test}"), Some("flakewatch-alpha")).0, 200);
+        assert_eq!(as_user(&server, &format!("/projects/alpha/tests/{}", alpha_test.0), Some("flakewatch-alpha")).0, 200);
+        assert_eq!(as_user(&server, &format!("/projects/alpha/runs/{}", alpha_test.1), Some("flakewatch-alpha")).0, 200);
         assert_eq!(as_user(&server, "/projects/beta", Some("flakewatch-alpha")).0, 404);
-        assert_eq!(as_user(&server, &format!("/projects/beta/tests/{beta_test}"), Some("flakewatch-alpha")).0, 404);
+        assert_eq!(as_user(&server, &format!("/projects/beta/tests/{}", beta_test.0), Some("flakewatch-alpha")).0, 404);
+        assert_eq!(as_user(&server, &format!("/projects/beta/runs/{}", beta_test.1), Some("flakewatch-alpha")).0, 404);
         assert_eq!(as_user(&server, "/tasks", Some("flakewatch-alpha")).0, 403);
         let (status, tasks) = as_user(&server, "/tasks", Some("flakewatch-admin"));
         assert_eq!(status, 200);
