@@ -363,6 +363,50 @@ mod pages_sign_in {
         assert_eq!(admin.get("/projects/alpha").status, 404);
     });
 
+    storage_test!(fn an_admin_quarantines_a_test_from_its_page(db) {
+        let server = token_server(&db, None);
+        let (alpha_test, _) = two_projects(&db, &server);
+        let test_path = format!("/projects/alpha/tests/{}", alpha_test.0);
+
+        // A reader sees how to do it, not a form.
+        let mut reader = Browser::new(&server);
+        reader.sign_in(&token(&db, "alpha", Scope::Read));
+        let page = reader.get(&test_path);
+        assert!(page.body.contains("flakewatch quarantine add --project alpha") && !page.body.contains("name=\"reason\""), "{}", page.body);
+        let refused = reader.post(&format!("{test_path}/quarantine"), &[("csrf", "x"), ("reason", "r")]);
+        assert_eq!(refused.status, 403, "{}", refused.body);
+
+        // The admin's form, with the session's token.
+        let mut admin = Browser::new(&server);
+        admin.sign_in(&token(&db, "alpha", Scope::Admin));
+        let page = admin.get(&test_path);
+        let csrf = Browser::csrf_of(&page.body);
+        let missing = admin.post(&format!("{test_path}/quarantine"), &[("csrf", &csrf), ("reason", " ")]);
+        assert_eq!(missing.status, 400, "{}", missing.body);
+        assert!(missing.body.contains("say why"), "{}", missing.body);
+        let forged = admin.post(&format!("{test_path}/quarantine"), &[("csrf", "0123"), ("reason", "flaky sandbox")]);
+        assert_eq!(forged.status, 403, "{}", forged.body);
+        let added = admin.post(&format!("{test_path}/quarantine"), &[
+            ("csrf", &csrf), ("reason", "flaky sandbox"), ("owner", "@ana"),
+            ("issue_url", "https://issues.example.com/1"), ("days", "14"),
+        ]);
+        assert_eq!((added.status, added.location.as_deref()), (303, Some(test_path.as_str())), "{}", added.body);
+        let page = admin.get(&test_path);
+        assert!(page.body.contains("<strong>Quarantined</strong> by @ana") && page.body.contains("until 20"), "{}", page.body);
+        assert!(page.body.contains("flaky sandbox"), "{}", page.body);
+        let quarantined: serde_json::Value = http()
+            .get(server.url("/api/v1/projects/alpha/quarantine"))
+            .header("Authorization", &format!("Bearer {}", token(&db, "alpha", Scope::Read)))
+            .call().unwrap().body_mut().read_json().unwrap();
+        assert_eq!(quarantined["quarantine"][0]["test_id"], alpha_test.0, "{quarantined}");
+
+        // Ending it.
+        let csrf = Browser::csrf_of(&page.body);
+        let ended = admin.post(&format!("{test_path}/quarantine/end"), &[("csrf", &csrf)]);
+        assert_eq!(ended.status, 303, "{}", ended.body);
+        assert!(admin.get(&test_path).body.contains("name=\"reason\""));
+    });
+
     storage_test!(fn sign_in_refuses_bad_tokens_and_forged_forms(db) {
         let server = token_server(&db, None);
         let upload = token(&db, "alpha", Scope::Upload);

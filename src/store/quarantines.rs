@@ -19,6 +19,51 @@ pub struct NewQuarantine {
     pub expires_at: Option<NaiveDateTime>,
 }
 
+/// Longest owner, reason and issue link.
+pub const MAX_TEXT: usize = 1000;
+
+impl NewQuarantine {
+    /// Checks what a person typed (API or form): a reason is required, the issue is an http
+    /// or https link, no field is over `MAX_TEXT` characters or holds a NUL. The error names
+    /// the field.
+    pub fn checked(
+        owner: &str,
+        reason: &str,
+        issue_url: &str,
+        expires_at: Option<NaiveDateTime>,
+    ) -> Result<NewQuarantine, (&'static str, String)> {
+        if reason.trim().is_empty() {
+            return Err((
+                "reason",
+                "say why the test is quarantined in `reason`".into(),
+            ));
+        }
+        for (field, value) in [
+            ("owner", owner),
+            ("reason", reason),
+            ("issue_url", issue_url),
+        ] {
+            if value.chars().count() > MAX_TEXT || value.contains('\0') {
+                return Err((
+                    field,
+                    format!("`{field}` has at most {MAX_TEXT} characters and no NUL"),
+                ));
+            }
+        }
+        let url = issue_url.trim();
+        let link = url.starts_with("https://") || url.starts_with("http://");
+        if !url.is_empty() && !link {
+            return Err(("issue_url", "`issue_url` is an http or https link".into()));
+        }
+        Ok(NewQuarantine {
+            owner: owner.trim().to_owned(),
+            reason: reason.trim().to_owned(),
+            issue_url: url.to_owned(),
+            expires_at,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Quarantine {
     pub id: i64,

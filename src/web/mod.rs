@@ -74,7 +74,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(pages::favicon)
         .service(pages::login_page)
         .service(pages::sign_in)
-        .service(pages::sign_out);
+        .service(pages::sign_out)
+        .service(pages::quarantine_add)
+        .service(pages::quarantine_end);
 }
 
 /// A bound server, not yet running: the caller drives `server` (and may stop it via its

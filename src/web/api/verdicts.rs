@@ -104,8 +104,6 @@ pub struct QuarantineBody {
     expires_at: Option<String>,
 }
 
-const MAX_TEXT: usize = 1000;
-
 impl QuarantineBody {
     fn into_new(self) -> Result<(TestRef, NewQuarantine), ApiError> {
         let test = match (self.test_id, self.classname, self.name) {
@@ -118,32 +116,6 @@ impl QuarantineBody {
                 ))
             }
         };
-        if self.reason.trim().is_empty() {
-            return Err(ApiError::bad_field(
-                "reason",
-                "say why the test is quarantined in `reason`",
-            ));
-        }
-        for (field, value) in [
-            ("owner", &self.owner),
-            ("reason", &self.reason),
-            ("issue_url", &self.issue_url),
-        ] {
-            if value.chars().count() > MAX_TEXT || value.contains('\0') {
-                return Err(ApiError::bad_field(
-                    field,
-                    format!("`{field}` has at most {MAX_TEXT} characters and no NUL"),
-                ));
-            }
-        }
-        let url = self.issue_url.trim();
-        let link = url.starts_with("https://") || url.starts_with("http://");
-        if !url.is_empty() && !link {
-            return Err(ApiError::bad_field(
-                "issue_url",
-                "`issue_url` is an http or https link",
-            ));
-        }
         let expires_at = match self.expires_at.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(raw) => Some(
@@ -157,15 +129,9 @@ impl QuarantineBody {
                     .naive_utc(),
             ),
         };
-        Ok((
-            test,
-            NewQuarantine {
-                owner: self.owner.trim().to_owned(),
-                reason: self.reason.trim().to_owned(),
-                issue_url: url.to_owned(),
-                expires_at,
-            },
-        ))
+        let new = NewQuarantine::checked(&self.owner, &self.reason, &self.issue_url, expires_at)
+            .map_err(|(field, message)| ApiError::bad_field(field, message))?;
+        Ok((test, new))
     }
 }
 

@@ -5,6 +5,7 @@ mod commit;
 mod error;
 mod params;
 mod project;
+mod quarantine;
 mod run;
 mod runs;
 mod session_pages;
@@ -15,6 +16,7 @@ mod window;
 
 pub use commit::commit_page;
 pub use project::project_page;
+pub use quarantine::{add as quarantine_add, end as quarantine_end};
 pub use run::run_page;
 pub use runs::runs_page;
 pub use session_pages::{login_page, sign_in, sign_out};

@@ -20,6 +20,8 @@ struct TestPage {
     project: String,
     path: String,
     detail: TestDetail,
+    /// The CSRF token of the quarantine forms, when the viewer may use them.
+    quarantine_csrf: Option<String>,
 }
 
 #[get("/projects/{name}/tests/{id}")]
@@ -62,6 +64,7 @@ pub async fn test_page(
         Some(Some(detail)) => detail,
     };
     render(&TestPage {
+        quarantine_csrf: super::quarantine::form_token(&viewer, &project),
         project,
         path: project_path,
         detail,
