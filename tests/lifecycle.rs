@@ -547,3 +547,28 @@ storage_test!(fn an_upload_with_a_bad_default_branch_is_refused(db) {
     );
     assert_eq!((status, answer["error"]["field"].as_str()), (400, Some("default_branch")), "{answer}");
 });
+
+storage_test!(fn the_tests_list_pages_on_with_a_cursor(db) {
+    let server = TestServer::start(&db);
+    let upload_token = token(&db, "shop", Scope::Upload);
+    let names = ["t1", "t2", "t3", "t4", "t5"];
+    let history = runs("main", start(), 1, |_| names.iter().map(|n| (*n, Did::Pass)).collect());
+    store(&server, &upload_token, &history[0]);
+    let read = token(&db, "shop", Scope::Read);
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/projects/shop/tests?status=all&sort=name&limit=2".to_owned();
+    let mut pages = 0;
+    loop {
+        let (status, page) = get(&server, &read, &path);
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        seen.extend(page["tests"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()));
+        match page["next"].as_str() {
+            Some(next) => path = format!("/api/v1/projects/shop/tests?status=all&sort=name&limit=2&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!((pages, seen), (3, names.map(str::to_owned).to_vec()));
+    let (status, bad) = get(&server, &read, "/api/v1/projects/shop/tests?cursor=later");
+    assert_eq!((status, bad["error"]["field"].as_str()), (400, Some("cursor")), "{bad}");
+});

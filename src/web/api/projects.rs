@@ -54,6 +54,8 @@ pub async fn tests(
             ))
         }
     };
+    let limit = query::limit(&query, 100, 5000)?;
+    let offset = position(&query)?;
     let filter = TestFilter {
         project_id: token.project_id,
         status,
@@ -61,16 +63,36 @@ pub async fn tests(
         branch: query::text(&query, "branch"),
         search: query::text(&query, "search"),
         sort,
-        limit: query::limit(&query, 100, 5000)?,
-        offset: 0,
+        // One more than asked: whether a next page exists.
+        limit: limit + 1,
+        offset,
         owner: query::text(&query, "owner"),
     };
-    let tests = state
+    let mut tests = state
         .db
         .run(move |conn| test_views::list(conn, &filter).map_err(DbError::from))
         .await
         .map_err(ApiError::storage)?;
-    Ok(HttpResponse::Ok().json(json!({ "project": token.project, "tests": tests })))
+    // The list is ordered by impact or score, not by time: pages go by position.
+    let next = (tests.len() as i64 > limit).then(|| format!("p{}", offset + limit));
+    tests.truncate(limit as usize);
+    Ok(HttpResponse::Ok().json(json!({ "project": token.project, "tests": tests, "next": next })))
+}
+
+/// `?cursor=` of the tests list: `p` and the position of the page's first test.
+fn position(query: &HashMap<String, String>) -> Result<i64, ApiError> {
+    let Some(raw) = query::text(query, "cursor") else {
+        return Ok(0);
+    };
+    raw.strip_prefix('p')
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| {
+            ApiError::bad_field(
+                "cursor",
+                format!("`cursor` must be the `next` value of the previous page, not `{raw}`"),
+            )
+        })
 }
 
 #[get("/projects/{project}/tests/{id}")]
