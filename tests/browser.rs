@@ -93,7 +93,7 @@ fn a_person_finds_the_flaky_test_and_why() {
     browser.click("select[name=status] option[value='']");
     browser.click("select[name=sort] option[value=name]");
     browser.click("form.filters button[type=submit]");
-    assert!(browser.url().contains("sort=name"), "{}", browser.url());
+    browser.wait_for_page("sort=name");
     assert_eq!(browser.count("tbody tr"), 3, "every test, by name");
     assert_no_console_errors(&browser);
     browser.back();

@@ -111,6 +111,27 @@ impl Browser {
         self.command("POST", "/back", Some(json!({})));
     }
 
+    /// Waits until the page shown is at an address containing `part` and has loaded: a form
+    /// submitted by a click navigates after the click returns. Fails after 15 s.
+    pub fn wait_for_page(&self, part: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let ready = self.command(
+                "POST",
+                "/execute/sync",
+                Some(json!({ "script": "return document.readyState", "args": [] })),
+            );
+            if self.url().contains(part) && ready == "complete" {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no page at an address containing {part:?} within 15 s (at {})",
+                self.url()
+            );
+        }
+    }
+
     /// The address of the page shown.
     pub fn url(&self) -> String {
         self.command("GET", "/url", None)
