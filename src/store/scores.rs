@@ -8,15 +8,16 @@
 //! deadlock.
 //!
 //! Scoring also keeps the impact rollups (`store::impact`) and marks tests that have not
-//! been reported for a while `inactive` (`analysis::status_at`).
+//! been reported for a while `inactive` (`mark_inactive`).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
 use super::impact::{self, DayCost, ImpactBatch, RerunKey};
-use crate::analysis::TestState;
-use crate::analysis::{self, run_level, Outcome, Params, RunContext, Status, TestResultObs};
+use crate::analysis::{
+    self, run_level, Outcome, Params, RunContext, Status, TestResultObs, TestState,
+};
 use crate::db::schema::{failure_messages, results, runs, test_scores};
 use crate::db::DbConnection;
 
