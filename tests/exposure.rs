@@ -316,6 +316,8 @@ mod pages_sign_in {
                 format!("/projects/{project}/runs"),
                 format!("/projects/{project}/runs/{run}"),
                 format!("/projects/{project}/commits/abc"),
+                format!("/projects/{project}/reports"),
+                format!("/projects/{project}/reports/2026-W45/md"),
             ]
         };
 

@@ -205,3 +205,32 @@ storage_test!(fn the_cli_writes_a_report_file(db) {
         assert!(String::from_utf8_lossy(&ran.stderr).contains(message), "{}", String::from_utf8_lossy(&ran.stderr));
     }
 });
+
+storage_test!(fn the_dashboard_lists_weeks_to_download(db) {
+    let server = TestServer::start(&db);
+    let upload = token(&db, "shop", Scope::Upload);
+    seed(&server, &upload);
+    let page = |path: &str| {
+        let mut response = common::http().get(server.url(path)).call().unwrap();
+        let disposition = response
+            .headers()
+            .get("content-disposition")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (response.status().as_u16(), disposition, response.body_mut().read_to_string().unwrap())
+    };
+    let (status, _, list) = page("/projects/shop/reports");
+    assert_eq!(status, 200, "{list}");
+    // The newest run is on 8 November: its week, 2026-W45, comes first; W44 has 28 runs.
+    let w45 = list.find("<td>2026-W45</td>").expect("W45 listed");
+    let w44 = list.find("<td>2026-W44</td>").expect("W44 listed");
+    assert!(w45 < w44, "newest first");
+    assert!(list.contains("href=\"/projects/shop/reports/2026-W45/html\""), "{list}");
+    let (status, disposition, md) = page("/projects/shop/reports/2026-W45/md");
+    assert_eq!(status, 200);
+    assert_eq!(disposition.as_deref(), Some("attachment; filename=\"shop-2026-W45.md\""));
+    assert!(md.starts_with("## shop — CI quality, 2026-W45"), "{md}");
+    let (status, _, bad) = page("/projects/shop/reports/W45/md");
+    assert_eq!(status, 400, "{bad}");
+    assert_eq!(page("/projects/shop/reports/2026-W45/pdf").0, 404);
+    assert_eq!(page("/projects/nope/reports").0, 404);
+});

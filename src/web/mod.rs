@@ -76,7 +76,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(pages::sign_in)
         .service(pages::sign_out)
         .service(pages::quarantine_add)
-        .service(pages::quarantine_end);
+        .service(pages::quarantine_end)
+        .service(pages::reports_page)
+        .service(pages::report_file);
 }
 
 /// A bound server, not yet running: the caller drives `server` (and may stop it via its
