@@ -90,31 +90,6 @@ type SummaryRow = (
     ),
 );
 
-macro_rules! summary_columns {
-    () => {
-        (
-            (
-                tests::id,
-                tests::suite,
-                tests::classname,
-                tests::name,
-                tests::file,
-            ),
-            (
-                test_scores::status,
-                test_scores::score,
-                test_scores::failure_rate,
-                test_scores::runs_seen,
-                test_scores::first_flaky_at,
-                test_scores::last_flaky_at,
-                test_scores::status_changed_at,
-                test_scores::fixed_since,
-                test_scores::evidence,
-            ),
-        )
-    };
-}
-
 fn to_summary(((id, suite, classname, name, file), score): SummaryRow) -> TestSummary {
     let (
         status,
@@ -233,12 +208,36 @@ type SummaryColumns = (
     ),
 );
 
+/// The columns a `TestSummary` is read from.
+fn summary_columns() -> SummaryColumns {
+    (
+        (
+            tests::id,
+            tests::suite,
+            tests::classname,
+            tests::name,
+            tests::file,
+        ),
+        (
+            test_scores::status,
+            test_scores::score,
+            test_scores::failure_rate,
+            test_scores::runs_seen,
+            test_scores::first_flaky_at,
+            test_scores::last_flaky_at,
+            test_scores::status_changed_at,
+            test_scores::fixed_since,
+            test_scores::evidence,
+        ),
+    )
+}
+
 /// The project's scored tests with the filter's conditions (not its order or limit).
 fn filtered(filter: &TestFilter) -> SummaryQuery<'static> {
     let mut query = tests::table
         .inner_join(test_scores::table)
         .filter(tests::project_id.eq(filter.project_id))
-        .select(summary_columns!())
+        .select(summary_columns())
         .into_boxed();
     if let Some(status) = &filter.status {
         query = query.filter(test_scores::status.eq(status.clone()));
@@ -439,7 +438,7 @@ pub fn detail(
         .inner_join(test_scores::table)
         .filter(tests::project_id.eq(project_id))
         .filter(tests::id.eq(test_id))
-        .select(summary_columns!())
+        .select(summary_columns())
         .first::<SummaryRow>(conn)
         .optional()?
     else {
