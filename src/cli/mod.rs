@@ -60,8 +60,9 @@ pub enum Command {
     /// Read JUnit XML reports locally and show their counts (or every record as JSON);
     /// exits 1 if any file cannot be read, naming file, line and column.
     Parse(parse::ParseArgs),
-    /// List the tests flakewatch calls flaky (or broken, healthy, new): one per line, ready
-    /// for a CI quarantine or retry list, or as JSON with scores and evidence.
+    /// List the tests flakewatch calls flaky (or quarantined, broken, ...), costliest first:
+    /// names, JSON, or the arguments that leave them out in pytest, Maven, Gradle, Jest, Go or
+    /// cargo-nextest.
     Flaky(flaky::FlakyArgs),
     /// Show, await, cancel or list store tasks.
     Tasks(tasks::TasksArgs),

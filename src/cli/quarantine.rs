@@ -52,10 +52,10 @@ enum Action {
         #[arg(long)]
         reason: String,
         /// Who looks after the fix.
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         owner: String,
         /// The issue tracking the fix (an http or https link).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         issue: String,
         /// When the quarantine ends by itself (RFC 3339).
         #[arg(long, value_parser = crate::cli::upload::parse_timestamp, conflicts_with = "days")]
