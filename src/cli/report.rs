@@ -47,7 +47,12 @@ struct WeeklyArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Base URL of the dashboard for the links (default: links relative to the dashboard).
-    #[arg(long, env = "FLAKEWATCH_DASHBOARD_URL", default_value = "")]
+    #[arg(
+        long,
+        env = "FLAKEWATCH_DASHBOARD_URL",
+        default_value = "",
+        hide_default_value = true
+    )]
     dashboard_url: String,
     #[command(flatten)]
     database: DatabaseSettings,
