@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod ingest;
+pub mod jobs;
 pub mod junit;
 pub mod metrics;
 pub mod report;

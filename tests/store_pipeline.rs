@@ -12,7 +12,7 @@ use common::api::{await_task, count, task, token, upload, upload_ok};
 use common::reports::{junit, FLAKY_IN_RUN, TRUNCATED};
 use common::{ServerOptions, TestServer};
 use flakewatch::store::tokens::Scope;
-use flakewatch::tasks::worker::BatchObserver;
+use flakewatch::tasks::BatchObserver;
 use flakewatch::tasks::Progress;
 
 const QUERY: &str = "branch=main&commit=3f2a1c9&job=unit&pipeline=812";

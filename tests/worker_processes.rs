@@ -164,10 +164,20 @@ fn two_worker_processes_run_each_of_200_tasks_exactly_once() {
         workers_seen.insert(worker.split(':').nth(1).unwrap().to_owned());
     }
     assert_eq!(
-        count(&db, "store_tasks WHERE status = 'completed' AND claims = 1"),
+        count(
+            &db,
+            "store_tasks WHERE kind = 'store' AND status = 'completed' AND claims = 1"
+        ),
         200
     );
     assert_eq!(count(&db, "runs"), 200);
+    // Each run scored once, in one order: the states saw every run once.
+    assert_eq!(count(&db, "runs WHERE scored_at IS NOT NULL"), 200);
+    assert_eq!(
+        count(&db, "(SELECT DISTINCT score_seq FROM runs) AS seqs"),
+        200
+    );
+    assert_eq!(count(&db, "test_scores WHERE runs_seen = 200"), 5);
     assert_eq!(count(&db, "results"), 1000);
     assert_eq!(count(&db, "tests"), 5);
     let pids = [first.pid().to_string(), second.pid().to_string()];

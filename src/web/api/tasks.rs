@@ -108,7 +108,7 @@ pub async fn show(
     loop {
         let task = find(&state, &task_ref).await?;
         let settled = match while_status {
-            Some(status) => task.status != status,
+            Some(status) => task.status.public() != status.public(),
             None => task.status.is_final(),
         };
         if settled || wait == 0 {
@@ -204,7 +204,7 @@ pub async fn list(
     let status = match query.get("status") {
         None => None,
         Some(raw) => Some(TaskStatus::parse(raw).ok_or_else(|| {
-            ApiError::bad_field("status", format!("`status` is one of enqueued, running, completed, failed, cancelled, not `{raw}`"))
+            ApiError::bad_field("status", format!("`status` is one of enqueued, running, scoring, completed, failed, cancelled, not `{raw}`"))
         })?),
     };
     let limit = query::limit(&query, 100, MAX_LIST_LIMIT)?;
@@ -259,6 +259,16 @@ pub async fn cancel(
     let task_ref = TaskRef::from_path(&req, &state, &task, Some(&admin)).await?;
     let task = find(&state, &task_ref).await?;
     auth::check_project(&admin, &task.project)?;
+    if task.status == TaskStatus::Scoring {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "task_stored",
+            format!(
+                "task {}'s run is stored and being scored; it can no longer be cancelled",
+                task.id
+            ),
+        ));
+    }
     if task.status.is_final() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
