@@ -90,12 +90,15 @@ pub async fn show(
         })?,
     }
     .min(MAX_WAIT_SECONDS);
-    let while_status = match query.while_status.as_deref() {
+    let while_state = match query.while_status.as_deref() {
         None => None,
-        Some(raw) => Some(TaskStatus::parse(raw).ok_or_else(|| {
+        Some(raw) => Some(WaitWhile::parse(raw).ok_or_else(|| {
             ApiError::bad_field(
                 "while",
-                format!("`while` is a task status (enqueued, running, ...), not `{raw}`"),
+                format!(
+                    "`while` is a task status (enqueued, running, ...) or stage (queued, \
+                     storing, scoring), not `{raw}`"
+                ),
             )
         })?),
     };
@@ -107,8 +110,8 @@ pub async fn show(
     let mut shutdown = state.shutdown.clone();
     loop {
         let task = find(&state, &task_ref).await?;
-        let settled = match while_status {
-            Some(status) => task.status.public() != status.public(),
+        let settled = match while_state {
+            Some(state) => !state.holds(task.status),
             None => task.status.is_final(),
         };
         if settled || wait == 0 {
@@ -298,6 +301,30 @@ pub async fn cancel(
         task.cancel_requested = true;
     }
     Ok(HttpResponse::Ok().json(task))
+}
+
+/// What `?while=` waits through: a status as the API shows it, or a stage.
+#[derive(Debug, Clone, Copy)]
+enum WaitWhile {
+    Status(TaskStatus),
+    Stage(&'static str),
+}
+
+impl WaitWhile {
+    fn parse(raw: &str) -> Option<WaitWhile> {
+        const STAGES: [&str; 3] = ["queued", "storing", "scoring"];
+        if let Some(stage) = STAGES.into_iter().find(|s| *s == raw) {
+            return Some(WaitWhile::Stage(stage));
+        }
+        TaskStatus::parse(raw).map(|status| WaitWhile::Status(status.public()))
+    }
+
+    fn holds(self, status: TaskStatus) -> bool {
+        match self {
+            WaitWhile::Status(wanted) => status.public() == wanted,
+            WaitWhile::Stage(stage) => status.stage() == stage,
+        }
+    }
 }
 
 fn now() -> NaiveDateTime {
