@@ -1,18 +1,16 @@
 //! The retention job: purges results past `--result-retention-days` (counted back from
 //! each project's newest run) and raw reports past `--report-retention-hours`, in bounded
-//! steps. It is a deduplicated job, enqueued by the
-//! lease keeper of any process at most once an hour, so replicas never purge twice over.
+//! steps. It is a deduplicated job, enqueued by the lease keeper of any process at most
+//! once an hour, so replicas never purge twice over.
 
 use chrono::{Duration, NaiveDateTime};
-use diesel::dsl::exists;
-use diesel::prelude::*;
+use diesel::Connection;
 
 use super::JobOutcome;
-use crate::db::schema::store_tasks;
 use crate::db::{DbConnection, DbError};
 use crate::store::retention;
 use crate::tasks::queue::{self, Ending};
-use crate::tasks::{ClaimedTask, JobKind, Progress, TaskStatus, WorkerContext};
+use crate::tasks::{ClaimedTask, JobKind, Progress, WorkerContext};
 
 /// How often retention runs.
 const PERIOD_MINUTES: i64 = 60;
@@ -20,14 +18,8 @@ const DEDUPE_KEY: &str = "retention";
 
 /// Enqueues the retention job unless one waits, runs, or ran within the period.
 pub fn enqueue_when_due(conn: &mut DbConnection, now: NaiveDateTime) -> diesel::QueryResult<bool> {
-    let recent = store_tasks::table
-        .filter(store_tasks::kind.eq(JobKind::Retention.as_str()))
-        .filter(
-            store_tasks::status
-                .eq_any([TaskStatus::Enqueued.as_str(), TaskStatus::Running.as_str()])
-                .or(store_tasks::finished_at.gt(now - Duration::minutes(PERIOD_MINUTES))),
-        );
-    if diesel::select(exists(recent)).get_result(conn)? {
+    let period_start = now - Duration::minutes(PERIOD_MINUTES);
+    if queue::pending_or_finished_since(conn, JobKind::Retention, period_start)? {
         return Ok(false);
     }
     queue::enqueue(conn, JobKind::Retention, None, DEDUPE_KEY, now)

@@ -110,6 +110,23 @@ pub fn enqueue(
     Ok(added > 0)
 }
 
+/// Whether a job of `kind` waits, runs, or finished after `since`: periodic jobs use it to
+/// run at most once a period.
+pub fn pending_or_finished_since(
+    conn: &mut DbConnection,
+    kind: JobKind,
+    since: NaiveDateTime,
+) -> QueryResult<bool> {
+    let recent = store_tasks::table
+        .filter(store_tasks::kind.eq(kind.as_str()))
+        .filter(
+            store_tasks::status
+                .eq_any([TaskStatus::Enqueued.as_str(), TaskStatus::Running.as_str()])
+                .or(store_tasks::finished_at.gt(since)),
+        );
+    diesel::select(diesel::dsl::exists(recent)).get_result(conn)
+}
+
 /// Ends the store stage of a task we still own: its run is stored and waits for the
 /// scorer, which completes it. Call inside the store transaction; `false` when the claim
 /// is no longer ours.
