@@ -661,11 +661,13 @@ impl LockWaitLog {
             .next()?;
         let offset = std::fs::metadata(&path).ok()?.len();
         let mut conn = PgConnection::establish(&db.url).ok()?;
-        diesel::sql_query(format!(
-            "ALTER DATABASE \"{database}\" SET log_lock_waits = on; \
-             ALTER DATABASE \"{database}\" SET deadlock_timeout = '10ms'"
-        ))
-        .execute(&mut conn)
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut conn,
+            &format!(
+                "ALTER DATABASE \"{database}\" SET log_lock_waits = on; \
+                 ALTER DATABASE \"{database}\" SET deadlock_timeout = '10ms'"
+            ),
+        )
         .ok()?;
         Some(LockWaitLog {
             path,
@@ -727,6 +729,8 @@ impl Proc {
             .args(args)
             .env("DATABASE_URL", &db.url)
             .env("RUST_LOG", "info")
+            // The burst is many CI jobs of one project sharing its token, all at once.
+            .env("FLAKEWATCH_UPLOADS_PER_TOKEN", "10000")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

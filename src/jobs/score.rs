@@ -106,7 +106,9 @@ fn score_batch(ctx: &WorkerContext, task: &ClaimedTask) -> Result<Option<Batch>,
         if scored.run_ids.is_empty() {
             return Ok(None);
         }
-        let completed = queue::complete_scored(tx, &scored.run_ids, now)?;
+        // Scored when the work is done, so the lag includes the scoring itself.
+        let scored_at = self::now();
+        let completed = queue::complete_scored(tx, &scored.run_ids, scored_at)?;
         Ok(Some(Batch {
             runs: scored.run_ids.len(),
             results: scored.results,
@@ -114,7 +116,7 @@ fn score_batch(ctx: &WorkerContext, task: &ClaimedTask) -> Result<Option<Batch>,
             lags_ms: completed
                 .iter()
                 .filter_map(|(_, stored_at)| *stored_at)
-                .map(|stored_at| crate::tasks::millis_between(stored_at, now))
+                .map(|stored_at| crate::tasks::millis_between(stored_at, scored_at))
                 .collect(),
         }))
     })

@@ -551,22 +551,23 @@ fn observe_row(state: &mut TestState, row: &ResultRow, scoring: &mut Scoring<'_>
     }
 }
 
-type ScoreRow = (
-    diesel::dsl::Eq<test_scores::test_id, i64>,
-    diesel::dsl::Eq<test_scores::project_id, i64>,
-    diesel::dsl::Eq<test_scores::status, &'static str>,
-    diesel::dsl::Eq<test_scores::score, f64>,
-    diesel::dsl::Eq<test_scores::failure_rate, f64>,
-    diesel::dsl::Eq<test_scores::runs_seen, i32>,
-    diesel::dsl::Eq<test_scores::first_flaky_at, Option<NaiveDateTime>>,
-    diesel::dsl::Eq<test_scores::last_flaky_at, Option<NaiveDateTime>>,
-    diesel::dsl::Eq<test_scores::status_changed_at, NaiveDateTime>,
-    diesel::dsl::Eq<test_scores::updated_at, NaiveDateTime>,
-    diesel::dsl::Eq<test_scores::evidence, String>,
-    diesel::dsl::Eq<test_scores::state, String>,
-    diesel::dsl::Eq<test_scores::last_seen_at, Option<NaiveDateTime>>,
-    diesel::dsl::Eq<test_scores::fixed_since, Option<NaiveDateTime>>,
-);
+/// One test's score row, as written.
+struct ScoreRow {
+    test_id: i64,
+    project_id: i64,
+    status: &'static str,
+    score: f64,
+    failure_rate: f64,
+    runs_seen: i32,
+    first_flaky_at: Option<NaiveDateTime>,
+    last_flaky_at: Option<NaiveDateTime>,
+    status_changed_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    evidence: String,
+    state: String,
+    last_seen_at: Option<NaiveDateTime>,
+    fixed_since: Option<NaiveDateTime>,
+}
 
 fn score_row(
     test_id: i64,
@@ -576,46 +577,106 @@ fn score_row(
     now: NaiveDateTime,
 ) -> ScoreRow {
     let verdict = analysis::verdict(state, params);
-    let last_seen_at = state.last_seen_at;
-    (
-        test_scores::test_id.eq(test_id),
-        test_scores::project_id.eq(project_id),
-        test_scores::status.eq(verdict.status.as_str()),
-        test_scores::score.eq(verdict.score),
-        test_scores::failure_rate.eq(verdict.failure_rate),
-        test_scores::runs_seen.eq(verdict.runs_seen as i32),
-        test_scores::first_flaky_at.eq(verdict.first_flaky_at),
-        test_scores::last_flaky_at.eq(verdict.last_flaky_at),
-        test_scores::status_changed_at.eq(verdict.status_changed_at),
-        test_scores::updated_at.eq(now),
-        test_scores::evidence
-            .eq(serde_json::to_string(&verdict.evidence).unwrap_or_else(|_| "[]".into())),
-        test_scores::state.eq(state_json(state)),
-        test_scores::last_seen_at.eq(last_seen_at),
-        test_scores::fixed_since.eq(verdict.fixed_since),
-    )
+    ScoreRow {
+        test_id,
+        project_id,
+        status: verdict.status.as_str(),
+        score: verdict.score,
+        failure_rate: verdict.failure_rate,
+        runs_seen: verdict.runs_seen as i32,
+        first_flaky_at: verdict.first_flaky_at,
+        last_flaky_at: verdict.last_flaky_at,
+        status_changed_at: verdict.status_changed_at,
+        updated_at: now,
+        evidence: serde_json::to_string(&verdict.evidence).unwrap_or_else(|_| "[]".into()),
+        last_seen_at: state.last_seen_at,
+        state: state_json(state),
+        fixed_since: verdict.fixed_since,
+    }
 }
 
 fn upsert_scores(conn: &mut DbConnection, rows: &[ScoreRow]) -> QueryResult<()> {
-    crate::per_backend!(conn, |c| diesel::insert_into(test_scores::table)
-        .values(rows)
-        .on_conflict(test_scores::test_id)
-        .do_update()
-        .set((
-            test_scores::status.eq(excluded(test_scores::status)),
-            test_scores::score.eq(excluded(test_scores::score)),
-            test_scores::failure_rate.eq(excluded(test_scores::failure_rate)),
-            test_scores::runs_seen.eq(excluded(test_scores::runs_seen)),
-            test_scores::first_flaky_at.eq(excluded(test_scores::first_flaky_at)),
-            test_scores::last_flaky_at.eq(excluded(test_scores::last_flaky_at)),
-            test_scores::status_changed_at.eq(excluded(test_scores::status_changed_at)),
-            test_scores::updated_at.eq(excluded(test_scores::updated_at)),
-            test_scores::evidence.eq(excluded(test_scores::evidence)),
-            test_scores::state.eq(excluded(test_scores::state)),
-            test_scores::last_seen_at.eq(excluded(test_scores::last_seen_at)),
-            test_scores::fixed_since.eq(excluded(test_scores::fixed_since)),
-        ))
-        .execute(c))?;
+    match conn {
+        DbConnection::Postgres(pg) => upsert_scores_postgres(pg, rows),
+        DbConnection::Sqlite(sqlite) => {
+            let values: Vec<_> = rows
+                .iter()
+                .map(|r| {
+                    (
+                        test_scores::test_id.eq(r.test_id),
+                        test_scores::project_id.eq(r.project_id),
+                        test_scores::status.eq(r.status),
+                        test_scores::score.eq(r.score),
+                        test_scores::failure_rate.eq(r.failure_rate),
+                        test_scores::runs_seen.eq(r.runs_seen),
+                        test_scores::first_flaky_at.eq(r.first_flaky_at),
+                        test_scores::last_flaky_at.eq(r.last_flaky_at),
+                        test_scores::status_changed_at.eq(r.status_changed_at),
+                        test_scores::updated_at.eq(r.updated_at),
+                        test_scores::evidence.eq(&r.evidence),
+                        test_scores::state.eq(&r.state),
+                        test_scores::last_seen_at.eq(r.last_seen_at),
+                        test_scores::fixed_since.eq(r.fixed_since),
+                    )
+                })
+                .collect();
+            diesel::insert_into(test_scores::table)
+                .values(&values)
+                .on_conflict(test_scores::test_id)
+                .do_update()
+                .set((
+                    test_scores::status.eq(excluded(test_scores::status)),
+                    test_scores::score.eq(excluded(test_scores::score)),
+                    test_scores::failure_rate.eq(excluded(test_scores::failure_rate)),
+                    test_scores::runs_seen.eq(excluded(test_scores::runs_seen)),
+                    test_scores::first_flaky_at.eq(excluded(test_scores::first_flaky_at)),
+                    test_scores::last_flaky_at.eq(excluded(test_scores::last_flaky_at)),
+                    test_scores::status_changed_at.eq(excluded(test_scores::status_changed_at)),
+                    test_scores::updated_at.eq(excluded(test_scores::updated_at)),
+                    test_scores::evidence.eq(excluded(test_scores::evidence)),
+                    test_scores::state.eq(excluded(test_scores::state)),
+                    test_scores::last_seen_at.eq(excluded(test_scores::last_seen_at)),
+                    test_scores::fixed_since.eq(excluded(test_scores::fixed_since)),
+                ))
+                .execute(sqlite)?;
+            Ok(())
+        }
+    }
+}
+
+/// `upsert_scores` on PostgreSQL: one array per column through `unnest`, so every chunk
+/// runs the same prepared statement with 14 parameters, not 14 a row parsed anew.
+fn upsert_scores_postgres(pg: &mut diesel::PgConnection, rows: &[ScoreRow]) -> QueryResult<()> {
+    use diesel::sql_types::{Array, BigInt, Double, Integer, Nullable, Text, Timestamp};
+    let column =
+        |field: fn(&ScoreRow) -> Option<NaiveDateTime>| rows.iter().map(field).collect::<Vec<_>>();
+    diesel::sql_query(
+        "INSERT INTO test_scores (test_id, project_id, status, score, failure_rate, runs_seen, \
+         first_flaky_at, last_flaky_at, status_changed_at, updated_at, evidence, state, \
+         last_seen_at, fixed_since) \
+         SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         ON CONFLICT (test_id) DO UPDATE SET status = excluded.status, score = excluded.score, \
+         failure_rate = excluded.failure_rate, runs_seen = excluded.runs_seen, \
+         first_flaky_at = excluded.first_flaky_at, last_flaky_at = excluded.last_flaky_at, \
+         status_changed_at = excluded.status_changed_at, updated_at = excluded.updated_at, \
+         evidence = excluded.evidence, state = excluded.state, \
+         last_seen_at = excluded.last_seen_at, fixed_since = excluded.fixed_since",
+    )
+    .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.test_id).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.project_id).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.status).collect::<Vec<_>>())
+    .bind::<Array<Double>, _>(rows.iter().map(|r| r.score).collect::<Vec<_>>())
+    .bind::<Array<Double>, _>(rows.iter().map(|r| r.failure_rate).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(rows.iter().map(|r| r.runs_seen).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Timestamp>>, _>(column(|r| r.first_flaky_at))
+    .bind::<Array<Nullable<Timestamp>>, _>(column(|r| r.last_flaky_at))
+    .bind::<Array<Timestamp>, _>(rows.iter().map(|r| r.status_changed_at).collect::<Vec<_>>())
+    .bind::<Array<Timestamp>, _>(rows.iter().map(|r| r.updated_at).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.evidence.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.state.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Timestamp>>, _>(column(|r| r.last_seen_at))
+    .bind::<Array<Nullable<Timestamp>>, _>(column(|r| r.fixed_since))
+    .execute(pg)?;
     Ok(())
 }
 
