@@ -13,6 +13,7 @@ pub mod proxy;
 pub mod reports;
 mod server;
 pub mod tcp_cut;
+pub mod webhook;
 
 #[allow(unused_imports)]
 pub use db::TestDb;
