@@ -293,3 +293,54 @@ storage_test!(fn a_webhook_that_never_answers_blocks_neither_storing_nor_scoring
     // Dropping the receiver (before the server) closes the connection it holds.
     drop(silent);
 });
+
+storage_test!(fn an_expired_quarantine_is_announced_once(db) {
+    use diesel::prelude::*;
+    use flakewatch::db::schema::{quarantines, tests};
+
+    let generic = Receiver::start(&[]);
+    let server = TestServer::start_with(&db, ServerOptions {
+        delivery: delivery(&[format!("json:{}", generic.url)]),
+        ..Default::default()
+    });
+    let upload = token(&db, "shop", Scope::Upload);
+    let task = upload_ok(&server, &upload, "branch=main&commit=q1&job=unit",
+        common::reports::junit("shop", 2, 0).as_bytes());
+    assert_eq!(await_task(&server, &task)["status"], "completed");
+    let mut conn = db.connect();
+    let (test_id, project_id): (i64, i64) = tests::table
+        .select((tests::id, tests::project_id))
+        .order(tests::id)
+        .first(&mut conn)
+        .unwrap();
+    let expired_at = now() - chrono::Duration::minutes(5);
+    diesel::insert_into(quarantines::table)
+        .values((
+            quarantines::project_id.eq(project_id),
+            quarantines::test_id.eq(test_id),
+            quarantines::owner.eq("ana"),
+            quarantines::reason.eq("times out"),
+            quarantines::issue_url.eq(""),
+            quarantines::created_at.eq(expired_at - chrono::Duration::days(3)),
+            quarantines::expires_at.eq(Some(expired_at)),
+        ))
+        .execute(&mut conn)
+        .unwrap();
+
+    // Two keeper ticks: the expiry is recorded once.
+    for _ in 0..2 {
+        flakewatch::jobs::deliver::enqueue_when_due(&mut conn, &server.workers.delivery, now())
+            .unwrap();
+        server.workers.signals.task_enqueued();
+    }
+    let batch = generic.next(60);
+    assert_eq!(batch["events"].as_array().unwrap().len(), 1, "{batch}");
+    assert_eq!(batch["events"][0]["event"], "quarantine_expired");
+    assert_eq!(batch["events"][0]["test_id"], test_id);
+    assert_eq!(batch["events"][0]["link"], format!("{PUBLIC_URL}/projects/shop/tests/{test_id}"));
+    wait_until(&server, "deliveries to settle", || count(&db, QUIET) == 0);
+    flakewatch::jobs::deliver::enqueue_when_due(&mut conn, &server.workers.delivery, now()).unwrap();
+    assert_eq!(count(&db, "notification_events WHERE event = 'quarantine_expired'"), 1);
+    assert_eq!(count(&db, QUIET), 0, "nothing left to deliver, no job enqueued");
+    assert_eq!(generic.rest(), Vec::<Value>::new());
+});
