@@ -91,7 +91,7 @@ pub struct DeliverySettings {
     /// A webhook that receives weekly reports and test events: `json:URL` (generic JSON)
     /// or `slack:URL` (a Slack-compatible incoming webhook). Repeatable; the variable takes
     /// a comma-separated list.
-    #[arg(long = "webhook", env = "FLAKEWATCH_WEBHOOKS", value_delimiter = ',',
+    #[arg(long = "webhook", env = "FLAKEWATCH_WEBHOOKS", value_delimiter = ',', hide_env_values = true,
           value_parser = crate::report::webhooks::Webhook::parse)]
     pub webhooks: Vec<crate::report::webhooks::Webhook>,
 
