@@ -344,3 +344,39 @@ storage_test!(fn an_expired_quarantine_is_announced_once(db) {
     assert_eq!(count(&db, QUIET), 0, "nothing left to deliver, no job enqueued");
     assert_eq!(generic.rest(), Vec::<Value>::new());
 });
+
+/// A run of one test, `shop.Pay.charges`, passing or failing.
+fn pay_run(passes: bool) -> String {
+    let outcome = if passes {
+        ""
+    } else {
+        "<failure message=\"declined\">stack</failure>"
+    };
+    format!(
+        "<testsuite name=\"pay\" tests=\"1\"><testcase classname=\"shop.Pay\" name=\"charges\" \
+         time=\"0.2\">{outcome}</testcase></testsuite>"
+    )
+}
+
+storage_test!(fn a_test_that_breaks_then_is_fixed_is_news_twice(db) {
+    let generic = Receiver::start(&[]);
+    let server = TestServer::start_with(&db, ServerOptions {
+        delivery: delivery(&[format!("json:{}", generic.url)]),
+        ..Default::default()
+    });
+    let upload = token(&db, "shop", Scope::Upload);
+    let mut seen = Vec::new();
+    let runs = [true, true, false, false, false, false, true, true, true];
+    for (n, passes) in runs.into_iter().enumerate() {
+        let query = format!("branch=main&commit=c{n}&job=unit&started_at=2026-11-2{n}T10:00:00Z");
+        let task = upload_ok(&server, &upload, &query, pay_run(passes).as_bytes());
+        assert_eq!(await_task(&server, &task)["status"], "completed");
+        wait_until(&server, "deliveries to settle", || count(&db, QUIET) == 0);
+        for batch in generic.rest() {
+            for event in batch["events"].as_array().unwrap() {
+                seen.push(event["event"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    assert_eq!(seen, ["broken", "fixed"], "one event per change, in order");
+});
