@@ -55,8 +55,8 @@ pub struct WorkerSettings {
     #[arg(long, env = "FLAKEWATCH_RESULT_RETENTION_DAYS", default_value_t = 400)]
     pub result_retention_days: u64,
 
-    /// Job kinds this process's workers take: any of store, score, retention (default:
-    /// all). Dedicated scoring processes, for example, take only `score`.
+    /// Job kinds this process's workers take: any of store, score, retention, report,
+    /// deliver (default: all). Dedicated scoring processes, for example, take only `score`.
     #[arg(long, env = "FLAKEWATCH_JOBS", value_delimiter = ',', value_parser = parse_job_kind)]
     pub jobs: Vec<crate::tasks::JobKind>,
 
@@ -75,11 +75,59 @@ pub struct WorkerSettings {
           default_value_t = crate::ingest::stored_text::DEFAULT_MAX_NAME_BYTES as u64,
           value_parser = clap::value_parser!(u64).range(64..=1_048_576))]
     pub max_name_bytes: u64,
+
+    #[command(flatten)]
+    pub delivery: DeliverySettings,
+}
+
+/// Where finished weeks' reports and test events go (see `jobs::report`, `jobs::deliver`).
+#[derive(Debug, Clone, Args)]
+pub struct DeliverySettings {
+    /// Folder each finished ISO week's report of each project is written to, as
+    /// PROJECT/WEEK.{html,md,csv,json} (default: none written).
+    #[arg(long, env = "FLAKEWATCH_REPORT_DIR")]
+    pub report_dir: Option<std::path::PathBuf>,
+
+    /// A webhook that receives weekly reports and test events: `json:URL` (generic JSON)
+    /// or `slack:URL` (a Slack-compatible incoming webhook). Repeatable; the variable takes
+    /// a comma-separated list.
+    #[arg(long = "webhook", env = "FLAKEWATCH_WEBHOOKS", value_delimiter = ',', hide_env_values = true,
+          value_parser = crate::report::webhooks::Webhook::parse)]
+    pub webhooks: Vec<crate::report::webhooks::Webhook>,
+
+    /// Seconds a webhook has to answer one delivery before it counts as failed.
+    #[arg(long, env = "FLAKEWATCH_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub webhook_timeout_seconds: u64,
+
+    /// Tries a delivery gets before it is marked failed.
+    #[arg(long, env = "FLAKEWATCH_WEBHOOK_ATTEMPTS", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub webhook_attempts: u32,
+
+    /// Seconds before the first retry of a failed delivery; each retry waits twice as long
+    /// as the one before, at most an hour (0: retry at once).
+    #[arg(long, env = "FLAKEWATCH_WEBHOOK_BACKOFF_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub webhook_backoff_seconds: u64,
+
+    /// The dashboard's public base URL that links in reports and events start with; taken
+    /// from `--public-url` (without it, links are relative to the dashboard).
+    #[arg(skip)]
+    pub public_url: Option<String>,
+}
+
+impl DeliverySettings {
+    /// Whether finished weeks' reports go anywhere.
+    pub fn delivers_reports(&self) -> bool {
+        self.report_dir.is_some() || !self.webhooks.is_empty()
+    }
 }
 
 fn parse_job_kind(text: &str) -> Result<crate::tasks::JobKind, String> {
-    crate::tasks::JobKind::parse(text.trim())
-        .ok_or_else(|| format!("`{text}` is not a job kind; use store, score or retention"))
+    crate::tasks::JobKind::parse(text.trim()).ok_or_else(|| {
+        format!("`{text}` is not a job kind; use store, score, retention, report or deliver")
+    })
 }
 
 impl WorkerSettings {
@@ -108,6 +156,10 @@ pub struct WorkerProcessSettings {
     pub database: DatabaseSettings,
     #[command(flatten)]
     pub worker: WorkerSettings,
+    /// The dashboard's public base URL, e.g. `https://ci.example.com/flakewatch`: links in
+    /// delivered reports and events start with it (as `serve --public-url`).
+    #[arg(long, env = "FLAKEWATCH_PUBLIC_URL", value_parser = crate::web::urls::parse_public_url)]
+    pub public_url: Option<String>,
 }
 
 /// How `serve` listens for HTTP. It always creates a missing SQLite database, so that

@@ -27,6 +27,7 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
     );
     // The first start on a fresh machine makes the database (see `ServeSettings`).
     settings.database.create = true;
+    settings.worker.delivery.public_url = access.public_url.clone();
     let db = crate::db::open(&settings.database)?;
     let task_key: Arc<str> = {
         let mut conn = db.pool.get()?;

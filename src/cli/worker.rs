@@ -5,12 +5,13 @@ use crate::config::WorkerProcessSettings;
 use crate::db::{Backend, DatabaseTarget};
 use crate::service::{termination_signal, Background};
 
-pub fn run(settings: WorkerProcessSettings) -> anyhow::Result<()> {
+pub fn run(mut settings: WorkerProcessSettings) -> anyhow::Result<()> {
     if DatabaseTarget::parse(&settings.database.database_url)?.backend() == Backend::Sqlite {
         anyhow::bail!(
             "`flakewatch worker` needs PostgreSQL: a SQLite database is served by one `flakewatch serve` process, which runs its own workers (set DATABASE_URL=postgres://...)"
         );
     }
+    settings.worker.delivery.public_url = settings.public_url.clone();
     let db = crate::db::open(&settings.database)?;
     let count = settings.worker.worker_count().max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -253,6 +253,42 @@ diesel::joinable!(web_sessions -> api_tokens (token_id));
 diesel::joinable!(runner_rates -> projects (project_id));
 diesel::joinable!(uploads -> projects (project_id));
 diesel::joinable!(upload_payloads -> uploads (upload_id));
+diesel::table! {
+    delivery_batches (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        subject -> Text,
+        label -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deliveries (id) {
+        id -> BigInt,
+        batch_id -> BigInt,
+        webhook -> Text,
+        body -> Text,
+        status -> Text,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        next_attempt_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    notification_events (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        test_id -> BigInt,
+        event -> Text,
+        happened_at -> Timestamp,
+        dedupe_key -> Nullable<Text>,
+        batch_id -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(store_tasks -> uploads (upload_id));
 diesel::joinable!(store_tasks -> projects (project_id));
 diesel::joinable!(runs -> uploads (upload_id));
@@ -264,6 +300,9 @@ diesel::joinable!(results -> failure_messages (failure_message_id));
 diesel::joinable!(test_scores -> tests (test_id));
 diesel::joinable!(test_impact_days -> tests (test_id));
 diesel::joinable!(quarantines -> tests (test_id));
+diesel::joinable!(deliveries -> delivery_batches (batch_id));
+diesel::joinable!(delivery_batches -> projects (project_id));
+diesel::joinable!(notification_events -> tests (test_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     instance_secrets,
@@ -283,4 +322,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     quarantines,
     project_codeowners,
     web_sessions,
+    delivery_batches,
+    deliveries,
+    notification_events,
 );

@@ -5,7 +5,11 @@
 //! - `score`: advances the project's test states by its stored runs, in order, in batches,
 //!   one scorer per project at a time; completes the store tasks of the runs it scored.
 //! - `retention`: purges results and raw reports past their retention.
+//! - `report`: produces one project's report of one finished week, once.
+//! - `deliver`: batches test events and POSTs due webhook deliveries, with retries.
 
+pub mod deliver;
+pub mod report;
 pub mod retention;
 pub mod score;
 mod store;
@@ -34,6 +38,8 @@ pub fn run(ctx: &WorkerContext, task: &ClaimedTask) -> JobOutcome {
         JobKind::Store => store::run(ctx, task),
         JobKind::Score => score::run(ctx, task),
         JobKind::Retention => retention::run(ctx, task),
+        JobKind::Report => report::run(ctx, task),
+        JobKind::Deliver => deliver::run(ctx, task),
     }
 }
 

@@ -10,7 +10,7 @@ use diesel::Connection;
 use super::JobOutcome;
 use crate::db::DbConnection;
 use crate::metrics;
-use crate::store::scores;
+use crate::store::{deliveries, scores};
 use crate::tasks::queue::{self, Ending};
 use crate::tasks::{ClaimedTask, JobKind, Progress, WorkerContext};
 
@@ -59,6 +59,9 @@ pub fn run(ctx: &WorkerContext, task: &ClaimedTask) -> JobOutcome {
                 for id in &batch.completed {
                     ctx.signals.task_changed(*id);
                 }
+                if batch.events > 0 {
+                    ctx.signals.task_enqueued();
+                }
             }
             Ok(None) => return super::end(ctx, task, Ending::Completed, progress),
             Err(ScoreError::LeaseLost) => return JobOutcome::LeaseLost,
@@ -81,6 +84,27 @@ struct Batch {
     /// Store tasks completed, and how long each waited for scoring.
     completed: Vec<i64>,
     lags_ms: Vec<i64>,
+    /// Test events recorded for the webhooks.
+    events: usize,
+}
+
+/// Records the batch's test events for the webhooks (none when there are none), in the
+/// scoring transaction so each is recorded exactly once, and asks for their delivery.
+fn record_events(
+    ctx: &WorkerContext,
+    tx: &mut DbConnection,
+    project_id: i64,
+    scored: &scores::ScoredBatch,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<usize> {
+    if ctx.delivery.webhooks.is_empty() {
+        return Ok(0);
+    }
+    let events = deliveries::record_status_changes(tx, project_id, &scored.status_changes)?;
+    if events > 0 {
+        super::deliver::enqueue(tx, now)?;
+    }
+    Ok(events)
 }
 
 /// Scores one batch in one transaction: the job's heartbeat (fenced by its claim), the
@@ -109,7 +133,9 @@ fn score_batch(ctx: &WorkerContext, task: &ClaimedTask) -> Result<Option<Batch>,
         // Scored when the work is done, so the lag includes the scoring itself.
         let scored_at = self::now();
         let completed = queue::complete_scored(tx, &scored.run_ids, scored_at)?;
+        let events = record_events(ctx, tx, task.project_id, &scored, now)?;
         Ok(Some(Batch {
+            events,
             runs: scored.run_ids.len(),
             results: scored.results,
             completed: completed.iter().map(|(id, _)| *id).collect(),

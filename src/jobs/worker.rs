@@ -122,7 +122,8 @@ async fn run_job(ctx: &Arc<WorkerContext>, task: crate::tasks::ClaimedTask) {
 }
 
 /// Requeues jobs whose worker died (their lease expired), enqueues a scorer for stored runs
-/// that lost theirs, and enqueues the (deduplicated) retention job. The one timer in the
+/// that lost theirs, and enqueues the (deduplicated) periodic jobs: retention, finished
+/// weeks' reports, and deliveries whose retry is due. The one timer in the
 /// queue: leases can only expire with the passing of time.
 async fn keep_leases(ctx: Arc<WorkerContext>, mut shutdown: watch::Receiver<bool>) {
     let period = (ctx.lease / 2).to_std().unwrap_or(Duration::from_secs(15));
@@ -133,6 +134,7 @@ async fn keep_leases(ctx: Arc<WorkerContext>, mut shutdown: watch::Receiver<bool
             _ = tick.tick() => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
+        let delivery = ctx.delivery.clone();
         let result = ctx
             .db
             .run(move |conn| {
@@ -145,12 +147,14 @@ async fn keep_leases(ctx: Arc<WorkerContext>, mut shutdown: watch::Receiver<bool
                 for project_id in queue::projects_missing_a_scorer(conn)? {
                     scorers += usize::from(super::score::enqueue(conn, project_id, now)?);
                 }
-                let retention = super::retention::enqueue_when_due(conn, now)?;
-                Ok::<_, DbError>((requeued, scorers, retention))
+                let periodic = super::retention::enqueue_when_due(conn, now)?
+                    | (super::report::enqueue_when_due(conn, &delivery, now)? > 0)
+                    | super::deliver::enqueue_when_due(conn, &delivery, now)?;
+                Ok::<_, DbError>((requeued, scorers, periodic))
             })
             .await;
         match result {
-            Ok((requeued, scorers, retention)) => {
+            Ok((requeued, scorers, periodic)) => {
                 if requeued > 0 {
                     tracing::warn!(
                         tasks = requeued,
@@ -163,7 +167,7 @@ async fn keep_leases(ctx: Arc<WorkerContext>, mut shutdown: watch::Receiver<bool
                         "enqueued scoring that a stopped worker left undone"
                     );
                 }
-                if requeued + scorers > 0 || retention {
+                if requeued + scorers > 0 || periodic {
                     ctx.signals.task_enqueued();
                 }
             }

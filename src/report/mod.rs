@@ -2,7 +2,9 @@
 //! formats (`render`: html, md, csv, json).
 
 pub mod data;
+pub mod payloads;
 pub mod render;
+pub mod webhooks;
 pub mod window;
 
 pub use data::{load, WeeklyReport};

@@ -2,6 +2,7 @@
 //! (and in `tasks`), nowhere else.
 
 pub mod ci_metrics;
+pub mod deliveries;
 pub mod impact;
 pub mod instance;
 pub mod owners;

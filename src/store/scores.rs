@@ -64,6 +64,18 @@ pub struct ScoredBatch {
     /// The runs scored, in scoring order.
     pub run_ids: Vec<i64>,
     pub results: u64,
+    /// Tests whose status the batch changed, for the webhooks' events.
+    pub status_changes: Vec<StatusChange>,
+}
+
+/// A test's status before a scoring batch and after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    pub test_id: i64,
+    pub before: Status,
+    pub after: Status,
+    /// When the new status began.
+    pub at: NaiveDateTime,
 }
 
 /// Scores the project's oldest stored-but-unscored runs, up to about `max_results`
@@ -127,6 +139,7 @@ pub fn score_pending(
     states.flush(conn, params, now)?;
     costs.write(conn, project_id)?;
     mark_inactive(conn, project_id, params)?;
+    batch.status_changes = states.changes.changes();
     Ok(batch)
 }
 
@@ -212,6 +225,35 @@ struct States {
     /// Whether states missing here are read from `test_scores` (not when replaying).
     from_database: bool,
     map: HashMap<i64, TestState>,
+    /// Statuses before and after, of the states read from the database.
+    changes: ChangeLog,
+}
+
+/// Each test's status when first read in a batch, and as last written.
+#[derive(Default)]
+struct ChangeLog {
+    before: HashMap<i64, Status>,
+    after: HashMap<i64, (Status, NaiveDateTime)>,
+}
+
+impl ChangeLog {
+    fn changes(&self) -> Vec<StatusChange> {
+        let mut changes: Vec<StatusChange> = self
+            .after
+            .iter()
+            .filter_map(|(id, (after, at))| {
+                let before = self.before.get(id).copied().unwrap_or_default();
+                (before != *after).then_some(StatusChange {
+                    test_id: *id,
+                    before,
+                    after: *after,
+                    at: *at,
+                })
+            })
+            .collect();
+        changes.sort_by_key(|change| change.test_id);
+        changes
+    }
 }
 
 impl States {
@@ -220,6 +262,7 @@ impl States {
             project_id,
             from_database: true,
             map: HashMap::new(),
+            changes: ChangeLog::default(),
         }
     }
 
@@ -228,6 +271,7 @@ impl States {
             project_id,
             from_database: false,
             map: HashMap::new(),
+            changes: ChangeLog::default(),
         }
     }
 
@@ -245,7 +289,13 @@ impl States {
         if missing.is_empty() {
             return Ok(());
         }
-        self.map.extend(load_states(conn, &missing)?);
+        let loaded: HashMap<i64, TestState> = load_states(conn, &missing)?.into_iter().collect();
+        for id in &missing {
+            // A test with no state yet starts as `New`.
+            let status = loaded.get(id).map(|state| state.status).unwrap_or_default();
+            self.changes.before.entry(*id).or_insert(status);
+        }
+        self.map.extend(loaded);
         Ok(())
     }
 
@@ -271,6 +321,10 @@ impl States {
                 .iter()
                 .map(|id| {
                     let state = self.map.get_mut(id).expect("ids come from the map");
+                    if self.from_database {
+                        let at = state.status_changed_at.unwrap_or(now);
+                        self.changes.after.insert(*id, (state.status, at));
+                    }
                     score_row(*id, self.project_id, state, params, now)
                 })
                 .collect();

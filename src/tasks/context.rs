@@ -32,6 +32,8 @@ pub struct WorkerContext {
     pub batch_observer: Option<BatchObserver>,
     /// The analyzer's tuning, applied when stored runs are scored.
     pub analysis: crate::analysis::Params,
+    /// Where weekly reports and test events go.
+    pub delivery: crate::config::DeliverySettings,
 }
 
 pub type BatchObserver = Box<dyn Fn(i64, Progress) + Send + Sync>;
@@ -57,6 +59,7 @@ impl WorkerContext {
             hand_back_now: watch::Sender::new(false),
             batch_observer: None,
             analysis: crate::analysis::Params::default(),
+            delivery: settings.delivery.clone(),
         })
     }
 }

@@ -87,16 +87,28 @@ pub enum JobKind {
     Score,
     /// Purge results and raw reports past their retention (at most one waiting).
     Retention,
+    /// Produce one project's report of one finished ISO week, once (see `jobs::report`).
+    Report,
+    /// Batch test events and send due webhook deliveries (at most one waiting).
+    Deliver,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 3] = [JobKind::Store, JobKind::Score, JobKind::Retention];
+    pub const ALL: [JobKind; 5] = [
+        JobKind::Store,
+        JobKind::Score,
+        JobKind::Retention,
+        JobKind::Report,
+        JobKind::Deliver,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Store => "store",
             JobKind::Score => "score",
             JobKind::Retention => "retention",
+            JobKind::Report => "report",
+            JobKind::Deliver => "deliver",
         }
     }
 

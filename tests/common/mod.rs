@@ -13,11 +13,12 @@ pub mod proxy;
 pub mod reports;
 mod server;
 pub mod tcp_cut;
+pub mod webhook;
 
 #[allow(unused_imports)]
 pub use db::TestDb;
 #[allow(unused_imports)]
-pub use server::{ServerOptions, TestServer};
+pub use server::{no_delivery, ServerOptions, TestServer};
 
 /// Defines one test per backend: `mod NAME { fn sqlite(); fn postgres(); }`, so a failure
 /// names its backend and nextest runs both in parallel.

@@ -42,6 +42,8 @@ pub struct ServerOptions {
     /// Job kinds the workers take (empty: all).
     pub jobs: Vec<flakewatch::tasks::JobKind>,
     pub result_retention_days: u64,
+    /// Report folder, webhooks and their retries (none by default).
+    pub delivery: flakewatch::config::DeliverySettings,
 }
 
 impl Default for ServerOptions {
@@ -60,7 +62,20 @@ impl Default for ServerOptions {
             database_url: None,
             jobs: Vec::new(),
             result_retention_days: 400,
+            delivery: no_delivery(),
         }
+    }
+}
+
+/// No report folder and no webhooks, with `serve`'s defaults otherwise.
+pub fn no_delivery() -> flakewatch::config::DeliverySettings {
+    flakewatch::config::DeliverySettings {
+        report_dir: None,
+        webhooks: Vec::new(),
+        webhook_timeout_seconds: 10,
+        webhook_attempts: 8,
+        webhook_backoff_seconds: 30,
+        public_url: None,
     }
 }
 
@@ -74,6 +89,7 @@ pub fn worker_settings(options: &ServerOptions) -> WorkerSettings {
         max_name_bytes: options.max_name_bytes,
         jobs: options.jobs.clone(),
         result_retention_days: options.result_retention_days,
+        delivery: options.delivery.clone(),
     }
 }
 

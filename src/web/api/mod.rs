@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`.
 
 pub(crate) mod cursor;
+mod deliveries;
 mod projects;
 pub(crate) mod query;
 mod reports;
@@ -29,6 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(verdicts::add_quarantine)
             .service(verdicts::remove_quarantine)
             .service(verdicts::set_codeowners)
-            .service(reports::weekly),
+            .service(reports::weekly)
+            .service(deliveries::list),
     );
 }

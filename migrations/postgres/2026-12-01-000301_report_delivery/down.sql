@@ -1,0 +1,3 @@
+DROP TABLE notification_events;
+DROP TABLE deliveries;
+DROP TABLE delivery_batches;
