@@ -2,108 +2,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Output};
 
 use common::http;
+use common::process::{flakewatch, Served, BINARY};
 use flakewatch::db::Backend;
-use serde_json::Value;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_flakewatch");
-
-/// The binary with a clean environment: no DATABASE_URL or FLAKEWATCH_* from the caller.
-fn flakewatch(cwd: &Path) -> Command {
-    let mut command = Command::new(BINARY);
-    command.current_dir(cwd).env("RUST_LOG", "info");
-    for (key, _) in std::env::vars() {
-        if key == "DATABASE_URL" || key.starts_with("FLAKEWATCH_") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
-
-/// A running `flakewatch serve`; killed if the test ends without stopping it.
-struct Served {
-    child: Child,
-    base_url: String,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Served {
-    /// Starts `command` and waits for its "listening on" log line, which names the port.
-    fn start(mut command: Command) -> Served {
-        let mut child = command
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start flakewatch serve");
-        let (lines_tx, lines_rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if lines_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        let base_url = loop {
-            let line = lines_rx
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("serve did not report its address; it said: {seen:#?}"));
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-            seen.push(line);
-        };
-        Served {
-            child,
-            base_url,
-            stderr: lines_rx,
-        }
-    }
-
-    fn get_json(&self, path: &str) -> (u16, Value) {
-        let mut response = http()
-            .get(format!("{}{path}", self.base_url))
-            .call()
-            .unwrap();
-        (
-            response.status().as_u16(),
-            response.body_mut().read_json().unwrap(),
-        )
-    }
-
-    /// Sends SIGTERM and waits for the exit status.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let (done_tx, done_rx) = mpsc::channel();
-        let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
-        std::thread::spawn(move || done_tx.send(child.wait()));
-        let exit = done_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("serve did not stop within 30 s of SIGTERM")
-            .unwrap();
-        let rest: Vec<String> = self.stderr.try_iter().collect();
-        assert!(!rest.iter().any(|l| l.contains("panicked")), "{rest:#?}");
-        exit
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 storage_test!(fn serve_answers_probes_and_stops_on_sigterm(db) {
     let cwd = tempfile::tempdir().unwrap();

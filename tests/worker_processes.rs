@@ -6,96 +6,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
 use common::api::{await_task, count, token, upload_ok};
+use common::process::start_worker;
 use common::reports::junit;
 use common::{http, ServerOptions, TestDb, TestServer};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use flakewatch::store::tokens::Scope;
 use serde_json::Value;
-
-/// A running `flakewatch worker` and the lines it logs.
-struct Worker {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Worker {
-    fn start(db: &TestDb, workers: usize, grace_seconds: u64) -> Worker {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_flakewatch"))
-            .arg("worker")
-            .env("DATABASE_URL", &db.url)
-            .env("FLAKEWATCH_WORKERS", workers.to_string())
-            .env("FLAKEWATCH_LEASE_SECONDS", "2")
-            .env(
-                "FLAKEWATCH_SHUTDOWN_GRACE_SECONDS",
-                grace_seconds.to_string(),
-            )
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start flakewatch worker");
-        let (tx, lines) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let worker = Worker { child, lines };
-        worker.wait_for_line("flakewatch worker is running");
-        worker
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Blocks until the worker logs a line containing `text`.
-    fn wait_for_line(&self, text: &str) {
-        let mut seen = Vec::new();
-        loop {
-            match self.lines.recv_timeout(Duration::from_secs(30)) {
-                Ok(line) if line.contains(text) => return,
-                Ok(line) => seen.push(line),
-                Err(_) => panic!("the worker never logged {text:?}; it logged {seen:#?}"),
-            }
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits (up to 30 s) for the process to exit.
-    fn wait(mut self) -> ExitStatus {
-        let (tx, rx) = mpsc::channel();
-        let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
-        std::thread::spawn(move || tx.send(child.wait()));
-        rx.recv_timeout(Duration::from_secs(30))
-            .expect("the worker did not exit within 30 s")
-            .unwrap()
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Holds an exclusive lock on `results` until dropped, stalling every store at its COPY.
 struct ResultsLock(PgConnection);
@@ -141,8 +61,8 @@ fn two_worker_processes_run_each_of_200_tasks_exactly_once() {
     let Some(db) = TestDb::postgres() else { return };
     let server = api_only(&db);
     let upload_token = token(&db, "shop", Scope::Upload);
-    let first = Worker::start(&db, 2, 20);
-    let second = Worker::start(&db, 2, 20);
+    let first = start_worker(&db.url, 2, 20);
+    let second = start_worker(&db.url, 2, 20);
 
     // The same five tests in every report: the workers also contend on shared identities.
     let report = junit("shop", 4, 1);
@@ -192,7 +112,7 @@ fn a_worker_killed_mid_task_loses_nothing_and_stores_nothing_twice() {
     let Some(db) = TestDb::postgres() else { return };
     let server = api_only(&db);
     let upload_token = token(&db, "shop", Scope::Upload);
-    let doomed = Worker::start(&db, 1, 20);
+    let doomed = start_worker(&db.url, 1, 20);
 
     let lock = ResultsLock::take(&db);
     let task = upload_ok(
@@ -212,7 +132,7 @@ fn a_worker_killed_mid_task_loses_nothing_and_stores_nothing_twice() {
     lock.release();
 
     // The lease (2 s) runs out with nobody renewing it; the survivor takes the task over.
-    let survivor = Worker::start(&db, 1, 20);
+    let survivor = start_worker(&db.url, 1, 20);
     let done = await_task(&server, &task);
     assert_eq!(done["status"], "completed", "{done}");
     assert!(
@@ -233,7 +153,7 @@ fn sigterm_mid_store_hands_the_task_back_and_it_is_stored_once() {
     let server = api_only(&db);
     let upload_token = token(&db, "shop", Scope::Upload);
     // No grace period: SIGTERM hands in-flight tasks back at once.
-    let stopping = Worker::start(&db, 1, 0);
+    let stopping = start_worker(&db.url, 1, 0);
 
     let lock = ResultsLock::take(&db);
     let task = upload_ok(
@@ -256,7 +176,7 @@ fn sigterm_mid_store_hands_the_task_back_and_it_is_stored_once() {
     );
     assert_eq!(count(&db, "runs"), 0);
 
-    let next = Worker::start(&db, 1, 20);
+    let next = start_worker(&db.url, 1, 20);
     let done = await_task(&server, &task);
     assert_eq!(done["status"], "completed", "{done}");
     assert!(
@@ -268,6 +188,56 @@ fn sigterm_mid_store_hands_the_task_back_and_it_is_stored_once() {
     );
     assert_eq!(count(&db, "runs"), 1);
     assert_eq!(count(&db, "results"), 10);
+}
+
+/// The moment SIGTERM arrives a worker claims nothing more: a task enqueued after it,
+/// while a held task keeps the process in its grace period with a second worker idle, is
+/// left in the queue untouched for the next process.
+#[test]
+fn a_worker_claims_nothing_once_sigterm_arrives() {
+    let Some(db) = TestDb::postgres() else { return };
+    let server = api_only(&db);
+    let upload_token = token(&db, "shop", Scope::Upload);
+    let stopping = start_worker(&db.url, 2, 60);
+
+    let lock = ResultsLock::take(&db);
+    let held = upload_ok(
+        &server,
+        &upload_token,
+        "branch=main&commit=held",
+        junit("shop", 2, 0).as_bytes(),
+    );
+    await_start(&server, &held);
+    stopping.signal("-TERM");
+    stopping.wait_for_line("stopped claiming tasks");
+    let late = upload_ok(
+        &server,
+        &upload_token,
+        "branch=main&commit=late",
+        junit("shop", 2, 0).as_bytes(),
+    );
+    // The idle worker is woken by the late task's NOTIFY; the held one finishes in its grace
+    // period once the lock goes, and only then does the process exit.
+    lock.release();
+    assert!(stopping.wait().success());
+    assert_eq!(await_task(&server, &held)["status"], "completed");
+    assert_eq!(
+        count(&db, "store_tasks WHERE status = 'enqueued' AND claims = 0"),
+        1,
+        "the task enqueued after SIGTERM was claimed"
+    );
+
+    let next = start_worker(&db.url, 1, 20);
+    let done = await_task(&server, &late);
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(
+        done["worker"]
+            .as_str()
+            .unwrap()
+            .contains(&next.pid().to_string()),
+        "{done}"
+    );
+    assert_eq!(count(&db, "runs"), 2);
 }
 
 #[test]

@@ -161,6 +161,12 @@ impl TestServer {
     }
 }
 
+impl super::Endpoint for TestServer {
+    fn url(&self, path: &str) -> String {
+        TestServer::url(self, path)
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop_and_join();
