@@ -8,6 +8,7 @@ mod csrf;
 mod health;
 mod metrics;
 mod pages;
+pub mod request_limits;
 pub mod security_headers;
 pub mod upload_slots;
 pub mod urls;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub access: Arc<access::Access>,
     /// Uploads in flight per token.
     pub upload_slots: Arc<upload_slots::UploadSlots>,
+    /// Request head sizes and connections.
+    pub request_limits: request_limits::RequestLimits,
 }
 
 /// Registers every route; shared by the real server and the tests.
@@ -146,6 +149,7 @@ pub fn serve(
         reason,
     };
     let header_timeout = state.limits.header_timeout;
+    let max_connections = state.request_limits.max_connections;
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
@@ -177,11 +181,13 @@ pub fn serve(
             .wrap(actix_web::middleware::from_fn(
                 security_headers::head_as_get,
             ))
+            .wrap(actix_web::middleware::from_fn(request_limits::check_head))
             .wrap(security_headers::middleware())
             .wrap(TracingLogger::default())
             .configure(routes)
     })
     .client_request_timeout(header_timeout)
+    .max_connections(max_connections)
     .disable_signals();
     if let Some(workers) = http_workers {
         server = server.workers(usize::from(workers));

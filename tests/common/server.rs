@@ -39,6 +39,7 @@ pub struct ServerOptions {
     /// The server opens this URL instead of the test database's own (e.g. through a
     /// forwarder a test can cut).
     pub database_url: Option<String>,
+    pub request_limits: web::request_limits::RequestLimits,
 }
 
 impl Default for ServerOptions {
@@ -55,6 +56,7 @@ impl Default for ServerOptions {
             body_idle_timeout: Duration::from_secs(30),
             uploads_per_token: 8,
             database_url: None,
+            request_limits: Default::default(),
         }
     }
 }
@@ -117,6 +119,7 @@ impl TestServer {
                     shutdown: background.shutdown.clone(),
                     access: Arc::new(options.access),
                     upload_slots: web::upload_slots::UploadSlots::new(options.uploads_per_token),
+                    request_limits: options.request_limits,
                 };
                 let bound = web::bind("127.0.0.1:0", Some(2), state).expect("bind a loopback port");
                 ready_tx
