@@ -851,9 +851,18 @@ storage_test!(fn metrics_show_per_project_gauges(db) {
         assert_eq!(await_task(&server, &task)["status"], "completed");
     }
     let text = http().get(server.url("/metrics")).call().unwrap().body_mut().read_to_string().unwrap();
-    assert!(text.contains("flakewatch_project_flaky_tests{project=\"shop\"} 1\n"), "{text}");
-    assert!(text.contains("flakewatch_project_broken_tests{project=\"shop\"} 0\n"), "{text}");
-    assert!(text.contains("flakewatch_project_red_run_share{project=\"shop\"} 0.5000\n"), "{text}");
+    let samples = common::exposition::parse(&text);
+    for (series, value) in [
+        ("flakewatch_project_flaky_tests{project=\"shop\"}", 1.0),
+        ("flakewatch_project_broken_tests{project=\"shop\"}", 0.0),
+        ("flakewatch_project_red_run_share{project=\"shop\"}", 0.5),
+        ("flakewatch_uploads_received_total", 2.0),
+        ("flakewatch_tasks_finished_total{status=\"completed\"}", 2.0),
+        ("flakewatch_task_store_seconds_count", 2.0),
+        ("flakewatch_store_tasks{status=\"completed\"}", 2.0),
+    ] {
+        assert_eq!(samples.get(series), Some(&value), "{series} in:\n{text}");
+    }
 });
 
 /// A PostgreSQL outage (played by cutting a forwarder in front of the shared server):

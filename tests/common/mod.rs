@@ -9,6 +9,7 @@
 pub mod api;
 pub mod browser;
 mod db;
+pub mod exposition;
 pub mod private_pg;
 pub mod process;
 pub mod proxy;
