@@ -426,3 +426,51 @@ storage_test!(fn readme_quick_start(db) {
     assert!(rows[1..].iter().all(|r| r.contains("fwt_") && r.contains("completed")), "{tasks:?}");
     assert!(served.terminate().success());
 });
+
+storage_test!(fn backup_while_serving_then_restore_round_trip(db) {
+    use common::api::{await_task, count, get_json, token, upload_ok};
+    use flakewatch::store::tokens::Scope;
+
+    let server = common::TestServer::start(&db);
+    let upload_token = token(&db, "shop", Scope::Upload);
+    let read_token = token(&db, "shop", Scope::Read);
+    let report = common::reports::junit("t", 3, 1);
+    let first = upload_ok(&server, &upload_token, "branch=main&commit=a", report.as_bytes());
+    assert_eq!(await_task(&server, &first)["status"], "completed");
+
+    let cwd = tempfile::tempdir().unwrap();
+    let file = cwd.path().join("flakewatch.backup");
+    let file_arg = file.to_str().unwrap();
+    let run = |args: &[&str], url: &str| {
+        flakewatch(cwd.path()).args(args).args(["--database-url", url]).output().unwrap()
+    };
+    // Taken while the server runs; what is uploaded after it is not in it.
+    let backup = run(&["backup", file_arg], &db.url);
+    assert!(backup.status.success(), "{backup:?}");
+    assert!(text(&backup.stdout).contains("backed up"), "{backup:?}");
+    let second = upload_ok(&server, &upload_token, "branch=main&commit=b", report.as_bytes());
+    assert_eq!(await_task(&server, &second)["status"], "completed");
+    assert_clear_failure(&run(&["backup", file_arg], &db.url), &["exists already"]);
+
+    // A database that exists is only overwritten when asked.
+    let restored = match db.backend {
+        Backend::Sqlite => common::TestDb::sqlite(),
+        Backend::Postgres => common::TestDb::postgres().unwrap(),
+    };
+    drop(restored.open());
+    let refused = run(&["restore", file_arg], &restored.url);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(text(&refused.stderr).contains(match db.backend {
+        Backend::Sqlite => "pass --replace",
+        Backend::Postgres => "pg_restore failed",
+    }), "{refused:?}");
+    let restore = run(&["restore", file_arg, "--replace"], &restored.url);
+    assert!(restore.status.success(), "{restore:?}");
+
+    assert_eq!(count(&restored, "runs"), 1);
+    assert_eq!(count(&restored, "results"), 4);
+    let server = common::TestServer::start(&restored);
+    let (status, tests) = get_json(&server, &read_token, "/api/v1/projects/shop/tests?status=all");
+    assert_eq!(status, 200, "{tests}");
+    assert_eq!(tests["tests"].as_array().unwrap().len(), 4, "{tests}");
+});
