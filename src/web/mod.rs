@@ -25,6 +25,12 @@ use crate::error::StartupError;
 use crate::metrics::Metrics;
 use crate::tasks::Signals;
 
+/// How an upload body becomes the stored payload, public for the fuzz targets (`fuzz/`).
+pub mod upload_decoding {
+    pub use super::api::upload_body::{from_files, from_raw, StoredBody};
+    pub use super::api::uploads::read_multipart;
+}
+
 /// Size limits on uploads.
 #[derive(Debug, Clone, Copy)]
 pub struct UploadLimits {
