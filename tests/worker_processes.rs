@@ -9,7 +9,7 @@ mod common;
 use std::process::Command;
 
 use common::api::{await_task, count, token, upload_ok};
-use common::process::start_worker;
+use common::process::{start_worker, Process};
 use common::reports::junit;
 use common::{http, ServerOptions, TestDb, TestServer};
 use diesel::connection::SimpleConnection;
@@ -54,6 +54,35 @@ fn api_only(db: &TestDb) -> TestServer {
             ..Default::default()
         },
     )
+}
+
+/// Uploads a report and waits until a worker is inside its store, held there by `results`
+/// being locked until the returned lock is released; returns the task and what the
+/// running task looked like.
+fn upload_held_mid_store(
+    db: &TestDb,
+    server: &TestServer,
+    upload_token: &str,
+    commit: &str,
+    report: &str,
+) -> (ResultsLock, String, Value) {
+    let lock = ResultsLock::take(db);
+    let task = upload_ok(
+        server,
+        upload_token,
+        &format!("branch=main&commit={commit}"),
+        report.as_bytes(),
+    );
+    let running = await_start(server, &task);
+    (lock, task, running)
+}
+
+/// Waits for the task to end and checks that `worker` completed it.
+fn assert_completed_by(server: &TestServer, task: &str, worker: &Process) {
+    let done = await_task(server, task);
+    assert_eq!(done["status"], "completed", "{done}");
+    let pid = worker.pid().to_string();
+    assert!(done["worker"].as_str().unwrap().contains(&pid), "{done}");
 }
 
 #[test]
@@ -114,14 +143,8 @@ fn a_worker_killed_mid_task_loses_nothing_and_stores_nothing_twice() {
     let upload_token = token(&db, "shop", Scope::Upload);
     let doomed = start_worker(&db.url, 1, 20);
 
-    let lock = ResultsLock::take(&db);
-    let task = upload_ok(
-        &server,
-        &upload_token,
-        "branch=main&commit=kill9",
-        junit("shop", 18, 2).as_bytes(),
-    );
-    let running = await_start(&server, &task);
+    let (lock, task, running) =
+        upload_held_mid_store(&db, &server, &upload_token, "kill9", &junit("shop", 18, 2));
     let doomed_pid = doomed.pid().to_string();
     assert!(
         running["worker"].as_str().unwrap().contains(&doomed_pid),
@@ -133,15 +156,7 @@ fn a_worker_killed_mid_task_loses_nothing_and_stores_nothing_twice() {
 
     // The lease (2 s) runs out with nobody renewing it; the survivor takes the task over.
     let survivor = start_worker(&db.url, 1, 20);
-    let done = await_task(&server, &task);
-    assert_eq!(done["status"], "completed", "{done}");
-    assert!(
-        done["worker"]
-            .as_str()
-            .unwrap()
-            .contains(&survivor.pid().to_string()),
-        "{done}"
-    );
+    assert_completed_by(&server, &task, &survivor);
     assert_eq!(count(&db, "store_tasks WHERE claims = 2"), 1);
     assert_eq!(count(&db, "runs"), 1);
     assert_eq!(count(&db, "results"), 20);
@@ -155,14 +170,8 @@ fn sigterm_mid_store_hands_the_task_back_and_it_is_stored_once() {
     // No grace period: SIGTERM hands in-flight tasks back at once.
     let stopping = start_worker(&db.url, 1, 0);
 
-    let lock = ResultsLock::take(&db);
-    let task = upload_ok(
-        &server,
-        &upload_token,
-        "branch=main&commit=term",
-        junit("shop", 9, 1).as_bytes(),
-    );
-    await_start(&server, &task);
+    let (lock, task, _) =
+        upload_held_mid_store(&db, &server, &upload_token, "term", &junit("shop", 9, 1));
     stopping.signal("-TERM");
     stopping.wait_for_line("grace period over");
     lock.release();
@@ -177,15 +186,7 @@ fn sigterm_mid_store_hands_the_task_back_and_it_is_stored_once() {
     assert_eq!(count(&db, "runs"), 0);
 
     let next = start_worker(&db.url, 1, 20);
-    let done = await_task(&server, &task);
-    assert_eq!(done["status"], "completed", "{done}");
-    assert!(
-        done["worker"]
-            .as_str()
-            .unwrap()
-            .contains(&next.pid().to_string()),
-        "{done}"
-    );
+    assert_completed_by(&server, &task, &next);
     assert_eq!(count(&db, "runs"), 1);
     assert_eq!(count(&db, "results"), 10);
 }
@@ -200,14 +201,8 @@ fn a_worker_claims_nothing_once_sigterm_arrives() {
     let upload_token = token(&db, "shop", Scope::Upload);
     let stopping = start_worker(&db.url, 2, 60);
 
-    let lock = ResultsLock::take(&db);
-    let held = upload_ok(
-        &server,
-        &upload_token,
-        "branch=main&commit=held",
-        junit("shop", 2, 0).as_bytes(),
-    );
-    await_start(&server, &held);
+    let (lock, held, _) =
+        upload_held_mid_store(&db, &server, &upload_token, "held", &junit("shop", 2, 0));
     stopping.signal("-TERM");
     stopping.wait_for_line("stopped claiming tasks");
     let late = upload_ok(
@@ -228,15 +223,7 @@ fn a_worker_claims_nothing_once_sigterm_arrives() {
     );
 
     let next = start_worker(&db.url, 1, 20);
-    let done = await_task(&server, &late);
-    assert_eq!(done["status"], "completed", "{done}");
-    assert!(
-        done["worker"]
-            .as_str()
-            .unwrap()
-            .contains(&next.pid().to_string()),
-        "{done}"
-    );
+    assert_completed_by(&server, &late, &next);
     assert_eq!(count(&db, "runs"), 2);
 }
 
