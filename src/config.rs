@@ -197,6 +197,21 @@ pub struct ServeSettings {
           value_parser = clap::value_parser!(u64).range(1..=10000))]
     pub uploads_per_token: u64,
 
+    /// Longest request path and query, in bytes; longer ones get 414.
+    #[arg(long, env = "FLAKEWATCH_MAX_URI_BYTES", default_value_t = 32 << 10,
+          value_parser = clap::value_parser!(u64).range(1024..=96 * 1024))]
+    pub max_uri_bytes: u64,
+
+    /// Largest total of request headers, in bytes; larger ones get 431.
+    #[arg(long, env = "FLAKEWATCH_MAX_HEADER_BYTES", default_value_t = 64 << 10,
+          value_parser = clap::value_parser!(u64).range(1024..=96 * 1024))]
+    pub max_header_bytes: u64,
+
+    /// Open connections each HTTP worker serves at once; more wait until one closes.
+    #[arg(long, env = "FLAKEWATCH_MAX_CONNECTIONS", default_value_t = 25_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+
     /// Address and port the dashboard and API listen on.
     #[arg(long, env = "FLAKEWATCH_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,

@@ -1,14 +1,19 @@
-//! The process's own counters and histograms, rendered in Prometheus text format.
-//! Queue depth is read from the database at scrape time instead (it is shared by replicas).
+//! The process's own counters and histograms, encoded for `/metrics` through
+//! prometheus-client when scraped. Queue depth and project figures are read from the
+//! database then instead (they are shared by replicas; see `web::metrics`).
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::MetricType;
 
 /// Upper bounds, in seconds, of the latency histogram buckets.
 const BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
 
+#[derive(Debug)]
 pub struct Histogram {
     counts: [AtomicU64; BUCKETS.len()],
     total_count: AtomicU64,
@@ -34,20 +39,28 @@ impl Histogram {
             .fetch_add(millis.max(0) as u64 * 1000, Ordering::Relaxed);
     }
 
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (bound, count) in BUCKETS.iter().zip(&self.counts) {
-            cumulative += count.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
+    fn encode(&self, encoder: &mut DescriptorEncoder, name: &str, help: &str) -> std::fmt::Result {
         let total = self.total_count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
+        let mut in_buckets = 0;
+        let mut buckets: Vec<(f64, u64)> = BUCKETS
+            .iter()
+            .zip(&self.counts)
+            .map(|(bound, count)| {
+                let count = count.load(Ordering::Relaxed);
+                in_buckets += count;
+                (*bound, count)
+            })
+            .collect();
+        // Observations past the last bound are only in the total.
+        buckets.push((f64::INFINITY, total.saturating_sub(in_buckets)));
         let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {total}");
+        encoder
+            .encode_descriptor(name, help, None, MetricType::Histogram)?
+            .encode_histogram::<NoLabelSet>(sum, total, &buckets, None)
     }
 }
 
+#[derive(Debug)]
 pub struct Metrics {
     pub uploads_received: AtomicU64,
     pub uploads_duplicate: AtomicU64,
@@ -81,124 +94,75 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Renders everything, with `queue_depth` (status, count) read by the caller.
-    pub fn render(&self, queue_depth: &[(String, i64)]) -> String {
-        let mut out = String::with_capacity(4096);
-        let _ = writeln!(
-            out,
-            "# HELP flakewatch_store_tasks Store tasks in the database, by status.\n# TYPE flakewatch_store_tasks gauge"
-        );
-        for status in crate::tasks::TaskStatus::ALL {
-            let count = queue_depth
-                .iter()
-                .find(|(s, _)| s == status.as_str())
-                .map_or(0, |(_, n)| *n);
-            let _ = writeln!(
-                out,
-                "flakewatch_store_tasks{{status=\"{}\"}} {count}",
-                status.as_str()
-            );
-        }
+    /// Encodes every counter and histogram of the process.
+    pub fn encode(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+        // prometheus-client adds `_total` to counter names.
         counter(
-            &mut out,
-            "flakewatch_uploads_received_total",
+            encoder,
+            "flakewatch_uploads_received",
             "Uploads accepted by this process.",
             &self.uploads_received,
-        );
+        )?;
         counter(
-            &mut out,
-            "flakewatch_uploads_duplicate_total",
+            encoder,
+            "flakewatch_uploads_duplicate",
             "Uploads that repeated an earlier one (client retries).",
             &self.uploads_duplicate,
-        );
+        )?;
         counter(
-            &mut out,
-            "flakewatch_results_stored_total",
+            encoder,
+            "flakewatch_results_stored",
             "Test results stored by this process's workers.",
             &self.results_stored,
-        );
-        let _ = writeln!(
-            out,
-            "# HELP flakewatch_tasks_finished_total Store tasks this process's workers finished.\n# TYPE flakewatch_tasks_finished_total counter"
-        );
-        for (label, index) in [
+        )?;
+        let mut finished = encoder.encode_descriptor(
+            "flakewatch_tasks_finished",
+            "Store tasks this process's workers finished.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (status, index) in [
             ("completed", COMPLETED),
             ("failed", FAILED),
             ("cancelled", CANCELLED),
         ] {
             let n = self.tasks_finished[index].load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "flakewatch_tasks_finished_total{{status=\"{label}\"}} {n}"
-            );
+            ConstCounter::new(n).encode(finished.encode_family(&[("status", status)])?)?;
         }
-        self.queue_time.render(
-            &mut out,
+        self.queue_time.encode(
+            encoder,
             "flakewatch_task_queue_seconds",
             "Time store tasks waited from enqueue to start.",
-        );
-        self.store_latency.render(
-            &mut out,
+        )?;
+        self.store_latency.encode(
+            encoder,
             "flakewatch_task_store_seconds",
             "Time store tasks took from start until their run was stored.",
-        );
+        )?;
         counter(
-            &mut out,
-            "flakewatch_runs_scored_total",
+            encoder,
+            "flakewatch_runs_scored",
             "Runs this process's scorers scored.",
             &self.runs_scored,
-        );
-        self.scoring_lag.render(
-            &mut out,
+        )?;
+        self.scoring_lag.encode(
+            encoder,
             "flakewatch_scoring_lag_seconds",
             "Time runs waited from stored to scored.",
-        );
-        out
+        )
     }
 }
 
-fn counter(out: &mut String, name: &str, help: &str, value: &AtomicU64) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-        value.load(Ordering::Relaxed)
-    );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn histogram_buckets_are_cumulative() {
-        let metrics = Metrics::default();
-        metrics.queue_time.observe_ms(3);
-        metrics.queue_time.observe_ms(700);
-        metrics.queue_time.observe_ms(1_000_000);
-        let text = metrics.render(&[("enqueued".into(), 4)]);
-        assert!(
-            text.contains("flakewatch_task_queue_seconds_bucket{le=\"0.005\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("flakewatch_task_queue_seconds_bucket{le=\"1\"} 2"),
-            "{text}"
-        );
-        assert!(
-            text.contains("flakewatch_task_queue_seconds_bucket{le=\"+Inf\"} 3"),
-            "{text}"
-        );
-        assert!(
-            text.contains("flakewatch_task_queue_seconds_count 3"),
-            "{text}"
-        );
-        assert!(
-            text.contains("flakewatch_store_tasks{status=\"enqueued\"} 4"),
-            "{text}"
-        );
-        assert!(
-            text.contains("flakewatch_store_tasks{status=\"failed\"} 0"),
-            "{text}"
-        );
-    }
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: &AtomicU64,
+) -> std::fmt::Result {
+    ConstCounter::new(value.load(Ordering::Relaxed)).encode(encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        MetricType::Counter,
+    )?)
 }

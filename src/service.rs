@@ -79,6 +79,10 @@ impl Background {
     /// they roll back and go back to the queue. Returns when every worker has stopped.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
+        tracing::info!(
+            grace_seconds = self.grace.as_secs(),
+            "stopped claiming tasks; those in flight have the grace period to finish"
+        );
         if tokio::time::timeout(self.grace, &mut self.workers)
             .await
             .is_err()

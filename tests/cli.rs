@@ -2,108 +2,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Output};
 
 use common::http;
+use common::process::{flakewatch, Served, BINARY};
 use flakewatch::db::Backend;
-use serde_json::Value;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_flakewatch");
-
-/// The binary with a clean environment: no DATABASE_URL or FLAKEWATCH_* from the caller.
-fn flakewatch(cwd: &Path) -> Command {
-    let mut command = Command::new(BINARY);
-    command.current_dir(cwd).env("RUST_LOG", "info");
-    for (key, _) in std::env::vars() {
-        if key == "DATABASE_URL" || key.starts_with("FLAKEWATCH_") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
-
-/// A running `flakewatch serve`; killed if the test ends without stopping it.
-struct Served {
-    child: Child,
-    base_url: String,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Served {
-    /// Starts `command` and waits for its "listening on" log line, which names the port.
-    fn start(mut command: Command) -> Served {
-        let mut child = command
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start flakewatch serve");
-        let (lines_tx, lines_rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if lines_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        let base_url = loop {
-            let line = lines_rx
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("serve did not report its address; it said: {seen:#?}"));
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-            seen.push(line);
-        };
-        Served {
-            child,
-            base_url,
-            stderr: lines_rx,
-        }
-    }
-
-    fn get_json(&self, path: &str) -> (u16, Value) {
-        let mut response = http()
-            .get(format!("{}{path}", self.base_url))
-            .call()
-            .unwrap();
-        (
-            response.status().as_u16(),
-            response.body_mut().read_json().unwrap(),
-        )
-    }
-
-    /// Sends SIGTERM and waits for the exit status.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let (done_tx, done_rx) = mpsc::channel();
-        let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
-        std::thread::spawn(move || done_tx.send(child.wait()));
-        let exit = done_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("serve did not stop within 30 s of SIGTERM")
-            .unwrap();
-        let rest: Vec<String> = self.stderr.try_iter().collect();
-        assert!(!rest.iter().any(|l| l.contains("panicked")), "{rest:#?}");
-        exit
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 storage_test!(fn serve_answers_probes_and_stops_on_sigterm(db) {
     let cwd = tempfile::tempdir().unwrap();
@@ -525,4 +429,52 @@ storage_test!(fn readme_quick_start(db) {
     assert_eq!(rows.len(), 3, "a header and the two uploads: {tasks:?}");
     assert!(rows[1..].iter().all(|r| r.contains("fwt_") && r.contains("completed")), "{tasks:?}");
     assert!(served.terminate().success());
+});
+
+storage_test!(fn backup_while_serving_then_restore_round_trip(db) {
+    use common::api::{await_task, count, get_json, token, upload_ok};
+    use flakewatch::store::tokens::Scope;
+
+    let server = common::TestServer::start(&db);
+    let upload_token = token(&db, "shop", Scope::Upload);
+    let read_token = token(&db, "shop", Scope::Read);
+    let report = common::reports::junit("t", 3, 1);
+    let first = upload_ok(&server, &upload_token, "branch=main&commit=a", report.as_bytes());
+    assert_eq!(await_task(&server, &first)["status"], "completed");
+
+    let cwd = tempfile::tempdir().unwrap();
+    let file = cwd.path().join("flakewatch.backup");
+    let file_arg = file.to_str().unwrap();
+    let run = |args: &[&str], url: &str| {
+        flakewatch(cwd.path()).args(args).args(["--database-url", url]).output().unwrap()
+    };
+    // Taken while the server runs; what is uploaded after it is not in it.
+    let backup = run(&["backup", file_arg], &db.url);
+    assert!(backup.status.success(), "{backup:?}");
+    assert!(text(&backup.stdout).contains("backed up"), "{backup:?}");
+    let second = upload_ok(&server, &upload_token, "branch=main&commit=b", report.as_bytes());
+    assert_eq!(await_task(&server, &second)["status"], "completed");
+    assert_clear_failure(&run(&["backup", file_arg], &db.url), &["exists already"]);
+
+    // A database that exists is only overwritten when asked.
+    let restored = match db.backend {
+        Backend::Sqlite => common::TestDb::sqlite(),
+        Backend::Postgres => common::TestDb::postgres().unwrap(),
+    };
+    drop(restored.open());
+    let refused = run(&["restore", file_arg], &restored.url);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(text(&refused.stderr).contains(match db.backend {
+        Backend::Sqlite => "pass --replace",
+        Backend::Postgres => "pg_restore failed",
+    }), "{refused:?}");
+    let restore = run(&["restore", file_arg, "--replace"], &restored.url);
+    assert!(restore.status.success(), "{restore:?}");
+
+    assert_eq!(count(&restored, "runs"), 1);
+    assert_eq!(count(&restored, "results"), 4);
+    let server = common::TestServer::start(&restored);
+    let (status, tests) = get_json(&server, &read_token, "/api/v1/projects/shop/tests?status=all");
+    assert_eq!(status, 200, "{tests}");
+    assert_eq!(tests["tests"].as_array().unwrap().len(), 4, "{tests}");
 });

@@ -851,9 +851,18 @@ storage_test!(fn metrics_show_per_project_gauges(db) {
         assert_eq!(await_task(&server, &task)["status"], "completed");
     }
     let text = http().get(server.url("/metrics")).call().unwrap().body_mut().read_to_string().unwrap();
-    assert!(text.contains("flakewatch_project_flaky_tests{project=\"shop\"} 1\n"), "{text}");
-    assert!(text.contains("flakewatch_project_broken_tests{project=\"shop\"} 0\n"), "{text}");
-    assert!(text.contains("flakewatch_project_red_run_share{project=\"shop\"} 0.5000\n"), "{text}");
+    let samples = common::exposition::parse(&text);
+    for (series, value) in [
+        ("flakewatch_project_flaky_tests{project=\"shop\"}", 1.0),
+        ("flakewatch_project_broken_tests{project=\"shop\"}", 0.0),
+        ("flakewatch_project_red_run_share{project=\"shop\"}", 0.5),
+        ("flakewatch_uploads_received_total", 2.0),
+        ("flakewatch_tasks_finished_total{status=\"completed\"}", 2.0),
+        ("flakewatch_task_store_seconds_count", 2.0),
+        ("flakewatch_store_tasks{status=\"completed\"}", 2.0),
+    ] {
+        assert_eq!(samples.get(series), Some(&value), "{series} in:\n{text}");
+    }
 });
 
 /// A PostgreSQL outage (played by cutting a forwarder in front of the shared server):
@@ -1004,4 +1013,123 @@ fn a_task_stored_by_one_replica_is_awaited_through_the_other() {
         assert_eq!(ended["progress"]["records_stored"], 4, "{ended}");
     });
     assert_eq!(task(&waiting, &task_token)["status"], "completed");
+}
+
+mod head_and_connection_limits {
+    use super::*;
+    use common::api::{count, token, upload};
+    use common::ServerOptions;
+    use flakewatch::store::tokens::Scope;
+    use flakewatch::web::request_limits::RequestLimits;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    fn limited(db: &common::TestDb, limits: RequestLimits) -> TestServer {
+        TestServer::start_with(
+            db,
+            ServerOptions {
+                request_limits: limits,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Status, the JSON error's code and message, and whether the security headers came.
+    fn refusal(mut response: ureq::http::Response<ureq::Body>) -> (u16, String, String, bool) {
+        let status = response.status().as_u16();
+        let nosniff = response.headers().contains_key("x-content-type-options");
+        let body: serde_json::Value = response.body_mut().read_json().unwrap();
+        let error = &body["error"];
+        (
+            status,
+            error["code"].as_str().unwrap().to_owned(),
+            error["message"].as_str().unwrap().to_owned(),
+            nosniff,
+        )
+    }
+
+    storage_test!(fn long_uris_get_414_and_large_headers_431_with_json(db) {
+        let server = limited(&db, RequestLimits {
+            max_uri_bytes: 2048,
+            max_header_bytes: 4096,
+            ..Default::default()
+        });
+        let upload_token = token(&db, "shop", Scope::Upload);
+
+        let long_query = format!("/healthz?pad={}", "a".repeat(2100));
+        let (status, code, message, nosniff) = refusal(http().get(server.url(&long_query)).call().unwrap());
+        assert_eq!((status, code.as_str()), (414, "uri_too_long"), "{message}");
+        assert!(message.contains("over the limit of 2048"), "{message}");
+        assert!(nosniff, "the refusal lacks the security headers");
+        let (status, answer) = upload(&server, &upload_token, &format!("branch={}&commit=a", "b".repeat(2100)), b"<testsuite/>", &[]);
+        assert_eq!((status, answer["error"]["code"].as_str()), (414, Some("uri_too_long")), "{answer}");
+        assert_eq!(count(&db, "uploads"), 0);
+        // Up to the limit, a URI is served.
+        let at_limit = format!("/healthz?pad={}", "a".repeat(2048 - "/healthz?pad=".len()));
+        assert_eq!(http().get(server.url(&at_limit)).call().unwrap().status(), 200);
+
+        let big = "v".repeat(4096);
+        let (status, code, message, _) = refusal(http().get(server.url("/healthz")).header("X-Big", &big).call().unwrap());
+        assert_eq!((status, code.as_str()), (431, "headers_too_large"), "{message}");
+        assert!(message.contains("over the limit of 4096"), "{message}");
+        assert_eq!(http().get(server.url("/healthz")).header("X-Small", &big[..3000]).call().unwrap().status(), 200);
+
+        // Past the HTTP library's own 128 KiB head buffer the answer is still 431 (with no
+        // body: that layer writes it), and the server goes on.
+        let addr = server.base_url.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(addr).unwrap();
+        // The server may answer and close before all of it is written.
+        let _ = write!(stream, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nX-Huge: {}\r\n\r\n", "v".repeat(200 << 10));
+        let answer = read_answer(&mut stream, Duration::from_secs(10));
+        assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+        assert_eq!(http().get(server.url("/healthz")).call().unwrap().status(), 200);
+        assert_eq!(http().get(server.url("/readyz")).call().unwrap().status(), 200);
+    });
+
+    /// A keep-alive connection that has had one answer and stays open.
+    fn open_connection(server: &TestServer) -> TcpStream {
+        let mut stream = send_healthz(server);
+        assert!(read_answer(&mut stream, Duration::from_secs(10)).starts_with("HTTP/1.1 200"));
+        stream
+    }
+
+    fn send_healthz(server: &TestServer) -> TcpStream {
+        let addr = server.base_url.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(addr).unwrap();
+        write!(stream, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+        stream
+    }
+
+    /// What arrives within `wait` (empty if nothing does).
+    fn read_answer(stream: &mut TcpStream, wait: Duration) -> String {
+        stream.set_read_timeout(Some(wait)).unwrap();
+        let mut buf = [0u8; 4096];
+        match stream.read(&mut buf) {
+            Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                String::new()
+            }
+            Err(err) => panic!("reading the answer: {err}"),
+        }
+    }
+
+    storage_test!(fn connections_past_the_limit_wait_until_one_closes(db) {
+        // Two HTTP workers (the test server's) of two connections each.
+        let server = limited(&db, RequestLimits { max_connections: 2, ..Default::default() });
+        let mut open: Vec<TcpStream> = (0..4).map(|_| open_connection(&server)).collect();
+        let mut waiting = send_healthz(&server);
+        // Nothing can show that an answer does not come but a bounded wait for it.
+        assert_eq!(read_answer(&mut waiting, Duration::from_millis(500)), "", "a fifth connection was served");
+        drop(open.pop());
+        assert!(read_answer(&mut waiting, Duration::from_secs(10)).starts_with("HTTP/1.1 200"));
+        drop(open);
+        drop(waiting);
+        assert_eq!(http().get(server.url("/readyz")).call().unwrap().status(), 200);
+    });
 }

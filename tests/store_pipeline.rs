@@ -304,9 +304,10 @@ storage_test!(fn operators_list_tasks_and_scrape_metrics(db) {
     assert!(page.contains("2 / 2"), "records stored / seen: {page}");
 
     let metrics = common::http().get(server.url("/metrics")).call().unwrap().body_mut().read_to_string().unwrap();
-    assert!(metrics.contains("flakewatch_store_tasks{status=\"completed\"} 1"), "{metrics}");
-    assert!(metrics.contains("flakewatch_results_stored_total 2"), "{metrics}");
-    assert!(metrics.contains("flakewatch_task_store_seconds_count 1"), "{metrics}");
+    let samples = common::exposition::parse(&metrics);
+    assert_eq!(samples.get("flakewatch_store_tasks{status=\"completed\"}"), Some(&1.0), "{metrics}");
+    assert_eq!(samples.get("flakewatch_results_stored_total"), Some(&2.0), "{metrics}");
+    assert_eq!(samples.get("flakewatch_task_store_seconds_count"), Some(&1.0), "{metrics}");
 });
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -6,102 +6,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
 use common::api::{await_task, count, get_json, token, upload_ok};
+use common::process::{start_worker, start_worker_for, Process};
 use common::reports::junit;
 use common::{http, ServerOptions, TestDb, TestServer};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use flakewatch::store::tokens::Scope;
 use serde_json::Value;
-
-/// A running `flakewatch worker` and the lines it logs.
-struct Worker {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Worker {
-    fn start(db: &TestDb, workers: usize, grace_seconds: u64) -> Worker {
-        Worker::start_for(db, workers, grace_seconds, "store,score,retention")
-    }
-
-    /// A worker process that takes only the job kinds listed (`store,score`, ...).
-    fn start_for(db: &TestDb, workers: usize, grace_seconds: u64, jobs: &str) -> Worker {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_flakewatch"))
-            .arg("worker")
-            .env("FLAKEWATCH_JOBS", jobs)
-            .env("DATABASE_URL", &db.url)
-            .env("FLAKEWATCH_WORKERS", workers.to_string())
-            .env("FLAKEWATCH_LEASE_SECONDS", "2")
-            .env(
-                "FLAKEWATCH_SHUTDOWN_GRACE_SECONDS",
-                grace_seconds.to_string(),
-            )
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start flakewatch worker");
-        let (tx, lines) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let worker = Worker { child, lines };
-        worker.wait_for_line("flakewatch worker is running");
-        worker
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Blocks until the worker logs a line containing `text`.
-    fn wait_for_line(&self, text: &str) {
-        let mut seen = Vec::new();
-        loop {
-            match self.lines.recv_timeout(Duration::from_secs(30)) {
-                Ok(line) if line.contains(text) => return,
-                Ok(line) => seen.push(line),
-                Err(_) => panic!("the worker never logged {text:?}; it logged {seen:#?}"),
-            }
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits (up to 30 s) for the process to exit.
-    fn wait(mut self) -> ExitStatus {
-        let (tx, rx) = mpsc::channel();
-        let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
-        std::thread::spawn(move || tx.send(child.wait()));
-        rx.recv_timeout(Duration::from_secs(30))
-            .expect("the worker did not exit within 30 s")
-            .unwrap()
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Holds an exclusive lock on `results` until dropped, stalling every store at its COPY.
 struct ResultsLock(PgConnection);
@@ -142,13 +56,42 @@ fn api_only(db: &TestDb) -> TestServer {
     )
 }
 
+/// Uploads a report and waits until a worker is inside its store, held there by `results`
+/// being locked until the returned lock is released; returns the task and what the
+/// running task looked like.
+fn upload_held_mid_store(
+    db: &TestDb,
+    server: &TestServer,
+    upload_token: &str,
+    commit: &str,
+    report: &str,
+) -> (ResultsLock, String, Value) {
+    let lock = ResultsLock::take(db);
+    let task = upload_ok(
+        server,
+        upload_token,
+        &format!("branch=main&commit={commit}"),
+        report.as_bytes(),
+    );
+    let running = await_start(server, &task);
+    (lock, task, running)
+}
+
+/// Waits for the task to end and checks that `worker` completed it.
+fn assert_completed_by(server: &TestServer, task: &str, worker: &Process) {
+    let done = await_task(server, task);
+    assert_eq!(done["status"], "completed", "{done}");
+    let pid = worker.pid().to_string();
+    assert!(done["worker"].as_str().unwrap().contains(&pid), "{done}");
+}
+
 #[test]
 fn two_worker_processes_run_each_of_200_tasks_exactly_once() {
     let Some(db) = TestDb::postgres() else { return };
     let server = api_only(&db);
     let upload_token = token(&db, "shop", Scope::Upload);
-    let first = Worker::start(&db, 2, 20);
-    let second = Worker::start(&db, 2, 20);
+    let first = start_worker(&db.url, 2, 20);
+    let second = start_worker(&db.url, 2, 20);
 
     // The same five tests in every report: the workers also contend on shared identities.
     let report = junit("shop", 4, 1);
@@ -208,16 +151,10 @@ fn a_worker_killed_mid_task_loses_nothing_and_stores_nothing_twice() {
     let Some(db) = TestDb::postgres() else { return };
     let server = api_only(&db);
     let upload_token = token(&db, "shop", Scope::Upload);
-    let doomed = Worker::start(&db, 1, 20);
+    let doomed = start_worker(&db.url, 1, 20);
 
-    let lock = ResultsLock::take(&db);
-    let task = upload_ok(
-        &server,
-        &upload_token,
-        "branch=main&commit=kill9",
-        junit("shop", 18, 2).as_bytes(),
-    );
-    let running = await_start(&server, &task);
+    let (lock, task, running) =
+        upload_held_mid_store(&db, &server, &upload_token, "kill9", &junit("shop", 18, 2));
     let doomed_pid = doomed.pid().to_string();
     assert!(
         running["worker"].as_str().unwrap().contains(&doomed_pid),
@@ -228,16 +165,8 @@ fn a_worker_killed_mid_task_loses_nothing_and_stores_nothing_twice() {
     lock.release();
 
     // The lease (2 s) runs out with nobody renewing it; the survivor takes the task over.
-    let survivor = Worker::start(&db, 1, 20);
-    let done = await_task(&server, &task);
-    assert_eq!(done["status"], "completed", "{done}");
-    assert!(
-        done["worker"]
-            .as_str()
-            .unwrap()
-            .contains(&survivor.pid().to_string()),
-        "{done}"
-    );
+    let survivor = start_worker(&db.url, 1, 20);
+    assert_completed_by(&server, &task, &survivor);
     assert_eq!(count(&db, "store_tasks WHERE claims = 2"), 1);
     assert_eq!(count(&db, "runs"), 1);
     assert_eq!(count(&db, "results"), 20);
@@ -249,16 +178,10 @@ fn sigterm_mid_store_hands_the_task_back_and_it_is_stored_once() {
     let server = api_only(&db);
     let upload_token = token(&db, "shop", Scope::Upload);
     // No grace period: SIGTERM hands in-flight tasks back at once.
-    let stopping = Worker::start(&db, 1, 0);
+    let stopping = start_worker(&db.url, 1, 0);
 
-    let lock = ResultsLock::take(&db);
-    let task = upload_ok(
-        &server,
-        &upload_token,
-        "branch=main&commit=term",
-        junit("shop", 9, 1).as_bytes(),
-    );
-    await_start(&server, &task);
+    let (lock, task, _) =
+        upload_held_mid_store(&db, &server, &upload_token, "term", &junit("shop", 9, 1));
     stopping.signal("-TERM");
     stopping.wait_for_line("grace period over");
     lock.release();
@@ -272,18 +195,46 @@ fn sigterm_mid_store_hands_the_task_back_and_it_is_stored_once() {
     );
     assert_eq!(count(&db, "runs"), 0);
 
-    let next = Worker::start(&db, 1, 20);
-    let done = await_task(&server, &task);
-    assert_eq!(done["status"], "completed", "{done}");
-    assert!(
-        done["worker"]
-            .as_str()
-            .unwrap()
-            .contains(&next.pid().to_string()),
-        "{done}"
-    );
+    let next = start_worker(&db.url, 1, 20);
+    assert_completed_by(&server, &task, &next);
     assert_eq!(count(&db, "runs"), 1);
     assert_eq!(count(&db, "results"), 10);
+}
+
+/// The moment SIGTERM arrives a worker claims nothing more: a task enqueued after it,
+/// while a held task keeps the process in its grace period with a second worker idle, is
+/// left in the queue untouched for the next process.
+#[test]
+fn a_worker_claims_nothing_once_sigterm_arrives() {
+    let Some(db) = TestDb::postgres() else { return };
+    let server = api_only(&db);
+    let upload_token = token(&db, "shop", Scope::Upload);
+    let stopping = start_worker(&db.url, 2, 60);
+
+    let (lock, held, _) =
+        upload_held_mid_store(&db, &server, &upload_token, "held", &junit("shop", 2, 0));
+    stopping.signal("-TERM");
+    stopping.wait_for_line("stopped claiming tasks");
+    let late = upload_ok(
+        &server,
+        &upload_token,
+        "branch=main&commit=late",
+        junit("shop", 2, 0).as_bytes(),
+    );
+    // The idle worker is woken by the late task's NOTIFY; the held one finishes in its grace
+    // period once the lock goes, and only then does the process exit.
+    lock.release();
+    assert!(stopping.wait().success());
+    assert_eq!(await_task(&server, &held)["status"], "completed");
+    assert_eq!(
+        count(&db, "store_tasks WHERE status = 'enqueued' AND claims = 0"),
+        1,
+        "the task enqueued after SIGTERM was claimed"
+    );
+
+    let next = start_worker(&db.url, 1, 20);
+    assert_completed_by(&server, &late, &next);
+    assert_eq!(count(&db, "runs"), 2);
 }
 
 #[test]
@@ -305,7 +256,7 @@ fn a_scorer_killed_mid_way_leaves_every_run_scored_exactly_once() {
     let server = api_only(&db);
     let upload_token = token(&db, "shop", Scope::Upload);
     // A worker that only stores: every run waits, stored, for a scorer.
-    let storer = Worker::start_for(&db, 2, 20, "store");
+    let storer = start_worker_for(&db.url, 2, 20, "store");
     let report = junit("shop", 1500, 0);
     let tasks: Vec<String> = (0..20)
         .map(|i| {
@@ -331,10 +282,10 @@ fn a_scorer_killed_mid_way_leaves_every_run_scored_exactly_once() {
     assert_eq!(count(&db, "runs WHERE scored_at IS NULL"), 20);
 
     // 30,000 results are two batches: the scorer dies after committing the first.
-    let scorer = Worker::start_for(&db, 1, 20, "score");
+    let scorer = start_worker_for(&db.url, 1, 20, "score");
     scorer.wait_for_line("scored");
     scorer.signal("-KILL");
-    let finisher = Worker::start(&db, 1, 20);
+    let finisher = start_worker(&db.url, 1, 20);
     for task in &tasks {
         assert_eq!(await_task(&server, task)["status"], "completed");
     }

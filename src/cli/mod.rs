@@ -1,5 +1,6 @@
 //! The `flakewatch` command line: one file per command.
 
+mod backup;
 mod database;
 mod flaky;
 mod migrate;
@@ -38,6 +39,12 @@ pub enum Command {
     Serve(crate::config::ServeSettings),
     /// Apply pending database migrations and exit (safe to run again: a no-op when current).
     Migrate(crate::config::DatabaseSettings),
+    /// Write a consistent copy of the database to a new file while `serve` runs (SQLite:
+    /// `VACUUM INTO`; PostgreSQL: `pg_dump`, which must be installed).
+    Backup(backup::BackupArgs),
+    /// Put a backup back: into a new database, or over one with --replace once `serve` and
+    /// workers are stopped (PostgreSQL: `pg_restore`).
+    Restore(backup::RestoreArgs),
     /// Score a project's whole history again, e.g. after an upgrade of the analyzer.
     Rescore(rescore::RescoreArgs),
     /// Run store workers only (no HTTP), to scale storing out on PostgreSQL.
@@ -83,6 +90,8 @@ impl Cli {
         match self.command {
             Command::Serve(settings) => serve::run(settings).map(|()| ExitCode::SUCCESS),
             Command::Migrate(settings) => migrate::run(settings).map(|()| ExitCode::SUCCESS),
+            Command::Backup(args) => backup::backup(args).map(|()| ExitCode::SUCCESS),
+            Command::Restore(args) => backup::restore(args).map(|()| ExitCode::SUCCESS),
             Command::Token(args) => token::run(args).map(|()| ExitCode::SUCCESS),
             Command::Project(args) => project::run(args).map(|()| ExitCode::SUCCESS),
             Command::Quarantine(args) => quarantine::run(args),

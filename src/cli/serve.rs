@@ -53,6 +53,11 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
             shutdown: background.shutdown.clone(),
             access: Arc::new(access),
             upload_slots: web::upload_slots::UploadSlots::new(settings.uploads_per_token as usize),
+            request_limits: web::request_limits::RequestLimits {
+                max_uri_bytes: settings.max_uri_bytes,
+                max_header_bytes: settings.max_header_bytes,
+                max_connections: settings.max_connections as usize,
+            },
         };
         let bound = match web::serve(listening, settings.http_workers, state) {
             Ok(bound) => bound,

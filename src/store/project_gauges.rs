@@ -13,6 +13,7 @@ use crate::db::DbConnection;
 /// Days of runs the red-run share covers (as on the project page).
 pub const WINDOW_DAYS: i64 = 30;
 
+#[derive(Debug)]
 pub struct ProjectGauges {
     pub project: String,
     pub flaky: i64,

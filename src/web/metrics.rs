@@ -1,12 +1,19 @@
-//! `GET /metrics` in Prometheus text format.
+//! `GET /metrics` in the Prometheus text format, encoded by prometheus-client: the
+//! process's counters plus what is read from the database at scrape time.
 
-use std::fmt::Write;
+use std::sync::Arc;
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 
 use super::AppState;
 use crate::db::DbError;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::store::project_gauges::{self, ProjectGauges};
 use crate::tasks::queue;
 
@@ -17,7 +24,7 @@ pub async fn metrics(
 ) -> Result<HttpResponse, ApiError> {
     super::access::check_metrics(&req, &state.access)?;
     let now = chrono::Utc::now().naive_utc();
-    let (depth, backlog, projects) = state
+    let (queue_depth, backlog, projects) = state
         .db
         .run(move |conn| {
             let depth = queue::count_by_status(conn)?;
@@ -27,98 +34,184 @@ pub async fn metrics(
         })
         .await
         .map_err(ApiError::storage)?;
-    let mut text = state.metrics.render(&depth);
-    let oldest_wait = backlog.oldest_stored_at.map_or(0.0, |at| {
-        crate::tasks::millis_between(at, now) as f64 / 1000.0
-    });
-    let _ = writeln!(
-        text,
-        "# HELP flakewatch_scoring_runs_waiting Runs stored and not yet scored.\n\
-         # TYPE flakewatch_scoring_runs_waiting gauge\n\
-         flakewatch_scoring_runs_waiting {}\n\
-         # HELP flakewatch_scoring_oldest_wait_seconds How long the oldest run waiting for scoring has waited.\n\
-         # TYPE flakewatch_scoring_oldest_wait_seconds gauge\n\
-         flakewatch_scoring_oldest_wait_seconds {oldest_wait:.3}",
-        backlog.waiting
-    );
-    let _ = writeln!(
-        text,
-        "# HELP flakewatch_uploads_in_flight Upload bodies being received now.\n\
-         # TYPE flakewatch_uploads_in_flight gauge\n\
-         flakewatch_uploads_in_flight {}",
-        state.upload_slots.in_flight()
-    );
-    render_projects(&mut text, &projects);
+    let scrape = Scrape {
+        process: state.metrics.clone(),
+        queue_depth,
+        scoring_waiting: backlog.waiting,
+        scoring_oldest_wait_seconds: backlog.oldest_stored_at.map_or(0.0, |at| {
+            crate::tasks::millis_between(at, now) as f64 / 1000.0
+        }),
+        uploads_in_flight: state.upload_slots.in_flight(),
+        projects,
+    };
+    let text = scrape.encode_text().map_err(|_| {
+        ApiError::new(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics_failed",
+            "the metrics could not be encoded",
+        )
+    })?;
     Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .content_type(prometheus_text::CONTENT_TYPE)
         .body(text))
 }
 
-/// A gauge family: name, help text, and its sample of one project.
-type Family = (&'static str, &'static str, fn(&ProjectGauges) -> String);
+/// Everything one scrape reports.
+#[derive(Debug)]
+struct Scrape {
+    process: Arc<Metrics>,
+    /// Store tasks by status, from the database.
+    queue_depth: Vec<(String, i64)>,
+    /// Runs stored and not yet scored, and how long the oldest has waited.
+    scoring_waiting: i64,
+    scoring_oldest_wait_seconds: f64,
+    uploads_in_flight: usize,
+    projects: Vec<ProjectGauges>,
+}
 
-/// One gauge family per figure, a sample per project.
-fn render_projects(out: &mut String, projects: &[ProjectGauges]) {
-    let families: [Family; 3] = [
-        (
-            "flakewatch_project_flaky_tests",
-            "Tests whose status is flaky.",
-            |g| g.flaky.to_string(),
-        ),
-        (
-            "flakewatch_project_broken_tests",
-            "Tests whose status is broken.",
-            |g| g.broken.to_string(),
-        ),
-        (
-            "flakewatch_project_red_run_share",
-            "Share of the project's runs of the last 30 days that were red.",
-            |g| format!("{:.4}", g.red_run_share),
-        ),
-    ];
-    for (name, help, value) in families {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for gauge in projects {
-            let _ = writeln!(
-                out,
-                "{name}{{project=\"{}\"}} {}",
-                label(&gauge.project),
-                value(gauge)
-            );
-        }
+impl Scrape {
+    fn encode_text(self) -> Result<String, std::fmt::Error> {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(self));
+        let mut text = String::with_capacity(4096);
+        prometheus_text::encode(&mut text, &registry)?;
+        Ok(text)
     }
 }
 
-/// A label value as the text format wants it: `\`, `"` and line feeds escaped.
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// One gauge family with a sample per project.
+fn project_family<N>(
+    encoder: &mut DescriptorEncoder,
+    (name, help): (&str, &str),
+    projects: &[ProjectGauges],
+    value: impl Fn(&ProjectGauges) -> N,
+) -> std::fmt::Result
+where
+    ConstGauge<N>: EncodeMetric,
+{
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for gauge in projects {
+        ConstGauge::new(value(gauge))
+            .encode(family.encode_family(&[("project", gauge.project.as_str())])?)?;
+    }
+    Ok(())
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut tasks = encoder.encode_descriptor(
+            "flakewatch_store_tasks",
+            "Store tasks in the database, by status.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for status in crate::tasks::TaskStatus::ALL {
+            let count = self
+                .queue_depth
+                .iter()
+                .find(|(s, _)| s == status.as_str())
+                .map_or(0, |(_, n)| *n);
+            ConstGauge::new(count).encode(tasks.encode_family(&[("status", status.as_str())])?)?;
+        }
+        self.process.encode(&mut encoder)?;
+        ConstGauge::new(self.scoring_waiting).encode(encoder.encode_descriptor(
+            "flakewatch_scoring_runs_waiting",
+            "Runs stored and not yet scored.",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        ConstGauge::new(self.scoring_oldest_wait_seconds).encode(encoder.encode_descriptor(
+            "flakewatch_scoring_oldest_wait_seconds",
+            "How long the oldest run waiting for scoring has waited.",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        ConstGauge::new(self.uploads_in_flight as i64).encode(encoder.encode_descriptor(
+            "flakewatch_uploads_in_flight",
+            "Upload bodies being received now.",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        let projects = &self.projects;
+        project_family(
+            &mut encoder,
+            (
+                "flakewatch_project_flaky_tests",
+                "Tests whose status is flaky.",
+            ),
+            projects,
+            |g| g.flaky,
+        )?;
+        project_family(
+            &mut encoder,
+            (
+                "flakewatch_project_broken_tests",
+                "Tests whose status is broken.",
+            ),
+            projects,
+            |g| g.broken,
+        )?;
+        project_family(
+            &mut encoder,
+            (
+                "flakewatch_project_red_run_share",
+                "Share of the project's runs of the last 30 days that were red.",
+            ),
+            projects,
+            |g| g.red_run_share,
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn project_gauges_render_one_family_each() {
-        let mut out = String::new();
-        render_projects(
-            &mut out,
-            &[ProjectGauges {
+    fn scrape() -> String {
+        let process = Metrics::default();
+        process.queue_time.observe_ms(3);
+        process.queue_time.observe_ms(700);
+        process.queue_time.observe_ms(1_000_000);
+        Scrape {
+            process: Arc::new(process),
+            queue_depth: vec![("enqueued".into(), 4)],
+            scoring_waiting: 3,
+            scoring_oldest_wait_seconds: 1.5,
+            uploads_in_flight: 2,
+            projects: vec![ProjectGauges {
                 project: "shop\"x".into(),
                 flaky: 3,
                 broken: 1,
                 red_run_share: 0.25,
             }],
-        );
-        assert!(out.contains("# TYPE flakewatch_project_flaky_tests gauge\n"));
-        assert!(
-            out.contains("flakewatch_project_flaky_tests{project=\"shop\\\"x\"} 3\n"),
-            "{out}"
-        );
-        assert!(out.contains("flakewatch_project_broken_tests{project=\"shop\\\"x\"} 1\n"));
-        assert!(out.contains("flakewatch_project_red_run_share{project=\"shop\\\"x\"} 0.2500\n"));
+        }
+        .encode_text()
+        .unwrap()
+    }
+
+    #[test]
+    fn every_family_is_encoded_with_its_samples() {
+        let text = scrape();
+        for sample in [
+            "flakewatch_store_tasks{status=\"enqueued\"} 4\n",
+            "flakewatch_store_tasks{status=\"failed\"} 0\n",
+            "flakewatch_store_tasks{status=\"scoring\"} 0\n",
+            "flakewatch_scoring_runs_waiting 3\n",
+            "flakewatch_scoring_oldest_wait_seconds 1.5\n",
+            "flakewatch_runs_scored_total 0\n",
+            "flakewatch_uploads_received_total 0\n",
+            "flakewatch_tasks_finished_total{status=\"completed\"} 0\n",
+            "flakewatch_task_queue_seconds_bucket{le=\"0.005\"} 1\n",
+            "flakewatch_task_queue_seconds_bucket{le=\"1\"} 2\n",
+            "flakewatch_task_queue_seconds_bucket{le=\"+Inf\"} 3\n",
+            "flakewatch_task_queue_seconds_count 3\n",
+            "flakewatch_uploads_in_flight 2\n",
+            "flakewatch_project_flaky_tests{project=\"shop\\\"x\"} 3\n",
+            "flakewatch_project_broken_tests{project=\"shop\\\"x\"} 1\n",
+            "flakewatch_project_red_run_share{project=\"shop\\\"x\"} 0.25\n",
+            "# TYPE flakewatch_project_flaky_tests gauge\n",
+        ] {
+            assert!(text.contains(sample), "{sample:?} missing from:\n{text}");
+        }
     }
 }

@@ -8,6 +8,7 @@ mod csrf;
 mod health;
 mod metrics;
 mod pages;
+pub mod request_limits;
 pub mod security_headers;
 pub mod upload_slots;
 pub mod urls;
@@ -23,6 +24,12 @@ use crate::db::Database;
 use crate::error::StartupError;
 use crate::metrics::Metrics;
 use crate::tasks::Signals;
+
+/// How an upload body becomes the stored payload, public for the fuzz targets (`fuzz/`).
+pub mod upload_decoding {
+    pub use super::api::upload_body::{from_files, from_raw, StoredBody};
+    pub use super::api::uploads::read_multipart;
+}
 
 /// Size limits on uploads.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +61,8 @@ pub struct AppState {
     pub access: Arc<access::Access>,
     /// Uploads in flight per token.
     pub upload_slots: Arc<upload_slots::UploadSlots>,
+    /// Request head sizes and connections.
+    pub request_limits: request_limits::RequestLimits,
 }
 
 /// Registers every route; shared by the real server and the tests.
@@ -146,6 +155,7 @@ pub fn serve(
         reason,
     };
     let header_timeout = state.limits.header_timeout;
+    let max_connections = state.request_limits.max_connections;
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
@@ -177,11 +187,13 @@ pub fn serve(
             .wrap(actix_web::middleware::from_fn(
                 security_headers::head_as_get,
             ))
+            .wrap(actix_web::middleware::from_fn(request_limits::check_head))
             .wrap(security_headers::middleware())
             .wrap(TracingLogger::default())
             .configure(routes)
     })
     .client_request_timeout(header_timeout)
+    .max_connections(max_connections)
     .disable_signals();
     if let Some(workers) = http_workers {
         server = server.workers(usize::from(workers));

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use flakewatch::store::tokens::{self, Scope};
 use serde_json::Value;
 
-use super::{TestDb, TestServer};
+use super::{Endpoint, TestDb, TestServer};
 
 /// A new token of `scope` for `project` (created if new); returns the plaintext.
 pub fn token(db: &TestDb, project: &str, scope: Scope) -> String {
@@ -46,7 +46,7 @@ pub fn upload_ok(server: &TestServer, token: &str, query: &str, body: &[u8]) -> 
 }
 
 /// The task now.
-pub fn task(server: &TestServer, task: &str) -> Value {
+pub fn task(server: &impl Endpoint, task: &str) -> Value {
     super::http()
         .get(server.url(&format!("/api/v1/tasks/{task}")))
         .call()
@@ -58,7 +58,7 @@ pub fn task(server: &TestServer, task: &str) -> Value {
 
 /// Waits for the task to end through `?wait=`, which answers the moment it does. The
 /// client gives up after 60 s, so a wake-up that never comes fails the test.
-pub fn await_task(server: &TestServer, task: &str) -> Value {
+pub fn await_task(server: &impl Endpoint, task: &str) -> Value {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(60)))

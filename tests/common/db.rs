@@ -26,6 +26,8 @@ enum Cleanup {
     Sqlite(tempfile::TempDir),
     /// Database name and the maintenance URL to drop it from.
     Postgres { name: String, admin_url: String },
+    /// Someone else's database (a private cluster a test runs): left as it is.
+    Borrowed,
 }
 
 impl TestDb {
@@ -71,6 +73,15 @@ impl TestDb {
             url: with_database(&admin_url, &name),
             cleanup: Cleanup::Postgres { name, admin_url },
         })
+    }
+
+    /// A database that outlives this value, such as one on a private PostgreSQL cluster.
+    pub fn borrowed(backend: Backend, url: String) -> TestDb {
+        TestDb {
+            backend,
+            url,
+            cleanup: Cleanup::Borrowed,
+        }
     }
 
     pub fn settings(&self) -> DatabaseSettings {

@@ -9,6 +9,9 @@
 pub mod api;
 pub mod browser;
 mod db;
+pub mod exposition;
+pub mod private_pg;
+pub mod process;
 pub mod proxy;
 pub mod reports;
 mod server;
@@ -52,6 +55,12 @@ macro_rules! storage_test {
             }
         }
     };
+}
+
+/// A server tests can send requests to: the in-process [`TestServer`] or a spawned
+/// `flakewatch serve` ([`process::Served`]).
+pub trait Endpoint {
+    fn url(&self, path: &str) -> String;
 }
 
 /// A blocking HTTP client that hands back every response, 4xx and 5xx included, so tests

@@ -44,6 +44,7 @@ pub struct ServerOptions {
     pub result_retention_days: u64,
     /// Report folder, webhooks and their retries (none by default).
     pub delivery: flakewatch::config::DeliverySettings,
+    pub request_limits: web::request_limits::RequestLimits,
 }
 
 impl Default for ServerOptions {
@@ -63,6 +64,7 @@ impl Default for ServerOptions {
             jobs: Vec::new(),
             result_retention_days: 400,
             delivery: no_delivery(),
+            request_limits: Default::default(),
         }
     }
 }
@@ -140,6 +142,7 @@ impl TestServer {
                     shutdown: background.shutdown.clone(),
                     access: Arc::new(options.access),
                     upload_slots: web::upload_slots::UploadSlots::new(options.uploads_per_token),
+                    request_limits: options.request_limits,
                 };
                 let bound = web::bind("127.0.0.1:0", Some(2), state).expect("bind a loopback port");
                 ready_tx
@@ -181,6 +184,12 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+}
+
+impl super::Endpoint for TestServer {
+    fn url(&self, path: &str) -> String {
+        TestServer::url(self, path)
     }
 }
 

@@ -7,8 +7,8 @@ pub(crate) mod query;
 mod reports;
 mod slow_body;
 mod tasks;
-mod upload_body;
-mod uploads;
+pub(crate) mod upload_body;
+pub(crate) mod uploads;
 mod verdicts;
 
 use actix_web::web;

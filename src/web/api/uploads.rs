@@ -247,7 +247,8 @@ async fn read_body(mut payload: web::Payload, limits: &UploadLimits) -> Result<V
     Ok(body)
 }
 
-async fn read_multipart(
+/// The files of a multipart form, in the order they came (plain form values are skipped).
+pub async fn read_multipart(
     mut form: Multipart,
     limits: &UploadLimits,
 ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
