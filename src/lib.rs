@@ -7,6 +7,7 @@ pub mod client;
 pub mod codeowners;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod ingest;
 pub mod junit;

@@ -12,6 +12,8 @@ pub const FALSE_ALARM: RGBColor = RGBColor(0xe0, 0x8e, 0x0b);
 pub const BROKEN: RGBColor = RGBColor(0xd9, 0x48, 0x3b);
 pub const OTHER: RGBColor = RGBColor(0x6f, 0x84, 0xd8);
 pub const LINE: RGBColor = RGBColor(0x2f, 0x9e, 0x8f);
+/// A second line beside `LINE` (p95 beside p50, store time beside queue time).
+pub const SECOND: RGBColor = RGBColor(0xb0, 0x6a, 0xd1);
 
 pub fn label_font() -> TextStyle<'static> {
     ("sans-serif", 17).into_font().color(&AXIS)

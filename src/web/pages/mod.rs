@@ -1,6 +1,7 @@
 //! HTML pages, rendered with askama: one file per page, its template struct beside its
 //! handler. Database work goes through `Database::run`; failures render `error.html`.
 
+mod change;
 mod commit;
 mod error;
 mod params;
