@@ -344,9 +344,21 @@ storage_test!(fn the_project_page_shows_its_window_with_charts_and_links(db) {
     assert_eq!(run_links.len(), 11, "recent runs open their pages: {html}");
     assert!(links(&html, "/projects/shop/commits/").contains(&"/projects/shop/commits/c10".to_owned()), "{html}");
 
+    // Nothing before Nov 1: the 30-day cards have nothing to compare with.
+    assert_eq!(html.matches("title=\"nothing to compare with in the 30 days before\">").count(), 4, "{html}");
+    for chart in ["flaky-per-run", "store-times", "cost"] {
+        assert!(html.contains(&format!("<title id=\"{chart}-title\">")), "{chart}: {html}");
+    }
+    assert!(html.contains("<desc id=\"feedback-desc\">From 2026-10-12 to 2026-11-10. median, on 10 days with data"), "{html}");
+
     let week = ok(&server, "/projects/shop?days=7");
     assert!(week.contains("CI over 7 days: 2026-11-04 to 2026-11-10"), "{week}");
     assert!(week.contains("red runs of 8"), "{week}");
+    let cards = week.split("aria-label=\"Accuracy, promptness and cost").nth(1).unwrap().split("</section>").next().unwrap();
+    // Against Oct 28 to Nov 3: no red run then, the same median feedback, 21 runner minutes.
+    assert!(cards.contains("red runs of 8</a>\n    <span class=\"change change-worse\" title=\"against the 7 days before\">up from none</span>"), "{cards}");
+    assert!(cards.contains("<span class=\"change change-same\" title=\"against the 7 days before\">±0.0 min</span>"), "{cards}");
+    assert!(cards.contains("<span class=\"big\">56</span> runner minutes\n    <span class=\"change change-worse\" title=\"against the 7 days before\">+167%</span>"), "{cards}");
     let pinned = ok(&server, "/projects/shop?since=2026-11-09&until=2026-11-10&job=unit");
     assert!(pinned.contains("CI over 2 days: 2026-11-09 to 2026-11-10"), "{pinned}");
     assert!(pinned.contains("3</span> red runs of 3"), "{pinned}");
