@@ -62,7 +62,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(health::readyz)
         .service(metrics::metrics)
         .configure(api::routes)
-        .service(pages::home)
+        .service(pages::home_page)
         .service(pages::tasks)
         .service(pages::project_page)
         .service(pages::test_page)

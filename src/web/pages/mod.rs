@@ -4,6 +4,7 @@
 mod change;
 mod commit;
 mod error;
+mod home;
 mod params;
 mod project;
 mod quarantine;
@@ -17,6 +18,7 @@ mod trends;
 mod window;
 
 pub use commit::commit_page;
+pub use home::home_page;
 pub use project::project_page;
 pub use quarantine::{add as quarantine_add, end as quarantine_end};
 pub use reports::{report_file, reports_page};
@@ -33,9 +35,9 @@ use diesel::QueryResult;
 
 use super::access::Viewer;
 use super::AppState;
-use crate::db::{Backend, DbConnection, DbError};
+use crate::db::{DbConnection, DbError};
 use crate::error::ApiError;
-use crate::store::projects::{self, ProjectOverview};
+use crate::store::projects;
 use crate::tasks::queue::{self, TaskFilter};
 use crate::tasks::TaskView;
 use error::PageError;
@@ -44,24 +46,6 @@ use error::PageError;
 const STYLESHEET: &str = include_str!("../../../static/flakewatch.css");
 /// The tab icon, declared by the layout so browsers do not ask for a missing favicon.ico.
 const FAVICON: &str = include_str!("../../../static/favicon.svg");
-
-#[derive(Template)]
-#[template(path = "home.html")]
-struct HomePage {
-    backend: Backend,
-    projects: Vec<ProjectOverview>,
-}
-
-#[get("/")]
-pub async fn home(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse, PageError> {
-    let mut projects = load(&state, projects::list_overviews).await?;
-    projects.retain(|overview| viewer.can_read(&overview.project.name));
-    let page = HomePage {
-        backend: state.db.backend,
-        projects,
-    };
-    render(&page)
-}
 
 #[derive(Template)]
 #[template(path = "tasks.html")]
