@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod exclusions;
 pub mod ingest;
 pub mod junit;
 pub mod metrics;

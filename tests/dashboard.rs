@@ -398,6 +398,39 @@ storage_test!(fn the_home_page_shows_each_projects_health_with_sparklines(db) {
     assert!(quiet.contains("no red run") && !quiet.contains("<svg"), "{quiet}");
 });
 
+storage_test!(fn the_test_page_shows_its_history_strip_modes_and_exclusion_lines(db) {
+    let (server, _) = seeded(&db);
+    let html = ok(&server, &format!("/projects/shop/tests/{}", test_id(&db, "wobbly")));
+    let strip = html.split("<nav class=\"strip\"").nth(1).unwrap().split("</nav>").next().unwrap();
+    let marks: Vec<&str> = strip.split("<a class=\"mark mark-").skip(1).collect();
+    assert_eq!(marks.len(), 11, "one mark per run: {strip}");
+    let kinds: Vec<&str> = marks.iter().map(|m| m.split('"').next().unwrap()).collect();
+    assert_eq!(kinds, ["passed", "retried", "passed", "passed", "retried", "passed", "passed", "passed", "passed", "failed", "passed"], "oldest first");
+    let ids: Vec<i64> = runs(&db).iter().map(|r| r.id).collect();
+    for mark in &marks {
+        let href = mark.split("href=\"").nth(1).unwrap().split('"').next().unwrap();
+        let id: i64 = href.strip_prefix("/projects/shop/runs/").unwrap().parse().unwrap();
+        assert!(ids.contains(&id), "{href}");
+    }
+    assert!(html.contains("<title id=\"test-failure-rate-title\">"), "{html}");
+    assert!(html.contains("<title id=\"test-duration-title\">"), "{html}");
+    assert!(html.contains("<pre data-copy>--deselect=app.py::Cart::wobbly</pre>"), "{html}");
+    assert!(html.contains("<pre data-copy>&#39;-Dtest=!app.Cart#wobbly&#39;</pre>"), "{html}");
+    assert!(html.contains("<script src=\"/static/copy.js\" defer></script>"), "{html}");
+    let modes = html.split("<h2>Failure modes</h2>").nth(1).unwrap().split("</table>").next().unwrap();
+    assert!(modes.contains("<code>timed out</code></td><td class=\"num\">2</td><td class=\"num\">100%</td><td>2026-11-02 09:00</td><td>2026-11-05 09:00</td>"), "{modes}");
+    assert!(modes.contains("<td class=\"num\">1</td><td class=\"num\">0%</td><td>2026-11-10 09:00</td><td>2026-11-10 09:00</td>"), "{modes}");
+
+    let xss = ok(&server, &format!("/projects/shop/tests/{}", test_id(&db, XSS)));
+    assert!(!xss.contains(XSS) && !xss.contains("<img src=x"), "names, messages and exclusion lines are inert: {xss}");
+    assert!(xss.contains("test(=&#60;script&#62;alert\\(1\\)&#60;/script&#62;)"), "{xss}");
+
+    let mut script = http().get(server.url("/static/copy.js")).call().unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(script.headers().get("content-type").unwrap().to_str().unwrap().starts_with("text/javascript"));
+    assert!(script.body_mut().read_to_string().unwrap().contains("navigator.clipboard"));
+});
+
 storage_test!(fn a_project_without_runs_says_what_to_do(db) {
     let server = TestServer::start(&db);
     let home = ok(&server, "/");

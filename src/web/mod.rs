@@ -71,6 +71,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(pages::run_page)
         .service(pages::commit_page)
         .service(pages::stylesheet)
+        .service(pages::copy_script)
         .service(pages::favicon)
         .service(pages::login_page)
         .service(pages::sign_in)

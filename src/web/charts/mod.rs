@@ -10,7 +10,7 @@ mod red_runs;
 mod sparkline;
 
 pub use bars::{daily_bars, DailyBars};
-pub use frame::{LINE, OTHER, SECOND};
+pub use frame::{BROKEN, LINE, OTHER, SECOND};
 pub use lines::{daily_lines, Daily, Line};
 pub use red_runs::red_runs_per_day;
 pub use sparkline::sparkline;

@@ -44,6 +44,8 @@ use error::PageError;
 
 /// The one stylesheet, compiled in so the binary serves the dashboard with no files around.
 const STYLESHEET: &str = include_str!("../../../static/flakewatch.css");
+/// The copy buttons' script, the only one (pages work without it).
+const COPY_SCRIPT: &str = include_str!("../../../static/copy.js");
 /// The tab icon, declared by the layout so browsers do not ask for a missing favicon.ico.
 const FAVICON: &str = include_str!("../../../static/favicon.svg");
 
@@ -94,6 +96,14 @@ pub async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header(("Cache-Control", "public, max-age=3600"))
         .body(STYLESHEET)
+}
+
+#[get("/static/copy.js")]
+pub async fn copy_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(COPY_SCRIPT)
 }
 
 #[get("/static/favicon.svg")]
