@@ -314,6 +314,16 @@ storage_test!(fn the_tests_list_searches_sorts_filters_and_pages(db) {
     one_by_one.dedup();
     assert_eq!(one_by_one.len(), 4, "no test twice: {one_by_one:?}");
 
+    // Column headings sort, keeping the filters and going back to the first page.
+    let filtered = ok(&server, "/projects/shop/tests?job=unit&page=2&limit=1");
+    for (word, heading) in [("name", "Test"), ("score", "Score"), ("failure_rate", "Failure rate"), ("last_flaky", "Last flaky (UTC)")] {
+        let href = format!("/projects/shop/tests?job=unit&#38;sort={word}&#38;limit=1");
+        assert!(filtered.contains(&format!("<a href=\"{href}\">{heading}</a>")), "{heading}: {filtered}");
+    }
+    assert!(filtered.contains("aria-sort=\"descending\">Red runs caused"), "the current sort is marked: {filtered}");
+    let by_score = ok(&server, "/projects/shop/tests?sort=score");
+    assert!(by_score.contains("<a href=\"/projects/shop/tests\">Red runs caused</a>"), "{by_score}");
+
     let none = ok(&server, "/projects/shop/tests?search=nothing-like-it");
     assert!(none.contains("No test matches these filters."), "{none}");
     let unowned = ok(&server, "/projects/shop/tests?owner=%40nobody");
