@@ -441,6 +441,32 @@ storage_test!(fn the_test_page_shows_its_history_strip_modes_and_exclusion_lines
     assert!(script.body_mut().read_to_string().unwrap().contains("navigator.clipboard"));
 });
 
+storage_test!(fn the_tasks_page_shows_depth_times_tokens_and_warnings_with_filters(db) {
+    let (server, upload) = seeded(&db);
+    // One more upload, with a NUL in a name: stored with a warning.
+    let odd = "<testsuite name=\"s\"><testcase classname=\"pkg.A\" name=\"a\0b\"/></testsuite>";
+    let task = upload_ok(&server, &upload, "branch=main&commit=odd&job=lint", odd.as_bytes());
+    assert_eq!(await_task(&server, &task)["status"], "completed");
+    let html = ok(&server, "/tasks");
+    assert!(html.contains("<span class=\"big status-completed\">12</span> completed"), "depth by status: {html}");
+    assert!(html.contains("<span class=\"big status-failed\">0</span> failed"), "{html}");
+    assert!(html.contains("href=\"/tasks?status=failed\""), "each count filters the list: {html}");
+    assert!(html.contains("<title id=\"queue-times-title\">"), "{html}");
+    assert!(html.contains(&format!("<code>{task}</code>")), "each task's token: {html}");
+    let warning = html.split(&format!("<code>{task}</code>")).nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(warning.contains("<details><summary>2 warnings</summary>") && warning.contains("<li><code>nul_replaced</code> report.xml:1: NUL characters"), "{warning}");
+    assert!(!html.contains("action=\"/tasks/"), "no cancel form without an admin session: {html}");
+
+    let shop = ok(&server, "/tasks?project=shop&status=completed");
+    assert!(shop.contains("<option selected>shop</option>") && shop.contains("<option selected>completed</option>"), "{shop}");
+    let failed = ok(&server, "/tasks?status=failed");
+    assert!(failed.contains("No task matches these filters."), "{failed}");
+    let bad = error_page(&server, "/tasks?status=lost", 400);
+    assert!(bad.contains("<code>status</code>"), "{bad}");
+    let missing = error_page(&server, "/tasks?project=nope", 404);
+    assert!(missing.contains("there is no project `nope`"), "{missing}");
+});
+
 storage_test!(fn a_project_without_runs_says_what_to_do(db) {
     let server = TestServer::start(&db);
     let home = ok(&server, "/");

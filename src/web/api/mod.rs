@@ -5,7 +5,7 @@ mod projects;
 pub(crate) mod query;
 mod reports;
 mod slow_body;
-mod tasks;
+pub(super) mod tasks;
 mod upload_body;
 mod uploads;
 mod verdicts;

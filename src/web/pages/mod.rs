@@ -1,6 +1,7 @@
 //! HTML pages, rendered with askama: one file per page, its template struct beside its
 //! handler. Database work goes through `Database::run`; failures render `error.html`.
 
+mod admin_form;
 mod change;
 mod commit;
 mod error;
@@ -12,6 +13,7 @@ mod reports;
 mod run;
 mod runs;
 mod session_pages;
+mod tasks;
 mod test;
 mod tests;
 mod trends;
@@ -25,11 +27,12 @@ pub use reports::{report_file, reports_page};
 pub use run::run_page;
 pub use runs::runs_page;
 pub use session_pages::{login_page, sign_in, sign_out};
+pub use tasks::{cancel_task, tasks_page};
 pub use test::test_page;
 pub use tests::tests_page;
 
 use actix_web::http::header::ContentType;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, HttpResponse};
 use askama::Template;
 use diesel::QueryResult;
 
@@ -37,9 +40,6 @@ use super::access::Viewer;
 use super::AppState;
 use crate::db::{DbConnection, DbError};
 use crate::error::ApiError;
-use crate::store::projects;
-use crate::tasks::queue::{self, TaskFilter};
-use crate::tasks::TaskView;
 use error::PageError;
 
 /// The one stylesheet, compiled in so the binary serves the dashboard with no files around.
@@ -48,47 +48,6 @@ const STYLESHEET: &str = include_str!("../../../static/flakewatch.css");
 const COPY_SCRIPT: &str = include_str!("../../../static/copy.js");
 /// The tab icon, declared by the layout so browsers do not ask for a missing favicon.ico.
 const FAVICON: &str = include_str!("../../../static/favicon.svg");
-
-#[derive(Template)]
-#[template(path = "tasks.html")]
-struct TasksPage {
-    tasks: Vec<TaskView>,
-}
-
-/// Recent store tasks of every project: what operators check when uploads seem slow.
-#[get("/tasks")]
-pub async fn tasks(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse, PageError> {
-    let only: Option<Vec<String>> = viewer.admin_of()?.map(<[String]>::to_vec);
-    let tasks = state
-        .db
-        .run(move |conn| {
-            let now = chrono::Utc::now().naive_utc();
-            let filter = TaskFilter {
-                limit: 200,
-                ..TaskFilter::default()
-            };
-            let Some(names) = only else {
-                return queue::list(conn, &filter, now).map_err(DbError::from);
-            };
-            // An admin of some projects sees theirs only, newest first as for everyone.
-            let mut tasks = Vec::new();
-            for name in names {
-                if let Some(project) = projects::find(conn, &name)? {
-                    let filter = TaskFilter {
-                        project_id: Some(project.id),
-                        ..filter.clone()
-                    };
-                    tasks.extend(queue::list(conn, &filter, now)?);
-                }
-            }
-            tasks.sort_by_key(|task| std::cmp::Reverse((task.received_at, task.id)));
-            tasks.truncate(200);
-            Ok(tasks)
-        })
-        .await
-        .map_err(ApiError::storage)?;
-    render(&TasksPage { tasks })
-}
 
 #[get("/static/flakewatch.css")]
 pub async fn stylesheet() -> HttpResponse {

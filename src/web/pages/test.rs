@@ -113,7 +113,7 @@ pub async fn test_page(
         .collect();
     let (failure_rate_chart, duration_chart) = over_time(&detail.history);
     render(&TestPage {
-        quarantine_csrf: super::quarantine::form_token(&viewer, &project),
+        quarantine_csrf: super::admin_form::form_token(&viewer, &project),
         project,
         path: project_path,
         detail,
