@@ -467,6 +467,30 @@ storage_test!(fn the_tasks_page_shows_depth_times_tokens_and_warnings_with_filte
     assert!(missing.contains("there is no project `nope`"), "{missing}");
 });
 
+storage_test!(fn a_test_named_like_a_script_is_inert_on_every_page(db) {
+    let (server, _) = seeded(&db);
+    let xss_test = test_id(&db, XSS);
+    let last_run = runs(&db).iter().map(|r| r.id).max().unwrap();
+    let shown_escaped = "&#60;script&#62;alert(1)&#60;/script&#62;";
+    for (path, shows_the_name) in [
+        ("/".to_owned(), false),
+        ("/projects/shop".to_owned(), false),
+        ("/projects/shop/tests".to_owned(), true),
+        (format!("/projects/shop/tests/{xss_test}"), true),
+        ("/projects/shop/runs".to_owned(), false),
+        (format!("/projects/shop/runs/{}", last_run - 1), true),
+        ("/projects/shop/commits/c10".to_owned(), false),
+        ("/projects/shop/reports".to_owned(), false),
+        ("/tasks".to_owned(), false),
+    ] {
+        let html = ok(&server, &path);
+        assert!(!html.contains(XSS) && !html.contains("<img src=x"), "{path}: {html}");
+        if shows_the_name {
+            assert!(html.contains(shown_escaped), "{path} shows the name, escaped: {html}");
+        }
+    }
+});
+
 storage_test!(fn a_project_without_runs_says_what_to_do(db) {
     let server = TestServer::start(&db);
     let home = ok(&server, "/");
