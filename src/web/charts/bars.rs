@@ -51,27 +51,9 @@ fn draw(svg: &mut String, chart: &DailyBars<'_>) -> Result<(), String> {
     let days = chart.values.len();
     let highest = chart.values.iter().fold(0.0_f64, |a, b| a.max(*b));
     let top = if highest > 0.0 { highest * 1.1 } else { 1.0 };
-    let mut plot = ChartBuilder::on(&root)
-        .margin(8)
-        .x_label_area_size(32)
-        .y_label_area_size(56)
-        .build_cartesian_2d((0..days as i32).into_segmented(), 0.0..top)
-        .map_err(|e| e.to_string())?;
-    let first = chart.first;
-    plot.configure_mesh()
-        .disable_x_mesh()
-        .bold_line_style(frame::AXIS.mix(0.25))
-        .light_line_style(TRANSPARENT)
-        .axis_style(frame::AXIS)
-        .x_labels(frame::x_label_count(days))
-        .y_labels(5)
-        .x_label_formatter(&|v| frame::day_label(first, days, v))
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .label_style(frame::label_font())
-        .y_desc(chart.unit)
-        .axis_desc_style(frame::label_font())
-        .draw()
-        .map_err(|e| e.to_string())?;
+    let mut plot = frame::daily_plot(&root, chart.first, days, top, chart.unit, &|v| {
+        format!("{v:.0}")
+    })?;
     let bars = chart
         .values
         .iter()

@@ -1,7 +1,7 @@
 //! A sparkline: a word-sized line of daily values for a table cell, with a `<title>` that
 //! says what it shows. Small enough to write directly; plotters' axes would not fit.
 
-use super::frame::LINE;
+use super::frame::{escape, LINE};
 
 const WIDTH: f64 = 96.0;
 const HEIGHT: f64 = 22.0;
@@ -61,13 +61,6 @@ pub fn sparkline(label: &str, values: &[Option<f64>]) -> String {
     }
     svg.push_str("</svg>");
     svg
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
