@@ -19,7 +19,7 @@ use crate::secrets;
 use crate::store::tokens::{self, Scope};
 use crate::store::uploads::{self, NewUpload, UploadMeta};
 use crate::store::{projects, task_views, test_views};
-use crate::tasks::Signals;
+use crate::tasks::{Signals, TaskStatus};
 
 /// The demo project's name, and the name the dashboard shows.
 pub const PROJECT: &str = "webshop";
@@ -86,34 +86,9 @@ pub async fn seed(
         .await?;
         signals.task_enqueued();
     }
-    let mut logged_tenth = None;
-    loop {
-        let counts = db
-            .run(move |conn| {
-                task_views::count_by_status(conn, Some(project_id)).map_err(DbError::from)
-            })
-            .await?;
-        let ended: i64 = counts
-            .iter()
-            .filter(|(status, _)| status.is_final())
-            .map(|(_, n)| n)
-            .sum();
-        let tenth = ended * 10 / (total as i64).max(1);
-        if logged_tenth != Some(tenth) {
-            logged_tenth = Some(tenth);
-            tracing::info!(
-                "demo data: {}% stored ({ended} of {total} runs)",
-                tenth * 10
-            );
-        }
-        if ended >= total as i64 {
-            let failed_tasks = counts
-                .iter()
-                .filter(|(status, _)| {
-                    status.is_final() && *status != crate::tasks::TaskStatus::Completed
-                })
-                .map(|(_, n)| n)
-                .sum();
+    match wait_until_stored(db, &mut changes, &mut shutdown, project_id, total).await? {
+        None => Ok(Seeded::Stopped),
+        Some(failed_tasks) => {
             let by_status = db
                 .run(move |conn| {
                     test_views::count_by_status(conn, project_id).map_err(DbError::from)
@@ -125,20 +100,56 @@ pub async fn seed(
                     .find(|(status, _)| status == wanted)
                     .map_or(0, |(_, n)| *n)
             };
-            return Ok(Seeded::Stored {
+            Ok(Seeded::Stored {
                 runs: total,
                 failed_tasks,
                 flaky_tests: tests("flaky"),
                 broken_tests: tests("broken"),
-            });
+            })
+        }
+    }
+}
+
+/// Waits, on task-change wake-ups, until the project's `total` tasks have all ended,
+/// logging each tenth; the number that did not complete, or `None` at shutdown.
+async fn wait_until_stored(
+    db: &Database,
+    changes: &mut broadcast::Receiver<i64>,
+    shutdown: &mut watch::Receiver<bool>,
+    project_id: i64,
+    total: usize,
+) -> Result<Option<i64>, DbError> {
+    let total = total as i64;
+    let mut logged_tenth = None;
+    loop {
+        let counts = db
+            .run(move |conn| {
+                task_views::count_by_status(conn, Some(project_id)).map_err(DbError::from)
+            })
+            .await?;
+        let ended = |keep: fn(TaskStatus) -> bool| -> i64 {
+            counts
+                .iter()
+                .filter(|(status, _)| status.is_final() && keep(*status))
+                .map(|(_, n)| n)
+                .sum()
+        };
+        let done = ended(|_| true);
+        let tenth = done * 10 / total.max(1);
+        if logged_tenth != Some(tenth) {
+            logged_tenth = Some(tenth);
+            tracing::info!("demo data: {}% stored ({done} of {total} runs)", tenth * 10);
+        }
+        if done >= total {
+            return Ok(Some(ended(|status| status != TaskStatus::Completed)));
         }
         tokio::select! {
             changed = changes.recv() => {
                 if let Err(broadcast::error::RecvError::Closed) = changed {
-                    return Ok(Seeded::Stopped);
+                    return Ok(None);
                 }
             }
-            _ = shutdown.wait_for(|stop| *stop) => return Ok(Seeded::Stopped),
+            _ = shutdown.wait_for(|stop| *stop) => return Ok(None),
         }
     }
 }
