@@ -65,8 +65,8 @@ struct TasksPage {
 }
 
 impl TasksPage {
-    fn statuses(&self) -> [&'static str; 5] {
-        TaskStatus::ALL.map(TaskStatus::as_str)
+    fn statuses(&self) -> Vec<&'static str> {
+        TaskStatus::ALL.iter().map(|s| s.as_str()).collect()
     }
 
     fn status_is(&self, status: &str) -> bool {
