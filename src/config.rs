@@ -49,6 +49,17 @@ pub struct WorkerSettings {
     #[arg(long, env = "FLAKEWATCH_REPORT_RETENTION_HOURS", default_value_t = 168)]
     pub report_retention_hours: u64,
 
+    /// Days of data test results are kept: results of runs that started this long before
+    /// their project's newest run are purged (0: keep them all). Scores, runs and rollups
+    /// stay, so no status changes; test histories get shorter.
+    #[arg(long, env = "FLAKEWATCH_RESULT_RETENTION_DAYS", default_value_t = 400)]
+    pub result_retention_days: u64,
+
+    /// Job kinds this process's workers take: any of store, score, retention (default:
+    /// all). Dedicated scoring processes, for example, take only `score`.
+    #[arg(long, env = "FLAKEWATCH_JOBS", value_delimiter = ',', value_parser = parse_job_kind)]
+    pub jobs: Vec<crate::tasks::JobKind>,
+
     /// On SIGTERM, seconds in-flight tasks get to finish before they are handed back to
     /// the queue for another worker.
     #[arg(long, env = "FLAKEWATCH_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
@@ -66,7 +77,21 @@ pub struct WorkerSettings {
     pub max_name_bytes: u64,
 }
 
+fn parse_job_kind(text: &str) -> Result<crate::tasks::JobKind, String> {
+    crate::tasks::JobKind::parse(text.trim())
+        .ok_or_else(|| format!("`{text}` is not a job kind; use store, score or retention"))
+}
+
 impl WorkerSettings {
+    /// The job kinds to claim: those named, or all.
+    pub fn job_kinds(&self) -> Vec<crate::tasks::JobKind> {
+        if self.jobs.is_empty() {
+            crate::tasks::JobKind::ALL.to_vec()
+        } else {
+            self.jobs.clone()
+        }
+    }
+
     pub fn worker_count(&self) -> usize {
         self.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)

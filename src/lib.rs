@@ -11,6 +11,7 @@ pub mod demo;
 pub mod error;
 pub mod exclusions;
 pub mod ingest;
+pub mod jobs;
 pub mod junit;
 pub mod metrics;
 pub mod report;

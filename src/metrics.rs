@@ -55,6 +55,9 @@ pub struct Metrics {
     pub tasks_finished: [AtomicU64; 3],
     pub queue_time: Histogram,
     pub store_latency: Histogram,
+    pub runs_scored: AtomicU64,
+    /// From a run stored to its scoring.
+    pub scoring_lag: Histogram,
 }
 
 /// Index into `tasks_finished`.
@@ -71,6 +74,8 @@ impl Default for Metrics {
             tasks_finished: std::array::from_fn(|_| AtomicU64::new(0)),
             queue_time: Histogram::new(),
             store_latency: Histogram::new(),
+            runs_scored: AtomicU64::new(0),
+            scoring_lag: Histogram::new(),
         }
     }
 }
@@ -135,7 +140,18 @@ impl Metrics {
         self.store_latency.render(
             &mut out,
             "flakewatch_task_store_seconds",
-            "Time store tasks took from start to finish.",
+            "Time store tasks took from start until their run was stored.",
+        );
+        counter(
+            &mut out,
+            "flakewatch_runs_scored_total",
+            "Runs this process's scorers scored.",
+            &self.runs_scored,
+        );
+        self.scoring_lag.render(
+            &mut out,
+            "flakewatch_scoring_lag_seconds",
+            "Time runs waited from stored to scored.",
         );
         out
     }

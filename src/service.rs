@@ -14,9 +14,10 @@ use tokio::task::JoinHandle;
 
 use crate::config::WorkerSettings;
 use crate::db::{Database, DatabaseTarget};
+use crate::jobs::worker;
 use crate::metrics::Metrics;
 use crate::tasks::signals::{self, Signals};
-use crate::tasks::worker::{self, BatchObserver, WorkerContext};
+use crate::tasks::{BatchObserver, WorkerContext};
 
 pub struct Background {
     pub signals: Arc<Signals>,

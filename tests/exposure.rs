@@ -996,7 +996,7 @@ fn a_task_stored_by_one_replica_is_awaited_through_the_other() {
     let (entered_tx, entered) = mpsc::channel();
     let (release, release_rx) = mpsc::channel::<()>();
     let release_rx = Mutex::new(release_rx);
-    let observer: flakewatch::tasks::worker::BatchObserver = Box::new(move |_, _| {
+    let observer: flakewatch::tasks::BatchObserver = Box::new(move |_, _| {
         let _ = entered_tx.send(());
         let _ = release_rx
             .lock()

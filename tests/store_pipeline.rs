@@ -10,10 +10,14 @@ use std::time::Duration;
 
 use common::api::{await_task, count, task, token, upload, upload_ok};
 use common::reports::{junit, FLAKY_IN_RUN, TRUNCATED};
-use common::{ServerOptions, TestServer};
+use common::{ServerOptions, TestDb, TestServer};
+use diesel::{QueryableByName, RunQueryDsl};
+use flakewatch::analysis::Params;
+use flakewatch::store::scores;
 use flakewatch::store::tokens::Scope;
-use flakewatch::tasks::worker::BatchObserver;
+use flakewatch::tasks::queue;
 use flakewatch::tasks::Progress;
+use flakewatch::tasks::{BatchObserver, JobKind};
 
 const QUERY: &str = "branch=main&commit=3f2a1c9&job=unit&pipeline=812";
 
@@ -332,3 +336,298 @@ fn zip(files: &[(&str, &[u8])]) -> Vec<u8> {
     }
     zip.finish().unwrap().into_inner()
 }
+
+// ---- Storing and scoring as two stages ----
+
+/// A report with these tests passing (`true`) or failing.
+fn report(outcomes: &[(&str, bool)]) -> String {
+    let mut xml = String::from("<testsuite name=\"stages\">\n");
+    for (name, passed) in outcomes {
+        if *passed {
+            xml.push_str(&format!(
+                "<testcase classname=\"app.Stages\" name=\"{name}\" time=\"0.1\"/>\n"
+            ));
+        } else {
+            xml.push_str(&format!(
+                "<testcase classname=\"app.Stages\" name=\"{name}\" time=\"0.1\">\
+                 <failure message=\"boom\" type=\"Error\">at {name}</failure></testcase>\n"
+            ));
+        }
+    }
+    xml.push_str("</testsuite>\n");
+    xml
+}
+
+/// Answers once the task has left `stage` (queued, storing or scoring).
+fn wait_while(server: &TestServer, task: &str, stage: &str) -> serde_json::Value {
+    let (status, answer) = common::api::get_json(
+        server,
+        "",
+        &format!("/api/v1/tasks/{task}?wait=60&while={stage}"),
+    );
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+fn store_only() -> ServerOptions {
+    ServerOptions {
+        jobs: vec![JobKind::Store],
+        ..Default::default()
+    }
+}
+
+/// Eight runs of one project on four commits: a test that flips, one that breaks on the
+/// default branch, a rerun, and one left out now and then.
+fn history() -> Vec<(String, String)> {
+    let mut runs = Vec::new();
+    for i in 0..8 {
+        let commit = format!("c{}", i / 2);
+        let query = format!(
+            "branch=main&commit={commit}&job=unit&attempt={}&started_at=2026-11-2{}T10:00:00Z",
+            i % 2 + 1,
+            i / 2 + 1
+        );
+        let mut outcomes = vec![("steady", true), ("flips", i % 3 != 1), ("breaks", i < 4)];
+        if i % 4 != 3 {
+            outcomes.push(("sometimes", true));
+        }
+        runs.push((query, report(&outcomes)));
+    }
+    runs
+}
+
+/// Everything scoring writes, in a comparable form.
+fn scoring_snapshot(db: &TestDb) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        line: String,
+    }
+    let mut conn = db.connect();
+    let mut lines = Vec::new();
+    for query in [
+        "SELECT test_id || ' ' || status || ' ' || score || ' ' || failure_rate || ' ' || runs_seen || ' ' \
+         || status_changed_at || ' ' || coalesce(CAST(fixed_since AS TEXT), '-') || ' ' || evidence || ' ' || state AS line \
+         FROM test_scores ORDER BY test_id",
+        "SELECT id || ' ' || red_flaky || ' ' || red_broken || ' ' || red_other || ' ' || flaky_retry_ms || ' ' \
+         || coalesce(CAST(score_seq AS TEXT), '-') AS line FROM runs ORDER BY id",
+        "SELECT test_id || ' ' || day || ' ' || failures || ' ' || red_runs_alone || ' ' || rerun_ms || ' ' || retry_ms AS line \
+         FROM test_impact_days ORDER BY test_id, day",
+    ] {
+        let rows: Vec<Line> = diesel::sql_query(query).load(&mut conn).unwrap();
+        lines.extend(rows.into_iter().map(|l| l.line));
+    }
+    lines
+}
+
+/// Scores everything waiting, `max_results` at a time, as the scoring job does.
+fn score_waiting(db: &TestDb, project: &str, max_results: u64) -> usize {
+    use diesel::Connection;
+    let mut conn = db.connect();
+    let project_id = flakewatch::store::projects::find(&mut conn, project)
+        .unwrap()
+        .unwrap()
+        .id;
+    let now = chrono::Utc::now().naive_utc();
+    let mut batches = 0;
+    loop {
+        let batch = conn
+            .transaction(|tx| {
+                scores::lock_project(tx, project_id)?;
+                scores::score_pending(tx, project_id, &Params::default(), now, max_results)
+            })
+            .unwrap();
+        if batch.run_ids.is_empty() {
+            return batches;
+        }
+        batches += 1;
+    }
+}
+
+storage_test!(fn a_task_is_stored_then_scored_by_its_projects_scorer(db) {
+    let server = TestServer::start_with(&db, store_only());
+    let admin = token(&db, "shop", Scope::Admin);
+    let token = token(&db, "shop", Scope::Upload);
+    let task = upload_ok(&server, &token, QUERY, junit("shop", 3, 1).as_bytes());
+    wait_while(&server, &task, "queued");
+    let stored = wait_while(&server, &task, "storing");
+    // Stored, not scored: clients that know only five statuses keep waiting.
+    assert_eq!((stored["status"].as_str(), stored["stage"].as_str()), (Some("running"), Some("scoring")), "{stored}");
+    assert!(stored["stored_at"].is_string() && stored["scored_at"].is_null(), "{stored}");
+    assert!(stored["store_ms"].is_i64() && stored["scoring_ms"].is_i64(), "{stored}");
+    assert_eq!(count(&db, "runs WHERE scored_at IS NULL"), 1);
+    assert_eq!(count(&db, "test_scores"), 0);
+    let (_, metrics) = common::api::get_json(&server, &admin, "/api/v1/projects/shop/metrics");
+    assert_eq!(metrics["promptness"]["scoring_backlog"]["runs_waiting"], 1, "{metrics}");
+    let (_, scrape) = common::api::get_text(&server, &admin, "/metrics");
+    assert!(scrape.contains("\nflakewatch_scoring_runs_waiting 1\n"), "{scrape}");
+    assert!(scrape.contains("flakewatch_store_tasks{status=\"scoring\"} 1\n"), "{scrape}");
+    drop(server);
+
+    // The process stopped between the stages; the next one scores the run, once.
+    let server = TestServer::start(&db);
+    let done = await_task(&server, &task);
+    assert_eq!((done["status"].as_str(), done["stage"].as_str()), (Some("completed"), Some("done")), "{done}");
+    assert!(done["scored_at"].is_string(), "{done}");
+    assert_eq!(count(&db, "test_scores WHERE runs_seen = 1"), 4);
+    assert_eq!(count(&db, "runs WHERE scored_at IS NOT NULL AND score_seq = 1"), 1);
+    // The one scoring job the store asked for (it ends just after the run it scored).
+    assert_eq!(count(&db, "store_tasks WHERE kind = 'score' AND status <> 'failed'"), 1);
+});
+
+storage_test!(fn scoring_in_batches_equals_scoring_run_by_run(db) {
+    let server = TestServer::start_with(&db, store_only());
+    let token = token(&db, "shop", Scope::Upload);
+    for (query, body) in history() {
+        let task = upload_ok(&server, &token, &query, body.as_bytes());
+        wait_while(&server, &task, "queued");
+        assert_eq!(wait_while(&server, &task, "storing")["stage"], "scoring");
+    }
+    drop(server);
+
+    assert_eq!(score_waiting(&db, "shop", u64::MAX), 1, "one batch takes all eight runs");
+    let batched = scoring_snapshot(&db);
+    assert!(batched.iter().any(|line| line.contains(" flaky ")), "{batched:#?}");
+    assert!(batched.iter().any(|line| line.contains(" broken ")), "{batched:#?}");
+
+    let mut conn = db.connect();
+    diesel::sql_query("UPDATE runs SET scored_at = NULL, score_seq = NULL, red_flaky = 0, red_broken = 0, red_other = 0, flaky_retry_ms = 0")
+        .execute(&mut conn)
+        .unwrap();
+    diesel::sql_query("DELETE FROM test_scores").execute(&mut conn).unwrap();
+    diesel::sql_query("DELETE FROM test_impact_days").execute(&mut conn).unwrap();
+    assert_eq!(score_waiting(&db, "shop", 1), 8, "one run a batch");
+    assert_eq!(scoring_snapshot(&db), batched);
+
+    // A rescore replays the runs in their scoring order: the same again.
+    let project_id = flakewatch::store::projects::find(&mut conn, "shop").unwrap().unwrap().id;
+    let now = chrono::Utc::now().naive_utc();
+    let summary = scores::rescore_project(&mut conn, project_id, &Params::default(), now, |_, _| {}).unwrap();
+    assert_eq!(summary.runs, 8);
+    assert_eq!(scoring_snapshot(&db), batched);
+});
+
+#[test]
+fn stores_committing_out_of_order_are_scored_in_the_order_they_land() {
+    // On SQLite the first store's transaction holds the only write lock, so stores cannot
+    // overtake each other there.
+    let Some(db) = TestDb::postgres() else { return };
+    let (paused_tx, paused) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    let first_task = Mutex::new(None::<i64>);
+    let observer: BatchObserver = Box::new(move |task, _| {
+        let is_first = *first_task.lock().unwrap().get_or_insert(task) == task;
+        if is_first {
+            paused_tx.send(task).unwrap();
+            released
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap();
+        }
+    });
+    let server = TestServer::start_with(
+        &db,
+        ServerOptions {
+            workers: 3,
+            batch_observer: Some(observer),
+            ..Default::default()
+        },
+    );
+    let token = token(&db, "shop", Scope::Upload);
+    let runs = history();
+    let early = upload_ok(&server, &token, &runs[0].0, runs[0].1.as_bytes());
+    paused
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the first store reached its batch");
+    // The first run's row exists (its id is taken) but is not committed; the second
+    // overtakes it and is stored and scored first.
+    let late = upload_ok(&server, &token, &runs[1].0, runs[1].1.as_bytes());
+    assert_eq!(await_task(&server, &late)["status"], "completed");
+    release.send(()).unwrap();
+    assert_eq!(await_task(&server, &early)["status"], "completed");
+
+    let early_run = task(&server, &early)["run_id"].as_i64().unwrap();
+    let late_run = task(&server, &late)["run_id"].as_i64().unwrap();
+    assert!(early_run < late_run, "ids in the order the stores began");
+    assert_eq!(
+        count(
+            &db,
+            &format!("runs WHERE id = {late_run} AND score_seq = 1")
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            &format!("runs WHERE id = {early_run} AND score_seq = 2")
+        ),
+        1
+    );
+    assert_eq!(count(&db, "test_scores WHERE runs_seen = 2"), 4);
+    let incremental = scoring_snapshot(&db);
+    let mut conn = db.connect();
+    let project_id = flakewatch::store::projects::find(&mut conn, "shop")
+        .unwrap()
+        .unwrap()
+        .id;
+    let now = chrono::Utc::now().naive_utc();
+    scores::rescore_project(&mut conn, project_id, &Params::default(), now, |_, _| {}).unwrap();
+    assert_eq!(
+        scoring_snapshot(&db),
+        incremental,
+        "a replay in scoring order agrees"
+    );
+}
+
+storage_test!(fn retention_purges_old_results_and_changes_no_score(db) {
+    let server = TestServer::start_with(&db, ServerOptions {
+        result_retention_days: 1,
+        ..Default::default()
+    });
+    let token = token(&db, "shop", Scope::Upload);
+    for (query, body) in history() {
+        assert_eq!(await_task(&server, &upload_ok(&server, &token, &query, body.as_bytes()))["status"], "completed");
+    }
+    let before = scoring_snapshot(&db);
+    let results_before = count(&db, "results");
+
+    // The lease keeper enqueues retention at most hourly; a test enqueues it itself and
+    // waits for the job to end.
+    let mut changes = server.workers.signals.subscribe_changed();
+    let mut conn = db.connect();
+    let now = chrono::Utc::now().naive_utc();
+    queue::enqueue(&mut conn, JobKind::Retention, None, "retention", now).unwrap();
+    let job: i64 = {
+        #[derive(QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            id: i64,
+        }
+        diesel::sql_query("SELECT max(id) AS id FROM store_tasks WHERE kind = 'retention'")
+            .get_result::<Id>(&mut conn)
+            .unwrap()
+            .id
+    };
+    server.workers.signals.task_enqueued();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let completed = format!("store_tasks WHERE id = {job} AND status = 'completed'");
+    let ended = runtime.block_on(async {
+        let job_ended = async {
+            // A change of the job (claimed, ended) wakes us to look at it.
+            while count(&db, &completed) == 0 {
+                while changes.recv().await.unwrap() != job {}
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), job_ended).await
+    });
+    ended.expect("the retention job ended within 60 s");
+
+    // Newest run on the 24th at 10:00: runs before the 23rd at 10:00 go (the 21st's and
+    // the 22nd's, 15 results), those of the 23rd stay.
+    assert_eq!(count(&db, "results r JOIN runs u ON u.id = r.run_id WHERE u.started_at < '2026-11-23 00:00:00'"), 0);
+    assert_eq!(count(&db, "results"), results_before - 15);
+    assert_eq!(count(&db, "runs"), 8, "runs stay, with their counts");
+    assert_eq!(scoring_snapshot(&db), before, "purging results changes no score");
+});

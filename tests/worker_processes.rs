@@ -11,7 +11,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::api::{await_task, count, token, upload_ok};
+use common::api::{await_task, count, get_json, token, upload_ok};
 use common::reports::junit;
 use common::{http, ServerOptions, TestDb, TestServer};
 use diesel::connection::SimpleConnection;
@@ -27,8 +27,14 @@ struct Worker {
 
 impl Worker {
     fn start(db: &TestDb, workers: usize, grace_seconds: u64) -> Worker {
+        Worker::start_for(db, workers, grace_seconds, "store,score,retention")
+    }
+
+    /// A worker process that takes only the job kinds listed (`store,score`, ...).
+    fn start_for(db: &TestDb, workers: usize, grace_seconds: u64, jobs: &str) -> Worker {
         let mut child = Command::new(env!("CARGO_BIN_EXE_flakewatch"))
             .arg("worker")
+            .env("FLAKEWATCH_JOBS", jobs)
             .env("DATABASE_URL", &db.url)
             .env("FLAKEWATCH_WORKERS", workers.to_string())
             .env("FLAKEWATCH_LEASE_SECONDS", "2")
@@ -164,10 +170,20 @@ fn two_worker_processes_run_each_of_200_tasks_exactly_once() {
         workers_seen.insert(worker.split(':').nth(1).unwrap().to_owned());
     }
     assert_eq!(
-        count(&db, "store_tasks WHERE status = 'completed' AND claims = 1"),
+        count(
+            &db,
+            "store_tasks WHERE kind = 'store' AND status = 'completed' AND claims = 1"
+        ),
         200
     );
     assert_eq!(count(&db, "runs"), 200);
+    // Each run scored once, in one order: the states saw every run once.
+    assert_eq!(count(&db, "runs WHERE scored_at IS NOT NULL"), 200);
+    assert_eq!(
+        count(&db, "(SELECT DISTINCT score_seq FROM runs) AS seqs"),
+        200
+    );
+    assert_eq!(count(&db, "test_scores WHERE runs_seen = 200"), 5);
     assert_eq!(count(&db, "results"), 1000);
     assert_eq!(count(&db, "tests"), 5);
     let pids = [first.pid().to_string(), second.pid().to_string()];
@@ -281,4 +297,63 @@ fn worker_refuses_sqlite() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("needs PostgreSQL"), "{stderr}");
+}
+
+#[test]
+fn a_scorer_killed_mid_way_leaves_every_run_scored_exactly_once() {
+    let Some(db) = TestDb::postgres() else { return };
+    let server = api_only(&db);
+    let upload_token = token(&db, "shop", Scope::Upload);
+    // A worker that only stores: every run waits, stored, for a scorer.
+    let storer = Worker::start_for(&db, 2, 20, "store");
+    let report = junit("shop", 1500, 0);
+    let tasks: Vec<String> = (0..20)
+        .map(|i| {
+            upload_ok(
+                &server,
+                &upload_token,
+                &format!("branch=main&commit=c{i}&job=unit"),
+                report.as_bytes(),
+            )
+        })
+        .collect();
+    for task in &tasks {
+        for stage in ["queued", "storing"] {
+            let (status, answer) = get_json(
+                &server,
+                "",
+                &format!("/api/v1/tasks/{task}?wait=60&while={stage}"),
+            );
+            assert_eq!(status, 200, "{answer}");
+        }
+    }
+    storer.signal("-KILL");
+    assert_eq!(count(&db, "runs WHERE scored_at IS NULL"), 20);
+
+    // 30,000 results are two batches: the scorer dies after committing the first.
+    let scorer = Worker::start_for(&db, 1, 20, "score");
+    scorer.wait_for_line("scored");
+    scorer.signal("-KILL");
+    let finisher = Worker::start(&db, 1, 20);
+    for task in &tasks {
+        assert_eq!(await_task(&server, task)["status"], "completed");
+    }
+    drop(finisher);
+    assert_eq!(count(&db, "runs WHERE scored_at IS NOT NULL"), 20);
+    assert_eq!(
+        count(&db, "(SELECT DISTINCT score_seq FROM runs) AS seqs"),
+        20
+    );
+    assert_eq!(
+        count(&db, "test_scores WHERE runs_seen = 20"),
+        1500,
+        "every run counted once"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "store_tasks WHERE kind = 'store' AND status = 'completed'"
+        ),
+        20
+    );
 }

@@ -73,3 +73,43 @@ macro_rules! per_backend {
         }
     };
 }
+
+/// Runs `work` in a transaction whose commit does not wait for its WAL flush on
+/// PostgreSQL (`synchronous_commit = off` for that transaction only): for idempotent side
+/// writes such as heartbeats and shared test identities. A crash can lose such a commit,
+/// but never one made after it: WAL is flushed in order, so the store transaction that
+/// relies on these rows flushes them with its own commit. On SQLite `work` simply runs.
+pub fn without_flush_wait<T>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T>,
+) -> diesel::QueryResult<T> {
+    use diesel::connection::Connection;
+    if matches!(conn, DbConnection::Sqlite(_)) {
+        return work(conn);
+    }
+    conn.transaction(|conn| {
+        if let DbConnection::Postgres(pg) = conn {
+            relax_commit(pg)?;
+        }
+        work(conn)
+    })
+}
+
+/// `without_flush_wait` for a PostgreSQL connection.
+pub fn without_flush_wait_pg<T>(
+    pg: &mut diesel::PgConnection,
+    work: impl FnOnce(&mut diesel::PgConnection) -> diesel::QueryResult<T>,
+) -> diesel::QueryResult<T> {
+    use diesel::connection::Connection;
+    pg.transaction(|pg| {
+        relax_commit(pg)?;
+        work(pg)
+    })
+}
+
+fn relax_commit(pg: &mut diesel::PgConnection) -> diesel::QueryResult<()> {
+    use diesel::RunQueryDsl;
+    diesel::sql_query("SET LOCAL synchronous_commit = off")
+        .execute(pg)
+        .map(drop)
+}

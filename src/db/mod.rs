@@ -7,6 +7,8 @@ mod pool;
 pub mod schema;
 mod target;
 
-pub use connection::{connect, DbConnection, MultiBackend};
+pub use connection::{
+    connect, without_flush_wait, without_flush_wait_pg, DbConnection, MultiBackend,
+};
 pub use pool::{open, open_for_command, Database, DbError, DbPool, PooledConnection};
 pub use target::{redact, Backend, DatabaseTarget};

@@ -17,6 +17,7 @@ diesel::table! {
         created_at -> Timestamp,
         display_name -> Text,
         default_branch_source -> Text,
+        rescore_requested -> Bool,
     }
 }
 
@@ -77,9 +78,9 @@ diesel::table! {
 diesel::table! {
     store_tasks (id) {
         id -> BigInt,
-        token_hash -> Text,
-        upload_id -> BigInt,
-        project_id -> BigInt,
+        token_hash -> Nullable<Text>,
+        upload_id -> Nullable<BigInt>,
+        project_id -> Nullable<BigInt>,
         status -> Text,
         received_at -> Timestamp,
         enqueued_at -> Timestamp,
@@ -94,6 +95,10 @@ diesel::table! {
         records_stored -> BigInt,
         warnings -> Text,
         error -> Nullable<Text>,
+        kind -> Text,
+        dedupe_key -> Nullable<Text>,
+        stored_at -> Nullable<Timestamp>,
+        scored_at -> Nullable<Timestamp>,
     }
 }
 
@@ -126,6 +131,8 @@ diesel::table! {
         red_other -> Integer,
         flaky_retry_ms -> BigInt,
         timing_source -> Text,
+        scored_at -> Nullable<Timestamp>,
+        score_seq -> Nullable<BigInt>,
     }
 }
 

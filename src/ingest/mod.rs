@@ -1,5 +1,6 @@
-//! The store task itself: raw report -> JUnit parser -> run, tests and results, in one
-//! transaction that also marks the task completed.
+//! The store stage of a store task: raw report -> JUnit parser -> run, tests and results,
+//! in one transaction that also marks the task stored (`scoring`). Scoring is the next
+//! stage, a job of its own (see `jobs::score`).
 
 mod payload;
 pub mod stored_text;
@@ -15,8 +16,7 @@ use crate::db::DbError;
 use crate::junit::ParseError;
 use crate::store::uploads;
 use crate::tasks::queue::{self, Ending};
-use crate::tasks::worker::WorkerContext;
-use crate::tasks::{ClaimedTask, Warning};
+use crate::tasks::{ClaimedTask, Warning, WorkerContext};
 use writer::RunWriter;
 
 /// Tries a task gets before a storage error is taken as permanent.
@@ -25,7 +25,8 @@ const MAX_CLAIMS: i32 = 3;
 /// How storing a task ended, for the worker to log and count.
 #[derive(Debug)]
 pub enum IngestOutcome {
-    Completed {
+    /// The run is stored; the task waits for its project's scorer.
+    Stored {
         results: u64,
         timing: Timing,
     },
@@ -76,7 +77,7 @@ pub fn store(ctx: &WorkerContext, task: &ClaimedTask) -> IngestOutcome {
                 queue_ms: crate::tasks::millis_between(summary.enqueued_at, started),
                 run_ms: crate::tasks::millis_between(started, now()),
             };
-            return IngestOutcome::Completed {
+            return IngestOutcome::Stored {
                 results: summary.results,
                 timing,
             };

@@ -10,16 +10,14 @@ use super::stored_text;
 use super::timing::ReportClock;
 use super::{IngestError, PartialReport};
 use crate::analysis::signature;
-use crate::analysis::RunContext;
 use crate::db::{Backend, DbConnection};
 use crate::junit::{Item, JunitReader, Outcome, ParseOptions, TestCase};
 use crate::secrets::sha256_hex;
+use crate::store::projects;
 use crate::store::results::{self, FailureKey, NewResult, NewRun, RunCounts, RunTiming, TestKey};
 use crate::store::uploads::UploadForIngest;
-use crate::store::{projects, scores};
-use crate::tasks::queue::{self, CheckIn, Ending};
-use crate::tasks::worker::WorkerContext;
-use crate::tasks::{ClaimedTask, Progress, Warning};
+use crate::tasks::queue::{self, CheckIn};
+use crate::tasks::{ClaimedTask, Progress, Warning, WorkerContext};
 
 /// Test cases written per batch: large enough for COPY to pay off, small enough that
 /// check-ins (cancel, lease) come often.
@@ -73,8 +71,10 @@ impl<'a> RunWriter<'a> {
         }
     }
 
-    /// Writes everything inside the caller's transaction `tx`, then marks the task
-    /// completed in that same transaction. Returns the number of results stored.
+    /// Writes everything inside the caller's transaction `tx`, then marks the task stored
+    /// in that same transaction. Returns the number of results stored. Nothing here
+    /// writes a row another upload of the project also writes (identities go through
+    /// `side`, committed apart), so concurrent stores never wait on each other.
     pub fn write(
         &mut self,
         tx: &mut DbConnection,
@@ -85,15 +85,9 @@ impl<'a> RunWriter<'a> {
         let project_id = self.upload.project_id;
         let adopted =
             projects::adopt_reported_default_branch(tx, project_id, &meta.default_branch)?;
+        // When runs were re-marked, the project is flagged for its scorer to replay.
         let default_branch = match adopted {
-            Some(adopted) => {
-                if adopted.runs_remarked {
-                    // Every verdict so far leaned on the old default branch.
-                    let params = &self.ctx.analysis;
-                    scores::rescore_project(tx, project_id, params, now(), |_, _| {})?;
-                }
-                adopted.branch
-            }
+            Some(adopted) => adopted.branch,
             None => self.upload.default_branch.clone(),
         };
         let received_at = self.upload.received_at;
@@ -131,38 +125,9 @@ impl<'a> RunWriter<'a> {
             source: source.as_str(),
         };
         results::set_run_counts(tx, run_id, &self.counts, &timing)?;
-        // The analyzer's update for the tests this run touched, in the same transaction.
-        let context = RunContext {
-            run_id,
-            at: started_at,
-            branch: meta.branch.clone(),
-            on_default_branch: new_run.on_default_branch,
-            commit: meta.commit.clone(),
-            job: meta.job.clone(),
-            attempt: meta.attempt,
-            pipeline: meta.pipeline.clone(),
-            tests_in_run: 0,
-            failed_in_run: 0,
-            top_signature_failures: 0,
-            top_signature: None,
-        };
-        scores::score_run(
-            tx,
-            self.upload.project_id,
-            context,
-            &self.ctx.analysis,
-            now(),
-        )?;
         let warnings = self.final_warnings();
-        let finished = queue::finish(
-            tx,
-            self.task,
-            Ending::Completed,
-            now(),
-            self.progress,
-            &warnings,
-        )?;
-        if !finished {
+        let stored = queue::mark_stored(tx, self.task, now(), self.progress, &warnings)?;
+        if !stored {
             return Err(IngestError::LeaseLost);
         }
         Ok(self.progress.records_stored as u64)
@@ -257,13 +222,19 @@ impl<'a> RunWriter<'a> {
             self.note_duplicate(&test_key);
             test_keys.push(test_key);
         }
-        // Shared rows: on PostgreSQL outside the store transaction (see store::results).
-        let identities: &mut DbConnection = match self.ctx.db.backend {
-            Backend::Postgres => side,
-            Backend::Sqlite => tx,
+        // Shared rows: on PostgreSQL outside the store transaction (see store::results),
+        // committed without waiting for a flush (the store's own commit flushes them).
+        let (test_ids, failure_ids) = match self.ctx.db.backend {
+            Backend::Postgres => crate::db::without_flush_wait(side, |side| {
+                let tests = results::ensure_tests(side, project_id, &mut test_keys, now)?;
+                let failures = results::ensure_failures(side, project_id, &mut failure_keys, now)?;
+                Ok((tests, failures))
+            })?,
+            Backend::Sqlite => (
+                results::ensure_tests(tx, project_id, &mut test_keys, now)?,
+                results::ensure_failures(tx, project_id, &mut failure_keys, now)?,
+            ),
         };
-        let test_ids = results::ensure_tests(identities, project_id, &mut test_keys, now)?;
-        let failure_ids = results::ensure_failures(identities, project_id, &mut failure_keys, now)?;
 
         let mut rows = Vec::with_capacity(cases.len());
         for (case, (identity_hash, message_hash)) in cases.iter().zip(case_keys) {

@@ -70,6 +70,7 @@ pub struct Figures {
     pub wasted_money: f64,
     pub queue_ms_p95: Option<f64>,
     pub store_ms_p95: Option<f64>,
+    pub scoring_ms_p95: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -196,7 +197,7 @@ fn figures(
         ..Window::default()
     };
     let records = ci_metrics::run_records(conn, project_id, &window)?;
-    let (queue, store) = ci_metrics::task_timings(conn, project_id, &window)?;
+    let timings = ci_metrics::task_timings(conn, project_id, &window)?;
     let accuracy = metrics::accuracy(&records);
     let promptness = metrics::promptness(&records);
     let cost = metrics::cost(&records, rates);
@@ -216,8 +217,9 @@ fn figures(
         reruns_after_flaky_minutes: cost.reruns_after_flaky.minutes,
         flaky_retry_minutes: cost.flaky_retries.minutes,
         wasted_money: money(cost.reruns_after_flaky.money_micros + cost.flaky_retries.money_micros),
-        queue_ms_p95: Spread::of(&queue).p95,
-        store_ms_p95: Spread::of(&store).p95,
+        queue_ms_p95: Spread::of(&timings.queue).p95,
+        store_ms_p95: Spread::of(&timings.store).p95,
+        scoring_ms_p95: Spread::of(&timings.scoring).p95,
     })
 }
 

@@ -139,17 +139,31 @@ fn to_record(row: RunRow) -> RunRecord {
     }
 }
 
-/// Queue and store times (ms) of the project's tasks received in the window.
+/// How long the project's store tasks received in a window took, stage by stage (ms).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskTimings {
+    /// Enqueued until a worker started storing.
+    pub queue: Vec<f64>,
+    /// Started until the run was stored (or the task failed).
+    pub store: Vec<f64>,
+    /// Stored until scored: the scoring lag.
+    pub scoring: Vec<f64>,
+}
+
+/// Stage times of the project's store tasks received in the window.
 pub fn task_timings(
     conn: &mut DbConnection,
     project_id: i64,
     window: &Window,
-) -> QueryResult<(Vec<f64>, Vec<f64>)> {
+) -> QueryResult<TaskTimings> {
     let mut query = store_tasks::table
         .filter(store_tasks::project_id.eq(project_id))
+        .filter(store_tasks::kind.eq(crate::tasks::JobKind::Store.as_str()))
         .select((
             store_tasks::enqueued_at,
             store_tasks::started_at,
+            store_tasks::stored_at,
+            store_tasks::scored_at,
             store_tasks::finished_at,
         ))
         .into_boxed();
@@ -159,19 +173,27 @@ pub fn task_timings(
     if let Some(until) = window.until {
         query = query.filter(store_tasks::received_at.lt(until));
     }
-    let rows: Vec<(NaiveDateTime, Option<NaiveDateTime>, Option<NaiveDateTime>)> =
-        query.load(conn)?;
-    let mut queue = Vec::new();
-    let mut store = Vec::new();
-    for (enqueued, started, finished) in rows {
-        if let Some(started) = started {
-            queue.push((started - enqueued).num_milliseconds().max(0) as f64);
-            if let Some(finished) = finished {
-                store.push((finished - started).num_milliseconds().max(0) as f64);
-            }
+    type Row = (
+        NaiveDateTime,
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+    );
+    let rows: Vec<Row> = query.load(conn)?;
+    let ms = |from: NaiveDateTime, to: NaiveDateTime| (to - from).num_milliseconds().max(0) as f64;
+    let mut timings = TaskTimings::default();
+    for (enqueued, started, stored, scored, finished) in rows {
+        let Some(started) = started else { continue };
+        timings.queue.push(ms(enqueued, started));
+        if let Some(end) = stored.or(finished) {
+            timings.store.push(ms(started, end));
+        }
+        if let (Some(stored), Some(scored)) = (stored, scored) {
+            timings.scoring.push(ms(stored, scored));
         }
     }
-    Ok((queue, store))
+    Ok(timings)
 }
 
 /// The project's price per runner label, and its currency.

@@ -10,6 +10,7 @@ pub mod project_settings;
 pub mod projects;
 pub mod quarantines;
 pub mod results;
+pub mod retention;
 pub mod run_verdicts;
 pub mod run_views;
 pub mod scores;

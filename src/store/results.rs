@@ -194,12 +194,16 @@ fn ensure_tests_postgres(
             .map(|k| k.identity_hash.as_str())
             .filter(|hash| !ids.contains_key(*hash))
             .collect();
-        let found: Vec<(String, i64)> = tests::table
-            .filter(tests::project_id.eq(project_id))
-            .filter(tests::identity_hash.eq_any(&known))
-            .select((tests::identity_hash, tests::id))
-            .load(pg)?;
-        ids.extend(found);
+        // A join against the list, not `= ANY`: one index probe per key.
+        let found: Vec<Inserted> = diesel::sql_query(
+            "SELECT t.identity_hash, t.id FROM tests t \
+             JOIN unnest($2) AS known(identity_hash) ON t.identity_hash = known.identity_hash \
+             WHERE t.project_id = $1",
+        )
+        .bind::<BigInt, _>(project_id)
+        .bind::<Array<Text>, _>(known)
+        .load(pg)?;
+        ids.extend(found.into_iter().map(|row| (row.identity_hash, row.id)));
     }
     Ok(ids)
 }

@@ -1,14 +1,18 @@
-//! Scoring a stored run: the analyzer's state of each test in the run is read, advanced
-//! by this run's result and written back, inside the run's store transaction, so a run is
-//! scored exactly once. Work is proportional to the tests in the run, in chunks of
-//! `CHUNK` tests, so a huge run never holds all its states in memory.
+//! Scoring stored runs: each test's analyzer state is advanced by its results, run after
+//! run in the project's scoring order, and written back. This is the second stage after
+//! storing (see `jobs::score`): one scorer per project at a time (`lock_project`), taking
+//! the stored-but-unscored runs in batches, so a run is scored exactly once and a burst of
+//! uploads costs one read and one write of each test's state per batch, not per run.
 //!
-//! On PostgreSQL the states are locked (`FOR UPDATE`) in ascending test id, the same order
-//! for every writer, so concurrent store transactions wait for each other but never
-//! deadlock.
+//! A batch gives the same states as scoring its runs one by one: states stay in memory
+//! across the batch's runs, each run's breakdown is written before the next run reads it
+//! (rerun pairing), and a test that would have gone inactive between two runs of the batch
+//! goes inactive before its next result (as `rescore_project` does).
 //!
 //! Scoring also keeps the impact rollups (`store::impact`) and marks tests that have not
 //! been reported for a while `inactive` (`mark_inactive`).
+
+use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -16,12 +20,18 @@ use diesel::upsert::excluded;
 
 use super::impact::{self, DayCost, ImpactBatch, RerunKey};
 use crate::analysis::{
-    self, run_level, Outcome, Params, RunContext, Status, TestResultObs, TestState,
+    self, run_level, Evidence, Outcome, Params, RunContext, Status, TestResultObs, TestState,
 };
-use crate::db::schema::{failure_messages, results, runs, test_scores};
+use crate::db::schema::{failure_messages, projects, results, runs, test_scores};
 use crate::db::DbConnection;
 
 const CHUNK: i64 = 2000;
+/// States kept in memory while a batch is scored before they are written out.
+const MAX_CACHED_STATES: usize = 50_000;
+/// Runs looked at per batch, at most.
+const MAX_RUNS_PER_BATCH: i64 = 500;
+/// Advisory-lock class of a project's scorer (PostgreSQL); any constant unique to us.
+const SCORER_LOCK_CLASS: i32 = 0x4657_5343;
 
 /// What the scoring of one run adds up to; stored on the run for CI-quality metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -34,33 +44,241 @@ pub struct RedBreakdown {
 
 type ResultRow = (i64, String, i32, i32, i64, Option<i64>);
 
-/// Scores every test of `run_id`. `run` carries the run's metadata; its run-level counts
-/// are filled in here from the stored results.
-pub fn score_run(
+/// Makes the caller's transaction the project's only scorer until it ends: other
+/// scorers of the project, in any process, wait here. On SQLite the write transaction
+/// already excludes every other writer.
+pub fn lock_project(conn: &mut DbConnection, project_id: i64) -> QueryResult<()> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind::<diesel::sql_types::Integer, _>(SCORER_LOCK_CLASS)
+            // Ids past 2^31 share a lock with a smaller one: slower, never wrong.
+            .bind::<diesel::sql_types::Integer, _>(project_id as i32)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// What one scoring batch did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ScoredBatch {
+    /// The runs scored, in scoring order.
+    pub run_ids: Vec<i64>,
+    pub results: u64,
+}
+
+/// Scores the project's oldest stored-but-unscored runs, up to about `max_results`
+/// results (at least one run), in the caller's transaction, which must hold
+/// `lock_project`. Runs are taken in the order their stores became visible (by id among
+/// those committed) and numbered (`score_seq`) in that order, which `rescore_project`
+/// replays.
+pub fn score_pending(
     conn: &mut DbConnection,
     project_id: i64,
-    mut run: RunContext,
     params: &Params,
     now: NaiveDateTime,
-) -> QueryResult<RedBreakdown> {
+    max_results: u64,
+) -> QueryResult<ScoredBatch> {
+    let pending: Vec<(RunKey, i32)> = runs::table
+        .filter(runs::project_id.eq(project_id))
+        .filter(runs::scored_at.is_null())
+        .order(runs::id)
+        .limit(MAX_RUNS_PER_BATCH)
+        .select((run_key_columns(), runs::tests))
+        .load(conn)?;
+    let mut batch = ScoredBatch::default();
+    if pending.is_empty() {
+        return Ok(batch);
+    }
+    let (newest_scored, last_seq): (Option<NaiveDateTime>, Option<i64>) = runs::table
+        .filter(runs::project_id.eq(project_id))
+        .filter(runs::scored_at.is_not_null())
+        .select((
+            diesel::dsl::max(runs::started_at),
+            diesel::dsl::max(runs::score_seq),
+        ))
+        .first(conn)?;
+    let mut previous_at = newest_scored;
+    let mut seq = last_seq.unwrap_or(0);
+    let mut states = States::loaded_from(project_id);
+    let mut costs = ImpactBatch::default();
+    for (key, tests) in pending {
+        if !batch.run_ids.is_empty() && batch.results + tests.max(0) as u64 > max_results {
+            break;
+        }
+        let run_id = key.0;
+        let at = key.1;
+        batch.results += score_one(
+            conn,
+            project_id,
+            key,
+            previous_at,
+            &mut states,
+            &mut costs,
+            params,
+            now,
+        )?;
+        seq += 1;
+        diesel::update(runs::table.find(run_id))
+            .set((runs::scored_at.eq(now), runs::score_seq.eq(seq)))
+            .execute(conn)?;
+        previous_at = Some(previous_at.map_or(at, |before| before.max(at)));
+        batch.run_ids.push(run_id);
+    }
+    states.flush(conn, params, now)?;
+    costs.write(conn, project_id)?;
+    mark_inactive(conn, project_id, params)?;
+    Ok(batch)
+}
+
+/// Scores one run of the project: advances the states of its tests, writes the run's
+/// red breakdown and charges its rerun, if it is one. Returns the results read.
+#[allow(clippy::too_many_arguments)]
+fn score_one(
+    conn: &mut DbConnection,
+    project_id: i64,
+    (run_id, at, branch, on_default_branch, commit, job, attempt, pipeline): RunKey,
+    previous_at: Option<NaiveDateTime>,
+    states: &mut States,
+    costs: &mut ImpactBatch,
+    params: &Params,
+    now: NaiveDateTime,
+) -> QueryResult<u64> {
+    let mut run = RunContext {
+        run_id,
+        at,
+        branch,
+        on_default_branch,
+        commit,
+        job,
+        attempt,
+        pipeline,
+        tests_in_run: 0,
+        failed_in_run: 0,
+        top_signature_failures: 0,
+        top_signature: None,
+    };
     fill_run_level_counts(conn, &mut run)?;
     let mut breakdown = RedBreakdown::default();
-    let mut costs = ImpactBatch::default();
-    for_each_chunk(conn, run.run_id, |conn, chunk| {
+    let mut results = 0;
+    for_each_chunk(conn, run_id, |conn, chunk| {
         let mut scoring = Scoring {
             run: &run,
             params,
             breakdown: &mut breakdown,
-            costs: &mut costs,
+            costs,
         };
-        score_chunk(conn, project_id, chunk, &mut scoring, now)
+        states.ensure(conn, chunk)?;
+        for row in chunk {
+            let state = states.get(row.0);
+            // What `mark_inactive` after the runs before this one would have done.
+            let gone_from = state
+                .last_seen_at
+                .and_then(|last| analysis::inactive_from(last, params));
+            if let (Some(from), Some(before)) = (gone_from, previous_at) {
+                if from <= before && state.status != Status::Inactive {
+                    analysis::go_inactive(state, from);
+                }
+            }
+            observe_row(state, row, &mut scoring);
+        }
+        results += chunk.len() as u64;
+        if states.is_full() {
+            states.flush(conn, params, now)?;
+        }
+        Ok(())
     })?;
-    store_breakdown(conn, run.run_id, &breakdown)?;
-    let rerun = rerun_key(conn, &run)?;
-    impact::charge_rerun(conn, project_id, &rerun, &mut costs)?;
-    costs.write(conn, project_id)?;
-    mark_inactive(conn, project_id, params)?;
-    Ok(breakdown)
+    store_breakdown(conn, run_id, &breakdown)?;
+    let finished_at = runs::table
+        .find(run_id)
+        .select(runs::finished_at)
+        .first(conn)?;
+    let rerun = RerunKey {
+        run_id,
+        job: run.job.clone(),
+        attempt: run.attempt,
+        pipeline: run.pipeline.clone(),
+        commit: run.commit.clone(),
+        started_at: run.at,
+        finished_at,
+    };
+    impact::charge_rerun(conn, project_id, &rerun, costs)?;
+    Ok(results)
+}
+
+/// Test states being advanced: read from the database on first use (or, when replaying a
+/// history from scratch, started empty), written back by `flush`.
+struct States {
+    project_id: i64,
+    /// Whether states missing here are read from `test_scores` (not when replaying).
+    from_database: bool,
+    map: HashMap<i64, TestState>,
+}
+
+impl States {
+    fn loaded_from(project_id: i64) -> States {
+        States {
+            project_id,
+            from_database: true,
+            map: HashMap::new(),
+        }
+    }
+
+    fn from_scratch(project_id: i64) -> States {
+        States {
+            project_id,
+            from_database: false,
+            map: HashMap::new(),
+        }
+    }
+
+    /// Makes sure the states of the chunk's tests are at hand.
+    fn ensure(&mut self, conn: &mut DbConnection, chunk: &[ResultRow]) -> QueryResult<()> {
+        if !self.from_database {
+            return Ok(());
+        }
+        let mut missing: Vec<i64> = chunk
+            .iter()
+            .map(|row| row.0)
+            .filter(|id| !self.map.contains_key(id))
+            .collect();
+        missing.dedup(); // sorted already; a test reported twice in one run is one state
+        if missing.is_empty() {
+            return Ok(());
+        }
+        self.map.extend(load_states(conn, &missing)?);
+        Ok(())
+    }
+
+    fn get(&mut self, test_id: i64) -> &mut TestState {
+        self.map.entry(test_id).or_default()
+    }
+
+    fn is_full(&self) -> bool {
+        self.from_database && self.map.len() >= MAX_CACHED_STATES
+    }
+
+    /// Writes every state held (in test id order) and forgets them.
+    fn flush(
+        &mut self,
+        conn: &mut DbConnection,
+        params: &Params,
+        now: NaiveDateTime,
+    ) -> QueryResult<()> {
+        let mut ids: Vec<i64> = self.map.keys().copied().collect();
+        ids.sort_unstable();
+        for batch in ids.chunks(CHUNK as usize) {
+            let rows: Vec<ScoreRow> = batch
+                .iter()
+                .map(|id| {
+                    let state = self.map.get_mut(id).expect("ids come from the map");
+                    score_row(*id, self.project_id, state, params, now)
+                })
+                .collect();
+            upsert_scores(conn, &rows)?;
+        }
+        self.map.clear();
+        Ok(())
+    }
 }
 
 /// One run being scored: what each result adds up to.
@@ -71,29 +289,14 @@ struct Scoring<'a> {
     costs: &'a mut ImpactBatch,
 }
 
-fn rerun_key(conn: &mut DbConnection, run: &RunContext) -> QueryResult<RerunKey> {
-    let finished_at = runs::table
-        .find(run.run_id)
-        .select(runs::finished_at)
-        .first(conn)?;
-    Ok(RerunKey {
-        run_id: run.run_id,
-        job: run.job.clone(),
-        attempt: run.attempt,
-        pipeline: run.pipeline.clone(),
-        commit: run.commit.clone(),
-        started_at: run.at,
-        finished_at,
-    })
-}
-
 /// Tests of the project not reported for `inactive_after_hours` before its newest run
 /// become `inactive`, since the moment that period ran out; their next result ends it
 /// (see `analysis::observe`). A project that pauses changes nobody: only its own newest
-/// run counts.
+/// scored run counts.
 pub fn mark_inactive(conn: &mut DbConnection, project_id: i64, params: &Params) -> QueryResult<()> {
     let newest: Option<NaiveDateTime> = runs::table
         .filter(runs::project_id.eq(project_id))
+        .filter(runs::scored_at.is_not_null())
         .select(diesel::dsl::max(runs::started_at))
         .first(conn)?;
     let Some(newest) = newest else {
@@ -119,15 +322,15 @@ pub fn mark_inactive(conn: &mut DbConnection, project_id: i64, params: &Params) 
             .set((
                 test_scores::status.eq(Status::Inactive.as_str()),
                 test_scores::status_changed_at.eq(since),
-                test_scores::state
-                    .eq(serde_json::to_string(&state).unwrap_or_else(|_| "{}".into())),
+                test_scores::state.eq(state_json(&mut state)),
             ))
             .execute(conn)?;
     }
     Ok(())
 }
 
-/// Calls `work` with the run's results in chunks of ascending test id.
+/// Calls `work` with the run's results in chunks of ascending test id; a test's rows
+/// (a test reported twice in one run) never straddle two chunks.
 fn for_each_chunk(
     conn: &mut DbConnection,
     run_id: i64,
@@ -135,7 +338,7 @@ fn for_each_chunk(
 ) -> QueryResult<()> {
     let mut after = i64::MIN;
     loop {
-        let chunk: Vec<ResultRow> = results::table
+        let mut chunk: Vec<ResultRow> = results::table
             .left_join(failure_messages::table)
             .filter(results::run_id.eq(run_id))
             .filter(results::test_id.gt(after))
@@ -150,10 +353,14 @@ fn for_each_chunk(
                 failure_messages::signature_id.nullable(),
             ))
             .load(conn)?;
-        let Some(last) = chunk.last() else {
+        let Some(last) = chunk.last().map(|row| row.0) else {
             return Ok(());
         };
-        after = last.0;
+        if chunk.len() as i64 == CHUNK && chunk[0].0 != last {
+            // The last test's rows may go on past the limit: it starts the next chunk.
+            chunk.retain(|row| row.0 != last);
+        }
+        after = chunk.last().map_or(last, |row| row.0);
         work(conn, &chunk)?;
     }
 }
@@ -175,8 +382,11 @@ fn store_breakdown(
 }
 
 /// Scores a project again from its first run, with every state kept in memory, and
-/// replaces its scores: for new analyzer parameters, or after a change of the analyzer.
-/// One transaction; `progress(done, total)` is called after each run.
+/// replaces its scores: for new analyzer parameters, after a change of the analyzer, or of
+/// the default branch. Replays the scored runs in their scoring order (`score_seq`), so a
+/// rescore gives what incremental scoring gave; runs still waiting are left to the
+/// scorer. Takes the project's scoring lock for its transaction; `progress(done, total)`
+/// is called after each run.
 pub fn rescore_project(
     conn: &mut DbConnection,
     project_id: i64,
@@ -185,93 +395,78 @@ pub fn rescore_project(
     mut progress: impl FnMut(usize, usize),
 ) -> QueryResult<RescoreSummary> {
     conn.transaction(|conn| {
-        let all_runs: Vec<RunKey> = runs::table
+        lock_project(conn, project_id)?;
+        diesel::update(projects::table.find(project_id))
+            .set(projects::rescore_requested.eq(false))
+            .execute(conn)?;
+        let scored: Vec<RunKey> = runs::table
             .filter(runs::project_id.eq(project_id))
-            .order((runs::started_at, runs::id))
-            .select((
-                runs::id,
-                runs::started_at,
-                runs::branch,
-                runs::on_default_branch,
-                runs::commit_sha,
-                runs::job,
-                runs::attempt,
-                runs::pipeline,
-            ))
+            .filter(runs::scored_at.is_not_null())
+            .order((runs::score_seq, runs::id))
+            .select(run_key_columns())
             .load(conn)?;
-        let mut states: std::collections::HashMap<i64, TestState> =
-            std::collections::HashMap::new();
+        let mut states = States::from_scratch(project_id);
+        let mut costs = ImpactBatch::default();
         let mut summary = RescoreSummary::default();
         impact::clear(conn, project_id)?;
-        // The incremental sweep (`mark_inactive`) marked a test inactive once a run of the
-        // project came `inactive_after_hours` after its last result: the replay does the
-        // same when the test comes back, judging by the run before.
         let mut previous_at: Option<NaiveDateTime> = None;
-        for (index, (run_id, at, branch, on_default_branch, commit, job, attempt, pipeline)) in
-            all_runs.iter().cloned().enumerate()
-        {
-            let mut run = RunContext {
-                run_id,
-                at,
-                branch,
-                on_default_branch,
-                commit,
-                job,
-                attempt,
-                pipeline,
-                tests_in_run: 0,
-                failed_in_run: 0,
-                top_signature_failures: 0,
-                top_signature: None,
-            };
-            fill_run_level_counts(conn, &mut run)?;
-            let mut breakdown = RedBreakdown::default();
-            let mut costs = ImpactBatch::default();
-            for_each_chunk(conn, run_id, |_, chunk| {
-                let mut scoring = Scoring {
-                    run: &run,
-                    params,
-                    breakdown: &mut breakdown,
-                    costs: &mut costs,
-                };
-                for row in chunk {
-                    let state = states.entry(row.0).or_default();
-                    let gone_from = state
-                        .last_seen_at
-                        .and_then(|last| analysis::inactive_from(last, params));
-                    if let (Some(from), Some(before)) = (gone_from, previous_at) {
-                        if from <= before && state.status != Status::Inactive {
-                            analysis::go_inactive(state, from);
-                        }
-                    }
-                    observe_row(state, row, &mut scoring);
-                }
-                summary.results += chunk.len() as u64;
-                Ok(())
-            })?;
-            store_breakdown(conn, run_id, &breakdown)?;
-            let rerun = rerun_key(conn, &run)?;
-            impact::charge_rerun(conn, project_id, &rerun, &mut costs)?;
-            costs.write(conn, project_id)?;
+        let total = scored.len();
+        for (index, key) in scored.into_iter().enumerate() {
+            let at = key.1;
+            summary.results += score_one(
+                conn,
+                project_id,
+                key,
+                previous_at,
+                &mut states,
+                &mut costs,
+                params,
+                now,
+            )?;
             previous_at = Some(previous_at.map_or(at, |before| before.max(at)));
             summary.runs += 1;
-            progress(index + 1, all_runs.len());
+            progress(index + 1, total);
         }
+        costs.write(conn, project_id)?;
         diesel::delete(test_scores::table.filter(test_scores::project_id.eq(project_id)))
             .execute(conn)?;
-        let mut ids: Vec<i64> = states.keys().copied().collect();
-        ids.sort_unstable();
-        for batch in ids.chunks(CHUNK as usize) {
-            let rows: Vec<ScoreRow> = batch
-                .iter()
-                .map(|id| score_row(*id, project_id, &states[id], params, now))
-                .collect();
-            upsert_scores(conn, &rows)?;
-        }
+        summary.tests = states.map.len() as u64;
+        states.flush(conn, params, now)?;
         mark_inactive(conn, project_id, params)?;
-        summary.tests = ids.len() as u64;
         Ok(summary)
     })
+}
+
+/// Whether the project asked its scorer for a full rescore (its default branch changed
+/// while uploads named it).
+pub fn rescore_requested(conn: &mut DbConnection, project_id: i64) -> QueryResult<bool> {
+    projects::table
+        .find(project_id)
+        .select(projects::rescore_requested)
+        .first(conn)
+}
+
+#[allow(clippy::type_complexity)]
+fn run_key_columns() -> (
+    runs::id,
+    runs::started_at,
+    runs::branch,
+    runs::on_default_branch,
+    runs::commit_sha,
+    runs::job,
+    runs::attempt,
+    runs::pipeline,
+) {
+    (
+        runs::id,
+        runs::started_at,
+        runs::branch,
+        runs::on_default_branch,
+        runs::commit_sha,
+        runs::job,
+        runs::attempt,
+        runs::pipeline,
+    )
 }
 
 /// id, started_at, branch, on default branch, commit, job, attempt, pipeline
@@ -316,27 +511,6 @@ fn fill_run_level_counts(conn: &mut DbConnection, run: &mut RunContext) -> Query
     run.top_signature_failures = top.map_or(0, |(_, n)| n as u32);
     run.top_signature = top.map(|(signature, _)| signature.to_string());
     Ok(())
-}
-
-fn score_chunk(
-    conn: &mut DbConnection,
-    project_id: i64,
-    chunk: &[ResultRow],
-    scoring: &mut Scoring<'_>,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
-    let mut ids: Vec<i64> = chunk.iter().map(|row| row.0).collect();
-    ids.dedup(); // sorted already; a test reported twice in one run is one state
-    let mut states: std::collections::HashMap<i64, TestState> =
-        load_states(conn, &ids)?.into_iter().collect();
-    for row in chunk {
-        observe_row(states.entry(row.0).or_default(), row, scoring);
-    }
-    let rows: Vec<ScoreRow> = ids
-        .iter()
-        .map(|id| score_row(*id, project_id, &states[id], scoring.params, now))
-        .collect();
-    upsert_scores(conn, &rows)
 }
 
 /// Advances one test's state by its result in the run; counts the run's red tests by the
@@ -397,11 +571,12 @@ type ScoreRow = (
 fn score_row(
     test_id: i64,
     project_id: i64,
-    state: &TestState,
+    state: &mut TestState,
     params: &Params,
     now: NaiveDateTime,
 ) -> ScoreRow {
     let verdict = analysis::verdict(state, params);
+    let last_seen_at = state.last_seen_at;
     (
         test_scores::test_id.eq(test_id),
         test_scores::project_id.eq(project_id),
@@ -415,8 +590,8 @@ fn score_row(
         test_scores::updated_at.eq(now),
         test_scores::evidence
             .eq(serde_json::to_string(&verdict.evidence).unwrap_or_else(|_| "[]".into())),
-        test_scores::state.eq(serde_json::to_string(state).unwrap_or_else(|_| "{}".into())),
-        test_scores::last_seen_at.eq(state.last_seen_at),
+        test_scores::state.eq(state_json(state)),
+        test_scores::last_seen_at.eq(last_seen_at),
         test_scores::fixed_since.eq(verdict.fixed_since),
     )
 }
@@ -444,22 +619,62 @@ fn upsert_scores(conn: &mut DbConnection, rows: &[ScoreRow]) -> QueryResult<()> 
     Ok(())
 }
 
-/// The stored states of `ids` (sorted), locked on PostgreSQL until the transaction ends
-/// (in ascending id order, as the query sorts them).
+/// A state as stored: without its evidence, which has a column of its own.
+fn state_json(state: &mut TestState) -> String {
+    let evidence = std::mem::take(&mut state.evidence);
+    let json = serde_json::to_string(state).unwrap_or_else(|_| "{}".into());
+    state.evidence = evidence;
+    json
+}
+
+#[derive(QueryableByName)]
+struct StoredState {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    test_id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    state: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    evidence: String,
+}
+
+/// The stored states of `ids` (sorted), their evidence put back in. The project's
+/// scoring lock keeps every other writer away, so nothing is locked row by row.
 fn load_states(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<(i64, TestState)>> {
-    let query = test_scores::table
-        .filter(test_scores::test_id.eq_any(ids))
-        .order(test_scores::test_id)
-        .select((test_scores::test_id, test_scores::state));
-    let rows: Vec<(i64, String)> = match conn {
-        DbConnection::Postgres(pg) => query.for_update().load(pg)?,
-        DbConnection::Sqlite(sqlite) => query.load(sqlite)?,
+    let rows: Vec<StoredState> = match conn {
+        // A join against the list reads as one index scan per id, planned once.
+        DbConnection::Postgres(pg) => diesel::sql_query(
+            "SELECT s.test_id, s.state, s.evidence FROM test_scores s \
+             JOIN unnest($1::bigint[]) AS wanted(id) ON s.test_id = wanted.id",
+        )
+        .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(ids)
+        .load(pg)?,
+        DbConnection::Sqlite(sqlite) => test_scores::table
+            .filter(test_scores::test_id.eq_any(ids))
+            .select((
+                test_scores::test_id,
+                test_scores::state,
+                test_scores::evidence,
+            ))
+            .load::<(i64, String, String)>(sqlite)?
+            .into_iter()
+            .map(|(test_id, state, evidence)| StoredState {
+                test_id,
+                state,
+                evidence,
+            })
+            .collect(),
     };
     Ok(rows
         .into_iter()
-        .map(|(id, state)| {
+        .map(|row| {
             // A state written by an older analyzer that no longer reads starts afresh.
-            (id, serde_json::from_str(&state).unwrap_or_default())
+            let mut state: TestState = serde_json::from_str(&row.state).unwrap_or_default();
+            if state.evidence.is_empty() {
+                // Older rows kept the evidence in the state too; newer ones only here.
+                state.evidence =
+                    serde_json::from_str::<Vec<Evidence>>(&row.evidence).unwrap_or_default();
+            }
+            (row.test_id, state)
         })
         .collect())
 }

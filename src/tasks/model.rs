@@ -8,15 +8,18 @@ use serde::{Deserialize, Serialize};
 pub enum TaskStatus {
     Enqueued,
     Running,
+    /// A store task whose run is stored and waits for its project's scorer.
+    Scoring,
     Completed,
     Failed,
     Cancelled,
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 5] = [
+    pub const ALL: [TaskStatus; 6] = [
         TaskStatus::Enqueued,
         TaskStatus::Running,
+        TaskStatus::Scoring,
         TaskStatus::Completed,
         TaskStatus::Failed,
         TaskStatus::Cancelled,
@@ -26,6 +29,7 @@ impl TaskStatus {
         match self {
             TaskStatus::Enqueued => "enqueued",
             TaskStatus::Running => "running",
+            TaskStatus::Scoring => "scoring",
             TaskStatus::Completed => "completed",
             TaskStatus::Failed => "failed",
             TaskStatus::Cancelled => "cancelled",
@@ -34,6 +38,26 @@ impl TaskStatus {
 
     pub fn parse(text: &str) -> Option<TaskStatus> {
         TaskStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// The status as the API shows it: a task being scored is still `running` there, so
+    /// clients that know only the five first statuses keep waiting for it (its `stage`
+    /// says `scoring`).
+    pub fn public(self) -> TaskStatus {
+        match self {
+            TaskStatus::Scoring => TaskStatus::Running,
+            status => status,
+        }
+    }
+
+    /// Which stage of its work a task is in: queued, storing, scoring or done.
+    pub fn stage(self) -> &'static str {
+        match self {
+            TaskStatus::Enqueued => "queued",
+            TaskStatus::Running => "storing",
+            TaskStatus::Scoring => "scoring",
+            _ => "done",
+        }
     }
 
     /// The task will not change any more.
@@ -52,12 +76,44 @@ pub struct Warning {
     pub message: String,
 }
 
+/// What a queued job does. Every kind shares the queue's leases, fencing and wake-ups;
+/// each has one handler (see `jobs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    /// Store one upload's reports as a run (one task per upload, with a token).
+    Store,
+    /// Score a project's stored runs, in order (at most one waiting per project).
+    Score,
+    /// Purge results and raw reports past their retention (at most one waiting).
+    Retention,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 3] = [JobKind::Store, JobKind::Score, JobKind::Retention];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Store => "store",
+            JobKind::Score => "score",
+            JobKind::Retention => "retention",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<JobKind> {
+        JobKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
 /// A task a worker has claimed. `claim` fences every later write: a write that names an
 /// older claim than the row holds changes nothing.
 #[derive(Debug, Clone)]
 pub struct ClaimedTask {
     pub id: i64,
+    pub kind: JobKind,
+    /// The upload a store task stores (0 for other kinds).
     pub upload_id: i64,
+    /// The project a store or score job works on (0 for retention).
     pub project_id: i64,
     pub claim: i32,
 }
@@ -76,14 +132,25 @@ pub struct TaskView {
     /// The upload's identity, which the task token is derived from.
     #[serde(skip)]
     pub upload_key: String,
+    #[serde(serialize_with = "public_status")]
     pub status: TaskStatus,
+    /// queued, storing, scoring or done.
+    pub stage: &'static str,
     pub received_at: NaiveDateTimeUtc,
     pub enqueued_at: NaiveDateTimeUtc,
     pub started_at: Option<NaiveDateTimeUtc>,
     pub finished_at: Option<NaiveDateTimeUtc>,
     pub heartbeat_at: Option<NaiveDateTimeUtc>,
+    /// When its run was stored (the first stage's commit).
+    pub stored_at: Option<NaiveDateTimeUtc>,
+    /// When its run was scored, which completes the task.
+    pub scored_at: Option<NaiveDateTimeUtc>,
     /// From enqueued until a worker started it (or until now, while it waits).
     pub queue_ms: Option<i64>,
+    /// From a worker starting it until its run was stored.
+    pub store_ms: Option<i64>,
+    /// From stored until scored (or until now, while it waits): the scoring lag.
+    pub scoring_ms: Option<i64>,
     /// From a worker starting it until it finished.
     pub run_ms: Option<i64>,
     pub worker: Option<String>,
@@ -110,6 +177,10 @@ pub struct UploadSummary {
     pub pipeline: String,
     pub build_url: String,
     pub runner: String,
+}
+
+fn public_status<S: serde::Serializer>(status: &TaskStatus, s: S) -> Result<S::Ok, S::Error> {
+    status.public().serialize(s)
 }
 
 /// A UTC timestamp that serialises as RFC 3339 with a `Z`.

@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
 
 use super::model::{
-    millis_between, ClaimedTask, NaiveDateTimeUtc, Progress, TaskStatus, TaskView, UploadSummary,
-    Warning,
+    millis_between, ClaimedTask, JobKind, NaiveDateTimeUtc, Progress, TaskStatus, TaskView,
+    UploadSummary, Warning,
 };
 use crate::db::schema::{projects, runs, store_tasks, upload_payloads, uploads};
 use crate::db::DbConnection;
@@ -20,39 +20,50 @@ pub const CHANNEL_CHANGED: &str = "flakewatch_task_changed";
 struct ClaimRow {
     #[diesel(sql_type = BigInt)]
     id: i64,
-    #[diesel(sql_type = BigInt)]
-    upload_id: i64,
-    #[diesel(sql_type = BigInt)]
-    project_id: i64,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    upload_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    project_id: Option<i64>,
     #[diesel(sql_type = Integer)]
     claims: i32,
 }
 
-/// Claims the oldest enqueued task for `worker`. On PostgreSQL concurrent claimers skip
-/// each other's locked rows instead of queueing behind them; SQLite's single writer lock
-/// makes the same statement safe there. Leases exist only on PostgreSQL: a SQLite database
-/// is served by one process, which requeues its own orphans at start.
+/// Claims the oldest enqueued job of `kinds` for `worker`. On PostgreSQL concurrent
+/// claimers skip each other's locked rows instead of queueing behind them; SQLite's single
+/// writer lock makes the same statement safe there. Leases exist only on PostgreSQL: a
+/// SQLite database is served by one process, which requeues its own orphans at start.
 pub fn claim(
     conn: &mut DbConnection,
     worker: &str,
+    kinds: &[JobKind],
     now: NaiveDateTime,
     lease: Duration,
 ) -> QueryResult<Option<ClaimedTask>> {
-    const SET: &str = "UPDATE store_tasks SET status = 'running', started_at = $1, \
+    if kinds.is_empty() {
+        return Ok(None);
+    }
+    // The kinds are our own constants, never input.
+    let kinds: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
+    let set = format!(
+        "UPDATE store_tasks SET status = 'running', started_at = $1, \
          heartbeat_at = $1, lease_expires_at = $2, worker = $3, claims = claims + 1 \
          WHERE id = (SELECT id FROM store_tasks WHERE status = 'enqueued' \
-         ORDER BY enqueued_at, id";
-    const RETURNING: &str = "LIMIT 1) RETURNING id, upload_id, project_id, claims";
+         AND kind IN ({}) ORDER BY enqueued_at, id",
+        kinds.join(", ")
+    );
+    const RETURNING: &str = "LIMIT 1) RETURNING id, kind, upload_id, project_id, claims";
     let row: Option<ClaimRow> = match conn {
         DbConnection::Postgres(pg) => {
-            diesel::sql_query(format!("{SET} FOR UPDATE SKIP LOCKED {RETURNING}"))
+            diesel::sql_query(format!("{set} FOR UPDATE SKIP LOCKED {RETURNING}"))
                 .bind::<Timestamp, _>(now)
                 .bind::<Nullable<Timestamp>, _>(Some(now + lease))
                 .bind::<Text, _>(worker)
                 .get_result(pg)
                 .optional()?
         }
-        DbConnection::Sqlite(sqlite) => diesel::sql_query(format!("{SET} {RETURNING}"))
+        DbConnection::Sqlite(sqlite) => diesel::sql_query(format!("{set} {RETURNING}"))
             .bind::<Timestamp, _>(now)
             .bind::<Nullable<Timestamp>, _>(None::<NaiveDateTime>)
             .bind::<Text, _>(worker)
@@ -64,10 +75,163 @@ pub fn claim(
     }
     Ok(row.map(|row| ClaimedTask {
         id: row.id,
-        upload_id: row.upload_id,
-        project_id: row.project_id,
+        // An unknown kind (written by a newer version) is handled as retention: harmless.
+        kind: JobKind::parse(&row.kind).unwrap_or(JobKind::Retention),
+        upload_id: row.upload_id.unwrap_or(0),
+        project_id: row.project_id.unwrap_or(0),
         claim: row.claims,
     }))
+}
+
+/// Enqueues a job of `kind` unless one with the same `dedupe_key` is already waiting
+/// (a running one does not count: it may have looked at its work already). Returns
+/// whether a job was added.
+pub fn enqueue(
+    conn: &mut DbConnection,
+    kind: JobKind,
+    project_id: Option<i64>,
+    dedupe_key: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let added = diesel::sql_query(
+        "INSERT INTO store_tasks (kind, project_id, dedupe_key, status, received_at, enqueued_at) \
+         VALUES ($1, $2, $3, 'enqueued', $4, $4) \
+         ON CONFLICT (kind, dedupe_key) WHERE status = 'enqueued' AND dedupe_key IS NOT NULL \
+         DO NOTHING",
+    )
+    .bind::<Text, _>(kind.as_str())
+    .bind::<Nullable<BigInt>, _>(project_id)
+    .bind::<Text, _>(dedupe_key)
+    .bind::<Timestamp, _>(now);
+    let added = crate::per_backend!(conn, |c| added.execute(c))?;
+    if added > 0 {
+        notify(conn, CHANNEL_ENQUEUED, "")?;
+    }
+    Ok(added > 0)
+}
+
+/// Whether a job of `kind` waits, runs, or finished after `since`: periodic jobs use it to
+/// run at most once a period.
+pub fn pending_or_finished_since(
+    conn: &mut DbConnection,
+    kind: JobKind,
+    since: NaiveDateTime,
+) -> QueryResult<bool> {
+    let recent = store_tasks::table
+        .filter(store_tasks::kind.eq(kind.as_str()))
+        .filter(
+            store_tasks::status
+                .eq_any([TaskStatus::Enqueued.as_str(), TaskStatus::Running.as_str()])
+                .or(store_tasks::finished_at.gt(since)),
+        );
+    diesel::select(diesel::dsl::exists(recent)).get_result(conn)
+}
+
+/// Ends the store stage of a task we still own: its run is stored and waits for the
+/// scorer, which completes it. Call inside the store transaction; `false` when the claim
+/// is no longer ours.
+pub fn mark_stored(
+    conn: &mut DbConnection,
+    task: &ClaimedTask,
+    now: NaiveDateTime,
+    progress: Progress,
+    warnings: &[Warning],
+) -> QueryResult<bool> {
+    let warnings = serde_json::to_string(warnings).unwrap_or_else(|_| "[]".into());
+    let changed = diesel::update(owned(task))
+        .set((
+            store_tasks::status.eq(TaskStatus::Scoring.as_str()),
+            store_tasks::stored_at.eq(now),
+            store_tasks::heartbeat_at.eq(now),
+            store_tasks::lease_expires_at.eq(None::<NaiveDateTime>),
+            store_tasks::records_seen.eq(progress.records_seen),
+            store_tasks::records_stored.eq(progress.records_stored),
+            store_tasks::warnings.eq(warnings),
+        ))
+        .execute(conn)?;
+    if changed == 1 {
+        notify(conn, CHANNEL_CHANGED, &task.id.to_string())?;
+    }
+    Ok(changed == 1)
+}
+
+/// Completes the store tasks of runs just scored; returns their ids and when each was
+/// stored. Call inside the scoring transaction, so a run's score and its task's
+/// completion commit together.
+pub fn complete_scored(
+    conn: &mut DbConnection,
+    run_ids: &[i64],
+    now: NaiveDateTime,
+) -> QueryResult<Vec<(i64, Option<NaiveDateTime>)>> {
+    let uploads_of_runs = runs::table
+        .filter(runs::id.eq_any(run_ids.to_vec()))
+        .select(runs::upload_id.nullable());
+    let completed: Vec<(i64, Option<NaiveDateTime>)> =
+        crate::per_backend!(conn, |c| diesel::update(
+            store_tasks::table
+                .filter(store_tasks::status.eq(TaskStatus::Scoring.as_str()))
+                .filter(store_tasks::upload_id.eq_any(uploads_of_runs))
+        )
+        .set((
+            store_tasks::status.eq(TaskStatus::Completed.as_str()),
+            store_tasks::scored_at.eq(now),
+            store_tasks::finished_at.eq(now),
+        ))
+        .returning((store_tasks::id, store_tasks::stored_at))
+        .get_results(c))?;
+    for (id, _) in &completed {
+        notify(conn, CHANNEL_CHANGED, &id.to_string())?;
+    }
+    Ok(completed)
+}
+
+/// Runs stored and waiting to be scored, and since when the oldest has waited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScoringBacklog {
+    pub waiting: i64,
+    pub oldest_stored_at: Option<NaiveDateTime>,
+}
+
+/// The scoring backlog, of one project or of all.
+pub fn scoring_backlog(
+    conn: &mut DbConnection,
+    project_id: Option<i64>,
+) -> QueryResult<ScoringBacklog> {
+    let mut query = store_tasks::table
+        .filter(store_tasks::status.eq(TaskStatus::Scoring.as_str()))
+        .into_boxed();
+    if let Some(project_id) = project_id {
+        query = query.filter(store_tasks::project_id.eq(project_id));
+    }
+    let (waiting, oldest_stored_at) = query
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::min(store_tasks::stored_at),
+        ))
+        .first::<(i64, Option<NaiveDateTime>)>(conn)?;
+    Ok(ScoringBacklog {
+        waiting,
+        oldest_stored_at,
+    })
+}
+
+/// Projects with stored runs waiting for a scorer that is neither waiting nor running:
+/// the store's own enqueue was lost (its process died between the two). The lease keeper
+/// enqueues a scoring job for each.
+pub fn projects_missing_a_scorer(conn: &mut DbConnection) -> QueryResult<Vec<i64>> {
+    #[derive(QueryableByName)]
+    struct Project {
+        #[diesel(sql_type = BigInt)]
+        project_id: i64,
+    }
+    let waiting: Vec<Project> = diesel::sql_query(
+        "SELECT DISTINCT w.project_id FROM store_tasks w \
+         WHERE w.status = 'scoring' AND w.project_id IS NOT NULL AND NOT EXISTS ( \
+           SELECT 1 FROM store_tasks s WHERE s.kind = 'score' \
+           AND s.status IN ('enqueued', 'running') AND s.project_id = w.project_id)",
+    )
+    .load(conn)?;
+    Ok(waiting.into_iter().map(|p| p.project_id).collect())
 }
 
 /// Puts running tasks whose lease ran out (their worker died) back in the queue.
@@ -118,8 +282,9 @@ struct CancelRow {
     cancel_requested: bool,
 }
 
-/// Renews the lease and publishes progress (PostgreSQL), or just reads the cancel flag
-/// (SQLite, where the worker's open store transaction holds the only write lock).
+/// Renews the lease and publishes progress (PostgreSQL; a heartbeat does not wait for a
+/// WAL flush), or just reads the cancel flag (SQLite, where the worker's open store
+/// transaction holds the only write lock).
 pub fn check_in(
     conn: &mut DbConnection,
     task: &ClaimedTask,
@@ -128,19 +293,21 @@ pub fn check_in(
     progress: Progress,
 ) -> QueryResult<CheckIn> {
     let row: Option<CancelRow> = match conn {
-        DbConnection::Postgres(pg) => diesel::sql_query(
-            "UPDATE store_tasks SET heartbeat_at = $1, lease_expires_at = $2, \
-             records_seen = $3, records_stored = $4 \
-             WHERE id = $5 AND claims = $6 AND status = 'running' RETURNING cancel_requested",
-        )
-        .bind::<Timestamp, _>(now)
-        .bind::<Timestamp, _>(now + lease)
-        .bind::<BigInt, _>(progress.records_seen)
-        .bind::<BigInt, _>(progress.records_stored)
-        .bind::<BigInt, _>(task.id)
-        .bind::<Integer, _>(task.claim)
-        .get_result(pg)
-        .optional()?,
+        DbConnection::Postgres(pg) => crate::db::without_flush_wait_pg(pg, |pg| {
+            diesel::sql_query(
+                "UPDATE store_tasks SET heartbeat_at = $1, lease_expires_at = $2, \
+                 records_seen = $3, records_stored = $4 \
+                 WHERE id = $5 AND claims = $6 AND status = 'running' RETURNING cancel_requested",
+            )
+            .bind::<Timestamp, _>(now)
+            .bind::<Timestamp, _>(now + lease)
+            .bind::<BigInt, _>(progress.records_seen)
+            .bind::<BigInt, _>(progress.records_stored)
+            .bind::<BigInt, _>(task.id)
+            .bind::<Integer, _>(task.claim)
+            .get_result(pg)
+            .optional()
+        })?,
         DbConnection::Sqlite(sqlite) => diesel::sql_query(
             "SELECT cancel_requested FROM store_tasks \
              WHERE id = $1 AND claims = $2 AND status = 'running'",
@@ -156,6 +323,28 @@ pub fn check_in(
         },
         None => CheckIn::LeaseLost,
     })
+}
+
+/// Renews a job's lease from inside the transaction doing its work: as that
+/// transaction's first statement it also takes SQLite's write lock before any read.
+/// `false` when the claim is no longer ours.
+pub fn heartbeat(
+    conn: &mut DbConnection,
+    task: &ClaimedTask,
+    now: NaiveDateTime,
+    lease: Duration,
+) -> QueryResult<bool> {
+    let expires = match conn {
+        DbConnection::Postgres(_) => Some(now + lease),
+        DbConnection::Sqlite(_) => None,
+    };
+    let changed = diesel::update(owned(task))
+        .set((
+            store_tasks::heartbeat_at.eq(now),
+            store_tasks::lease_expires_at.eq(expires),
+        ))
+        .execute(conn)?;
+    Ok(changed == 1)
 }
 
 /// How a claimed task ends.
@@ -282,8 +471,10 @@ pub fn purge_reports(
         )
         .filter(store_tasks::finished_at.lt(now - keep))
         .select(store_tasks::upload_id);
-    diesel::delete(upload_payloads::table.filter(upload_payloads::upload_id.eq_any(ended)))
-        .execute(conn)
+    diesel::delete(
+        upload_payloads::table.filter(upload_payloads::upload_id.nullable().eq_any(ended)),
+    )
+    .execute(conn)
 }
 
 #[derive(Queryable, Selectable)]
@@ -296,6 +487,8 @@ struct TaskRow {
     started_at: Option<NaiveDateTime>,
     finished_at: Option<NaiveDateTime>,
     heartbeat_at: Option<NaiveDateTime>,
+    stored_at: Option<NaiveDateTime>,
+    scored_at: Option<NaiveDateTime>,
     worker: Option<String>,
     cancel_requested: bool,
     records_seen: i64,
@@ -337,12 +530,14 @@ pub struct ListPosition {
     pub id: i64,
 }
 
+/// Store tasks with their upload, project and run (other job kinds have none).
 macro_rules! task_view_query {
     () => {
         store_tasks::table
-            .inner_join(uploads::table)
-            .inner_join(projects::table)
-            .left_join(runs::table.on(runs::upload_id.eq(store_tasks::upload_id)))
+            .inner_join(uploads::table.on(store_tasks::upload_id.eq(uploads::id.nullable())))
+            .inner_join(projects::table.on(store_tasks::project_id.eq(projects::id.nullable())))
+            .left_join(runs::table.on(runs::upload_id.nullable().eq(store_tasks::upload_id)))
+            .filter(store_tasks::kind.eq(JobKind::Store.as_str()))
             .select((
                 TaskRow::as_select(),
                 UploadRow::as_select(),
@@ -393,7 +588,12 @@ pub fn list(
         query = query.filter(store_tasks::project_id.eq(project_id));
     }
     if let Some(status) = filter.status {
-        query = query.filter(store_tasks::status.eq(status.as_str()));
+        // `running` as the API shows it includes the tasks being scored.
+        let statuses = match status {
+            TaskStatus::Running => vec![status.as_str(), TaskStatus::Scoring.as_str()],
+            _ => vec![status.as_str()],
+        };
+        query = query.filter(store_tasks::status.eq_any(statuses));
     }
     if let Some(since) = filter.since {
         query = query.filter(store_tasks::received_at.ge(since));
@@ -430,12 +630,22 @@ fn to_view((task, upload, project, run_id): ViewRow, now: NaiveDateTime) -> Task
         project_id: upload.project_id,
         upload_key: upload.idempotency_key,
         status,
+        stage: status.stage(),
         received_at: NaiveDateTimeUtc(task.received_at),
         enqueued_at: NaiveDateTimeUtc(task.enqueued_at),
         started_at: task.started_at.map(NaiveDateTimeUtc),
         finished_at: task.finished_at.map(NaiveDateTimeUtc),
         heartbeat_at: task.heartbeat_at.map(NaiveDateTimeUtc),
+        stored_at: task.stored_at.map(NaiveDateTimeUtc),
+        scored_at: task.scored_at.map(NaiveDateTimeUtc),
         queue_ms: queue_end.map(|end| millis_between(task.enqueued_at, end)),
+        store_ms: match (task.started_at, task.stored_at) {
+            (Some(start), Some(stored)) => Some(millis_between(start, stored)),
+            _ => None,
+        },
+        scoring_ms: task
+            .stored_at
+            .map(|stored| millis_between(stored, task.scored_at.unwrap_or(now))),
         run_ms: match (task.started_at, task.finished_at) {
             (Some(start), Some(end)) => Some(millis_between(start, end)),
             _ => None,
@@ -461,9 +671,10 @@ fn to_view((task, upload, project, run_id): ViewRow, now: NaiveDateTime) -> Task
     }
 }
 
-/// Number of tasks in each status, for /metrics.
+/// Number of store tasks in each status, for /metrics.
 pub fn count_by_status(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
     store_tasks::table
+        .filter(store_tasks::kind.eq(JobKind::Store.as_str()))
         .group_by(store_tasks::status)
         .select((store_tasks::status, diesel::dsl::count_star()))
         .load(conn)

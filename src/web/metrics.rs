@@ -16,16 +16,31 @@ pub async fn metrics(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     super::access::check_metrics(&req, &state.access)?;
-    let (depth, projects) = state
+    let now = chrono::Utc::now().naive_utc();
+    let (depth, backlog, projects) = state
         .db
-        .run(|conn| {
+        .run(move |conn| {
             let depth = queue::count_by_status(conn)?;
-            let projects = project_gauges::load(conn, chrono::Utc::now().naive_utc())?;
-            Ok::<_, DbError>((depth, projects))
+            let backlog = queue::scoring_backlog(conn, None)?;
+            let projects = project_gauges::load(conn, now)?;
+            Ok::<_, DbError>((depth, backlog, projects))
         })
         .await
         .map_err(ApiError::storage)?;
     let mut text = state.metrics.render(&depth);
+    let oldest_wait = backlog.oldest_stored_at.map_or(0.0, |at| {
+        crate::tasks::millis_between(at, now) as f64 / 1000.0
+    });
+    let _ = writeln!(
+        text,
+        "# HELP flakewatch_scoring_runs_waiting Runs stored and not yet scored.\n\
+         # TYPE flakewatch_scoring_runs_waiting gauge\n\
+         flakewatch_scoring_runs_waiting {}\n\
+         # HELP flakewatch_scoring_oldest_wait_seconds How long the oldest run waiting for scoring has waited.\n\
+         # TYPE flakewatch_scoring_oldest_wait_seconds gauge\n\
+         flakewatch_scoring_oldest_wait_seconds {oldest_wait:.3}",
+        backlog.waiting
+    );
     let _ = writeln!(
         text,
         "# HELP flakewatch_uploads_in_flight Upload bodies being received now.\n\

@@ -8,7 +8,7 @@ use std::time::Duration;
 use flakewatch::config::WorkerSettings;
 use flakewatch::db::Database;
 use flakewatch::service::Background;
-use flakewatch::tasks::worker::{BatchObserver, WorkerContext};
+use flakewatch::tasks::{BatchObserver, WorkerContext};
 use flakewatch::web::access::Access;
 use flakewatch::web::{self, AppState, UploadLimits};
 
@@ -39,6 +39,9 @@ pub struct ServerOptions {
     /// The server opens this URL instead of the test database's own (e.g. through a
     /// forwarder a test can cut).
     pub database_url: Option<String>,
+    /// Job kinds the workers take (empty: all).
+    pub jobs: Vec<flakewatch::tasks::JobKind>,
+    pub result_retention_days: u64,
 }
 
 impl Default for ServerOptions {
@@ -55,6 +58,8 @@ impl Default for ServerOptions {
             body_idle_timeout: Duration::from_secs(30),
             uploads_per_token: 8,
             database_url: None,
+            jobs: Vec::new(),
+            result_retention_days: 400,
         }
     }
 }
@@ -67,6 +72,8 @@ pub fn worker_settings(options: &ServerOptions) -> WorkerSettings {
         shutdown_grace_seconds: options.shutdown_grace_seconds,
         max_report_bytes: options.max_report_bytes,
         max_name_bytes: options.max_name_bytes,
+        jobs: options.jobs.clone(),
+        result_retention_days: options.result_retention_days,
     }
 }
 

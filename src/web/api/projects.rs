@@ -17,6 +17,7 @@ use crate::store::project_settings::{self, SettingsChange};
 use crate::store::projects;
 use crate::store::test_views::{self, TestFilter, TestSort};
 use crate::store::tokens::Scope;
+use crate::tasks::queue;
 use crate::web::{auth, AppState};
 
 #[get("/projects/{project}/tests")]
@@ -139,9 +140,10 @@ pub async fn quality_metrics(
         .db
         .run(move |conn| {
             let runs = ci_metrics::run_records(conn, project_id, &window)?;
-            let (queue, store) = ci_metrics::task_timings(conn, project_id, &window)?;
+            let timings = ci_metrics::task_timings(conn, project_id, &window)?;
+            let backlog = queue::scoring_backlog(conn, Some(project_id))?;
             let (rates, currency) = ci_metrics::rate_table(conn, project_id)?;
-            Ok::<_, DbError>(metrics_json(&runs, &queue, &store, &rates, &currency))
+            Ok::<_, DbError>(metrics_json(&runs, &timings, backlog, &rates, &currency))
         })
         .await
         .map_err(ApiError::storage)?;
@@ -150,8 +152,8 @@ pub async fn quality_metrics(
 
 fn metrics_json(
     runs: &[metrics::RunRecord],
-    queue_ms: &[f64],
-    store_ms: &[f64],
+    timings: &ci_metrics::TaskTimings,
+    backlog: queue::ScoringBacklog,
     rates: &metrics::RateTable,
     currency: &str,
 ) -> Value {
@@ -175,8 +177,13 @@ fn metrics_json(
             "minutes_per_job": promptness.per_job.iter().map(|(job, s)| (job.clone(), spread(s))).collect::<serde_json::Map<_, _>>(),
             "minutes_per_pipeline": spread(&promptness.per_pipeline),
             "minutes_to_first_red": spread(&promptness.time_to_first_red),
-            "queue_ms": spread(&Spread::of(queue_ms)),
-            "store_ms": spread(&Spread::of(store_ms)),
+            "queue_ms": spread(&Spread::of(&timings.queue)),
+            "store_ms": spread(&Spread::of(&timings.store)),
+            "scoring_ms": spread(&Spread::of(&timings.scoring)),
+            "scoring_backlog": {
+                "runs_waiting": backlog.waiting,
+                "oldest_stored_at": backlog.oldest_stored_at.map(|t| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            },
         },
         "cost": {
             "currency": currency,

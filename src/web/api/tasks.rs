@@ -90,12 +90,15 @@ pub async fn show(
         })?,
     }
     .min(MAX_WAIT_SECONDS);
-    let while_status = match query.while_status.as_deref() {
+    let while_state = match query.while_status.as_deref() {
         None => None,
-        Some(raw) => Some(TaskStatus::parse(raw).ok_or_else(|| {
+        Some(raw) => Some(WaitWhile::parse(raw).ok_or_else(|| {
             ApiError::bad_field(
                 "while",
-                format!("`while` is a task status (enqueued, running, ...), not `{raw}`"),
+                format!(
+                    "`while` is a task status (enqueued, running, ...) or stage (queued, \
+                     storing, scoring), not `{raw}`"
+                ),
             )
         })?),
     };
@@ -107,8 +110,8 @@ pub async fn show(
     let mut shutdown = state.shutdown.clone();
     loop {
         let task = find(&state, &task_ref).await?;
-        let settled = match while_status {
-            Some(status) => task.status != status,
+        let settled = match while_state {
+            Some(state) => !state.holds(task.status),
             None => task.status.is_final(),
         };
         if settled || wait == 0 {
@@ -200,7 +203,7 @@ pub async fn list(
     let status = match query.get("status") {
         None => None,
         Some(raw) => Some(TaskStatus::parse(raw).ok_or_else(|| {
-            ApiError::bad_field("status", format!("`status` is one of enqueued, running, completed, failed, cancelled, not `{raw}`"))
+            ApiError::bad_field("status", format!("`status` is one of enqueued, running, scoring, completed, failed, cancelled, not `{raw}`"))
         })?),
     };
     let limit = query::limit(&query, 100, MAX_LIST_LIMIT)?;
@@ -255,6 +258,16 @@ pub async fn cancel(
     let task_ref = TaskRef::from_path(&req, &state, &task, Some(&admin)).await?;
     let task = find(&state, &task_ref).await?;
     auth::check_project(&admin, &task.project)?;
+    if task.status == TaskStatus::Scoring {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "task_stored",
+            format!(
+                "task {}'s run is stored and being scored; it can no longer be cancelled",
+                task.id
+            ),
+        ));
+    }
     if task.status.is_final() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -296,6 +309,30 @@ pub(crate) async fn request_cancel(state: &AppState, task: &TaskView) -> Result<
 /// A task's token, derived again from its upload (only its hash is stored).
 pub(crate) fn token_of(task_key: &str, task: &TaskView) -> String {
     secrets::task_token(task_key, task.project_id, &task.upload_key)
+}
+
+/// What `?while=` waits through: a status as the API shows it, or a stage.
+#[derive(Debug, Clone, Copy)]
+enum WaitWhile {
+    Status(TaskStatus),
+    Stage(&'static str),
+}
+
+impl WaitWhile {
+    fn parse(raw: &str) -> Option<WaitWhile> {
+        const STAGES: [&str; 3] = ["queued", "storing", "scoring"];
+        if let Some(stage) = STAGES.into_iter().find(|s| *s == raw) {
+            return Some(WaitWhile::Stage(stage));
+        }
+        TaskStatus::parse(raw).map(|status| WaitWhile::Status(status.public()))
+    }
+
+    fn holds(self, status: TaskStatus) -> bool {
+        match self {
+            WaitWhile::Status(wanted) => status.public() == wanted,
+            WaitWhile::Stage(stage) => status.stage() == stage,
+        }
+    }
 }
 
 fn now() -> NaiveDateTime {

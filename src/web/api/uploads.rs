@@ -136,7 +136,7 @@ pub async fn create(
     Ok(HttpResponse::Accepted().json(Accepted {
         task: task_token,
         status_url,
-        status: enqueued.status,
+        status: enqueued.status.public(),
         duplicate: enqueued.duplicate,
     }))
 }

@@ -1,0 +1,20 @@
+ALTER TABLE projects DROP COLUMN rescore_requested;
+DROP INDEX runs_project_score_seq;
+DROP INDEX runs_unscored;
+ALTER TABLE runs DROP COLUMN score_seq;
+ALTER TABLE runs DROP COLUMN scored_at;
+DROP INDEX store_tasks_scoring;
+DROP INDEX store_tasks_waiting_dedupe;
+DELETE FROM store_tasks WHERE kind <> 'store';
+UPDATE store_tasks SET status = 'completed' WHERE status = 'scoring';
+ALTER TABLE store_tasks DROP CONSTRAINT store_tasks_store_has_upload;
+ALTER TABLE store_tasks DROP CONSTRAINT store_tasks_status_check;
+ALTER TABLE store_tasks ADD CONSTRAINT store_tasks_status_check
+    CHECK (status IN ('enqueued', 'running', 'completed', 'failed', 'cancelled'));
+ALTER TABLE store_tasks ALTER COLUMN project_id SET NOT NULL;
+ALTER TABLE store_tasks ALTER COLUMN upload_id SET NOT NULL;
+ALTER TABLE store_tasks ALTER COLUMN token_hash SET NOT NULL;
+ALTER TABLE store_tasks DROP COLUMN scored_at;
+ALTER TABLE store_tasks DROP COLUMN stored_at;
+ALTER TABLE store_tasks DROP COLUMN dedupe_key;
+ALTER TABLE store_tasks DROP COLUMN kind;
