@@ -1,12 +1,13 @@
-//! Read-only views of the store queue for pages and the demo: how many tasks are in each
-//! status, for one project or all.
+//! Read-only views of the store queue for pages and the demo: how many store tasks are in
+//! each status, and their queue and store times, for one project or all. Other job kinds
+//! (scoring, retention) share the table and are left out.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::schema::store_tasks;
 use crate::db::DbConnection;
-use crate::tasks::TaskStatus;
+use crate::tasks::{JobKind, TaskStatus};
 
 /// Tasks per status (only statuses that have any), for one project or, with `None`, all.
 pub fn count_by_status(
@@ -14,6 +15,7 @@ pub fn count_by_status(
     project_id: Option<i64>,
 ) -> QueryResult<Vec<(TaskStatus, i64)>> {
     let mut query = store_tasks::table
+        .filter(store_tasks::kind.eq(JobKind::Store.as_str()))
         .group_by(store_tasks::status)
         .select((store_tasks::status, diesel::dsl::count_star()))
         .into_boxed();
@@ -44,6 +46,7 @@ pub fn timings(
     until: Option<NaiveDateTime>,
 ) -> QueryResult<Vec<TaskTiming>> {
     let mut query = store_tasks::table
+        .filter(store_tasks::kind.eq(JobKind::Store.as_str()))
         .select((
             store_tasks::received_at,
             store_tasks::enqueued_at,
