@@ -223,6 +223,12 @@ pub struct ServeSettings {
 
     #[command(flatten)]
     pub access: AccessSettings,
+
+    /// Fill an empty database with a simulated project (`webshop`: 45 days of CI ending
+    /// now, with flaky and broken tests) to try the dashboard with; a database that
+    /// already holds projects is left as it is.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// Who may see the dashboard, and the address the server is reached at.

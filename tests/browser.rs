@@ -1,8 +1,12 @@
 //! The dashboard as a person meets it: a real headless Chromium clicking through the pages
 //! of a real server. One backend is enough here; the pages' data is tested on both in
-//! analysis_api.rs.
+//! analysis_api.rs and dashboard.rs. Screenshots of every page, wide and 400 px, go to
+//! `target/screenshots/` (CI keeps that folder).
 
 mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
 
 use common::api::{await_task, token, upload_ok};
 use common::browser::Browser;
@@ -29,8 +33,9 @@ fn report(retry_failed_first: bool, total_fails: bool) -> String {
     )
 }
 
-#[test]
-fn a_person_finds_the_flaky_test_and_why() {
+/// Eight runs of project `shop`: `survives_retry` passes on a retry twice (flaky), `totals`
+/// fails once (the one red run).
+fn seeded() -> (TestDb, TestServer) {
     let db = TestDb::sqlite();
     let server = TestServer::start(&db);
     let upload = token(&db, "shop", Scope::Upload);
@@ -44,6 +49,12 @@ fn a_person_finds_the_flaky_test_and_why() {
         );
         assert_eq!(await_task(&server, &task)["status"], "completed");
     }
+    (db, server)
+}
+
+#[test]
+fn a_person_finds_the_flaky_test_and_why() {
+    let (_db, server) = seeded();
 
     let browser = Browser::start();
     browser.open(&server.url("/"));
@@ -83,8 +94,8 @@ fn a_person_finds_the_flaky_test_and_why() {
     );
     assert_eq!(
         browser.count("figure.chart svg title"),
-        2,
-        "two titled charts"
+        5,
+        "five titled charts"
     );
     assert_no_console_errors(&browser);
     browser.click("a.card[href$='status=flaky']");
@@ -124,12 +135,81 @@ fn a_person_finds_the_flaky_test_and_why() {
 
     browser.click_link("Store tasks");
     assert_eq!(browser.title(), "Store tasks · flakewatch");
-    assert_eq!(browser.count("span.status-completed"), 8);
+    assert_eq!(browser.count("td span.status-completed"), 8);
 
     browser.open(&server.url("/projects/shop/runs/999999"));
     assert_eq!(browser.title(), "Not found · flakewatch");
     browser.click_link("Back to the runs of this project");
     assert_eq!(browser.title(), "Runs · shop · flakewatch");
+}
+
+#[test]
+fn every_page_opens_clean_its_links_answer_and_it_is_photographed() {
+    let (_db, server) = seeded();
+    let browser = Browser::start();
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+
+    // The pages behind ids are found as a person finds them: by following links.
+    browser.open(&server.url("/projects/shop"));
+    let first_link = |prefix: &str| {
+        browser
+            .links()
+            .into_iter()
+            .find(|href| {
+                href.strip_prefix(&server.base_url)
+                    .is_some_and(|path| path.starts_with(prefix))
+            })
+            .unwrap_or_else(|| panic!("no link to {prefix}"))
+    };
+    let run = first_link("/projects/shop/runs/");
+    let test = first_link("/projects/shop/tests/");
+    let commit = first_link("/projects/shop/commits/");
+    let pages = [
+        ("home", server.url("/")),
+        ("project", server.url("/projects/shop")),
+        (
+            "project-7-days-unit",
+            server.url("/projects/shop?days=7&job=unit"),
+        ),
+        ("tests", server.url("/projects/shop/tests")),
+        ("test", test),
+        ("runs", server.url("/projects/shop/runs")),
+        ("run", run),
+        ("commit", commit),
+        ("reports", server.url("/projects/shop/reports")),
+        ("tasks", server.url("/tasks")),
+        ("login", server.url("/login")),
+    ];
+    let mut links = BTreeSet::new();
+    for (name, url) in &pages {
+        browser.resize(1280, 900);
+        browser.open(url);
+        assert!(!browser.title().starts_with("Not found"), "{name}: {url}");
+        assert_no_console_errors(&browser);
+        links.extend(
+            browser
+                .links()
+                .into_iter()
+                .filter(|href| href.starts_with(&server.base_url)),
+        );
+        browser.screenshot(&shots.join(format!("{name}-wide.png")));
+        browser.resize(400, 900);
+        browser.screenshot(&shots.join(format!("{name}-400px.png")));
+        assert_no_console_errors(&browser);
+    }
+    for (name, _) in &pages {
+        for width in ["wide", "400px"] {
+            let png = std::fs::read(shots.join(format!("{name}-{width}.png"))).unwrap();
+            assert!(png.starts_with(b"\x89PNG"), "{name}-{width} is a PNG");
+        }
+    }
+    // No broken link anywhere: every address a page links to answers.
+    assert!(links.len() > 20, "{links:?}");
+    for href in &links {
+        let status = common::http().get(href).call().unwrap().status().as_u16();
+        assert_eq!(status, 200, "a broken link: {href}");
+    }
 }
 
 /// Fails the test on any console error of the page shown (a 404 for a stylesheet, a

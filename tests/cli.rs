@@ -478,3 +478,97 @@ storage_test!(fn backup_while_serving_then_restore_round_trip(db) {
     assert_eq!(status, 200, "{tests}");
     assert_eq!(tests["tests"].as_array().unwrap().len(), 4, "{tests}");
 });
+
+// ---- serve --demo --------------------------------------------------------------------------
+
+/// The command of the README's "See it first" section.
+fn readme_demo_command() -> String {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("read README.md");
+    let section = readme
+        .split("\n## See it first: demo data\n")
+        .nth(1)
+        .expect("README has a demo section");
+    let block = section.split("```sh\n").nth(1).expect("with a command");
+    block.lines().next().unwrap().trim().to_owned()
+}
+
+impl Served {
+    /// Waits for a log line containing `wanted`, failing on a panic or after `seconds`.
+    fn wait_for_log(&self, wanted: &str, seconds: u64) -> String {
+        self.process
+            .wait_for_line_within(wanted, std::time::Duration::from_secs(seconds))
+    }
+
+    fn get_text(&self, path: &str) -> (u16, String) {
+        let mut response = http()
+            .get(format!("{}{path}", self.base_url))
+            .call()
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.body_mut().read_to_string().unwrap(),
+        )
+    }
+}
+
+#[test]
+fn serve_demo_fills_an_empty_database_and_leaves_a_full_one_alone() {
+    let command = readme_demo_command();
+    assert_eq!(command, "flakewatch serve --demo --database-url demo.db");
+    let cwd = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut serve = flakewatch(cwd.path());
+        serve
+            .args(command.split_whitespace().skip(1))
+            .env("FLAKEWATCH_BIND", "127.0.0.1:0");
+        Served::start(serve)
+    };
+    let served = start();
+    served.wait_for_log("demo data: storing a simulated project", 60);
+    let progress = served.wait_for_log("% stored (", 300);
+    assert!(
+        progress.ends_with(" runs)"),
+        "progress counts the runs: {progress}"
+    );
+    let ready = served.wait_for_log("demo data ready", 300);
+    assert!(ready.contains("/projects/webshop"), "{ready}");
+    assert!(!ready.contains(" 0 flaky"), "{ready}");
+
+    let (status, home) = served.get_text("/");
+    assert_eq!(status, 200);
+    assert!(home.contains("href=\"/projects/webshop\""), "{home}");
+    let (status, project) = served.get_text("/projects/webshop");
+    assert_eq!(status, 200);
+    assert!(
+        project.contains("<h1>Webshop (demo data)</h1>"),
+        "{project}"
+    );
+    let flaky = project
+        .split("<h2>Flaky tests, costliest first</h2>")
+        .nth(1)
+        .and_then(|rest| rest.split("<h2>").next())
+        .unwrap();
+    assert!(
+        flaky.matches("href=\"/projects/webshop/tests/").count() >= 5,
+        "flaky tests are listed: {flaky}"
+    );
+    // The runs end now, so the default window is the last 30 days up to today.
+    let today = chrono::Utc::now().date_naive();
+    assert!(project.contains(&format!(" to {today}</h2>")), "{project}");
+    assert!(
+        project.contains("<title id=\"red-runs-title\">"),
+        "{project}"
+    );
+    assert!(served.terminate().success());
+
+    let again = start();
+    let left = again.wait_for_log("--demo added nothing", 60);
+    assert!(left.contains("holds 1 project"), "{left}");
+    let (_, project) = again.get_text("/projects/webshop");
+    assert!(
+        project.contains("<h1>Webshop (demo data)</h1>"),
+        "the data is still there"
+    );
+    assert!(again.terminate().success());
+}

@@ -314,6 +314,16 @@ storage_test!(fn the_tests_list_searches_sorts_filters_and_pages(db) {
     one_by_one.dedup();
     assert_eq!(one_by_one.len(), 4, "no test twice: {one_by_one:?}");
 
+    // Column headings sort, keeping the filters and going back to the first page.
+    let filtered = ok(&server, "/projects/shop/tests?job=unit&page=2&limit=1");
+    for (word, heading) in [("name", "Test"), ("score", "Score"), ("failure_rate", "Failure rate"), ("last_flaky", "Last flaky (UTC)")] {
+        let href = format!("/projects/shop/tests?job=unit&#38;sort={word}&#38;limit=1");
+        assert!(filtered.contains(&format!("<a href=\"{href}\">{heading}</a>")), "{heading}: {filtered}");
+    }
+    assert!(filtered.contains("aria-sort=\"descending\">Red runs caused"), "the current sort is marked: {filtered}");
+    let by_score = ok(&server, "/projects/shop/tests?sort=score");
+    assert!(by_score.contains("<a href=\"/projects/shop/tests\">Red runs caused</a>"), "{by_score}");
+
     let none = ok(&server, "/projects/shop/tests?search=nothing-like-it");
     assert!(none.contains("No test matches these filters."), "{none}");
     let unowned = ok(&server, "/projects/shop/tests?owner=%40nobody");
@@ -344,9 +354,21 @@ storage_test!(fn the_project_page_shows_its_window_with_charts_and_links(db) {
     assert_eq!(run_links.len(), 11, "recent runs open their pages: {html}");
     assert!(links(&html, "/projects/shop/commits/").contains(&"/projects/shop/commits/c10".to_owned()), "{html}");
 
+    // Nothing before Nov 1: the 30-day cards have nothing to compare with.
+    assert_eq!(html.matches("title=\"nothing to compare with in the 30 days before\">").count(), 4, "{html}");
+    for chart in ["flaky-per-run", "store-times", "cost"] {
+        assert!(html.contains(&format!("<title id=\"{chart}-title\">")), "{chart}: {html}");
+    }
+    assert!(html.contains("<desc id=\"feedback-desc\">From 2026-10-12 to 2026-11-10. median, on 10 days with data"), "{html}");
+
     let week = ok(&server, "/projects/shop?days=7");
     assert!(week.contains("CI over 7 days: 2026-11-04 to 2026-11-10"), "{week}");
     assert!(week.contains("red runs of 8"), "{week}");
+    let cards = week.split("aria-label=\"Accuracy, promptness and cost").nth(1).unwrap().split("</section>").next().unwrap();
+    // Against Oct 28 to Nov 3: no red run then, the same median feedback, 21 runner minutes.
+    assert!(cards.contains("red runs of 8</a>\n    <span class=\"change change-worse\" title=\"against the 7 days before\">up from none</span>"), "{cards}");
+    assert!(cards.contains("<span class=\"change change-same\" title=\"against the 7 days before\">±0.0 min</span>"), "{cards}");
+    assert!(cards.contains("<span class=\"big\">56</span> runner minutes\n    <span class=\"change change-worse\" title=\"against the 7 days before\">+167%</span>"), "{cards}");
     let pinned = ok(&server, "/projects/shop?since=2026-11-09&until=2026-11-10&job=unit");
     assert!(pinned.contains("CI over 2 days: 2026-11-09 to 2026-11-10"), "{pinned}");
     assert!(pinned.contains("3</span> red runs of 3"), "{pinned}");
@@ -370,10 +392,110 @@ storage_test!(fn the_project_page_shows_its_window_with_charts_and_links(db) {
     }
 });
 
+storage_test!(fn the_home_page_shows_each_projects_health_with_sparklines(db) {
+    let (server, _) = seeded(&db);
+    token(&db, "quiet", Scope::Upload);
+    let html = ok(&server, "/");
+    let row = html.split("<td><a href=\"/projects/shop\">").nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(row.contains("href=\"/projects/shop/tests?status=flaky\" class=\"status-flaky\">1</a>"), "{row}");
+    assert!(row.contains("href=\"/projects/shop/tests?status=broken\" class=\"status-broken\">1</a>"), "{row}");
+    assert!(row.contains("window 2026-10-12 to 2026-11-10"), "the project's last 30 days of data: {row}");
+    assert_eq!(row.matches("<svg class=\"spark\"").count(), 5, "{row}");
+    assert!(row.contains("<title>median time to feedback in minutes, per day</title>"), "{row}");
+    assert!(row.contains("7.0 min"), "{row}");
+    // A project without runs has its row, with nothing to draw.
+    let quiet = html.split("<td><a href=\"/projects/quiet\">").nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(quiet.contains("no red run") && !quiet.contains("<svg"), "{quiet}");
+});
+
+storage_test!(fn the_test_page_shows_its_history_strip_modes_and_exclusion_lines(db) {
+    let (server, _) = seeded(&db);
+    let html = ok(&server, &format!("/projects/shop/tests/{}", test_id(&db, "wobbly")));
+    let strip = html.split("<nav class=\"strip\"").nth(1).unwrap().split("</nav>").next().unwrap();
+    let marks: Vec<&str> = strip.split("<a class=\"mark mark-").skip(1).collect();
+    assert_eq!(marks.len(), 11, "one mark per run: {strip}");
+    let kinds: Vec<&str> = marks.iter().map(|m| m.split('"').next().unwrap()).collect();
+    assert_eq!(kinds, ["passed", "retried", "passed", "passed", "retried", "passed", "passed", "passed", "passed", "failed", "passed"], "oldest first");
+    let ids: Vec<i64> = runs(&db).iter().map(|r| r.id).collect();
+    for mark in &marks {
+        let href = mark.split("href=\"").nth(1).unwrap().split('"').next().unwrap();
+        let id: i64 = href.strip_prefix("/projects/shop/runs/").unwrap().parse().unwrap();
+        assert!(ids.contains(&id), "{href}");
+    }
+    assert!(html.contains("<title id=\"test-failure-rate-title\">"), "{html}");
+    assert!(html.contains("<title id=\"test-duration-title\">"), "{html}");
+    assert!(html.contains("<pre data-copy>--deselect=app.py::Cart::wobbly</pre>"), "{html}");
+    assert!(html.contains("<pre data-copy>&#39;-Dtest=!app.Cart#wobbly&#39;</pre>"), "{html}");
+    assert!(html.contains("<script src=\"/static/copy.js\" defer></script>"), "{html}");
+    let modes = html.split("<h2>Failure modes</h2>").nth(1).unwrap().split("</table>").next().unwrap();
+    assert!(modes.contains("<code>timed out</code></td><td class=\"num\">2</td><td class=\"num\">100%</td><td>2026-11-02 09:00</td><td>2026-11-05 09:00</td>"), "{modes}");
+    assert!(modes.contains("<td class=\"num\">1</td><td class=\"num\">0%</td><td>2026-11-10 09:00</td><td>2026-11-10 09:00</td>"), "{modes}");
+
+    let xss = ok(&server, &format!("/projects/shop/tests/{}", test_id(&db, XSS)));
+    assert!(!xss.contains(XSS) && !xss.contains("<img src=x"), "names, messages and exclusion lines are inert: {xss}");
+    assert!(xss.contains("test(=&#60;script&#62;alert\\(1\\)&#60;/script&#62;)"), "{xss}");
+
+    let mut script = http().get(server.url("/static/copy.js")).call().unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(script.headers().get("content-type").unwrap().to_str().unwrap().starts_with("text/javascript"));
+    assert!(script.body_mut().read_to_string().unwrap().contains("navigator.clipboard"));
+});
+
+storage_test!(fn the_tasks_page_shows_depth_times_tokens_and_warnings_with_filters(db) {
+    let (server, upload) = seeded(&db);
+    // One more upload, with a NUL in a name: stored with a warning.
+    let odd = "<testsuite name=\"s\"><testcase classname=\"pkg.A\" name=\"a\0b\"/></testsuite>";
+    let task = upload_ok(&server, &upload, "branch=main&commit=odd&job=lint", odd.as_bytes());
+    assert_eq!(await_task(&server, &task)["status"], "completed");
+    let html = ok(&server, "/tasks");
+    assert!(html.contains("<span class=\"big status-completed\">12</span> completed"), "depth by status: {html}");
+    assert!(html.contains("<span class=\"big status-failed\">0</span> failed"), "{html}");
+    assert!(html.contains("href=\"/tasks?status=failed\""), "each count filters the list: {html}");
+    assert!(html.contains("<title id=\"queue-times-title\">"), "{html}");
+    assert!(html.contains(&format!("<code>{task}</code>")), "each task's token: {html}");
+    let warning = html.split(&format!("<code>{task}</code>")).nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(warning.contains("<details><summary>2 warnings</summary>") && warning.contains("<li><code>nul_replaced</code> report.xml:1: NUL characters"), "{warning}");
+    assert!(!html.contains("action=\"/tasks/"), "no cancel form without an admin session: {html}");
+
+    let shop = ok(&server, "/tasks?project=shop&status=completed");
+    assert!(shop.contains("<option selected>shop</option>") && shop.contains("<option selected>completed</option>"), "{shop}");
+    let failed = ok(&server, "/tasks?status=failed");
+    assert!(failed.contains("No task matches these filters."), "{failed}");
+    let bad = error_page(&server, "/tasks?status=lost", 400);
+    assert!(bad.contains("<code>status</code>"), "{bad}");
+    let missing = error_page(&server, "/tasks?project=nope", 404);
+    assert!(missing.contains("there is no project `nope`"), "{missing}");
+});
+
+storage_test!(fn a_test_named_like_a_script_is_inert_on_every_page(db) {
+    let (server, _) = seeded(&db);
+    let xss_test = test_id(&db, XSS);
+    let last_run = runs(&db).iter().map(|r| r.id).max().unwrap();
+    let shown_escaped = "&#60;script&#62;alert(1)&#60;/script&#62;";
+    for (path, shows_the_name) in [
+        ("/".to_owned(), false),
+        ("/projects/shop".to_owned(), false),
+        ("/projects/shop/tests".to_owned(), true),
+        (format!("/projects/shop/tests/{xss_test}"), true),
+        ("/projects/shop/runs".to_owned(), false),
+        (format!("/projects/shop/runs/{}", last_run - 1), true),
+        ("/projects/shop/commits/c10".to_owned(), false),
+        ("/projects/shop/reports".to_owned(), false),
+        ("/tasks".to_owned(), false),
+    ] {
+        let html = ok(&server, &path);
+        assert!(!html.contains(XSS) && !html.contains("<img src=x"), "{path}: {html}");
+        if shows_the_name {
+            assert!(html.contains(shown_escaped), "{path} shows the name, escaped: {html}");
+        }
+    }
+});
+
 storage_test!(fn a_project_without_runs_says_what_to_do(db) {
     let server = TestServer::start(&db);
     let home = ok(&server, "/");
     assert!(home.contains("flakewatch token create --project NAME --scope upload"), "{home}");
+    assert!(home.contains("flakewatch serve --demo"), "{home}");
     let tasks = ok(&server, "/tasks");
     assert!(tasks.contains("No upload has arrived yet."), "{tasks}");
     token(&db, "empty", Scope::Upload);

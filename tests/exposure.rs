@@ -409,6 +409,47 @@ mod pages_sign_in {
         assert!(admin.get(&test_path).body.contains("name=\"reason\""));
     });
 
+    storage_test!(fn an_admin_cancels_a_waiting_store_task_from_the_tasks_page(db) {
+        // No worker: uploads wait in the queue.
+        let server = TestServer::start_with(&db, ServerOptions {
+            access: Access::with_mode(AuthMode::Token),
+            workers: 0,
+            ..Default::default()
+        });
+        let task = upload_ok(&server, &token(&db, "alpha", Scope::Upload), "branch=main&commit=c1&job=unit", junit("t", 2, 0).as_bytes());
+        let id: i64 = http()
+            .get(server.url(&format!("/api/v1/tasks/{task}")))
+            .call().unwrap().body_mut().read_json::<serde_json::Value>().unwrap()["id"].as_i64().unwrap();
+        let cancel_path = format!("/tasks/{id}/cancel");
+
+        // A reader of the project may not; neither may an admin of another project.
+        let mut reader = Browser::new(&server);
+        reader.sign_in(&token(&db, "alpha", Scope::Read));
+        assert_eq!(reader.post(&cancel_path, &[("csrf", "x")]).status, 403, "a reader may not");
+        let mut other = Browser::new(&server);
+        other.sign_in(&token(&db, "beta", Scope::Admin));
+        assert_eq!(other.post(&cancel_path, &[("csrf", "x")]).status, 404);
+
+        let mut admin = Browser::new(&server);
+        admin.sign_in(&token(&db, "alpha", Scope::Admin));
+        let page = admin.get("/tasks?project=alpha&status=enqueued");
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains(&format!("<code>{task}</code>")), "the task's token: {}", page.body);
+        assert!(page.body.contains(&format!("action=\"{cancel_path}\"")), "{}", page.body);
+        let csrf = Browser::csrf_of(&page.body);
+        let forged = admin.post(&cancel_path, &[("csrf", "0123")]);
+        assert_eq!(forged.status, 403, "{}", forged.body);
+        let cross_site = admin.post_from(&cancel_path, &[("csrf", &csrf)], "https://evil.example.com");
+        assert_eq!(cross_site.status, 403, "{}", cross_site.body);
+        let cancelled = admin.post(&cancel_path, &[("csrf", &csrf)]);
+        assert_eq!((cancelled.status, cancelled.location.as_deref()), (303, Some("/tasks?project=alpha")), "{}", cancelled.body);
+        let page = admin.get("/tasks?project=alpha");
+        assert!(page.body.contains("status-cancelled\">cancelled</span>") && !page.body.contains("action=\"/tasks/"), "{}", page.body);
+        let again = admin.post(&cancel_path, &[("csrf", &csrf)]);
+        assert_eq!(again.status, 409, "{}", again.body);
+        assert!(again.body.contains("already ended (cancelled)"), "{}", again.body);
+    });
+
     storage_test!(fn sign_in_refuses_bad_tokens_and_forged_forms(db) {
         let server = token_server(&db, None);
         let upload = token(&db, "alpha", Scope::Upload);

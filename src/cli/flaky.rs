@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::Value;
 
-use crate::client::exclusions::{self, Format, TestName};
 use crate::client::http::{path_segment, ApiClient, RetryPolicy};
 use crate::client::report::report_retry;
 use crate::config::ClientSettings;
+use crate::exclusions::{self, Format, TestName};
 
 #[derive(Debug, Args)]
 #[command(mut_arg("token", |arg| arg.help(

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::config::ServeSettings;
 use crate::db::DbError;
+use crate::demo::{self, Seeded};
 use crate::service::{termination_signal, Background};
 use crate::store::instance;
 use crate::web::{self, AppState, UploadLimits};
@@ -39,10 +40,10 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
         let background =
             Background::start(&db, &settings.worker, settings.worker.worker_count(), None);
         let state = AppState {
-            db,
+            db: db.clone(),
             signals: background.signals.clone(),
             metrics: background.metrics.clone(),
-            task_key,
+            task_key: task_key.clone(),
             limits: UploadLimits {
                 max_upload_bytes: settings.max_upload_bytes,
                 max_report_bytes: settings.worker.max_report_bytes,
@@ -67,6 +68,17 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
             }
         };
         tracing::info!(addr = %bound.addr, "flakewatch is listening on http://{}", bound.addr);
+        if settings.demo {
+            let (db, signals, key) = (db.clone(), background.signals.clone(), task_key.clone());
+            let (shutdown, addr) = (background.shutdown.clone(), bound.addr);
+            let workers = settings.worker.worker_count();
+            actix_web::rt::spawn(async move {
+                if workers == 0 {
+                    tracing::warn!("demo data: --workers 0, so the demo's runs wait for a `flakewatch worker` to store them");
+                }
+                log_demo(demo::seed(&db, &signals, &key, shutdown).await, addr);
+            });
+        }
         let handle = bound.server.handle();
         let mut server = actix_web::rt::spawn(bound.server);
         let server_error = tokio::select! {
@@ -83,4 +95,36 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
         tracing::info!("flakewatch stopped");
         Ok(())
     })
+}
+
+/// Says what `--demo` did, and where to look.
+fn log_demo(seeded: Result<Seeded, DbError>, addr: std::net::SocketAddr) {
+    match seeded {
+        Ok(Seeded::Stored {
+            runs,
+            failed_tasks,
+            flaky_tests,
+            broken_tests,
+        }) => {
+            if failed_tasks > 0 {
+                tracing::warn!(failed_tasks, "demo data: some runs could not be stored; /tasks shows why");
+            }
+            tracing::info!(
+                project = demo::PROJECT,
+                runs,
+                flaky_tests,
+                broken_tests,
+                "demo data ready: {runs} runs of project {}, {flaky_tests} flaky and {broken_tests} broken tests; open http://{addr}/projects/{}",
+                demo::PROJECT,
+                demo::PROJECT
+            );
+        }
+        Ok(Seeded::NotEmpty { projects }) => tracing::warn!(
+            projects,
+            "--demo added nothing: demo data goes only into an empty database, and this one holds {}; start with another --database-url to see the demo",
+            crate::wording::count(projects as usize, "project")
+        ),
+        Ok(Seeded::Stopped) => tracing::info!("demo data: stopped before every run was stored"),
+        Err(err) => tracing::error!(error = %err, "demo data could not be stored"),
+    }
 }

@@ -4,7 +4,6 @@
 pub mod await_task;
 pub mod bundle;
 pub mod ci_env;
-pub mod exclusions;
 pub mod files;
 pub mod http;
 pub mod report;

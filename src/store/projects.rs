@@ -129,6 +129,11 @@ pub fn find_or_create(
         .first(conn)
 }
 
+/// How many projects there are.
+pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
+    projects::table.count().get_result(conn)
+}
+
 pub fn find(conn: &mut DbConnection, name: &str) -> QueryResult<Option<Project>> {
     projects::table
         .filter(projects::name.eq(name))

@@ -401,6 +401,9 @@ pub struct FailureMode {
     pub occurrences: i64,
     /// Share of occurrences after which the test passed on an in-run retry.
     pub flaky_share: f64,
+    /// Start of the first and the last run it happened in.
+    pub first_seen: NaiveDateTimeUtc,
+    pub last_seen: NaiveDateTimeUtc,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -513,17 +516,19 @@ pub fn detail(
 }
 
 fn failure_modes(conn: &mut DbConnection, test_id: i64) -> QueryResult<Vec<FailureMode>> {
-    let rows: Vec<(i64, String, String)> = results::table
+    let rows: Vec<(i64, String, String, NaiveDateTime)> = results::table
         .inner_join(failure_messages::table.inner_join(failure_signatures::table))
+        .inner_join(runs::table)
         .filter(results::test_id.eq(test_id))
         .select((
             failure_signatures::id,
             failure_signatures::normalized,
             results::outcome,
+            runs::started_at,
         ))
         .load(conn)?;
     let mut modes: Vec<FailureMode> = Vec::new();
-    for (signature_id, signature, outcome) in rows {
+    for (signature_id, signature, outcome, at) in rows {
         let index = match modes.iter().position(|m| m.signature_id == signature_id) {
             Some(index) => index,
             None => {
@@ -532,12 +537,16 @@ fn failure_modes(conn: &mut DbConnection, test_id: i64) -> QueryResult<Vec<Failu
                     signature,
                     occurrences: 0,
                     flaky_share: 0.0,
+                    first_seen: NaiveDateTimeUtc(at),
+                    last_seen: NaiveDateTimeUtc(at),
                 });
                 modes.len() - 1
             }
         };
         let mode = &mut modes[index];
         mode.occurrences += 1;
+        mode.first_seen = NaiveDateTimeUtc(mode.first_seen.0.min(at));
+        mode.last_seen = NaiveDateTimeUtc(mode.last_seen.0.max(at));
         if outcome == "passed" {
             mode.flaky_share += 1.0;
         }

@@ -163,6 +163,37 @@ impl Browser {
         .map_or(0, Vec::len)
     }
 
+    /// Every link's absolute address on the page shown.
+    pub fn links(&self) -> Vec<String> {
+        let script = "return [...document.querySelectorAll('a[href]')].map(a => a.href)";
+        self.command(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|href| href.as_str().map(str::to_owned))
+        .collect()
+    }
+
+    /// Sets the window's size, as a person resizing it would.
+    pub fn resize(&self, width: u32, height: u32) {
+        self.command(
+            "POST",
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        );
+    }
+
+    /// Saves what the window shows as a PNG file.
+    pub fn screenshot(&self, path: &std::path::Path) {
+        let encoded = self.command("GET", "/screenshot", None);
+        let png = base64_decode(encoded.as_str().expect("a base64 screenshot"));
+        std::fs::write(path, png).unwrap_or_else(|err| panic!("write {}: {err}", path.display()));
+    }
+
     fn find(&self, using: &str, value: &str) -> String {
         let found = self.command(
             "POST",
@@ -204,4 +235,25 @@ fn call(method: &str, url: &str, body: Option<Value>) -> Value {
         "WebDriver {method} {url} answered {status}: {answer}"
     );
     answer["value"].clone()
+}
+
+/// Standard base64 (what WebDriver sends screenshots in) to bytes.
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for byte in text.bytes().filter(|b| !b"=\r\n".contains(b)) {
+        let value = ALPHABET
+            .iter()
+            .position(|&c| c == byte)
+            .unwrap_or_else(|| panic!("not base64: {:?}", byte as char)) as u32;
+        buffer = (buffer << 6) | value;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    out
 }

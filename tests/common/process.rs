@@ -55,12 +55,25 @@ impl Process {
 
     /// Blocks (up to 30 s) until the process logs a line containing `text`; returns it.
     pub fn wait_for_line(&self, text: &str) -> String {
+        self.wait_for_line_within(text, Duration::from_secs(30))
+    }
+
+    /// `wait_for_line` with a deadline of its own; a panic logged meanwhile fails at once.
+    pub fn wait_for_line_within(&self, text: &str, limit: Duration) -> String {
+        let deadline = std::time::Instant::now() + limit;
         let mut seen = Vec::new();
         loop {
-            match self.lines.recv_timeout(Duration::from_secs(30)) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
                 Ok(line) if line.contains(text) => return line,
-                Ok(line) => seen.push(line),
-                Err(_) => panic!("the process never logged {text:?}; it logged {seen:#?}"),
+                Ok(line) => {
+                    assert!(!line.contains("panicked"), "{line}");
+                    seen.push(line);
+                }
+                Err(_) => {
+                    let last = &seen[seen.len().saturating_sub(20)..];
+                    panic!("the process never logged {text:?} within {limit:?}; its last lines: {last:#?}")
+                }
             }
         }
     }

@@ -6,7 +6,7 @@ mod projects;
 pub(crate) mod query;
 mod reports;
 mod slow_body;
-mod tasks;
+pub(super) mod tasks;
 pub(crate) mod upload_body;
 pub(crate) mod uploads;
 mod verdicts;

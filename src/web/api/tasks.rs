@@ -169,11 +169,7 @@ async fn find(state: &AppState, task_ref: &TaskRef) -> Result<TaskView, ApiError
 
 /// The task's token, derived again from its upload: only its hash is stored.
 fn with_token(state: &AppState, mut task: TaskView) -> TaskView {
-    task.token = Some(secrets::task_token(
-        &state.task_key,
-        task.project_id,
-        &task.upload_key,
-    ));
+    task.token = Some(token_of(&state.task_key, &task));
     task
 }
 
@@ -283,6 +279,17 @@ pub async fn cancel(
             ),
         ));
     }
+    request_cancel(&state, &task).await?;
+    let mut task = find(&state, &task_ref).await?;
+    if task.status == TaskStatus::Running {
+        task.cancel_requested = true;
+    }
+    Ok(HttpResponse::Ok().json(task))
+}
+
+/// Asks a task that has not ended to stop; the API and the dashboard's form both cancel
+/// through here.
+pub(crate) async fn request_cancel(state: &AppState, task: &TaskView) -> Result<(), ApiError> {
     // In memory for this process's workers; in the database for other processes (on
     // SQLite a running task's transaction holds the write lock, and there are no others).
     state.signals.request_cancel(task.id);
@@ -296,11 +303,12 @@ pub async fn cancel(
     }
     state.signals.task_changed(task.id);
     tracing::info!(task = task.id, "cancel requested");
-    let mut task = find(&state, &task_ref).await?;
-    if task.status == TaskStatus::Running {
-        task.cancel_requested = true;
-    }
-    Ok(HttpResponse::Ok().json(task))
+    Ok(())
+}
+
+/// A task's token, derived again from its upload (only its hash is stored).
+pub(crate) fn token_of(task_key: &str, task: &TaskView) -> String {
+    secrets::task_token(task_key, task.project_id, &task.upload_key)
 }
 
 /// What `?while=` waits through: a status as the API shows it, or a stage.

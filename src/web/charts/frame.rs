@@ -2,6 +2,8 @@
 //! plotters does not write.
 
 use chrono::{Duration, NaiveDate};
+use plotters::coord::ranged1d::SegmentedCoord;
+use plotters::coord::types::{RangedCoordf64, RangedCoordi32};
 use plotters::prelude::*;
 use plotters::style::RGBColor;
 
@@ -12,6 +14,8 @@ pub const FALSE_ALARM: RGBColor = RGBColor(0xe0, 0x8e, 0x0b);
 pub const BROKEN: RGBColor = RGBColor(0xd9, 0x48, 0x3b);
 pub const OTHER: RGBColor = RGBColor(0x6f, 0x84, 0xd8);
 pub const LINE: RGBColor = RGBColor(0x2f, 0x9e, 0x8f);
+/// A second line beside `LINE` (p95 beside p50, store time beside queue time).
+pub const SECOND: RGBColor = RGBColor(0xb0, 0x6a, 0xd1);
 
 pub fn label_font() -> TextStyle<'static> {
     ("sans-serif", 17).into_font().color(&AXIS)
@@ -37,6 +41,43 @@ pub fn x_label_count(days: usize) -> usize {
     days.clamp(1, 8)
 }
 
+/// A chart of one slot per day over `days` days from `first`, values from 0 to `top`.
+pub type DailyPlot<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<SegmentedCoord<RangedCoordi32>, RangedCoordf64>>;
+
+/// The daily charts' frame: margins, the dated x axis, a y axis in `unit` with its
+/// labels from `y_label`, light horizontal grid lines.
+pub fn daily_plot<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    first: NaiveDate,
+    days: usize,
+    top: f64,
+    unit: &str,
+    y_label: &dyn Fn(&f64) -> String,
+) -> Result<DailyPlot<'a, 'b>, String> {
+    let mut plot = ChartBuilder::on(root)
+        .margin(8)
+        .x_label_area_size(32)
+        .y_label_area_size(56)
+        .build_cartesian_2d((0..days as i32).into_segmented(), 0.0..top)
+        .map_err(|e| e.to_string())?;
+    plot.configure_mesh()
+        .disable_x_mesh()
+        .bold_line_style(AXIS.mix(0.25))
+        .light_line_style(TRANSPARENT)
+        .axis_style(AXIS)
+        .x_labels(x_label_count(days))
+        .y_labels(5)
+        .x_label_formatter(&|v| day_label(first, days, v))
+        .y_label_formatter(y_label)
+        .label_style(label_font())
+        .y_desc(unit)
+        .axis_desc_style(label_font())
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(plot)
+}
+
 /// Puts `role="img"`, a `<title>` and a `<desc>` into plotters' SVG, so the chart has a
 /// name and a text equivalent.
 pub fn titled(svg: &str, id: &str, title: &str, desc: &str) -> String {
@@ -55,7 +96,8 @@ pub fn titled(svg: &str, id: &str, title: &str, desc: &str) -> String {
     )
 }
 
-fn escape(text: &str) -> String {
+/// Text for SVG and HTML attributes and elements.
+pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

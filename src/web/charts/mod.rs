@@ -3,12 +3,17 @@
 //! are mid-tones that read on a light or a dark page; text and axes follow the page's
 //! colours through the stylesheet (`.chart text`).
 
-mod feedback;
+mod bars;
 mod frame;
+mod lines;
 mod red_runs;
+mod sparkline;
 
-pub use feedback::feedback_per_day;
+pub use bars::{daily_bars, DailyBars};
+pub use frame::{BROKEN, LINE, OTHER, SECOND};
+pub use lines::{daily_lines, Daily, Line};
 pub use red_runs::red_runs_per_day;
+pub use sparkline::sparkline;
 
 use chrono::NaiveDate;
 
@@ -25,11 +30,4 @@ impl DayRed {
     pub fn total(&self) -> usize {
         self.false_alarms + self.broken + self.other
     }
-}
-
-/// One day's median time to feedback (pipeline start to last finish), if anything ran.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DayFeedback {
-    pub day: NaiveDate,
-    pub p50_minutes: Option<f64>,
 }

@@ -1,8 +1,11 @@
 //! HTML pages, rendered with askama: one file per page, its template struct beside its
 //! handler. Database work goes through `Database::run`; failures render `error.html`.
 
+mod admin_form;
+mod change;
 mod commit;
 mod error;
+mod home;
 mod params;
 mod project;
 mod quarantine;
@@ -10,98 +13,41 @@ mod reports;
 mod run;
 mod runs;
 mod session_pages;
+mod tasks;
 mod test;
 mod tests;
 mod trends;
 mod window;
 
 pub use commit::commit_page;
+pub use home::home_page;
 pub use project::project_page;
 pub use quarantine::{add as quarantine_add, end as quarantine_end};
 pub use reports::{report_file, reports_page};
 pub use run::run_page;
 pub use runs::runs_page;
 pub use session_pages::{login_page, sign_in, sign_out};
+pub use tasks::{cancel_task, tasks_page};
 pub use test::test_page;
 pub use tests::tests_page;
 
 use actix_web::http::header::ContentType;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, HttpResponse};
 use askama::Template;
 use diesel::QueryResult;
 
 use super::access::Viewer;
 use super::AppState;
-use crate::db::{Backend, DbConnection, DbError};
+use crate::db::{DbConnection, DbError};
 use crate::error::ApiError;
-use crate::store::projects::{self, ProjectOverview};
-use crate::tasks::queue::{self, TaskFilter};
-use crate::tasks::TaskView;
 use error::PageError;
 
 /// The one stylesheet, compiled in so the binary serves the dashboard with no files around.
 const STYLESHEET: &str = include_str!("../../../static/flakewatch.css");
+/// The copy buttons' script, the only one (pages work without it).
+const COPY_SCRIPT: &str = include_str!("../../../static/copy.js");
 /// The tab icon, declared by the layout so browsers do not ask for a missing favicon.ico.
 const FAVICON: &str = include_str!("../../../static/favicon.svg");
-
-#[derive(Template)]
-#[template(path = "home.html")]
-struct HomePage {
-    backend: Backend,
-    projects: Vec<ProjectOverview>,
-}
-
-#[get("/")]
-pub async fn home(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse, PageError> {
-    let mut projects = load(&state, projects::list_overviews).await?;
-    projects.retain(|overview| viewer.can_read(&overview.project.name));
-    let page = HomePage {
-        backend: state.db.backend,
-        projects,
-    };
-    render(&page)
-}
-
-#[derive(Template)]
-#[template(path = "tasks.html")]
-struct TasksPage {
-    tasks: Vec<TaskView>,
-}
-
-/// Recent store tasks of every project: what operators check when uploads seem slow.
-#[get("/tasks")]
-pub async fn tasks(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse, PageError> {
-    let only: Option<Vec<String>> = viewer.admin_of()?.map(<[String]>::to_vec);
-    let tasks = state
-        .db
-        .run(move |conn| {
-            let now = chrono::Utc::now().naive_utc();
-            let filter = TaskFilter {
-                limit: 200,
-                ..TaskFilter::default()
-            };
-            let Some(names) = only else {
-                return queue::list(conn, &filter, now).map_err(DbError::from);
-            };
-            // An admin of some projects sees theirs only, newest first as for everyone.
-            let mut tasks = Vec::new();
-            for name in names {
-                if let Some(project) = projects::find(conn, &name)? {
-                    let filter = TaskFilter {
-                        project_id: Some(project.id),
-                        ..filter.clone()
-                    };
-                    tasks.extend(queue::list(conn, &filter, now)?);
-                }
-            }
-            tasks.sort_by_key(|task| std::cmp::Reverse((task.received_at, task.id)));
-            tasks.truncate(200);
-            Ok(tasks)
-        })
-        .await
-        .map_err(ApiError::storage)?;
-    render(&TasksPage { tasks })
-}
 
 #[get("/static/flakewatch.css")]
 pub async fn stylesheet() -> HttpResponse {
@@ -109,6 +55,14 @@ pub async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header(("Cache-Control", "public, max-age=3600"))
         .body(STYLESHEET)
+}
+
+#[get("/static/copy.js")]
+pub async fn copy_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(COPY_SCRIPT)
 }
 
 #[get("/static/favicon.svg")]

@@ -1,19 +1,22 @@
-//! A project's page: how CI has been doing over a window (red runs and why, time to
-//! feedback, with daily charts), what is flaky, what is broken, and the recent runs.
+//! A project's page: how CI has been doing over a window (accuracy, promptness and cost,
+//! each against the window before, with daily charts), what is flaky, what is broken, and
+//! the recent runs.
 
 use actix_web::{get, web, HttpResponse};
 use askama::Template;
 
+use super::change::{change, Change, Measure};
 use super::params::{self, PageQuery};
 use super::window::{Days, WindowQuery, DAY_CHOICES};
 use super::{load, project_or_404, render, trends, PageError};
-use crate::analysis::metrics::{self, Accuracy};
+use crate::analysis::metrics::{self, Accuracy, Cost, Promptness, RunRecord};
 use crate::store::ci_metrics;
-use crate::store::projects;
 use crate::store::run_views::{self, RunFilter, RunRow};
 use crate::store::test_views::{self, TestFilter, TestSort, TestSummary};
+use crate::store::{projects, task_views};
 use crate::web::access::Viewer;
-use crate::web::{charts, AppState};
+use crate::web::charts::{self, Daily, DailyBars, Line};
+use crate::web::AppState;
 
 /// Rows of the flaky and broken tables and the recent runs; the lists page the rest.
 const SHOWN: i64 = 20;
@@ -29,15 +32,34 @@ struct ProjectPage {
     broken: Vec<TestSummary>,
     runs: Vec<RunRow>,
     accuracy: Accuracy,
-    /// Median pipeline time to feedback over the window, in minutes.
-    feedback_p50: Option<f64>,
+    promptness: Promptness,
+    cost: Cost,
+    currency: String,
+    /// Against the window of the same length just before this one.
+    changes: Changes,
     days: Days,
     window: WindowQuery,
     branches: Vec<String>,
     jobs: Vec<String>,
-    red_chart: String,
-    feedback_chart: String,
+    charts: Charts,
     has_runs: bool,
+}
+
+/// Each card's change against the previous window (`None`: nothing to compare with).
+struct Changes {
+    red_runs: Option<Change>,
+    false_alarm_share: Option<Change>,
+    feedback_p50: Option<Change>,
+    minutes: Option<Change>,
+}
+
+/// The window's trend charts, as inline SVG.
+struct Charts {
+    red: String,
+    feedback: String,
+    flaky: String,
+    tasks: String,
+    cost: String,
 }
 
 impl ProjectPage {
@@ -62,6 +84,15 @@ impl ProjectPage {
 
     fn days_href(&self, days: &i64) -> String {
         self.window.href_days(&self.path(), *days)
+    }
+
+    /// Whether the project prices its runners (then cost shows money too).
+    fn priced(&self) -> bool {
+        self.cost.total.money_micros > 0
+    }
+
+    fn money(&self, micros: &i64) -> String {
+        format!("{:.2} {}", *micros as f64 / 1e6, self.currency)
     }
 
     fn day_choices(&self) -> [i64; 3] {
@@ -130,7 +161,13 @@ pub async fn project_page(
         let days = window.days(newest);
         let span = window.window(days);
         let records = ci_metrics::run_records(conn, project.id, &span)?;
-        let (red_days, feedback_days) = trends::daily(&records, days);
+        let before = window.window(previous(days));
+        let earlier = ci_metrics::run_records(conn, project.id, &before)?;
+        let (rates, currency) = ci_metrics::rate_table(conn, project.id)?;
+        let trends = trends::daily(&records, days, &rates);
+        let tasks = task_views::timings(conn, Some(project.id), span.since, span.until)?;
+        let tasks = trends::task_daily(&tasks, days);
+        let charts = draw(&trends, tasks, days, &currency);
         let runs = run_views::list(
             conn,
             &RunFilter {
@@ -147,10 +184,12 @@ pub async fn project_page(
         Ok(Some(ProjectPage {
             counts: test_views::count_by_status(conn, project.id)?,
             runs,
+            changes: compare(&records, &earlier, &rates),
             accuracy: metrics::accuracy(&records),
-            feedback_p50: metrics::promptness(&records).per_pipeline.p50,
-            red_chart: charts::red_runs_per_day(&red_days),
-            feedback_chart: charts::feedback_per_day(&feedback_days),
+            promptness: metrics::promptness(&records),
+            cost: metrics::cost(&records, &rates),
+            currency,
+            charts,
             has_runs: newest.is_some(),
             title: project.title().to_owned(),
             name: project.name,
@@ -165,4 +204,112 @@ pub async fn project_page(
     })
     .await?;
     render(&project_or_404(page, &name)?)
+}
+
+/// The days just before `days`, as many of them.
+fn previous(days: Days) -> Days {
+    let count = chrono::Duration::days(days.count());
+    Days {
+        first: days.first - count,
+        last: days.last - count,
+    }
+}
+
+fn compare(now: &[RunRecord], before: &[RunRecord], rates: &metrics::RateTable) -> Changes {
+    let figures = |records: &[RunRecord]| {
+        let accuracy = metrics::accuracy(records);
+        // No run: nothing to compare, rather than a fall from or to zero.
+        let known = |value: f64| (accuracy.runs > 0).then_some(value);
+        (
+            known(accuracy.red_runs as f64),
+            (accuracy.red_runs > 0).then_some(accuracy.false_alarm_share),
+            metrics::promptness(records).per_pipeline.p50,
+            known(metrics::cost(records, rates).total.minutes),
+        )
+    };
+    let (now, before) = (figures(now), figures(before));
+    Changes {
+        red_runs: change(now.0, before.0, Measure::Amount),
+        false_alarm_share: change(now.1, before.1, Measure::Share),
+        feedback_p50: change(now.2, before.2, Measure::Minutes),
+        minutes: change(now.3, before.3, Measure::Amount),
+    }
+}
+
+/// The window's charts. `tasks`: each day's median queue and store time in seconds.
+fn draw(
+    trends: &trends::Trends,
+    tasks: (Vec<Option<f64>>, Vec<Option<f64>>),
+    days: Days,
+    currency: &str,
+) -> Charts {
+    let first = days.first;
+    let priced = trends.money.iter().any(|m| *m > 0.0);
+    let money_unit = format!("{currency} per day");
+    Charts {
+        red: charts::red_runs_per_day(&trends.red),
+        feedback: charts::daily_lines(&Daily {
+            id: "feedback",
+            title: "Time to feedback per day (minutes, median and 95th percentile)",
+            unit: "minutes",
+            first,
+            lines: vec![
+                Line {
+                    name: "median",
+                    colour: charts::LINE,
+                    values: trends.feedback_p50.clone(),
+                },
+                Line {
+                    name: "95th percentile",
+                    colour: charts::SECOND,
+                    values: trends.feedback_p95.clone(),
+                },
+            ],
+        }),
+        flaky: charts::daily_lines(&Daily {
+            id: "flaky-per-run",
+            title: "Failures of flaky tests per run, per day",
+            unit: "per run",
+            first,
+            lines: vec![Line {
+                name: "flaky failures per run",
+                colour: charts::LINE,
+                values: trends.flaky_per_run.clone(),
+            }],
+        }),
+        tasks: charts::daily_lines(&Daily {
+            id: "store-times",
+            title: "Store queue time and store time per day (median seconds)",
+            unit: "seconds",
+            first,
+            lines: vec![
+                Line {
+                    name: "queue time",
+                    colour: charts::LINE,
+                    values: tasks.0,
+                },
+                Line {
+                    name: "store time",
+                    colour: charts::SECOND,
+                    values: tasks.1,
+                },
+            ],
+        }),
+        cost: charts::daily_bars(&DailyBars {
+            id: "cost",
+            title: if priced {
+                "Runner cost per day"
+            } else {
+                "Runner minutes per day"
+            },
+            unit: if priced { &money_unit } else { "minutes" },
+            first,
+            colour: charts::OTHER,
+            values: if priced {
+                trends.money.clone()
+            } else {
+                trends.minutes.clone()
+            },
+        }),
+    }
 }

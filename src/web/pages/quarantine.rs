@@ -2,31 +2,21 @@
 //! quarantines a test (owner, reason, issue, days) or ends its quarantine. Each form
 //! carries the session's CSRF token and must come from this dashboard.
 
-use actix_web::http::header;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::Duration;
 use serde::Deserialize;
 
+use super::admin_form::{self, see_other};
 use super::params::segment;
 use super::{load, PageError};
 use crate::error::ApiError;
+use crate::store::projects;
 use crate::store::quarantines::{self, NewQuarantine};
-use crate::store::{projects, tokens::Scope};
 use crate::web::access::Viewer;
-use crate::web::{csrf, AppState};
+use crate::web::AppState;
 
 /// Longest quarantine a form sets, in days.
 const MAX_DAYS: i64 = 365;
-
-/// The CSRF token of the viewer's session when it may change the project's quarantines:
-/// signed in with that project's admin token.
-pub fn form_token(viewer: &Viewer, project: &str) -> Option<String> {
-    viewer
-        .session
-        .as_ref()
-        .filter(|s| s.scope == Scope::Admin && s.project == project)
-        .map(|s| s.csrf.clone())
-}
 
 #[derive(Deserialize)]
 pub struct AddForm {
@@ -49,8 +39,7 @@ pub struct EndForm {
     csrf: String,
 }
 
-/// Checks the request may change quarantines of `project`: from this dashboard, with the
-/// session's token, by the project's admin.
+/// Checks the request may change quarantines of `project`.
 fn allowed(
     req: &HttpRequest,
     state: &AppState,
@@ -58,18 +47,14 @@ fn allowed(
     project: &str,
     given: &str,
 ) -> Result<(), PageError> {
-    csrf::check_origin(req, &state.access)?;
-    let Some(expected) = form_token(viewer, project) else {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            "quarantining from the dashboard needs a sign-in with the project's admin token; \
-             `flakewatch quarantine add` does it from a shell",
-        )
-        .into());
-    };
-    csrf::check_token(Some(&expected), given)?;
-    Ok(())
+    admin_form::check(
+        req,
+        state,
+        viewer,
+        project,
+        given,
+        "`flakewatch quarantine add` does it from a shell",
+    )
 }
 
 #[post("/projects/{name}/tests/{id}/quarantine")]
@@ -143,10 +128,4 @@ pub async fn end(
 
 fn test_path(project: &str, test_id: i64) -> String {
     format!("/projects/{}/tests/{test_id}", segment(project))
-}
-
-fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .finish()
 }

@@ -1,14 +1,20 @@
 //! One test's page: why flakewatch says what it says, since when, and how it fails, with
-//! each result linked to its run.
+//! each result linked to its run: a history strip, failure rate and duration over time,
+//! failure modes, evidence, and the lines that leave it out in its own test runner.
+
+use std::collections::BTreeMap;
 
 use actix_web::{get, web, HttpResponse};
 use askama::Template;
+use chrono::{Duration, NaiveDate};
 
 use super::params::segment;
 use super::{load, render, PageError};
+use crate::exclusions::{self, Format, TestName};
 use crate::store::projects;
-use crate::store::test_views::{self, TestDetail};
+use crate::store::test_views::{self, HistoryEntry, TestDetail};
 use crate::web::access::Viewer;
+use crate::web::charts::{self, Daily, Line};
 use crate::web::AppState;
 
 /// Newest results shown.
@@ -22,7 +28,35 @@ struct TestPage {
     detail: TestDetail,
     /// The CSRF token of the quarantine forms, when the viewer may use them.
     quarantine_csrf: Option<String>,
+    /// (runner, the argument or lines that leave this test out there).
+    exclusions: Vec<(&'static str, String)>,
+    failure_rate_chart: String,
+    duration_chart: String,
 }
+
+impl TestPage {
+    /// The history strip's mark for one result: its outcome, or `retried` when it passed
+    /// only after failing in the same run.
+    fn mark(&self, entry: &HistoryEntry) -> &'static str {
+        match entry.outcome.as_str() {
+            "passed" if entry.failed_attempts > 0 => "retried",
+            "passed" => "passed",
+            "failed" => "failed",
+            "error" => "error",
+            _ => "skipped",
+        }
+    }
+}
+
+/// The runners the page gives exclusion lines for, as `flakewatch flaky --format` names them.
+const RUNNERS: [(&str, Format); 6] = [
+    ("pytest (argument file line)", Format::Pytest),
+    ("Maven Surefire", Format::Maven),
+    ("Gradle (test filter block)", Format::Gradle),
+    ("Jest", Format::Jest),
+    ("go test", Format::Go),
+    ("cargo-nextest", Format::Nextest),
+];
 
 #[get("/projects/{name}/tests/{id}")]
 pub async fn test_page(
@@ -63,10 +97,92 @@ pub async fn test_page(
         }
         Some(Some(detail)) => detail,
     };
+    let name = TestName {
+        classname: detail.test.classname.clone(),
+        name: detail.test.name.clone(),
+        file: detail.test.file.clone(),
+    };
+    let exclusions = RUNNERS
+        .iter()
+        .map(|(runner, format)| {
+            (
+                *runner,
+                exclusions::render(*format, std::slice::from_ref(&name)),
+            )
+        })
+        .collect();
+    let (failure_rate_chart, duration_chart) = over_time(&detail.history);
     render(&TestPage {
-        quarantine_csrf: super::quarantine::form_token(&viewer, &project),
+        quarantine_csrf: super::admin_form::form_token(&viewer, &project),
         project,
         path: project_path,
         detail,
+        exclusions,
+        failure_rate_chart,
+        duration_chart,
     })
+}
+
+/// Days a chart of the history spans at most (the history is its newest results).
+const MAX_DAYS: i64 = 90;
+
+/// Daily failure rate (share of results that failed at least one try; skipped ones left
+/// out) and median duration of `history`, over the days it covers.
+fn over_time(history: &[HistoryEntry]) -> (String, String) {
+    let Some(last) = history.iter().map(|h| h.started_at.0.date()).max() else {
+        return (String::new(), String::new());
+    };
+    let oldest = history
+        .iter()
+        .map(|h| h.started_at.0.date())
+        .min()
+        .unwrap_or(last);
+    let first = oldest.max(last - Duration::days(MAX_DAYS - 1));
+    let mut by_day: BTreeMap<NaiveDate, Vec<&HistoryEntry>> = BTreeMap::new();
+    for entry in history {
+        by_day
+            .entry(entry.started_at.0.date())
+            .or_default()
+            .push(entry);
+    }
+    let days = (last - first).num_days() + 1;
+    let (mut rates, mut durations) = (Vec::new(), Vec::new());
+    for offset in 0..days {
+        let day = by_day
+            .get(&(first + Duration::days(offset)))
+            .map_or(&[][..], Vec::as_slice);
+        let ran: Vec<&&HistoryEntry> = day.iter().filter(|h| h.outcome != "skipped").collect();
+        let failing = ran
+            .iter()
+            .filter(|h| h.failed_attempts > 0 || h.outcome != "passed");
+        rates.push((!ran.is_empty()).then(|| failing.count() as f64 / ran.len() as f64 * 100.0));
+        let seconds: Vec<f64> = ran
+            .iter()
+            .filter_map(|h| h.duration_ms.map(|ms| ms as f64 / 1000.0))
+            .collect();
+        durations.push(crate::analysis::metrics::Spread::of(&seconds).p50);
+    }
+    let rate = charts::daily_lines(&Daily {
+        id: "test-failure-rate",
+        title: "Failure rate per day (% of its results that failed a try)",
+        unit: "%",
+        first,
+        lines: vec![Line {
+            name: "failure rate",
+            colour: charts::BROKEN,
+            values: rates,
+        }],
+    });
+    let duration = charts::daily_lines(&Daily {
+        id: "test-duration",
+        title: "Duration per day (median seconds per try)",
+        unit: "seconds",
+        first,
+        lines: vec![Line {
+            name: "median duration",
+            colour: charts::LINE,
+            values: durations,
+        }],
+    });
+    (rate, duration)
 }

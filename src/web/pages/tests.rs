@@ -132,6 +132,19 @@ impl TestsPage {
         self.query.sort_word() == word
     }
 
+    /// This view sorted by `word`, from its first page: a column heading's link.
+    fn sort_href(&self, word: &str) -> String {
+        let sort = SORTS
+            .iter()
+            .find(|(w, _)| *w == word)
+            .map_or(TestSort::Impact, |(_, sort)| *sort);
+        let query = TestsQuery {
+            sort,
+            ..self.query.clone()
+        };
+        params::link(&format!("{}/tests", self.path), &query.pairs(1))
+    }
+
     fn statuses(&self) -> [&'static str; 6] {
         Status::ALL.map(Status::as_str)
     }

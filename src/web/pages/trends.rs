@@ -1,29 +1,38 @@
-//! The project page's daily series: each day's red runs by cause and its time to feedback,
-//! from the same run records and metric functions as the window's cards.
+//! The project page's daily series: each day's red runs by cause, time to feedback, flaky
+//! failures per run, runner cost, and the store queue's times, from the same run records
+//! and metric functions as the window's cards.
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 
 use super::window::Days;
-use crate::analysis::metrics::{self, RunRecord};
-use crate::web::charts::{DayFeedback, DayRed};
+use crate::analysis::metrics::{self, RateTable, RunRecord, Spread};
+use crate::store::task_views::TaskTiming;
+use crate::web::charts::DayRed;
 
-/// One point per day of `days`, empty days included, runs by the day they started.
-pub fn daily(records: &[RunRecord], days: Days) -> (Vec<DayRed>, Vec<DayFeedback>) {
-    let mut by_day: BTreeMap<NaiveDate, Vec<RunRecord>> = BTreeMap::new();
-    for record in records {
-        by_day
-            .entry(record.started_at.date())
-            .or_default()
-            .push(record.clone());
-    }
-    let mut red = Vec::new();
-    let mut feedback = Vec::new();
+/// One value per day of the window, empty days included.
+#[derive(Debug, Clone, Default)]
+pub struct Trends {
+    pub red: Vec<DayRed>,
+    /// Pipeline time to feedback, minutes (`None`: no pipeline that day).
+    pub feedback_p50: Vec<Option<f64>>,
+    pub feedback_p95: Vec<Option<f64>>,
+    /// Failures of flaky tests per run (`None`: no run that day).
+    pub flaky_per_run: Vec<Option<f64>>,
+    /// Runner minutes, and money in units when the project has prices.
+    pub minutes: Vec<f64>,
+    pub money: Vec<f64>,
+}
+
+/// The series of `records`, runs by the day they started.
+pub fn daily(records: &[RunRecord], days: Days, rates: &RateTable) -> Trends {
+    let by_day = group_by_day(records, |r| r.started_at);
+    let mut trends = Trends::default();
     for day in days.iter() {
         let runs = by_day.get(&day).map_or(&[][..], Vec::as_slice);
         let accuracy = metrics::accuracy(runs);
-        red.push(DayRed {
+        trends.red.push(DayRed {
             day,
             false_alarms: accuracy.red_flaky_only,
             broken: accuracy.red_broken,
@@ -31,12 +40,46 @@ pub fn daily(records: &[RunRecord], days: Days) -> (Vec<DayRed>, Vec<DayFeedback
         });
         // A pipeline that runs past midnight counts on each day it ran in: good enough for
         // a daily trend, and it keeps each day's figure its own.
-        feedback.push(DayFeedback {
-            day,
-            p50_minutes: metrics::promptness(runs).per_pipeline.p50,
-        });
+        let feedback = metrics::promptness(runs).per_pipeline;
+        trends.feedback_p50.push(feedback.p50);
+        trends.feedback_p95.push(feedback.p95);
+        trends
+            .flaky_per_run
+            .push((!runs.is_empty()).then_some(accuracy.flaky_failures_per_run));
+        let cost = metrics::cost(runs, rates).total;
+        trends.minutes.push(cost.minutes);
+        trends.money.push(cost.money_micros as f64 / 1e6);
     }
-    (red, feedback)
+    trends
+}
+
+/// Each day's median queue and store time in seconds, tasks by the day they were received.
+pub fn task_daily(tasks: &[TaskTiming], days: Days) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
+    let by_day = group_by_day(tasks, |t| t.received_at);
+    let median = |values: Vec<f64>| Spread::of(&values).p50.map(|ms| ms / 1000.0);
+    days.iter()
+        .map(|day| {
+            let tasks = by_day.get(&day).map_or(&[][..], Vec::as_slice);
+            (
+                median(tasks.iter().filter_map(|t| t.queue_ms).collect()),
+                median(tasks.iter().filter_map(|t| t.store_ms).collect()),
+            )
+        })
+        .unzip()
+}
+
+fn group_by_day<T: Clone>(
+    items: &[T],
+    at: impl Fn(&T) -> NaiveDateTime,
+) -> BTreeMap<NaiveDate, Vec<T>> {
+    let mut by_day: BTreeMap<NaiveDate, Vec<T>> = BTreeMap::new();
+    for item in items {
+        by_day
+            .entry(at(item).date())
+            .or_default()
+            .push(item.clone());
+    }
+    by_day
 }
 
 #[cfg(test)]
@@ -76,7 +119,8 @@ mod tests {
             record("2026-03-01", 11, 30, &[]),
             record("2026-03-03", 9, 5, &[Status::Healthy]),
         ];
-        let (red, feedback) = daily(&records, days);
+        let trends = daily(&records, days, &RateTable::default());
+        let red = &trends.red;
         assert_eq!(red.len(), 3, "empty days are kept");
         assert_eq!(
             (red[0].false_alarms, red[0].broken, red[0].other),
@@ -87,8 +131,36 @@ mod tests {
             (0, 0, 0)
         );
         assert_eq!(red[2].other, 1);
-        assert_eq!(feedback[0].p50_minutes, Some(20.0));
-        assert_eq!(feedback[1].p50_minutes, None);
-        assert_eq!(feedback[2].p50_minutes, Some(5.0));
+        assert_eq!(trends.feedback_p50, [Some(20.0), None, Some(5.0)]);
+        assert_eq!(trends.feedback_p95[0], Some(30.0));
+        assert_eq!(trends.flaky_per_run, [Some(2.0 / 3.0), None, Some(0.0)]);
+        assert_eq!(trends.minutes, [60.0, 0.0, 5.0]);
+    }
+
+    #[test]
+    fn queue_and_store_times_are_daily_medians_in_seconds() {
+        let days = Days {
+            first: "2026-03-01".parse().unwrap(),
+            last: "2026-03-02".parse().unwrap(),
+        };
+        let at = |day: &str| {
+            day.parse::<NaiveDate>()
+                .unwrap()
+                .and_hms_opt(12, 0, 0)
+                .unwrap()
+        };
+        let task = |queue, store| TaskTiming {
+            received_at: at("2026-03-01"),
+            queue_ms: Some(queue),
+            store_ms: store,
+        };
+        let tasks = [
+            task(1000.0, Some(4000.0)),
+            task(3000.0, None),
+            task(2000.0, Some(2000.0)),
+        ];
+        let (queue, store) = task_daily(&tasks, days);
+        assert_eq!(queue, [Some(2.0), None]);
+        assert_eq!(store, [Some(2.0), None]);
     }
 }

@@ -1,0 +1,82 @@
+//! Read-only views of the store queue for pages and the demo: how many store tasks are in
+//! each status, and their queue and store times, for one project or all. Other job kinds
+//! (scoring, retention) share the table and are left out.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::store_tasks;
+use crate::db::DbConnection;
+use crate::tasks::{JobKind, TaskStatus};
+
+/// Tasks per status (only statuses that have any), for one project or, with `None`, all.
+pub fn count_by_status(
+    conn: &mut DbConnection,
+    project_id: Option<i64>,
+) -> QueryResult<Vec<(TaskStatus, i64)>> {
+    let mut query = store_tasks::table
+        .filter(store_tasks::kind.eq(JobKind::Store.as_str()))
+        .group_by(store_tasks::status)
+        .select((store_tasks::status, diesel::dsl::count_star()))
+        .into_boxed();
+    if let Some(project_id) = project_id {
+        query = query.filter(store_tasks::project_id.eq(project_id));
+    }
+    let rows: Vec<(String, i64)> = query.load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(status, n)| TaskStatus::parse(&status).map(|s| (s, n)))
+        .collect())
+}
+
+/// When a task was received, with its queue and store times in ms (`None` until it
+/// started or finished).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TaskTiming {
+    pub received_at: NaiveDateTime,
+    pub queue_ms: Option<f64>,
+    pub store_ms: Option<f64>,
+}
+
+/// The timings of the tasks received in `[since, until)`, of one project or all.
+pub fn timings(
+    conn: &mut DbConnection,
+    project_id: Option<i64>,
+    since: Option<NaiveDateTime>,
+    until: Option<NaiveDateTime>,
+) -> QueryResult<Vec<TaskTiming>> {
+    let mut query = store_tasks::table
+        .filter(store_tasks::kind.eq(JobKind::Store.as_str()))
+        .select((
+            store_tasks::received_at,
+            store_tasks::enqueued_at,
+            store_tasks::started_at,
+            store_tasks::finished_at,
+        ))
+        .into_boxed();
+    if let Some(project_id) = project_id {
+        query = query.filter(store_tasks::project_id.eq(project_id));
+    }
+    if let Some(since) = since {
+        query = query.filter(store_tasks::received_at.ge(since));
+    }
+    if let Some(until) = until {
+        query = query.filter(store_tasks::received_at.lt(until));
+    }
+    type Row = (
+        NaiveDateTime,
+        NaiveDateTime,
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+    );
+    let ms = |from: NaiveDateTime, to: NaiveDateTime| (to - from).num_milliseconds().max(0) as f64;
+    Ok(query
+        .load::<Row>(conn)?
+        .into_iter()
+        .map(|(received, enqueued, started, finished)| TaskTiming {
+            received_at: received,
+            queue_ms: started.map(|s| ms(enqueued, s)),
+            store_ms: started.zip(finished).map(|(s, f)| ms(s, f)),
+        })
+        .collect())
+}
