@@ -225,15 +225,26 @@ fn a_worker_claims_nothing_once_sigterm_arrives() {
     // period once the lock goes, and only then does the process exit.
     lock.release();
     assert!(stopping.wait().success());
-    assert_eq!(await_task(&server, &held)["status"], "completed");
+    // The held task was stored in the grace period; its scoring waits for a worker.
     assert_eq!(
-        count(&db, "store_tasks WHERE status = 'enqueued' AND claims = 0"),
+        count(
+            &db,
+            "store_tasks WHERE kind = 'store' AND status = 'scoring'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "store_tasks WHERE kind = 'store' AND status = 'enqueued' AND claims = 0"
+        ),
         1,
         "the task enqueued after SIGTERM was claimed"
     );
 
     let next = start_worker(&db.url, 1, 20);
     assert_completed_by(&server, &late, &next);
+    assert_eq!(await_task(&server, &held)["status"], "completed");
     assert_eq!(count(&db, "runs"), 2);
 }
 
