@@ -452,6 +452,8 @@ storage_test!(fn the_tasks_page_shows_depth_times_tokens_and_warnings_with_filte
     assert!(html.contains("<span class=\"big status-failed\">0</span> failed"), "{html}");
     assert!(html.contains("href=\"/tasks?status=failed\""), "each count filters the list: {html}");
     assert!(html.contains("<title id=\"queue-times-title\">"), "{html}");
+    assert!(html.contains("Scoring backlog: <strong>0</strong> runs stored and waiting to be scored."), "every run scored: {html}");
+    assert!(html.contains("scoring lag"), "the chart's third line: {html}");
     assert!(html.contains(&format!("<code>{task}</code>")), "each task's token: {html}");
     let warning = html.split(&format!("<code>{task}</code>")).nth(1).unwrap().split("</tr>").next().unwrap();
     assert!(warning.contains("<details><summary>2 warnings</summary>") && warning.contains("<li><code>nul_replaced</code> report.xml:1: NUL characters"), "{warning}");

@@ -35,7 +35,10 @@ pub fn count_by_status(
 pub struct TaskTiming {
     pub received_at: NaiveDateTime,
     pub queue_ms: Option<f64>,
+    /// From start until the run was stored (or the task ended without one).
     pub store_ms: Option<f64>,
+    /// From stored until scored: the scoring lag.
+    pub scoring_ms: Option<f64>,
 }
 
 /// The timings of the tasks received in `[since, until)`, of one project or all.
@@ -51,6 +54,8 @@ pub fn timings(
             store_tasks::received_at,
             store_tasks::enqueued_at,
             store_tasks::started_at,
+            store_tasks::stored_at,
+            store_tasks::scored_at,
             store_tasks::finished_at,
         ))
         .into_boxed();
@@ -68,15 +73,20 @@ pub fn timings(
         NaiveDateTime,
         Option<NaiveDateTime>,
         Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
     );
     let ms = |from: NaiveDateTime, to: NaiveDateTime| (to - from).num_milliseconds().max(0) as f64;
     Ok(query
         .load::<Row>(conn)?
         .into_iter()
-        .map(|(received, enqueued, started, finished)| TaskTiming {
-            received_at: received,
-            queue_ms: started.map(|s| ms(enqueued, s)),
-            store_ms: started.zip(finished).map(|(s, f)| ms(s, f)),
-        })
+        .map(
+            |(received, enqueued, started, stored, scored, finished)| TaskTiming {
+                received_at: received,
+                queue_ms: started.map(|s| ms(enqueued, s)),
+                store_ms: started.zip(stored.or(finished)).map(|(s, f)| ms(s, f)),
+                scoring_ms: stored.zip(scored).map(|(s, f)| ms(s, f)),
+            },
+        )
         .collect())
 }

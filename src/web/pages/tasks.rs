@@ -57,6 +57,9 @@ struct TasksPage {
     rows: Vec<Row>,
     /// Tasks per status (every status, zeros included) under the project filter.
     depth: Vec<(TaskStatus, i64)>,
+    /// Runs stored and waiting for their project's scorer, and the oldest one's wait.
+    runs_waiting: i64,
+    oldest_wait_s: Option<i64>,
     /// Projects the viewer may pick.
     projects: Vec<String>,
     query: TasksQuery,
@@ -107,16 +110,17 @@ pub async fn tasks_page(
     };
     let wanted = query.clone();
     let found = load(&state, move |conn| gather(conn, only, &wanted, days)).await?;
-    let Some((depth, tasks, timings, projects)) = found else {
+    let Some((depth, tasks, timings, projects, backlog)) = found else {
         let name = query.project.unwrap_or_default();
         return Err(PageError::not_found(format!(
             "there is no project `{name}`"
         )));
     };
     let (queue, store) = trends::task_daily(&timings, days);
+    let scoring = trends::scoring_daily(&timings, days);
     let chart = charts::daily_lines(&Daily {
         id: "queue-times",
-        title: "Store queue time and store time per day (median seconds)",
+        title: "Store queue time, store time and scoring lag per day (median seconds)",
         unit: "seconds",
         first: days.first,
         lines: vec![
@@ -130,6 +134,11 @@ pub async fn tasks_page(
                 colour: charts::SECOND,
                 values: store,
             },
+            Line {
+                name: "scoring lag",
+                colour: charts::OTHER,
+                values: scoring,
+            },
         ],
     });
     let rows = tasks
@@ -142,9 +151,14 @@ pub async fn tasks_page(
             task,
         })
         .collect();
+    let oldest_wait_s = backlog
+        .oldest_stored_at
+        .map(|at| crate::tasks::millis_between(at, chrono::Utc::now().naive_utc()) / 1000);
     render(&TasksPage {
         rows,
         depth,
+        runs_waiting: backlog.waiting,
+        oldest_wait_s,
         projects,
         query,
         days,
@@ -157,6 +171,7 @@ type Gathered = (
     Vec<TaskView>,
     Vec<task_views::TaskTiming>,
     Vec<String>,
+    queue::ScoringBacklog,
 );
 
 /// Everything the page shows, for the projects the viewer may see (`only`: these, else
@@ -199,7 +214,14 @@ fn gather(
     let since = days.first.and_hms_opt(0, 0, 0);
     let mut depth: Vec<(TaskStatus, i64)> = TaskStatus::ALL.iter().map(|s| (*s, 0)).collect();
     let (mut tasks, mut timings) = (Vec::new(), Vec::new());
+    let mut backlog = queue::ScoringBacklog::default();
     for scope in scopes {
+        let waiting = queue::scoring_backlog(conn, scope)?;
+        backlog.waiting += waiting.waiting;
+        backlog.oldest_stored_at = match (backlog.oldest_stored_at, waiting.oldest_stored_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         for (status, n) in task_views::count_by_status(conn, scope)? {
             if let Some(entry) = depth.iter_mut().find(|(s, _)| *s == status) {
                 entry.1 += n;
@@ -216,7 +238,7 @@ fn gather(
     }
     tasks.sort_by_key(|task| std::cmp::Reverse((task.received_at, task.id)));
     tasks.truncate(SHOWN as usize);
-    Ok(Some((depth, tasks, timings, names)))
+    Ok(Some((depth, tasks, timings, names, backlog)))
 }
 
 #[derive(Deserialize)]

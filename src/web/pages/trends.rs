@@ -68,6 +68,18 @@ pub fn task_daily(tasks: &[TaskTiming], days: Days) -> (Vec<Option<f64>>, Vec<Op
         .unzip()
 }
 
+/// Median scoring lag per day, in seconds (tasks by the day they were received).
+pub fn scoring_daily(tasks: &[TaskTiming], days: Days) -> Vec<Option<f64>> {
+    let by_day = group_by_day(tasks, |t| t.received_at);
+    days.iter()
+        .map(|day| {
+            let tasks = by_day.get(&day).map_or(&[][..], Vec::as_slice);
+            let lags: Vec<f64> = tasks.iter().filter_map(|t| t.scoring_ms).collect();
+            Spread::of(&lags).p50.map(|ms| ms / 1000.0)
+        })
+        .collect()
+}
+
 fn group_by_day<T: Clone>(
     items: &[T],
     at: impl Fn(&T) -> NaiveDateTime,
@@ -153,6 +165,7 @@ mod tests {
             received_at: at("2026-03-01"),
             queue_ms: Some(queue),
             store_ms: store,
+            scoring_ms: store.map(|ms| ms / 2.0),
         };
         let tasks = [
             task(1000.0, Some(4000.0)),
@@ -162,5 +175,6 @@ mod tests {
         let (queue, store) = task_daily(&tasks, days);
         assert_eq!(queue, [Some(2.0), None]);
         assert_eq!(store, [Some(2.0), None]);
+        assert_eq!(scoring_daily(&tasks, days), [Some(1.0), None]);
     }
 }
