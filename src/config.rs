@@ -229,6 +229,18 @@ pub struct ServeSettings {
     /// already holds projects is left as it is.
     #[arg(long)]
     pub demo: bool,
+
+    /// How much history `--demo` stores: `small` (the default), `large` (10,000 tests over
+    /// 90 days, about 2 million results) or `year` (2,000 tests over a year); the larger
+    /// ones are for the benchmarks in BENCHMARKS.md and take minutes to store.
+    #[arg(
+        long,
+        env = "FLAKEWATCH_DEMO_SIZE",
+        value_enum,
+        default_value_t,
+        requires = "demo"
+    )]
+    pub demo_size: crate::demo::DemoSize,
 }
 
 /// Who may see the dashboard, and the address the server is reached at.

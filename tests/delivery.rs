@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::api::{await_task, count, get_json, token, upload_ok};
+use common::api::{await_task, count, get_json, get_text, token, upload_ok};
 use common::webhook::{Answer, Receiver};
 use common::{no_delivery, ServerOptions, TestDb, TestServer};
 use flakewatch::config::DeliverySettings;
@@ -202,6 +202,29 @@ storage_test!(fn a_failing_webhook_is_retried_then_given_up_on_visibly(db) {
     assert_eq!(failed["last_error"], "answered HTTP 503");
     assert!(failed["delivered_at"].is_null() && failed["next_attempt_at"].is_null());
     assert_eq!(count(&db, "deliveries WHERE status = 'delivered'"), 1);
+
+    // The reports page tells an admin the same, on the week's line (a run this week lists
+    // the weeks; the open dashboard on loopback reads as an admin).
+    let upload = token(&db, "shop", Scope::Upload);
+    let task = upload_ok(&server, &upload, "branch=main&commit=c1&job=unit", flaky_run(&["t"]).as_bytes());
+    await_task(&server, &task);
+    let (status, page) = get_text(&server, &admin, "/projects/shop/reports");
+    assert_eq!(status, 200, "{page}");
+    let week = Period::last_complete_week(now()).label;
+    let line = page
+        .lines()
+        .skip_while(|l| !l.contains(&format!("<td>{week}</td>")))
+        .find(|l| l.contains("class=\"delivery\""))
+        .unwrap_or_else(|| panic!("no delivery cell for {week}: {page}"));
+    assert!(line.contains("produced "), "{line}");
+    let ok_line = format!("{}: delivered ", ok["webhook"].as_str().unwrap());
+    assert!(line.contains(&ok_line) && line.contains("(2 attempts); last error: answered HTTP 500"), "{line}");
+    let failed_line = format!(
+        "{}: gave up after 3 attempts; last error: answered HTTP 503",
+        failed["webhook"].as_str().unwrap()
+    );
+    assert!(line.contains(&failed_line), "{line}");
+    assert!(page.contains("the week has not ended yet"), "this week's line says so: {page}");
 });
 
 /// A run where each named test failed, then passed on its retry.

@@ -72,11 +72,12 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
             let (db, signals, key) = (db.clone(), background.signals.clone(), task_key.clone());
             let (shutdown, addr) = (background.shutdown.clone(), bound.addr);
             let workers = settings.worker.worker_count();
+            let size = settings.demo_size;
             actix_web::rt::spawn(async move {
                 if workers == 0 {
                     tracing::warn!("demo data: --workers 0, so the demo's runs wait for a `flakewatch worker` to store them");
                 }
-                log_demo(demo::seed(&db, &signals, &key, shutdown).await, addr);
+                log_demo(demo::seed(&db, &signals, &key, size, shutdown).await, addr);
             });
         }
         let handle = bound.server.handle();

@@ -5,7 +5,7 @@
 
 mod history;
 
-pub use history::{ending_at, scenario, SPAN_DAYS};
+pub use history::DemoSize;
 
 use std::io::Write;
 
@@ -49,6 +49,7 @@ pub async fn seed(
     db: &Database,
     signals: &Signals,
     task_key: &str,
+    size: DemoSize,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<Seeded, DbError> {
     let existing = db
@@ -58,7 +59,7 @@ pub async fn seed(
         return Ok(Seeded::NotEmpty { projects: existing });
     }
     let now = chrono::Utc::now().naive_utc();
-    let history = tokio::task::spawn_blocking(move || ending_at(&scenario(), now))
+    let history = tokio::task::spawn_blocking(move || size.history_ending_at(now))
         .await
         .map_err(|err| DbError::Join(err.to_string()))?;
     let total = history.runs.len();
@@ -67,7 +68,7 @@ pub async fn seed(
         runs = total,
         tests = history.tests.len(),
         "demo data: storing a simulated project of {} days through the store queue",
-        SPAN_DAYS
+        size.span_days()
     );
     let task_key = task_key.to_owned();
     let (project_id, token_id) = db

@@ -2,6 +2,8 @@
 //! outbox), delivery batches (a project's weekly report, or a batch of its events) and one
 //! delivery per batch and webhook with its attempts.
 
+use std::collections::HashMap;
+
 use chrono::{Duration, NaiveDateTime};
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
@@ -380,24 +382,80 @@ pub fn list(
             deliveries::delivered_at,
         ))
         .load(conn)?;
-    Ok(rows
+    Ok(rows.into_iter().map(view).collect())
+}
+
+fn view(row: ViewRow) -> DeliveryView {
+    let pending = row.4 == "pending";
+    DeliveryView {
+        id: row.0,
+        subject: row.1,
+        label: row.2,
+        webhook: row.3,
+        status: row.4,
+        attempts: row.5,
+        last_error: row.6,
+        created_at: NaiveDateTimeUtc(row.7),
+        next_attempt_at: pending.then_some(NaiveDateTimeUtc(row.8)),
+        delivered_at: row.9.map(NaiveDateTimeUtc),
+    }
+}
+
+/// A week's report as it was produced for delivery: when, and what each webhook was sent.
+#[derive(Debug, Clone)]
+pub struct WeekDelivery {
+    pub produced_at: NaiveDateTimeUtc,
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// The project's weekly reports produced for the weeks `labels` (ISO weeks), by week.
+pub fn weekly_reports(
+    conn: &mut DbConnection,
+    project_id: i64,
+    labels: &[String],
+) -> QueryResult<HashMap<String, WeekDelivery>> {
+    let produced: Vec<(String, NaiveDateTime)> = delivery_batches::table
+        .filter(delivery_batches::project_id.eq(project_id))
+        .filter(delivery_batches::subject.eq(Subject::WeeklyReport.as_str()))
+        .filter(delivery_batches::label.eq_any(labels))
+        .select((delivery_batches::label, delivery_batches::created_at))
+        .load(conn)?;
+    let mut weeks: HashMap<String, WeekDelivery> = produced
         .into_iter()
-        .map(|row| {
-            let pending = row.4 == "pending";
-            DeliveryView {
-                id: row.0,
-                subject: row.1,
-                label: row.2,
-                webhook: row.3,
-                status: row.4,
-                attempts: row.5,
-                last_error: row.6,
-                created_at: NaiveDateTimeUtc(row.7),
-                next_attempt_at: pending.then_some(NaiveDateTimeUtc(row.8)),
-                delivered_at: row.9.map(NaiveDateTimeUtc),
-            }
+        .map(|(label, at)| {
+            let week = WeekDelivery {
+                produced_at: NaiveDateTimeUtc(at),
+                deliveries: Vec::new(),
+            };
+            (label, week)
         })
-        .collect())
+        .collect();
+    let rows: Vec<ViewRow> = deliveries::table
+        .inner_join(delivery_batches::table)
+        .filter(delivery_batches::project_id.eq(project_id))
+        .filter(delivery_batches::subject.eq(Subject::WeeklyReport.as_str()))
+        .filter(delivery_batches::label.eq_any(labels))
+        .order(deliveries::id)
+        .select((
+            deliveries::id,
+            delivery_batches::subject,
+            delivery_batches::label,
+            deliveries::webhook,
+            deliveries::status,
+            deliveries::attempts,
+            deliveries::last_error,
+            delivery_batches::created_at,
+            deliveries::next_attempt_at,
+            deliveries::delivered_at,
+        ))
+        .load(conn)?;
+    for row in rows {
+        let delivery = view(row);
+        if let Some(week) = weeks.get_mut(&delivery.label) {
+            week.deliveries.push(delivery);
+        }
+    }
+    Ok(weeks)
 }
 
 #[cfg(test)]

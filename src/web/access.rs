@@ -134,6 +134,11 @@ impl Viewer {
             .is_none_or(|names| names.iter().any(|n| n == project))
     }
 
+    /// Whether this viewer is an admin of `project` (may see its deliveries and tasks).
+    pub fn administers(&self, project: &str) -> bool {
+        self.admin && self.can_read(project)
+    }
+
     /// The projects whose store tasks this viewer may see (`None`: every project's), or
     /// 403 when it may see none.
     pub fn admin_of(&self) -> Result<Option<&[String]>, ApiError> {

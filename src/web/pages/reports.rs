@@ -1,5 +1,6 @@
 //! The project's weekly reports: the last ISO weeks of its data, each to download in every
-//! format (the same files `flakewatch report weekly` writes).
+//! format (the same files `flakewatch report weekly` writes), and for admins how each
+//! week's report was delivered.
 
 use actix_web::http::header;
 use actix_web::{get, web, HttpResponse};
@@ -11,6 +12,7 @@ use super::params::segment;
 use super::{load, render, PageError};
 use crate::db::schema::runs;
 use crate::report::{self, Format, Period};
+use crate::store::deliveries::{self, DeliveryView, WeekDelivery};
 use crate::store::projects;
 use crate::web::access::Viewer;
 use crate::web::AppState;
@@ -23,8 +25,24 @@ const WEEKS: i64 = 12;
 struct ReportsPage {
     title: String,
     path: String,
-    /// Newest first: the week and its runs.
-    weeks: Vec<(Period, i64)>,
+    /// Newest first.
+    weeks: Vec<WeekRow>,
+    /// Whether the viewer administers the project: then the delivery column is shown.
+    admin: bool,
+}
+
+struct WeekRow {
+    period: Period,
+    runs: i64,
+    /// How the week's report was delivered, a line each: produced, then each webhook.
+    sent: Vec<SentLine>,
+}
+
+struct SentLine {
+    /// The status class: completed (delivered), running (pending), failed, or cancelled
+    /// (nothing sent).
+    class: &'static str,
+    text: String,
 }
 
 #[get("/projects/{name}/reports")]
@@ -35,7 +53,9 @@ pub async fn reports_page(
 ) -> Result<HttpResponse, PageError> {
     let name = name.into_inner();
     super::readable(&viewer, &name)?;
+    let admin = viewer.administers(&name);
     let lookup = name.clone();
+    let now = chrono::Utc::now().naive_utc();
     let found = load(&state, move |conn| {
         let Some(project) = projects::find(conn, &lookup)? else {
             return Ok(None);
@@ -61,6 +81,20 @@ pub async fn reports_page(
                 week = previous;
             }
         }
+        let delivered = if admin {
+            let labels: Vec<String> = weeks.iter().map(|(w, _)| w.label.clone()).collect();
+            deliveries::weekly_reports(conn, project.id, &labels)?
+        } else {
+            Default::default()
+        };
+        let weeks = weeks
+            .into_iter()
+            .map(|(period, runs)| WeekRow {
+                sent: sent_lines(delivered.get(&period.label), period.until.0 <= now),
+                period,
+                runs,
+            })
+            .collect();
         Ok(Some((project.title().to_owned(), weeks)))
     })
     .await?;
@@ -73,7 +107,69 @@ pub async fn reports_page(
         title,
         path: format!("/projects/{}", segment(&name)),
         weeks,
+        admin,
     })
+}
+
+/// What an admin reads of a week's delivery.
+fn sent_lines(week: Option<&WeekDelivery>, ended: bool) -> Vec<SentLine> {
+    let Some(week) = week else {
+        let text = if ended {
+            "not sent: a week's report is sent once the week has ended, when a report \
+             folder or webhook is set"
+        } else {
+            "the week has not ended yet"
+        };
+        return vec![SentLine {
+            class: "cancelled",
+            text: text.into(),
+        }];
+    };
+    let mut lines = vec![SentLine {
+        class: "completed",
+        text: format!("produced {}", minute(&week.produced_at.0)),
+    }];
+    lines.extend(week.deliveries.iter().map(delivery_line));
+    lines
+}
+
+fn delivery_line(d: &DeliveryView) -> SentLine {
+    let attempts = crate::wording::agree(d.attempts as usize, "attempt", "attempts");
+    let (class, what) = match d.status.as_str() {
+        "delivered" => (
+            "completed",
+            format!(
+                "delivered {} ({} {attempts})",
+                d.delivered_at
+                    .as_ref()
+                    .map_or(String::new(), |at| minute(&at.0)),
+                d.attempts
+            ),
+        ),
+        "pending" => (
+            "running",
+            format!(
+                "pending after {} {attempts}{}",
+                d.attempts,
+                d.next_attempt_at
+                    .as_ref()
+                    .map_or(String::new(), |at| format!(", next try {}", minute(&at.0)))
+            ),
+        ),
+        _ => ("failed", format!("gave up after {} {attempts}", d.attempts)),
+    };
+    let error = d
+        .last_error
+        .as_deref()
+        .map_or(String::new(), |e| format!("; last error: {e}"));
+    SentLine {
+        class,
+        text: format!("{}: {what}{error}", d.webhook),
+    }
+}
+
+fn minute(at: &NaiveDateTime) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 /// One week's report as a file to download (HTML included: its inline style is for mail

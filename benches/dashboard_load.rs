@@ -1,0 +1,503 @@
+//! Dashboard under load: the real `flakewatch serve` (release build) filled by
+//! `--demo --demo-size large` (10,000 tests, about 2 million results over 90 days, stored
+//! and scored by its own workers), then every page and the two busiest API reads each
+//! loaded by `wrk` from a second process with 32 connections on loopback. Latencies are
+//! wrk's; the baseline is the server's own static stylesheet under the same load in the
+//! same run, so each page's p99 is also shown as a ratio to it.
+//!
+//! ```sh
+//! cargo bench --bench dashboard_load                       # SQLite then PostgreSQL, 10 s a page
+//! cargo bench --bench dashboard_load -- --postgres         # one backend (or --sqlite)
+//! cargo bench --bench dashboard_load -- --size small       # the small demo (a quick check)
+//! cargo bench --bench dashboard_load -- --wide             # also a project of 1,000,000 distinct tests
+//! cargo bench --bench dashboard_load -- --seconds 20       # longer per page
+//! ```
+//!
+//! Needs `wrk` (Debian package `wrk`). On PostgreSQL the bench database logs the plan of
+//! every statement slower than 20 ms (`auto_explain`) to the server's log, so slow pages
+//! can be explained. Goals are printed, never asserted.
+
+#![forbid(unsafe_code)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::api::token;
+use common::process::{flakewatch, Served};
+use common::TestDb;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use flakewatch::store::tokens::Scope;
+
+const PROJECT: &str = "webshop";
+const WIDE_PROJECT: &str = "wide";
+const WIDE_TESTS: usize = 1_000_000;
+const CONNECTIONS: u32 = 32;
+/// The goals of the dashboard issue: p99 per page, and per page of a very wide project.
+const GOAL_P99_MS: f64 = 50.0;
+const GOAL_WIDE_MS: f64 = 200.0;
+
+struct Options {
+    backends: Vec<&'static str>,
+    seconds: u32,
+    size: String,
+    wide: bool,
+}
+
+fn main() {
+    let options = options();
+    println!("{}", machine());
+    for backend in &options.backends {
+        let db = match *backend {
+            "postgres" => match TestDb::postgres() {
+                Some(db) => db,
+                None => {
+                    eprintln!("PostgreSQL is skipped (FLAKEWATCH_SKIP_PG): no PostgreSQL figures");
+                    continue;
+                }
+            },
+            _ => TestDb::sqlite(),
+        };
+        if *backend == "postgres" {
+            log_slow_plans(&db);
+        }
+        run_backend(&db, backend, &options);
+    }
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let backends = match (
+        args.iter().any(|a| a == "--sqlite"),
+        args.iter().any(|a| a == "--postgres"),
+    ) {
+        (true, false) => vec!["sqlite"],
+        (false, true) => vec!["postgres"],
+        _ => vec!["sqlite", "postgres"],
+    };
+    Options {
+        backends,
+        seconds: value("--seconds").map_or(10, |s| s.parse().expect("--seconds N")),
+        size: value("--size").unwrap_or_else(|| "large".into()),
+        wide: args.iter().any(|a| a == "--wide"),
+    }
+}
+
+fn run_backend(db: &TestDb, backend: &str, options: &Options) {
+    let seeding = Instant::now();
+    let mut command = flakewatch(Path::new("."));
+    command
+        .args(["serve", "--demo", "--demo-size", &options.size])
+        .env("DATABASE_URL", &db.url)
+        .env("FLAKEWATCH_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "warn,flakewatch=info");
+    let served = Served::start(command);
+    served
+        .process
+        .wait_for_line_within("demo data ready", Duration::from_secs(3 * 3600));
+    let seeded_in = seeding.elapsed();
+    let read = token(db, PROJECT, Scope::Read);
+    let admin = token(db, PROJECT, Scope::Admin);
+    let size = data_size(db, PROJECT);
+    println!(
+        "\n## {backend}: {} tests, {} runs, {} results (demo `{}` stored and scored in {:.0} s)\n",
+        size.0,
+        size.1,
+        size.2,
+        options.size,
+        seeded_in.as_secs_f64()
+    );
+
+    let ids = interesting_ids(db, PROJECT);
+    let pages = pages_of(PROJECT, &ids);
+    let base = &served.base_url;
+    let baseline = wrk(base, "/static/flakewatch.css", None, options.seconds);
+    let mut table = header();
+    row(
+        &mut table,
+        "baseline: /static/flakewatch.css",
+        &baseline,
+        &baseline,
+        GOAL_P99_MS,
+    );
+    for (name, path, auth) in &pages {
+        let token = match auth {
+            Auth::None => None,
+            Auth::Read => Some(read.as_str()),
+            Auth::Admin => Some(admin.as_str()),
+        };
+        let figures = wrk(base, path, token, options.seconds);
+        row(
+            &mut table,
+            &format!("{name}: `{path}`"),
+            &figures,
+            &baseline,
+            GOAL_P99_MS,
+        );
+    }
+    println!("{table}");
+
+    if options.wide {
+        wide_project(db, &served, options);
+    }
+    served.terminate();
+}
+
+/// A project whose one run has `WIDE_TESTS` distinct tests, uploaded through the API and
+/// stored by the same server, then its pages under the same load.
+fn wide_project(db: &TestDb, served: &Served, options: &Options) {
+    let upload = token(db, WIDE_PROJECT, Scope::Upload);
+    let read = token(db, WIDE_PROJECT, Scope::Read);
+    let report = gzip(wide_report(WIDE_TESTS).as_bytes());
+    let started = Instant::now();
+    let url = format!(
+        "{}/api/v1/uploads?branch=main&commit=wide1&job=unit",
+        served.base_url
+    );
+    let mut answer = agent()
+        .post(&url)
+        .header("Authorization", &format!("Bearer {upload}"))
+        .send(&report[..])
+        .expect("upload the wide report");
+    let status = answer.status().as_u16();
+    let body: serde_json::Value = answer.body_mut().read_json().expect("upload answer");
+    assert_eq!(status, 202, "the wide report was refused: {body}");
+    let task = body["task"].as_str().expect("a task token").to_owned();
+    let done = await_task(served, &task, &upload);
+    assert_eq!(done["status"], "completed", "{done}");
+    println!(
+        "\n### {WIDE_PROJECT}: one run of {WIDE_TESTS} distinct tests, stored and scored in {:.0} s\n",
+        started.elapsed().as_secs_f64()
+    );
+    let ids = interesting_ids(db, WIDE_PROJECT);
+    let pages = pages_of(WIDE_PROJECT, &ids);
+    let base = &served.base_url;
+    let baseline = wrk(base, "/static/flakewatch.css", None, options.seconds);
+    let mut table = header();
+    row(
+        &mut table,
+        "baseline: /static/flakewatch.css",
+        &baseline,
+        &baseline,
+        GOAL_WIDE_MS,
+    );
+    for (name, path, auth) in pages.iter().filter(|(_, _, auth)| *auth != Auth::Admin) {
+        let token = (*auth == Auth::Read).then_some(read.as_str());
+        let figures = wrk(base, path, token, options.seconds);
+        row(
+            &mut table,
+            &format!("{name}: `{path}`"),
+            &figures,
+            &baseline,
+            GOAL_WIDE_MS,
+        );
+    }
+    println!("{table}");
+}
+
+/// Waits for a task to end through the API's long poll (no sleeping in between).
+fn await_task(served: &Served, task: &str, token: &str) -> serde_json::Value {
+    loop {
+        let url = format!("{}/api/v1/tasks/{task}?wait=600", served.base_url);
+        let mut answer = agent()
+            .get(&url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .expect("task status");
+        let body: serde_json::Value = answer.body_mut().read_json().expect("task JSON");
+        if matches!(
+            body["status"].as_str(),
+            Some("completed" | "failed" | "cancelled")
+        ) {
+            return body;
+        }
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(3600)))
+        .build()
+        .into()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(data).expect("gzip in memory");
+    encoder.finish().expect("gzip in memory")
+}
+
+fn wide_report(tests: usize) -> String {
+    let mut xml = String::with_capacity(tests * 90);
+    xml.push_str("<testsuites><testsuite name=\"wide\">\n");
+    for i in 0..tests {
+        let _ = writeln!(
+            xml,
+            "<testcase classname=\"pkg{}.Case{}\" name=\"test_{i}\" time=\"0.001\"/>",
+            i % 97,
+            i % 1013
+        );
+    }
+    xml.push_str("</testsuite></testsuites>\n");
+    xml
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    None,
+    Read,
+    Admin,
+}
+
+struct Ids {
+    flaky_test: i64,
+    red_run: i64,
+    commit: String,
+}
+
+/// Every dashboard page, with the ids of a real flaky test and red run, plus the two
+/// busiest API reads.
+fn pages_of(project: &str, ids: &Ids) -> Vec<(&'static str, String, Auth)> {
+    let p = format!("/projects/{project}");
+    vec![
+        ("home", "/".into(), Auth::None),
+        ("project, last 30 days of data", p.clone(), Auth::None),
+        (
+            "project, 90 days, job filter",
+            format!("{p}?days=90&job=job-1"),
+            Auth::None,
+        ),
+        ("tests", format!("{p}/tests"), Auth::None),
+        (
+            "tests, flaky, searched",
+            format!("{p}/tests?status=flaky&q=test"),
+            Auth::None,
+        ),
+        ("test", format!("{p}/tests/{}", ids.flaky_test), Auth::None),
+        ("runs", format!("{p}/runs"), Auth::None),
+        (
+            "red runs of a branch",
+            format!("{p}/runs?outcome=red&branch=main"),
+            Auth::None,
+        ),
+        ("run", format!("{p}/runs/{}", ids.red_run), Auth::None),
+        ("commit", format!("{p}/commits/{}", ids.commit), Auth::None),
+        ("reports", format!("{p}/reports"), Auth::None),
+        ("tasks", "/tasks".into(), Auth::None),
+        (
+            "API tests",
+            format!("/api/v1/projects/{project}/tests?limit=100"),
+            Auth::Read,
+        ),
+        (
+            "API metrics",
+            format!("/api/v1/projects/{project}/metrics"),
+            Auth::Read,
+        ),
+    ]
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+#[derive(QueryableByName)]
+struct Sha {
+    #[diesel(sql_type = Text)]
+    commit_sha: String,
+}
+
+/// The project's costliest test (its flakiest, when it has flaky tests) and newest red run
+/// (or newest run), and that run's commit.
+fn interesting_ids(db: &TestDb, project: &str) -> Ids {
+    let mut conn = db.connect();
+    let project_id = project_id(db, project);
+    let flaky_test = diesel::sql_query(format!(
+        "SELECT t.id AS id FROM tests t JOIN test_scores s ON s.test_id = t.id \
+         WHERE t.project_id = {project_id} \
+         ORDER BY (s.status = 'flaky') DESC, s.score DESC, t.id LIMIT 1"
+    ))
+    .get_result::<Id>(&mut conn)
+    .expect("a scored test")
+    .id;
+    let red_run = diesel::sql_query(format!(
+        "SELECT id FROM runs WHERE project_id = {project_id} \
+         ORDER BY (failed + errors > 0) DESC, started_at DESC LIMIT 1"
+    ))
+    .get_result::<Id>(&mut conn)
+    .expect("a run")
+    .id;
+    let commit = diesel::sql_query(format!("SELECT commit_sha FROM runs WHERE id = {red_run}"))
+        .get_result::<Sha>(&mut conn)
+        .expect("its commit")
+        .commit_sha;
+    Ids {
+        flaky_test,
+        red_run,
+        commit,
+    }
+}
+
+fn project_id(db: &TestDb, project: &str) -> i64 {
+    let mut conn = db.connect();
+    diesel::sql_query("SELECT id FROM projects WHERE name = $1")
+        .bind::<Text, _>(project)
+        .get_result::<Id>(&mut conn)
+        .expect("the project")
+        .id
+}
+
+/// Tests, runs and results of a project.
+fn data_size(db: &TestDb, project: &str) -> (i64, i64, i64) {
+    let id = project_id(db, project);
+    let count = |sql: String| common::api::count(db, &sql);
+    (
+        count(format!("tests WHERE project_id = {id}")),
+        count(format!("runs WHERE project_id = {id}")),
+        count(format!(
+            "results WHERE run_id IN (SELECT id FROM runs WHERE project_id = {id})"
+        )),
+    )
+}
+
+/// Logs the plan of every statement slower than 20 ms in the bench database, so the
+/// server's log shows where a slow page spends its time.
+fn log_slow_plans(db: &TestDb) {
+    let name = db.url.rsplit('/').next().expect("a database name");
+    let mut conn = db.connect();
+    for setting in [
+        "session_preload_libraries = 'auto_explain'",
+        "auto_explain.log_min_duration = '20ms'",
+        "auto_explain.log_analyze = on",
+    ] {
+        diesel::sql_query(format!("ALTER DATABASE \"{name}\" SET {setting}"))
+            .execute(&mut conn)
+            .expect("auto_explain settings");
+    }
+}
+
+/// What wrk measured for one URL.
+struct Figures {
+    requests_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+fn wrk(base: &str, path: &str, token: Option<&str>, seconds: u32) -> Figures {
+    let mut command = Command::new("wrk");
+    command.args([
+        "-t2",
+        &format!("-c{CONNECTIONS}"),
+        &format!("-d{seconds}s"),
+        "--latency",
+        "--timeout",
+        "10s",
+    ]);
+    if let Some(token) = token {
+        command.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    let output = command
+        .arg(format!("{base}{path}"))
+        .output()
+        .expect("run wrk (Debian package `wrk`)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "wrk failed: {text}");
+    parse_wrk(&text)
+}
+
+/// Reads wrk's `--latency` summary: the 50% and 99% lines, Requests/sec, and every non-2xx
+/// answer, socket error or timeout as an error.
+fn parse_wrk(text: &str) -> Figures {
+    let mut figures = Figures {
+        requests_per_s: 0.0,
+        p50_ms: f64::NAN,
+        p99_ms: f64::NAN,
+        errors: 0,
+    };
+    for line in text.lines().map(str::trim) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["50%", latency] => figures.p50_ms = millis(latency),
+            ["99%", latency] => figures.p99_ms = millis(latency),
+            ["Requests/sec:", rate] => figures.requests_per_s = rate.parse().unwrap_or(0.0),
+            ["Non-2xx", "or", "3xx", "responses:", n] => figures.errors += n.parse().unwrap_or(0),
+            ["Socket", "errors:", rest @ ..] => {
+                figures.errors += rest
+                    .iter()
+                    .filter_map(|w| w.trim_end_matches(',').parse::<u64>().ok())
+                    .sum::<u64>()
+            }
+            _ => {}
+        }
+    }
+    figures
+}
+
+/// wrk's latency with its unit (`812.00us`, `3.21ms`, `1.20s`) in milliseconds.
+fn millis(text: &str) -> f64 {
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => number / 1000.0,
+        "ms" => number,
+        "s" => number * 1000.0,
+        "m" => number * 60_000.0,
+        _ => f64::NAN,
+    }
+}
+
+fn header() -> String {
+    "| page | requests/s | p50 (ms) | p99 (ms) | p99 / baseline p99 | errors | goal |\n\
+     |---|---:|---:|---:|---:|---:|---|\n"
+        .to_owned()
+}
+
+fn row(table: &mut String, name: &str, f: &Figures, baseline: &Figures, goal_ms: f64) {
+    let verdict = if f.errors > 0 {
+        "errors".to_owned()
+    } else if f.p99_ms < goal_ms {
+        format!("met (< {goal_ms} ms)")
+    } else {
+        format!("**not met** (< {goal_ms} ms)")
+    };
+    let _ = writeln!(
+        table,
+        "| {name} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {verdict} |",
+        f.requests_per_s,
+        f.p50_ms,
+        f.p99_ms,
+        f.p99_ms / baseline.p99_ms,
+        f.errors
+    );
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    format!(
+        "# Dashboard load: {cores} cores, load average at start {}, {CONNECTIONS} wrk connections",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
