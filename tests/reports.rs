@@ -225,6 +225,9 @@ storage_test!(fn the_dashboard_lists_weeks_to_download(db) {
     let w44 = list.find("<td>2026-W44</td>").expect("W44 listed");
     assert!(w45 < w44, "newest first");
     assert!(list.contains("href=\"/projects/shop/reports/2026-W45/html\""), "{list}");
+    // With no report folder or webhook, nothing was sent, and the admin is told how.
+    assert!(list.contains("None of these weeks' reports was sent"), "{list}");
+    assert!(!list.contains("<th>Delivery</th>"), "no column of empty cells: {list}");
     let (status, disposition, md) = page("/projects/shop/reports/2026-W45/md");
     assert_eq!(status, 200);
     assert_eq!(disposition.as_deref(), Some("attachment; filename=\"shop-2026-W45.md\""));

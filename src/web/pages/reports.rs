@@ -27,8 +27,10 @@ struct ReportsPage {
     path: String,
     /// Newest first.
     weeks: Vec<WeekRow>,
-    /// Whether the viewer administers the project: then the delivery column is shown.
+    /// Whether the viewer administers the project: then deliveries are shown.
     admin: bool,
+    /// Whether any listed week's report was produced for delivery.
+    any_sent: bool,
 }
 
 struct WeekRow {
@@ -87,7 +89,7 @@ pub async fn reports_page(
         } else {
             Default::default()
         };
-        let weeks = weeks
+        let weeks: Vec<WeekRow> = weeks
             .into_iter()
             .map(|(period, runs)| WeekRow {
                 sent: sent_lines(delivered.get(&period.label), period.until.0 <= now),
@@ -103,11 +105,15 @@ pub async fn reports_page(
             "there is no project `{name}`"
         )));
     };
+    let any_sent = weeks
+        .iter()
+        .any(|w| w.sent.iter().any(|l| l.class != "cancelled"));
     render(&ReportsPage {
         title,
         path: format!("/projects/{}", segment(&name)),
         weeks,
         admin,
+        any_sent,
     })
 }
 
@@ -115,8 +121,7 @@ pub async fn reports_page(
 fn sent_lines(week: Option<&WeekDelivery>, ended: bool) -> Vec<SentLine> {
     let Some(week) = week else {
         let text = if ended {
-            "not sent: a week's report is sent once the week has ended, when a report \
-             folder or webhook is set"
+            "not sent"
         } else {
             "the week has not ended yet"
         };
