@@ -1,5 +1,5 @@
 //! Dashboard under load: the real `flakewatch serve` (release build) filled by
-//! `--demo --demo-size large` (10,000 tests, about 2 million results over 90 days, stored
+//! `--demo --demo-size large` (10,000 tests, about 3.3 million results over 90 days, stored
 //! and scored by its own workers), then every page and the two busiest API reads each
 //! loaded by `wrk` from a second process with 32 connections on loopback. Latencies are
 //! wrk's; the baseline is the server's own static stylesheet under the same load in the

@@ -231,7 +231,7 @@ pub struct ServeSettings {
     pub demo: bool,
 
     /// How much history `--demo` stores: `small` (the default), `large` (10,000 tests over
-    /// 90 days, about 2 million results) or `year` (2,000 tests over a year); the larger
+    /// 90 days, about 3.3 million results) or `year` (2,000 tests over a year); the larger
     /// ones are for the benchmarks in BENCHMARKS.md and take minutes to store.
     #[arg(
         long,

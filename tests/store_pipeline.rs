@@ -408,8 +408,9 @@ fn scoring_snapshot(db: &TestDb) -> Vec<String> {
     let mut lines = Vec::new();
     for query in [
         "SELECT test_id || ' ' || status || ' ' || score || ' ' || failure_rate || ' ' || runs_seen || ' ' \
-         || status_changed_at || ' ' || coalesce(CAST(fixed_since AS TEXT), '-') || ' ' || evidence || ' ' || state AS line \
+         || status_changed_at || ' ' || coalesce(CAST(fixed_since AS TEXT), '-') || ' ' || evidence AS line \
          FROM test_scores ORDER BY test_id",
+        "SELECT test_id || ' ' || state AS line FROM test_states ORDER BY test_id",
         "SELECT id || ' ' || red_flaky || ' ' || red_broken || ' ' || red_other || ' ' || flaky_retry_ms || ' ' \
          || coalesce(CAST(score_seq AS TEXT), '-') AS line FROM runs ORDER BY id",
         "SELECT test_id || ' ' || day || ' ' || failures || ' ' || red_runs_alone || ' ' || rerun_ms || ' ' || retry_ms AS line \

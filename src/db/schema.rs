@@ -198,9 +198,18 @@ diesel::table! {
         status_changed_at -> Timestamp,
         updated_at -> Timestamp,
         evidence -> Text,
-        state -> Text,
         last_seen_at -> Nullable<Timestamp>,
         fixed_since -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// The scorer's state of each test (see `analysis::TestState`), apart from the scores
+    /// pages read.
+    test_states (test_id) {
+        test_id -> BigInt,
+        project_id -> BigInt,
+        state -> Text,
     }
 }
 
@@ -298,6 +307,7 @@ diesel::joinable!(results -> runs (run_id));
 diesel::joinable!(results -> tests (test_id));
 diesel::joinable!(results -> failure_messages (failure_message_id));
 diesel::joinable!(test_scores -> tests (test_id));
+diesel::joinable!(test_states -> tests (test_id));
 diesel::joinable!(test_impact_days -> tests (test_id));
 diesel::joinable!(quarantines -> tests (test_id));
 diesel::joinable!(deliveries -> delivery_batches (batch_id));
@@ -305,6 +315,7 @@ diesel::joinable!(delivery_batches -> projects (project_id));
 diesel::joinable!(notification_events -> tests (test_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    test_states,
     instance_secrets,
     projects,
     api_tokens,

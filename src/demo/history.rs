@@ -16,11 +16,11 @@ pub enum DemoSize {
     /// shows where the history began.
     #[default]
     Small,
-    /// 10,000 tests in 4 jobs over 90 days, about 2 million results: the dashboard's load
-    /// benchmark.
+    /// 10,000 tests in 4 jobs over 90 days, about 1,300 runs and 3.3 million results: the
+    /// dashboard's load benchmark.
     Large,
-    /// 2,000 tests in 4 jobs over 365 days, about 2.5 million results: a year of history,
-    /// for the weekly report's benchmark.
+    /// 2,000 tests in 4 jobs over 365 days, about 5,000 runs and 2.5 million results: a
+    /// year of history, for the weekly report's benchmark.
     Year,
 }
 
@@ -61,7 +61,7 @@ impl DemoSize {
                 name: "demo-year".into(),
                 tests: 2_000,
                 jobs: 4,
-                main_commits: 500,
+                main_commits: 300,
                 scheduled_every: 7,
                 flaky_share: 0.03,
                 ..small

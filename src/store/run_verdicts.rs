@@ -10,7 +10,9 @@ use serde::Serialize;
 use super::owners;
 use super::quarantines::{self, Quarantine};
 use crate::analysis::{Status, TestState};
-use crate::db::schema::{failure_messages, projects, results, runs, test_scores, tests};
+use crate::db::schema::{
+    failure_messages, projects, results, runs, test_scores, test_states, tests,
+};
 use crate::db::DbConnection;
 use crate::tasks::model::NaiveDateTimeUtc;
 use crate::wording::count;
@@ -96,7 +98,8 @@ pub struct RunVerdict {
 type FailureRow = (
     (i64, String, String, Option<String>),
     String,
-    Option<(String, f64, f64, NaiveDateTime, String)>,
+    Option<(String, f64, f64, NaiveDateTime)>,
+    Option<String>,
     Option<(String, String)>,
 );
 
@@ -132,6 +135,7 @@ pub fn verdict(
     let rows: Vec<FailureRow> = results::table
         .inner_join(tests::table)
         .left_join(test_scores::table.on(test_scores::test_id.eq(results::test_id)))
+        .left_join(test_states::table.on(test_states::test_id.eq(results::test_id)))
         .left_join(failure_messages::table)
         .filter(results::run_id.eq(run_id))
         .filter(results::outcome.eq_any(["failed", "error"]))
@@ -144,9 +148,9 @@ pub fn verdict(
                 test_scores::score,
                 test_scores::failure_rate,
                 test_scores::status_changed_at,
-                test_scores::state,
             )
                 .nullable(),
+            test_states::state.nullable(),
             (failure_messages::kind, failure_messages::message).nullable(),
         ))
         .load(conn)?;
@@ -155,7 +159,7 @@ pub fn verdict(
     let mut failures: Vec<FailedTest> = rows
         .into_iter()
         .map(
-            |((test_id, classname, name, file), outcome, score, failure)| {
+            |((test_id, classname, name, file), outcome, score, state, failure)| {
                 let quarantine = quarantined.iter().find(|q| q.test_id == test_id).cloned();
                 let owner = owners::owner_of(&owners, file.as_deref());
                 let message = failure.map_or_else(String::new, |(kind, message)| {
@@ -182,11 +186,12 @@ pub fn verdict(
                     quarantine,
                     explanation: String::new(),
                 };
-                if let Some((status, score, rate, changed, state)) = score {
+                if let Some((status, score, rate, changed)) = score {
                     failed.status = status;
                     failed.score = score;
                     failed.failure_rate = rate;
-                    classify(&mut failed, changed, &state, &default_branch);
+                    let state = state.as_deref().unwrap_or("{}");
+                    classify(&mut failed, changed, state, &default_branch);
                 } else {
                     classify(&mut failed, now, "{}", &default_branch);
                 }

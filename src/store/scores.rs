@@ -22,7 +22,7 @@ use super::impact::{self, DayCost, ImpactBatch, RerunKey};
 use crate::analysis::{
     self, run_level, Evidence, Outcome, Params, RunContext, Status, TestResultObs, TestState,
 };
-use crate::db::schema::{failure_messages, projects, results, runs, test_scores};
+use crate::db::schema::{failure_messages, projects, results, runs, test_scores, test_states};
 use crate::db::DbConnection;
 
 const CHUNK: i64 = 2000;
@@ -359,13 +359,14 @@ pub fn mark_inactive(conn: &mut DbConnection, project_id: i64, params: &Params) 
     let hours = params.inactive_after_hours.clamp(0.0, 1e6);
     let cutoff = newest - chrono::Duration::milliseconds((hours * 3_600_000.0) as i64);
     let gone: Vec<(i64, NaiveDateTime, String)> = test_scores::table
+        .inner_join(test_states::table.on(test_states::test_id.eq(test_scores::test_id)))
         .filter(test_scores::project_id.eq(project_id))
         .filter(test_scores::last_seen_at.le(cutoff))
         .filter(test_scores::status.ne(Status::Inactive.as_str()))
         .select((
             test_scores::test_id,
             test_scores::last_seen_at.assume_not_null(),
-            test_scores::state,
+            test_states::state,
         ))
         .load(conn)?;
     for (test_id, last_seen, state) in gone {
@@ -376,8 +377,10 @@ pub fn mark_inactive(conn: &mut DbConnection, project_id: i64, params: &Params) 
             .set((
                 test_scores::status.eq(Status::Inactive.as_str()),
                 test_scores::status_changed_at.eq(since),
-                test_scores::state.eq(state_json(&mut state)),
             ))
+            .execute(conn)?;
+        diesel::update(test_states::table.find(test_id))
+            .set(test_states::state.eq(state_json(&mut state)))
             .execute(conn)?;
     }
     Ok(())
@@ -483,6 +486,8 @@ pub fn rescore_project(
         }
         costs.write(conn, project_id)?;
         diesel::delete(test_scores::table.filter(test_scores::project_id.eq(project_id)))
+            .execute(conn)?;
+        diesel::delete(test_states::table.filter(test_states::project_id.eq(project_id)))
             .execute(conn)?;
         summary.tests = states.map.len() as u64;
         states.flush(conn, params, now)?;
@@ -668,7 +673,6 @@ fn upsert_scores(conn: &mut DbConnection, rows: &[ScoreRow]) -> QueryResult<()> 
                         test_scores::status_changed_at.eq(r.status_changed_at),
                         test_scores::updated_at.eq(r.updated_at),
                         test_scores::evidence.eq(&r.evidence),
-                        test_scores::state.eq(&r.state),
                         test_scores::last_seen_at.eq(r.last_seen_at),
                         test_scores::fixed_since.eq(r.fixed_since),
                     )
@@ -688,10 +692,25 @@ fn upsert_scores(conn: &mut DbConnection, rows: &[ScoreRow]) -> QueryResult<()> 
                     test_scores::status_changed_at.eq(excluded(test_scores::status_changed_at)),
                     test_scores::updated_at.eq(excluded(test_scores::updated_at)),
                     test_scores::evidence.eq(excluded(test_scores::evidence)),
-                    test_scores::state.eq(excluded(test_scores::state)),
                     test_scores::last_seen_at.eq(excluded(test_scores::last_seen_at)),
                     test_scores::fixed_since.eq(excluded(test_scores::fixed_since)),
                 ))
+                .execute(sqlite)?;
+            let states: Vec<_> = rows
+                .iter()
+                .map(|r| {
+                    (
+                        test_states::test_id.eq(r.test_id),
+                        test_states::project_id.eq(r.project_id),
+                        test_states::state.eq(&r.state),
+                    )
+                })
+                .collect();
+            diesel::insert_into(test_states::table)
+                .values(&states)
+                .on_conflict(test_states::test_id)
+                .do_update()
+                .set(test_states::state.eq(excluded(test_states::state)))
                 .execute(sqlite)?;
             Ok(())
         }
@@ -699,21 +718,22 @@ fn upsert_scores(conn: &mut DbConnection, rows: &[ScoreRow]) -> QueryResult<()> 
 }
 
 /// `upsert_scores` on PostgreSQL: one array per column through `unnest`, so every chunk
-/// runs the same prepared statement with 14 parameters, not 14 a row parsed anew.
+/// runs the same prepared statements (scores, then states), not parameters a row parsed
+/// anew.
 fn upsert_scores_postgres(pg: &mut diesel::PgConnection, rows: &[ScoreRow]) -> QueryResult<()> {
     use diesel::sql_types::{Array, BigInt, Double, Integer, Nullable, Text, Timestamp};
     let column =
         |field: fn(&ScoreRow) -> Option<NaiveDateTime>| rows.iter().map(field).collect::<Vec<_>>();
     diesel::sql_query(
         "INSERT INTO test_scores (test_id, project_id, status, score, failure_rate, runs_seen, \
-         first_flaky_at, last_flaky_at, status_changed_at, updated_at, evidence, state, \
+         first_flaky_at, last_flaky_at, status_changed_at, updated_at, evidence, \
          last_seen_at, fixed_since) \
-         SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
          ON CONFLICT (test_id) DO UPDATE SET status = excluded.status, score = excluded.score, \
          failure_rate = excluded.failure_rate, runs_seen = excluded.runs_seen, \
          first_flaky_at = excluded.first_flaky_at, last_flaky_at = excluded.last_flaky_at, \
          status_changed_at = excluded.status_changed_at, updated_at = excluded.updated_at, \
-         evidence = excluded.evidence, state = excluded.state, \
+         evidence = excluded.evidence, \
          last_seen_at = excluded.last_seen_at, fixed_since = excluded.fixed_since",
     )
     .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.test_id).collect::<Vec<_>>())
@@ -727,9 +747,17 @@ fn upsert_scores_postgres(pg: &mut diesel::PgConnection, rows: &[ScoreRow]) -> Q
     .bind::<Array<Timestamp>, _>(rows.iter().map(|r| r.status_changed_at).collect::<Vec<_>>())
     .bind::<Array<Timestamp>, _>(rows.iter().map(|r| r.updated_at).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(rows.iter().map(|r| r.evidence.as_str()).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(rows.iter().map(|r| r.state.as_str()).collect::<Vec<_>>())
     .bind::<Array<Nullable<Timestamp>>, _>(column(|r| r.last_seen_at))
     .bind::<Array<Nullable<Timestamp>>, _>(column(|r| r.fixed_since))
+    .execute(pg)?;
+    diesel::sql_query(
+        "INSERT INTO test_states (test_id, project_id, state) \
+         SELECT * FROM unnest($1, $2, $3) \
+         ON CONFLICT (test_id) DO UPDATE SET state = excluded.state",
+    )
+    .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.test_id).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.project_id).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.state.as_str()).collect::<Vec<_>>())
     .execute(pg)?;
     Ok(())
 }
@@ -758,16 +786,18 @@ fn load_states(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<(i64, Te
     let rows: Vec<StoredState> = match conn {
         // A join against the list reads as one index scan per id, planned once.
         DbConnection::Postgres(pg) => diesel::sql_query(
-            "SELECT s.test_id, s.state, s.evidence FROM test_scores s \
-             JOIN unnest($1::bigint[]) AS wanted(id) ON s.test_id = wanted.id",
+            "SELECT s.test_id, st.state, s.evidence FROM test_scores s \
+             JOIN unnest($1::bigint[]) AS wanted(id) ON s.test_id = wanted.id \
+             JOIN test_states st ON st.test_id = s.test_id",
         )
         .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(ids)
         .load(pg)?,
         DbConnection::Sqlite(sqlite) => test_scores::table
+            .inner_join(test_states::table.on(test_states::test_id.eq(test_scores::test_id)))
             .filter(test_scores::test_id.eq_any(ids))
             .select((
                 test_scores::test_id,
-                test_scores::state,
+                test_states::state,
                 test_scores::evidence,
             ))
             .load::<(i64, String, String)>(sqlite)?
