@@ -359,3 +359,40 @@ storage_test!(fn a_test_reported_twice_in_one_run_is_scored_once(db) {
     assert_eq!(tests["tests"].as_array().unwrap().len(), 1, "{tests}");
     assert_eq!(tests["tests"][0]["runs_seen"], 2, "both results were observed: {tests}");
 });
+
+storage_test!(fn a_job_filter_keeps_the_tests_that_job_runs_now(db) {
+    let server = TestServer::start(&db);
+    let upload = token(&db, "shop", Scope::Upload);
+    let read = token(&db, "shop", Scope::Read);
+    let upload_run = |job: &str, commit: usize, report: String| {
+        let query = format!("branch=main&commit=c{commit}&job={job}");
+        let task = upload_ok(&server, &upload, &query, report.as_bytes());
+        await_task(&server, &task);
+    };
+    let names = |path: &str| -> Vec<String> {
+        let (status, body) = get(&server, &read, path);
+        assert_eq!(status, 200, "{body}");
+        let mut names: Vec<String> = body["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| format!("{}::{}", t["classname"].as_str().unwrap(), t["name"].as_str().unwrap()))
+            .collect();
+        names.sort();
+        names
+    };
+    // Two tests in the unit job, one in lint.
+    upload_run("unit", 0, common::reports::junit("unit", 2, 0));
+    upload_run("lint", 0, common::reports::junit("lint", 1, 0));
+    let path = "/api/v1/projects/shop/tests?status=all&job=";
+    assert_eq!(names(&format!("{path}lint")), ["lint.Suite::passes_0"]);
+    assert_eq!(names(&format!("{path}unit")), ["unit.Suite::passes_0", "unit.Suite::passes_1"]);
+    // unit's second test is removed; once it is in none of unit's 20 newest runs, the
+    // filter no longer lists it (the unfiltered list still does).
+    for commit in 1..=20 {
+        upload_run("unit", commit, common::reports::junit("unit", 1, 0));
+    }
+    assert_eq!(names(&format!("{path}unit")), ["unit.Suite::passes_0"]);
+    assert_eq!(names("/api/v1/projects/shop/tests?status=all").len(), 3);
+    assert_eq!(names(&format!("{path}nightly")), Vec::<String>::new(), "an unknown job: none");
+});

@@ -32,7 +32,7 @@ pub enum TestSort {
 pub struct TestFilter {
     pub project_id: i64,
     pub status: Option<String>,
-    /// Only tests that ran in this job / on this branch.
+    /// Only tests that ran in this job / on this branch (in its newest `FILTER_RUNS` runs).
     pub job: Option<String>,
     pub branch: Option<String>,
     /// Case-insensitive substring of classname or name, taken literally (`_` and `%` too).
@@ -47,6 +47,8 @@ pub struct TestFilter {
 
 /// Most tests read to find `limit` of one owner: owners come from CODEOWNERS, not SQL.
 const OWNER_SCAN: i64 = 50_000;
+/// Newest runs of a job (or branch) whose tests a job (branch) filter keeps.
+const FILTER_RUNS: i64 = 20;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TestSummary {
@@ -232,8 +234,9 @@ fn summary_columns() -> SummaryColumns {
     )
 }
 
-/// The project's scored tests with the filter's conditions (not its order or limit).
-fn filtered(filter: &TestFilter) -> SummaryQuery<'static> {
+/// The project's scored tests with the filter's conditions (not its order or limit);
+/// `ran_in`: the runs a job or branch filter keeps tests of (see `filter_runs`).
+fn filtered(filter: &TestFilter, ran_in: Option<&[i64]>) -> SummaryQuery<'static> {
     let mut query = tests::table
         .inner_join(test_scores::table)
         .filter(tests::project_id.eq(filter.project_id))
@@ -251,20 +254,38 @@ fn filtered(filter: &TestFilter) -> SummaryQuery<'static> {
                 .or(lower(tests::classname).like(pattern).escape('\\')),
         );
     }
-    let ran = results::table
-        .inner_join(runs::table)
-        .select(results::test_id);
-    match (filter.job.clone(), filter.branch.clone()) {
-        (Some(job), Some(branch)) => query.filter(
+    match ran_in {
+        Some(runs) => query.filter(
             tests::id.eq_any(
-                ran.filter(runs::job.eq(job))
-                    .filter(runs::branch.eq(branch)),
+                results::table
+                    .filter(results::run_id.eq_any(runs.to_vec()))
+                    .select(results::test_id),
             ),
         ),
-        (Some(job), None) => query.filter(tests::id.eq_any(ran.filter(runs::job.eq(job)))),
-        (None, Some(branch)) => query.filter(tests::id.eq_any(ran.filter(runs::branch.eq(branch)))),
-        (None, None) => query,
+        None => query,
     }
+}
+
+/// Runs a job or branch filter reads: the newest `FILTER_RUNS` of that job (on that
+/// branch), so the filter keeps the tests that job runs now, at a cost bounded by a few
+/// runs' results however long the history. `None` without such a filter.
+fn filter_runs(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Option<Vec<i64>>> {
+    if filter.job.is_none() && filter.branch.is_none() {
+        return Ok(None);
+    }
+    let mut query = runs::table
+        .filter(runs::project_id.eq(filter.project_id))
+        .select(runs::id)
+        .order((runs::started_at.desc(), runs::id.desc()))
+        .limit(FILTER_RUNS)
+        .into_boxed();
+    if let Some(job) = &filter.job {
+        query = query.filter(runs::job.eq(job.clone()));
+    }
+    if let Some(branch) = &filter.branch {
+        query = query.filter(runs::branch.eq(branch.clone()));
+    }
+    query.load(conn).map(Some)
 }
 
 /// Scored tests of a project matching `filter`, each with its impact over the window.
@@ -272,6 +293,7 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
     let since = impact_since(conn, filter.project_id)?;
     let impacts = impact::over_window(conn, filter.project_id, since, None)?;
     let context = Context::load(conn, filter.project_id)?;
+    let ran_in = filter_runs(conn, filter)?;
     let with_impact = |summary: TestSummary| {
         context.fill(TestSummary {
             impact: impacts.get(&summary.id).copied().unwrap_or_default(),
@@ -305,7 +327,7 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
         // The tests that cost something, ranked in memory (there are few), then the rest by
         // score.
         let costly: Vec<i64> = impacts.keys().copied().collect();
-        tests = filtered(filter)
+        tests = filtered(filter, ran_in.as_deref())
             .filter(tests::id.eq_any(costly.clone()))
             .load::<SummaryRow>(conn)?
             .into_iter()
@@ -327,7 +349,7 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
         let rest = filter.limit - tests.len() as i64;
         if rest > 0 {
             let (sql_offset, skip) = offsets((offset - ranked).max(0));
-            let more = filtered(filter)
+            let more = filtered(filter, ran_in.as_deref())
                 .filter(tests::id.ne_all(costly))
                 .order((test_scores::score.desc(), tests::id))
                 .offset(sql_offset)
@@ -343,7 +365,9 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
         return Ok(tests);
     }
     let (sql_offset, skip) = offsets(filter.offset.max(0));
-    let query = filtered(filter).offset(sql_offset).limit(sql_limit);
+    let query = filtered(filter, ran_in.as_deref())
+        .offset(sql_offset)
+        .limit(sql_limit);
     let query = match filter.sort {
         TestSort::Impact | TestSort::Score => query.order((test_scores::score.desc(), tests::id)),
         TestSort::FailureRate => query.order((test_scores::failure_rate.desc(), tests::id)),
