@@ -687,6 +687,28 @@ mod limits {
         healthy(&server);
     });
 
+    storage_test!(fn an_upload_with_too_many_cases_fails_and_stores_nothing(db) {
+        let server = TestServer::start_with(&db, ServerOptions { max_cases_per_upload: 5, ..Default::default() });
+        let upload_token = token(&db, "shop", Scope::Upload);
+        // Eight cases, one per line from line 4: the sixth (line 9) is one too many.
+        let task = upload_ok(&server, &upload_token, "branch=main&commit=big", junit("a", 8, 0).as_bytes());
+        let task = await_task(&server, &task);
+        assert_eq!(task["status"], "failed", "{task}");
+        let error = task["error"].as_str().unwrap();
+        assert!(error.starts_with("report.xml:9: this upload holds more than 5 test cases"), "{error}");
+        assert!(error.contains("--max-cases-per-upload"), "{error}");
+        assert_eq!((count(&db, "runs"), count(&db, "results")), (0, 0));
+        let read = token(&db, "shop", Scope::Read);
+        assert!(stored_tests(&server, &read).is_empty());
+        healthy(&server);
+
+        // At the limit, an upload is stored whole.
+        let task = upload_ok(&server, &upload_token, "branch=main&commit=fits", junit("b", 5, 0).as_bytes());
+        assert_eq!(await_task(&server, &task)["status"], "completed");
+        assert_eq!(stored_tests(&server, &read).len(), 5);
+        assert_eq!(count(&db, "results"), 5);
+    });
+
     storage_test!(fn long_test_names_are_cut_with_a_warning(db) {
         const MAX_NAME_BYTES: usize = 1000;
         let server = TestServer::start_with(&db, ServerOptions { max_name_bytes: MAX_NAME_BYTES as u64, ..Default::default() });

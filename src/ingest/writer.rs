@@ -150,6 +150,7 @@ impl<'a> RunWriter<'a> {
             match item {
                 Item::Case(mut case) => {
                     self.progress.records_seen += 1;
+                    self.check_case_limit(name, case.source_line)?;
                     self.fit(name, &mut case);
                     self.pending.push(*case);
                     if self.pending.len() >= BATCH {
@@ -165,6 +166,21 @@ impl<'a> RunWriter<'a> {
             self.warn(warning.kind.code(), format!("{name}: {warning}"));
         }
         Ok(())
+    }
+
+    /// Fails the store once the upload holds more cases than it may store. The whole store
+    /// then rolls back: a run cut at an arbitrary case would look complete while missing
+    /// results (perhaps the failing ones), so a run is stored whole or not at all.
+    fn check_case_limit(&self, report: &str, line: u64) -> Result<(), IngestError> {
+        let max = self.ctx.max_cases_per_upload;
+        if self.progress.records_seen as u64 <= max {
+            return Ok(());
+        }
+        Err(IngestError::Rejected(format!(
+            "{report}:{line}: this upload holds more than {max} test cases, the most one upload \
+             may store (--max-cases-per-upload, FLAKEWATCH_MAX_CASES_PER_UPLOAD); nothing of it \
+             was stored: split the report into several uploads or raise the limit"
+        )))
     }
 
     /// Makes the case storable (see `stored_text`), with a warning when that changed it.
