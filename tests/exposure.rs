@@ -1196,3 +1196,96 @@ mod head_and_connection_limits {
         assert_eq!(http().get(server.url("/readyz")).call().unwrap().status(), 200);
     });
 }
+
+mod uploads_while_a_report_is_stored {
+    use super::*;
+    use common::api::{await_task, count, get_json, task, token, upload, upload_ok};
+    use common::reports::junit;
+    use common::ServerOptions;
+    use flakewatch::store::tokens::Scope;
+    use flakewatch::tasks::Progress;
+    use std::sync::{mpsc, Mutex};
+    use std::time::Duration;
+
+    /// Cases in the large report: several batches of the writer's 1000.
+    const LARGE: usize = 3000;
+    const OTHERS: usize = 50;
+
+    // On SQLite the held store keeps the database's write lock: the other uploads are
+    // answered from the spool, the reads from the database, and all are stored once the
+    // large report's transaction ends. PostgreSQL has no such lock; the same holds there.
+    storage_test!(fn uploads_and_reads_are_answered_while_a_large_report_is_stored(db) {
+        // The large store stops after its first batch, inside its transaction, until the
+        // test lets it go on. Smaller reports never reach 1000 stored cases.
+        let (held_tx, held_rx) = mpsc::channel::<()>();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let hold = Mutex::new(Some((held_tx, release_rx)));
+        let observer = Box::new(move |_task: i64, progress: Progress| {
+            if progress.records_stored < 1000 {
+                return;
+            }
+            let taken = hold.lock().unwrap().take();
+            if let Some((held, release)) = taken {
+                held.send(()).unwrap();
+                // Bounded, so a failing test cannot hang the worker for good.
+                let _ = release.recv_timeout(Duration::from_secs(120));
+            }
+        });
+        let server = TestServer::start_with(&db, ServerOptions { batch_observer: Some(observer), ..Default::default() });
+        let upload_token = token(&db, "shop", Scope::Upload);
+        let read = token(&db, "shop", Scope::Read);
+        let large = upload_ok(&server, &upload_token, "branch=main&commit=large", junit("large", LARGE, 0).as_bytes());
+        held_rx.recv_timeout(Duration::from_secs(60)).expect("the large report's store never reached its first batch");
+
+        let others: Vec<String> = (0..OTHERS)
+            .map(|i| {
+                let report = junit(&format!("small{i}"), 2, 0);
+                let (status, answer) = upload(&server, &upload_token, &format!("branch=main&commit=c{i}"), report.as_bytes(), &[]);
+                assert_eq!(status, 202, "upload {i} while the large report is stored: {answer}");
+                answer["task"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(http().get(server.url("/readyz")).call().unwrap().status(), 200);
+        let (status, answer) = get_json(&server, &read, "/api/v1/projects/shop/tests?status=all");
+        assert_eq!(status, 200, "{answer}");
+        let first = task(&server, &others[0]);
+        assert!(["enqueued", "running", "completed"].contains(&first["status"].as_str().unwrap()), "{first}");
+        // All that was answered while the large store was still under way.
+        let still = task(&server, &large);
+        assert_eq!(still["status"], "running", "{still}");
+        assert!(still["progress"]["records_stored"].as_i64().unwrap() < LARGE as i64, "{still}");
+
+        // A client awaiting a task accepted meanwhile is woken when it is stored.
+        let awaited = {
+            let (url, token) = (server.base_url.clone(), others[OTHERS - 1].clone());
+            std::thread::spawn(move || await_task(&Remote(url), &token))
+        };
+        release_tx.send(()).unwrap();
+        assert_eq!(await_task(&server, &large)["status"], "completed");
+        let mut runs: Vec<i64> = others
+            .iter()
+            .map(|token| {
+                let done = await_task(&server, token);
+                assert_eq!(done["status"], "completed", "{done}");
+                done["run_id"].as_i64().unwrap()
+            })
+            .collect();
+        assert_eq!(awaited.join().unwrap()["status"], "completed");
+        runs.sort_unstable();
+        runs.dedup();
+        assert_eq!(runs.len(), OTHERS);
+        // Each upload stored exactly once.
+        assert_eq!(count(&db, "uploads"), OTHERS as i64 + 1);
+        assert_eq!(count(&db, "runs"), OTHERS as i64 + 1);
+        assert_eq!(count(&db, "results"), (LARGE + 2 * OTHERS) as i64);
+    });
+
+    /// The server by its address, for a thread of its own.
+    struct Remote(String);
+
+    impl common::Endpoint for Remote {
+        fn url(&self, path: &str) -> String {
+            format!("{}{path}", self.0)
+        }
+    }
+}

@@ -668,6 +668,7 @@ fn to_view((task, upload, project, run_id): ViewRow, now: NaiveDateTime) -> Task
             build_url: upload.build_url,
             runner: upload.runner,
         },
+        spooled: false,
     }
 }
 

@@ -16,6 +16,9 @@ use super::Progress;
 /// Sent on the finished channel when notifications may have been missed (the listener
 /// reconnected): every waiter re-reads its task.
 pub const RESYNC: i64 = -1;
+/// Sent on the finished channel when an upload moved from the SQLite spool into the
+/// database: waiters on a spooled task (which has no id yet) read it again.
+pub const SPOOL_MOVED: i64 = -2;
 
 pub struct Signals {
     task_available: Notify,

@@ -124,15 +124,19 @@ impl TestServer {
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let settings = worker_settings(&options);
+                let spool = flakewatch::store::spool::Spool::open_beside(&server_db.target)
+                    .expect("open the upload spool");
                 let background = Background::start(
                     &server_db,
                     &settings,
                     options.workers,
                     options.batch_observer,
+                    spool,
                 );
                 let state = AppState {
                     db: server_db,
                     signals: background.signals.clone(),
+                    spool: background.spool.clone(),
                     metrics: background.metrics.clone(),
                     task_key: task_key.into(),
                     limits: UploadLimits {

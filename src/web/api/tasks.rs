@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::secrets;
 use crate::store::tokens::{ApiToken, Scope};
 use crate::tasks::queue::{self, ListPosition, TaskFilter};
-use crate::tasks::signals::RESYNC;
+use crate::tasks::signals::{RESYNC, SPOOL_MOVED};
 use crate::tasks::{TaskStatus, TaskView};
 use crate::web::{auth, AppState};
 
@@ -123,6 +123,7 @@ pub async fn show(
             tokio::select! {
                 change = changes.recv() => match change {
                     Ok(id) if id == task.id || id == RESYNC => break true,
+                    Ok(SPOOL_MOVED) if task.spooled => break true,
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => break true,
                     Err(RecvError::Closed) => break false,
@@ -141,10 +142,23 @@ pub async fn show(
 async fn find(state: &AppState, task_ref: &TaskRef) -> Result<TaskView, ApiError> {
     let task = match task_ref {
         TaskRef::Token { hash } => {
-            let hash = hash.clone();
+            let (hash, spool) = (hash.clone(), state.spool.clone());
             state
                 .db
-                .run(move |conn| queue::find_by_token(conn, &hash, now()).map_err(DbError::from))
+                .run(move |conn| {
+                    // The spool first: an upload moves only from there into the database
+                    // (committed there before it leaves the spool), so one that exists is
+                    // found in one of the two.
+                    let spooled = match &spool {
+                        Some(spool) => spool.find_by_token(conn, &hash, now())?,
+                        None => None,
+                    };
+                    match spooled {
+                        Some(task) => Ok(Some(task)),
+                        None => queue::find_by_token(conn, &hash, now()),
+                    }
+                    .map_err(DbError::from)
+                })
                 .await
         }
         TaskRef::Id { id, .. } => {
@@ -266,6 +280,14 @@ pub async fn cancel(
                 "task {}'s run is stored and being scored; it can no longer be cancelled",
                 task.id
             ),
+        ));
+    }
+    if task.spooled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "task_spooled",
+            "the upload is accepted but not yet in the task queue (a large report is being \
+             stored); cancel it again in a moment",
         ));
     }
     if task.status.is_final() {
