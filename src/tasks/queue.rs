@@ -325,6 +325,26 @@ pub fn check_in(
     })
 }
 
+/// Opens one step of a store that commits batch by batch (SQLite, see `store::staging`):
+/// renews the claim and records the progress the step will have made. As the step's first
+/// statement it takes SQLite's write lock before any read. `false` when the claim is no
+/// longer ours.
+pub fn record_step(
+    conn: &mut DbConnection,
+    task: &ClaimedTask,
+    now: NaiveDateTime,
+    progress: Progress,
+) -> QueryResult<bool> {
+    let changed = diesel::update(owned(task))
+        .set((
+            store_tasks::heartbeat_at.eq(now),
+            store_tasks::records_seen.eq(progress.records_seen),
+            store_tasks::records_stored.eq(progress.records_stored),
+        ))
+        .execute(conn)?;
+    Ok(changed == 1)
+}
+
 /// Renews a job's lease from inside the transaction doing its work: as that
 /// transaction's first statement it also takes SQLite's write lock before any read.
 /// `false` when the claim is no longer ours.
