@@ -108,7 +108,8 @@ impl<'a> RunWriter<'a> {
         // What an earlier claim of this task staged before it stopped.
         staging::discard(conn, self.task.id)?;
         self.read_reports(conn, side, Dest::Staging, payload)?;
-        conn.transaction(|tx| {
+        let publishing = std::time::Instant::now();
+        let stored = conn.transaction(|tx| {
             self.renew(tx)?;
             let run_id = self.insert_run(tx)?;
             let published = staging::publish(tx, self.task, run_id)?;
@@ -117,7 +118,16 @@ impl<'a> RunWriter<'a> {
                 return Err(IngestError::LeaseLost);
             }
             self.finish_run(tx, run_id)
-        })
+        })?;
+        // The one step whose hold on the write lock grows with the report.
+        let publish_ms = publishing.elapsed().as_millis() as u64;
+        tracing::info!(
+            task = self.task.id,
+            results = stored,
+            publish_ms,
+            "run published from staging"
+        );
+        Ok(stored)
     }
 
     /// The run's row, with the project's default branch as the CI system reports it.
