@@ -845,10 +845,13 @@ fn sqlite_lock_table(f: &LockFigures, sizes: &Sizes) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "### 5. SQLite: {LOCK_UPLOADS} uploads and reads while a report of {} test cases is stored
-
-         `serve` with its default workers on a SQLite file. Baseline: {LOCK_UPLOADS} uploads of          200 cases, one after another, each awaited, with nothing else stored. Then the large          report is uploaded and, once its store has started, {LOCK_UPLOADS} such uploads one          after another, each followed by `/readyz` and a tests read. Errors (not 202/200)          while it was stored: {}. The large store was {} when the last was answered; {} of          the {LOCK_UPLOADS} were stored before it.
-",
+        "### 5. SQLite: {LOCK_UPLOADS} uploads and reads while a report of {} test cases is stored\n\n\
+         `serve` with its default workers on a SQLite file. Baseline: {LOCK_UPLOADS} uploads of \
+         200 cases, one after another, each awaited, with nothing else stored. Then the large \
+         report is uploaded and, once its store has started, {LOCK_UPLOADS} such uploads one \
+         after another, each followed by `/readyz` and a tests read. Errors (not 202/200) \
+         while it was stored: {}. The large store was {} when the last was answered; {} of \
+         the {LOCK_UPLOADS} were stored before it.\n",
         f.cases,
         f.errors,
         if f.still_running { "still running" } else { "already over" },
@@ -877,9 +880,8 @@ fn sqlite_lock_table(f: &LockFigures, sizes: &Sizes) -> String {
     }
     let _ = writeln!(
         t,
-        "
-The large store took {:.1} s; its last step (the run created from the staged rows,          the write lock's longest hold) {:.1} s, {:.1}% of it.
-",
+        "\nThe large store took {:.1} s; its last step (the run created from the staged rows, \
+         the write lock's longest hold) {:.1} s, {:.1}% of it.\n",
         f.large_store_ms / 1000.0,
         f.publish_ms / 1000.0,
         100.0 * f.publish_ms / f.large_store_ms

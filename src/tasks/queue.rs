@@ -283,8 +283,8 @@ struct CancelRow {
 }
 
 /// Renews the lease and publishes progress (PostgreSQL; a heartbeat does not wait for a
-/// WAL flush), or just reads the cancel flag (SQLite, where the worker's open store
-/// transaction holds the only write lock).
+/// WAL flush), or just reads the cancel flag (SQLite, where each store step renews the
+/// claim and records progress itself: see `record_step`).
 pub fn check_in(
     conn: &mut DbConnection,
     task: &ClaimedTask,

@@ -188,7 +188,7 @@ fn with_token(state: &AppState, mut task: TaskView) -> TaskView {
 }
 
 /// A running task's progress as its worker in this process last reported it, which is
-/// newer than the row (and, on SQLite, the only source until the task commits).
+/// newer than the row (on SQLite the row learns it a store step later).
 fn with_live_progress(state: &AppState, mut task: TaskView) -> TaskView {
     if task.status == TaskStatus::Running {
         if let Some(live) = state.signals.progress(task.id) {
@@ -313,7 +313,7 @@ pub async fn cancel(
 /// through here.
 pub(crate) async fn request_cancel(state: &AppState, task: &TaskView) -> Result<(), ApiError> {
     // In memory for this process's workers; in the database for other processes (on
-    // SQLite a running task's transaction holds the write lock, and there are no others).
+    // SQLite there are no others, and a store step may hold the write lock).
     state.signals.request_cancel(task.id);
     if !(task.status == TaskStatus::Running && state.db.backend == Backend::Sqlite) {
         let id = task.id;
