@@ -506,6 +506,17 @@ fn a_sqlite_backup_keeps_the_uploads_still_spooled() {
         (Some("enqueued"), Some(0)),
         "{waiting}"
     );
+    let metrics = http()
+        .get(server.url("/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        metrics.contains("flakewatch_uploads_spooled 1\n"),
+        "{metrics}"
+    );
 
     let cwd = tempfile::tempdir().unwrap();
     let file = cwd.path().join("flakewatch.backup");

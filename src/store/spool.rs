@@ -193,6 +193,12 @@ impl Spool {
         Ok(spooled(inserted == 0))
     }
 
+    /// Uploads waiting in the spool, for `/metrics`.
+    pub fn waiting(&self) -> QueryResult<i64> {
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        spooled_uploads::table.count().get_result(&mut *conn)
+    }
+
     fn holds(&self, conn: &mut SqliteConnection, project_id: i64, key: &str) -> QueryResult<bool> {
         diesel::select(diesel::dsl::exists(
             spooled_uploads::table
@@ -364,9 +370,4 @@ pub fn remove(conn: &mut SqliteConnection, id: i64) -> QueryResult<()> {
     diesel::delete(spooled_uploads::table.find(id))
         .execute(conn)
         .map(drop)
-}
-
-/// Uploads waiting in the spool.
-pub fn count(conn: &mut SqliteConnection) -> QueryResult<i64> {
-    spooled_uploads::table.count().get_result(conn)
 }
