@@ -5,7 +5,7 @@
 //! ```sh
 //! cargo bench --bench store_pipeline                 # full sizes (a few minutes)
 //! cargo bench --bench store_pipeline -- --quick      # small sizes (or FLAKEWATCH_BENCH_QUICK=1)
-//! cargo bench --bench store_pipeline -- throughput   # one scenario: await, throughput, burst
+//! cargo bench --bench store_pipeline -- throughput   # one scenario: await, throughput, burst, sqlite_lock
 //! ```
 //!
 //! `FLAKEWATCH_BENCH_LOG=FILE` appends the `serve` and `worker` children's logs to FILE;
@@ -127,6 +127,9 @@ fn main() {
             sizes,
         ));
         out.push_str(&burst_table(&rows, sizes));
+    }
+    if wants("sqlite_lock") {
+        out.push_str(&sqlite_lock_table(&sqlite_lock(sizes), sizes));
     }
     let _ = writeln!(
         out,
@@ -689,6 +692,201 @@ impl LockWaitLog {
                 .count(),
         )
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. SQLite: uploads and reads while a large report is stored
+
+/// Uploads (and reads) sent one after another in each phase.
+const LOCK_UPLOADS: usize = 50;
+
+struct LockFigures {
+    cases: usize,
+    /// Accepting a 200-case upload with nothing being stored (the baseline, same run).
+    idle_accept_ms: Vec<f64>,
+    /// The same while the large report is stored, with `/readyz` and a tests read after each.
+    busy_accept_ms: Vec<f64>,
+    busy_readyz_ms: Vec<f64>,
+    busy_read_ms: Vec<f64>,
+    /// Answers other than 202 (uploads) or 200 (reads) while it is stored.
+    errors: usize,
+    /// Whether the large store was still running when the last of those was answered.
+    still_running: bool,
+    /// Uploads of the busy phase whose run was stored before the large one's.
+    stored_before_large: usize,
+    large_store_ms: f64,
+    /// The large store's last step (run created from staging), the longest write-lock hold.
+    publish_ms: f64,
+}
+
+fn sqlite_lock(sizes: &Sizes) -> LockFigures {
+    let db = TestDb::sqlite();
+    let cases = sizes.big_cases;
+    eprintln!("sqlite_lock: generating a report of {cases} test cases");
+    let upload_token = upload_token(&db);
+    let read_token = token(&db, PROJECT, Scope::Read);
+    let large_body = gzip(junit_report(cases, 0).as_bytes());
+    let small_body = gzip(junit_report(200, 1).as_bytes());
+    let server = Proc::serve(&db);
+    let base = server.base_url.clone();
+    let agent = agent();
+    let timed = |request: ureq::RequestBuilder<ureq::typestate::WithoutBody>| -> (f64, u16) {
+        let clock = Instant::now();
+        let status = request.call().map_or(0, |r| r.status().as_u16());
+        (clock.elapsed().as_secs_f64() * 1000.0, status)
+    };
+    let upload = |commit: String| -> (f64, u16, Option<String>) {
+        let clock = Instant::now();
+        let answer = agent
+            .post(format!(
+                "{base}/api/v1/uploads?branch=main&commit={commit}&job=small"
+            ))
+            .header("Authorization", &format!("Bearer {upload_token}"))
+            .send(&small_body[..]);
+        let ms = clock.elapsed().as_secs_f64() * 1000.0;
+        match answer {
+            Ok(mut r) => {
+                let status = r.status().as_u16();
+                let json: Value = r.body_mut().read_json().unwrap_or(Value::Null);
+                (ms, status, json["task"].as_str().map(str::to_owned))
+            }
+            Err(_) => (ms, 0, None),
+        }
+    };
+
+    let mut idle_accept_ms = Vec::new();
+    for i in 0..LOCK_UPLOADS {
+        let (ms, status, task) = upload(format!("idle{i}"));
+        assert_eq!(status, 202, "an upload on an idle server");
+        idle_accept_ms.push(ms);
+        await_final(&agent, &base, &task.expect("a task token"));
+    }
+
+    eprintln!("sqlite_lock: storing the large report while uploading and reading");
+    let large = post_upload(
+        &agent,
+        &base,
+        &upload_token,
+        "branch=main&commit=large&job=large",
+        &large_body,
+    );
+    // Until a worker has started storing it.
+    let _ = agent
+        .get(format!("{base}/api/v1/tasks/{large}?wait=300&while=queued"))
+        .call();
+    let (mut busy_accept_ms, mut busy_readyz_ms, mut busy_read_ms) =
+        (Vec::new(), Vec::new(), Vec::new());
+    let (mut errors, mut busy_tasks) = (0, Vec::new());
+    for i in 0..LOCK_UPLOADS {
+        let (ms, status, task) = upload(format!("busy{i}"));
+        busy_accept_ms.push(ms);
+        errors += usize::from(status != 202);
+        busy_tasks.extend(task);
+        let (ms, status) = timed(agent.get(format!("{base}/readyz")));
+        busy_readyz_ms.push(ms);
+        errors += usize::from(status != 200);
+        let (ms, status) = timed(
+            agent
+                .get(format!(
+                    "{base}/api/v1/projects/{PROJECT}/tests?status=all&limit=20"
+                ))
+                .header("Authorization", &format!("Bearer {read_token}")),
+        );
+        busy_read_ms.push(ms);
+        errors += usize::from(status != 200);
+    }
+    let now: Value = agent
+        .get(format!("{base}/api/v1/tasks/{large}"))
+        .call()
+        .expect("ask for the large task")
+        .body_mut()
+        .read_json()
+        .expect("a JSON task");
+    let still_running = now["status"] == "running" && now["stage"] == "storing";
+    let done = await_final(&agent, &base, &large);
+    assert_eq!(done["status"], "completed", "{done}");
+    let large_stored_at = done["stored_at"].as_str().unwrap_or_default().to_owned();
+    let stored_before_large = busy_tasks
+        .iter()
+        .filter(|task| {
+            let small = await_final(&agent, &base, task);
+            small["stored_at"].as_str().unwrap_or_default() < large_stored_at.as_str()
+        })
+        .count();
+    let wanted = format!("results={cases} ");
+    let publish_ms = loop {
+        let line = server.wait_for("run published from staging");
+        if line.contains(&wanted) {
+            break line
+                .split("publish_ms=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|ms| ms.parse::<f64>().ok())
+                .expect("publish_ms in the log line");
+        }
+    };
+    server.stop();
+    LockFigures {
+        cases,
+        idle_accept_ms,
+        busy_accept_ms,
+        busy_readyz_ms,
+        busy_read_ms,
+        errors,
+        still_running,
+        stored_before_large,
+        large_store_ms: done["store_ms"].as_f64().unwrap_or(f64::NAN),
+        publish_ms,
+    }
+}
+
+fn sqlite_lock_table(f: &LockFigures, sizes: &Sizes) -> String {
+    let _ = sizes;
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "### 5. SQLite: {LOCK_UPLOADS} uploads and reads while a report of {} test cases is stored\n\n\
+         `serve` with its default workers on a SQLite file. Baseline: {LOCK_UPLOADS} uploads of \
+         200 cases, one after another, each awaited, with nothing else stored. Then the large \
+         report is uploaded and, once its store has started, {LOCK_UPLOADS} such uploads one \
+         after another, each followed by `/readyz` and a tests read. Errors (not 202/200) \
+         while it was stored: {}. The large store was {} when the last was answered; {} of \
+         the {LOCK_UPLOADS} were stored before it.\n",
+        f.cases,
+        f.errors,
+        if f.still_running { "still running" } else { "already over" },
+        f.stored_before_large,
+    );
+    let _ = writeln!(
+        t,
+        "| request | p50 | p99 | max | p50 ratio to idle upload |"
+    );
+    let _ = writeln!(t, "|---|---:|---:|---:|---:|");
+    let idle = percentile(&f.idle_accept_ms, 50.0);
+    for (name, values) in [
+        ("upload, nothing stored (baseline)", &f.idle_accept_ms),
+        ("upload, large report being stored", &f.busy_accept_ms),
+        ("`/readyz`, large report being stored", &f.busy_readyz_ms),
+        ("tests read, large report being stored", &f.busy_read_ms),
+    ] {
+        let _ = writeln!(
+            t,
+            "| {name} | {:.1} ms | {:.1} ms | {:.1} ms | {:.2}x |",
+            percentile(values, 50.0),
+            percentile(values, 99.0),
+            percentile(values, 100.0),
+            percentile(values, 50.0) / idle
+        );
+    }
+    let _ = writeln!(
+        t,
+        "\nThe large store took {:.1} s; its last step (the run created from the staged rows, \
+         the write lock's longest hold) {:.1} s, {:.1}% of it.\n",
+        f.large_store_ms / 1000.0,
+        f.publish_ms / 1000.0,
+        100.0 * f.publish_ms / f.large_store_ms
+    );
+    t
 }
 
 // ---------------------------------------------------------------------------------------

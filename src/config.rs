@@ -76,6 +76,12 @@ pub struct WorkerSettings {
           value_parser = clap::value_parser!(u64).range(64..=1_048_576))]
     pub max_name_bytes: u64,
 
+    /// Most test cases one upload may store (all files of a bundle together); a report
+    /// with more fails its task, naming the file and line where the limit was reached.
+    #[arg(long, env = "FLAKEWATCH_MAX_CASES_PER_UPLOAD", default_value_t = 2_000_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_cases_per_upload: u64,
+
     #[command(flatten)]
     pub delivery: DeliverySettings,
 }

@@ -16,28 +16,35 @@ use crate::config::WorkerSettings;
 use crate::db::{Database, DatabaseTarget};
 use crate::jobs::worker;
 use crate::metrics::Metrics;
+use crate::store::spool::Spool;
 use crate::tasks::signals::{self, Signals};
+use crate::tasks::spool_mover;
 use crate::tasks::{BatchObserver, WorkerContext};
 
 pub struct Background {
     pub signals: Arc<Signals>,
+    /// SQLite: where accepted uploads wait for the database (see `store::spool`).
+    pub spool: Option<Arc<Spool>>,
     pub metrics: Arc<Metrics>,
     pub shutdown: watch::Receiver<bool>,
     stop: watch::Sender<bool>,
     ctx: Arc<WorkerContext>,
     workers: JoinHandle<()>,
     listener: Option<JoinHandle<()>>,
+    spool_mover: Option<JoinHandle<()>>,
     grace: Duration,
 }
 
 impl Background {
     /// Starts `worker_count` store workers and, on PostgreSQL, the listener that relays
-    /// other processes' notifications. Call from inside a tokio runtime.
+    /// other processes' notifications; with a `spool` (SQLite), the task that moves
+    /// spooled uploads into the database. Call from inside a tokio runtime.
     pub fn start(
         db: &Database,
         settings: &WorkerSettings,
         worker_count: usize,
         batch_observer: Option<BatchObserver>,
+        spool: Option<Spool>,
     ) -> Background {
         let signals = Signals::new();
         let metrics = Arc::new(Metrics::default());
@@ -55,17 +62,28 @@ impl Background {
             .expect("the context is not shared yet")
             .batch_observer = batch_observer;
         let workers = tokio::spawn(worker::run(ctx.clone(), worker_count, shutdown.clone()));
+        let spool = spool.map(Arc::new);
+        let spool_mover = spool.as_ref().map(|spool| {
+            tokio::spawn(spool_mover::run(
+                spool.clone(),
+                db.clone(),
+                signals.clone(),
+                shutdown.clone(),
+            ))
+        });
         if worker_count > 0 {
             tracing::info!(workers = worker_count, "store workers started");
         }
         Background {
             signals,
+            spool,
             metrics,
             shutdown,
             stop,
             ctx,
             workers,
             listener,
+            spool_mover,
             grace: Duration::from_secs(settings.shutdown_grace_seconds),
         }
     }
@@ -93,6 +111,10 @@ impl Background {
         }
         if let Some(listener) = self.listener.take() {
             let _ = listener.await;
+        }
+        // After the workers: a move waiting for their write lock gets it now.
+        if let Some(mover) = self.spool_mover.take() {
+            let _ = mover.await;
         }
         tracing::info!("store workers stopped");
     }

@@ -479,6 +479,80 @@ storage_test!(fn backup_while_serving_then_restore_round_trip(db) {
     assert_eq!(tests["tests"].as_array().unwrap().len(), 4, "{tests}");
 });
 
+/// SQLite: uploads accepted while the database's write lock was held wait in the spool
+/// beside it; a backup taken then keeps them, and a restored server stores them.
+#[test]
+fn a_sqlite_backup_keeps_the_uploads_still_spooled() {
+    use common::api::{await_task, count, task, token, upload_ok};
+    use diesel::connection::SimpleConnection;
+    use flakewatch::store::tokens::Scope;
+
+    let db = common::TestDb::sqlite();
+    let server = common::TestServer::start(&db);
+    let upload_token = token(&db, "shop", Scope::Upload);
+    // Holding the write lock, as a long store does: the upload stays in the spool.
+    let mut lock = db.connect();
+    lock.batch_execute("BEGIN IMMEDIATE").unwrap();
+    let report = common::reports::junit("t", 3, 1);
+    let spooled = upload_ok(
+        &server,
+        &upload_token,
+        "branch=main&commit=a",
+        report.as_bytes(),
+    );
+    let waiting = task(&server, &spooled);
+    assert_eq!(
+        (waiting["status"].as_str(), waiting["id"].as_i64()),
+        (Some("enqueued"), Some(0)),
+        "{waiting}"
+    );
+    let metrics = http()
+        .get(server.url("/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        metrics.contains("flakewatch_uploads_spooled 1\n"),
+        "{metrics}"
+    );
+
+    let cwd = tempfile::tempdir().unwrap();
+    let file = cwd.path().join("flakewatch.backup");
+    let file_arg = file.to_str().unwrap();
+    let run = |args: &[&str], url: &str| {
+        flakewatch(cwd.path())
+            .args(args)
+            .args(["--database-url", url])
+            .output()
+            .unwrap()
+    };
+    let backup = run(&["backup", file_arg], &db.url);
+    assert!(backup.status.success(), "{backup:?}");
+    assert!(
+        text(&backup.stdout).contains("backed up the upload spool to"),
+        "{backup:?}"
+    );
+    assert!(cwd.path().join("flakewatch.backup.spool").is_file());
+    lock.batch_execute("COMMIT").unwrap();
+    assert_eq!(await_task(&server, &spooled)["status"], "completed");
+    server.shut_down();
+
+    // Restored, the upload is in the spool again, and the server stores it.
+    let restored = common::TestDb::sqlite();
+    let restore = run(&["restore", file_arg], &restored.url);
+    assert!(restore.status.success(), "{restore:?}");
+    assert_eq!(count(&restored, "uploads"), 0);
+    let server = common::TestServer::start(&restored);
+    let done = await_task(&server, &spooled);
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        (count(&restored, "runs"), count(&restored, "results")),
+        (1, 4)
+    );
+}
+
 // ---- serve --demo --------------------------------------------------------------------------
 
 /// The command of the README's "See it first" section.

@@ -687,6 +687,28 @@ mod limits {
         healthy(&server);
     });
 
+    storage_test!(fn an_upload_with_too_many_cases_fails_and_stores_nothing(db) {
+        let server = TestServer::start_with(&db, ServerOptions { max_cases_per_upload: 5, ..Default::default() });
+        let upload_token = token(&db, "shop", Scope::Upload);
+        // Eight cases, one per line from line 4: the sixth (line 9) is one too many.
+        let task = upload_ok(&server, &upload_token, "branch=main&commit=big", junit("a", 8, 0).as_bytes());
+        let task = await_task(&server, &task);
+        assert_eq!(task["status"], "failed", "{task}");
+        let error = task["error"].as_str().unwrap();
+        assert!(error.starts_with("report.xml:9: this upload holds more than 5 test cases"), "{error}");
+        assert!(error.contains("--max-cases-per-upload"), "{error}");
+        assert_eq!((count(&db, "runs"), count(&db, "results")), (0, 0));
+        let read = token(&db, "shop", Scope::Read);
+        assert!(stored_tests(&server, &read).is_empty());
+        healthy(&server);
+
+        // At the limit, an upload is stored whole.
+        let task = upload_ok(&server, &upload_token, "branch=main&commit=fits", junit("b", 5, 0).as_bytes());
+        assert_eq!(await_task(&server, &task)["status"], "completed");
+        assert_eq!(stored_tests(&server, &read).len(), 5);
+        assert_eq!(count(&db, "results"), 5);
+    });
+
     storage_test!(fn long_test_names_are_cut_with_a_warning(db) {
         const MAX_NAME_BYTES: usize = 1000;
         let server = TestServer::start_with(&db, ServerOptions { max_name_bytes: MAX_NAME_BYTES as u64, ..Default::default() });
@@ -1172,5 +1194,94 @@ mod head_and_connection_limits {
         drop(open);
         drop(waiting);
         assert_eq!(http().get(server.url("/readyz")).call().unwrap().status(), 200);
+    });
+}
+
+mod uploads_while_a_report_is_stored {
+    use super::*;
+    use common::api::{await_task, count, get_json, task, token, upload, upload_ok};
+    use common::reports::junit;
+    use common::ServerOptions;
+    use flakewatch::store::tokens::Scope;
+    use flakewatch::tasks::Progress;
+    use std::sync::{mpsc, Mutex};
+    use std::time::Duration;
+
+    /// Cases in the large report: several batches of the writer's 1000.
+    const LARGE: usize = 3000;
+    const OTHERS: usize = 50;
+
+    // On SQLite the other uploads are answered from the spool, whatever holds the
+    // database's write lock, and since the large store commits batch by batch (staged), they
+    // are moved in and stored while it waits between two batches. PostgreSQL has no such
+    // lock; the same holds there.
+    storage_test!(fn uploads_are_answered_and_stored_while_a_large_report_is_stored(db) {
+        // The large store stops after its first batch, inside its transaction, until the
+        // test lets it go on. Smaller reports never reach 1000 stored cases.
+        let (held_tx, held_rx) = mpsc::channel::<()>();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let hold = Mutex::new(Some((held_tx, release_rx)));
+        let observer = Box::new(move |_task: i64, progress: Progress| {
+            if progress.records_stored < 1000 {
+                return;
+            }
+            let taken = hold.lock().unwrap().take();
+            if let Some((held, release)) = taken {
+                held.send(()).unwrap();
+                // Bounded, so a failing test cannot hang the worker for good.
+                let _ = release.recv_timeout(Duration::from_secs(120));
+            }
+        });
+        let server = TestServer::start_with(&db, ServerOptions { batch_observer: Some(observer), ..Default::default() });
+        let upload_token = token(&db, "shop", Scope::Upload);
+        let read = token(&db, "shop", Scope::Read);
+        let large = upload_ok(&server, &upload_token, "branch=main&commit=large", junit("large", LARGE, 0).as_bytes());
+        held_rx.recv_timeout(Duration::from_secs(60)).expect("the large report's store never reached its first batch");
+
+        let others: Vec<String> = (0..OTHERS)
+            .map(|i| {
+                let report = junit(&format!("small{i}"), 2, 0);
+                let (status, answer) = upload(&server, &upload_token, &format!("branch=main&commit=c{i}"), report.as_bytes(), &[]);
+                assert_eq!(status, 202, "upload {i} while the large report is stored: {answer}");
+                answer["task"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(http().get(server.url("/readyz")).call().unwrap().status(), 200);
+        let (status, answer) = get_json(&server, &read, "/api/v1/projects/shop/tests?status=all");
+        assert_eq!(status, 200, "{answer}");
+        // Each is stored (and scored) while the large store still waits between batches,
+        // and `?wait=` wakes for each, spooled or not when it began.
+        let mut runs: Vec<i64> = others
+            .iter()
+            .map(|token| {
+                let done = await_task(&server, token);
+                assert_eq!(done["status"], "completed", "{done}");
+                done["run_id"].as_i64().unwrap()
+            })
+            .collect();
+        runs.sort_unstable();
+        runs.dedup();
+        assert_eq!(runs.len(), OTHERS);
+        let still = task(&server, &large);
+        assert_eq!(still["status"], "running", "{still}");
+        assert_eq!(still["progress"]["records_stored"], 1000, "{still}");
+        // Its first batch is committed but belongs to no run: no reader sees a part of it.
+        assert_eq!(count(&db, "runs"), OTHERS as i64);
+        assert_eq!(count(&db, "results"), 2 * OTHERS as i64);
+        let staged = match db.backend {
+            flakewatch::db::Backend::Sqlite => 1000,
+            flakewatch::db::Backend::Postgres => 0,
+        };
+        assert_eq!(count(&db, "staged_results"), staged);
+
+        release_tx.send(()).unwrap();
+        let done = await_task(&server, &large);
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(done["progress"]["records_stored"], LARGE, "{done}");
+        // Each upload stored exactly once, and nothing left staged.
+        assert_eq!(count(&db, "uploads"), OTHERS as i64 + 1);
+        assert_eq!(count(&db, "runs"), OTHERS as i64 + 1);
+        assert_eq!(count(&db, "results"), (LARGE + 2 * OTHERS) as i64);
+        assert_eq!(count(&db, "staged_results"), 0);
     });
 }

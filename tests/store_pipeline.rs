@@ -159,6 +159,8 @@ storage_test!(fn cancelling_a_running_task_stops_it_at_the_next_batch(db) {
     assert_eq!(done["status"], "cancelled", "{done}");
     assert_eq!(count(&db, "runs"), 0, "a cancelled task must leave nothing stored");
     assert_eq!(count(&db, "results"), 0);
+    // Nor anything staged (SQLite stores in steps).
+    assert_eq!(count(&db, "staged_results"), 0);
 });
 
 storage_test!(fn cancelling_an_enqueued_task_is_immediate(db) {
@@ -201,6 +203,7 @@ storage_test!(fn shutdown_mid_store_hands_the_task_back_and_it_is_stored_once(db
     gate.release.send(()).unwrap();
     stopping.join().unwrap();
     assert_eq!(count(&db, "runs"), 0, "a handed-back task must leave nothing stored");
+    assert_eq!(count(&db, "staged_results"), 0);
     assert_eq!(count(&db, "store_tasks WHERE status = 'enqueued' AND claims = 1"), 1);
 
     let restarted = TestServer::start(&db);
@@ -210,6 +213,55 @@ storage_test!(fn shutdown_mid_store_hands_the_task_back_and_it_is_stored_once(db
     assert_eq!(count(&db, "results"), 6);
     assert_eq!(count(&db, "store_tasks WHERE claims = 2"), 1);
 });
+
+/// SQLite stores in committed steps (see `store::staging`). Rows an earlier claim of the
+/// task staged before its process died (planted here by hand) are discarded when the task
+/// is claimed again, so the run holds each result once.
+#[test]
+fn rows_staged_by_a_dead_claim_are_discarded_when_the_task_is_claimed_again() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start_with(
+        &db,
+        ServerOptions {
+            workers: 0,
+            ..Default::default()
+        },
+    );
+    let upload_token = token(&db, "shop", Scope::Upload);
+    let task_token = upload_ok(
+        &server,
+        &upload_token,
+        QUERY,
+        junit("shop", 5, 1).as_bytes(),
+    );
+    // Until the upload has moved from the spool into the database (its task gets an id).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while task(&server, &task_token)["id"] == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never left the spool"
+        );
+    }
+    server.shut_down();
+    diesel::sql_query(
+        "INSERT INTO staged_results (task_id, claim, test_id, outcome, attempts, failed_attempts, retry_ms) \
+         SELECT id, 1, 424242, 'passed', 1, 0, 0 FROM store_tasks WHERE kind = 'store'",
+    )
+    .execute(&mut db.connect())
+    .unwrap();
+
+    let restarted = TestServer::start(&db);
+    let done = await_task(&restarted, &task_token);
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(count(&db, "results"), 6);
+    assert_eq!(count(&db, "results WHERE test_id = 424242"), 0);
+    assert_eq!(count(&db, "staged_results"), 0);
+    // At its first claim since: the planted row never reached the run's publish.
+    assert_eq!(
+        count(&db, "store_tasks WHERE kind = 'store' AND claims = 1"),
+        1
+    );
+}
 
 storage_test!(fn bad_input_gets_a_specific_error_and_harms_nothing(db) {
     let server = TestServer::start(&db);

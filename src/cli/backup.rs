@@ -4,6 +4,11 @@
 //! SQLite: `VACUUM INTO` writes a consistent, compacted copy in one read transaction, so
 //! uploads go on meanwhile (WAL mode). PostgreSQL: `pg_dump` in its custom format and
 //! `pg_restore`, from the PostgreSQL client tools, which must be installed.
+//!
+//! A SQLite database has a second file, the upload spool (`store::spool`): uploads accepted
+//! but not yet moved into the database. A backup copies it to `FILE.spool` *before* the
+//! database, so an upload moved in between is in both copies (the move after a restore
+//! finds it stored and drops the spooled copy) and none is in neither.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +21,7 @@ use diesel::{QueryableByName, RunQueryDsl};
 use crate::cli::database;
 use crate::config::DatabaseSettings;
 use crate::db::{self, migrations, DatabaseTarget, DbConnection};
+use crate::store::spool;
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
@@ -51,6 +57,19 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<()> {
         DatabaseTarget::Sqlite(path) => {
             if !path.exists() {
                 bail!("there is no SQLite database at {}: nothing to back up (point --database-url or DATABASE_URL at it)", path.display());
+            }
+            let spool = spool::path_beside(path);
+            let spool_copy = spool::path_beside(&args.file);
+            if spool.exists() {
+                if spool_copy.exists() {
+                    bail!(
+                        "{} exists already: a backup never overwrites a file; name a new one",
+                        spool_copy.display()
+                    );
+                }
+                let mut conn = db::connect(&DatabaseTarget::Sqlite(spool))?;
+                vacuum_into(&mut conn, &spool_copy)?;
+                println!("backed up the upload spool to {}", spool_copy.display());
             }
             let mut conn = db::connect(&target)?;
             vacuum_into(&mut conn, &args.file)?;
@@ -103,20 +122,31 @@ fn restore_sqlite(backup: &Path, path: &Path, replace: bool) -> anyhow::Result<(
     let mut source = db::connect(&backup_target)?;
     check_is_flakewatch_sqlite(&mut source)
         .with_context(|| format!("{} is not a flakewatch SQLite backup", backup.display()))?;
-    if path.exists() {
+    let spool = spool::path_beside(path);
+    if path.exists() || spool.exists() {
         if !replace {
+            let existing = if path.exists() { path } else { spool.as_path() };
             bail!(
                 "{} exists: stop `flakewatch serve`, then pass --replace to overwrite it with the backup",
-                path.display()
+                existing.display()
             );
         }
-        for suffix in ["", "-wal", "-shm"] {
-            let file = PathBuf::from(format!("{}{suffix}", path.display()));
-            if file.exists() {
-                std::fs::remove_file(&file)
-                    .with_context(|| format!("cannot remove {}", file.display()))?;
+        // The spool goes too: its uploads belong to the database being replaced.
+        for file in [path, spool.as_path()] {
+            for suffix in ["", "-wal", "-shm"] {
+                let file = PathBuf::from(format!("{}{suffix}", file.display()));
+                if file.exists() {
+                    std::fs::remove_file(&file)
+                        .with_context(|| format!("cannot remove {}", file.display()))?;
+                }
             }
         }
+    }
+    // The uploads the backup's spool held are moved in when `serve` starts.
+    let spool_copy = spool::path_beside(backup);
+    if spool_copy.exists() {
+        let mut spooled = db::connect(&DatabaseTarget::Sqlite(spool_copy))?;
+        vacuum_into(&mut spooled, &spool)?;
     }
     vacuum_into(&mut source, path)
 }

@@ -36,12 +36,19 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
             .map_err(DbError::from)?
             .into()
     };
+    let spool = crate::store::spool::Spool::open_beside(&db.target)?;
     actix_web::rt::System::new().block_on(async move {
-        let background =
-            Background::start(&db, &settings.worker, settings.worker.worker_count(), None);
+        let background = Background::start(
+            &db,
+            &settings.worker,
+            settings.worker.worker_count(),
+            None,
+            spool,
+        );
         let state = AppState {
             db: db.clone(),
             signals: background.signals.clone(),
+            spool: background.spool.clone(),
             metrics: background.metrics.clone(),
             task_key: task_key.clone(),
             limits: UploadLimits {

@@ -19,7 +19,7 @@ pub fn run(mut settings: WorkerProcessSettings) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let background = Background::start(&db, &settings.worker, count, None);
+        let background = Background::start(&db, &settings.worker, count, None, None);
         tracing::info!(workers = count, "flakewatch worker is running");
         termination_signal().await;
         background.shutdown().await;

@@ -248,6 +248,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    staged_results (id) {
+        id -> BigInt,
+        task_id -> BigInt,
+        claim -> Integer,
+        test_id -> BigInt,
+        outcome -> Text,
+        duration_ms -> Nullable<BigInt>,
+        attempts -> Integer,
+        failed_attempts -> Integer,
+        retry_ms -> BigInt,
+        failure_message_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     web_sessions (id) {
         id -> BigInt,
         token_id -> BigInt,

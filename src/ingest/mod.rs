@@ -1,6 +1,8 @@
 //! The store stage of a store task: raw report -> JUnit parser -> run, tests and results,
-//! in one transaction that also marks the task stored (`scoring`). Scoring is the next
-//! stage, a job of its own (see `jobs::score`).
+//! in one transaction that also marks the task stored (`scoring`) on PostgreSQL; on
+//! SQLite in committed steps, a batch at a time, then one that publishes the run and marks
+//! the task stored (see `store::staging`). Scoring is the next stage, a job of its own
+//! (see `jobs::score`).
 
 mod payload;
 pub mod stored_text;
@@ -12,9 +14,9 @@ pub use payload::{check_entries, PayloadError, MAX_ENTRIES, MAX_ENTRY_NAME_BYTES
 use chrono::NaiveDateTime;
 use diesel::Connection;
 
-use crate::db::DbError;
+use crate::db::{Backend, DbError};
 use crate::junit::ParseError;
-use crate::store::uploads;
+use crate::store::{staging, uploads};
 use crate::tasks::queue::{self, Ending};
 use crate::tasks::{ClaimedTask, Warning, WorkerContext};
 use writer::RunWriter;
@@ -132,7 +134,11 @@ fn attempt_store(
     // the store transaction.
     let mut side = ctx.db.pool.get().map_err(|e| no_report(e.into()))?;
     let mut writer = RunWriter::new(ctx, task, &upload, started);
-    let stored = (*conn).transaction(|tx| writer.write(tx, &mut side, &payload));
+    let stored = match ctx.db.backend {
+        Backend::Postgres => (*conn).transaction(|tx| writer.write(tx, &mut side, &payload)),
+        // SQLite's one write lock is held a step at a time, not for the whole store.
+        Backend::Sqlite => writer.write_in_steps(&mut conn, &mut side, &payload),
+    };
     match stored {
         Ok(results) => Ok(StoreSummary {
             results,
@@ -143,7 +149,8 @@ fn attempt_store(
 }
 
 /// Records that the task failed with `error`, or was cancelled when there is none. The
-/// store transaction was rolled back, so this is a write of its own.
+/// store transaction was rolled back (on SQLite, what was staged is discarded in the same
+/// transaction as the ending), so this is a write of its own.
 fn end(
     ctx: &WorkerContext,
     task: &ClaimedTask,
@@ -160,14 +167,14 @@ fn end(
         .get()
         .map_err(DbError::from)
         .and_then(|mut conn| {
-            queue::finish(
-                &mut conn,
-                task,
-                ending,
-                now(),
-                report.progress,
-                &report.warnings,
-            )
+            conn.transaction(|tx| {
+                let ended =
+                    queue::finish(tx, task, ending, now(), report.progress, &report.warnings)?;
+                if ended {
+                    staging::discard(tx, task.id)?;
+                }
+                Ok::<_, diesel::result::Error>(ended)
+            })
             .map_err(DbError::from)
         });
     match recorded {
@@ -183,7 +190,16 @@ fn hand_back(ctx: &WorkerContext, task: &ClaimedTask) -> IngestOutcome {
         .pool
         .get()
         .map_err(DbError::from)
-        .and_then(|mut conn| queue::hand_back(&mut conn, task).map_err(DbError::from));
+        .and_then(|mut conn| {
+            conn.transaction(|tx| {
+                let handed = queue::hand_back(tx, task)?;
+                if handed {
+                    staging::discard(tx, task.id)?;
+                }
+                Ok::<_, diesel::result::Error>(handed)
+            })
+            .map_err(DbError::from)
+        });
     match handed {
         Ok(true) => IngestOutcome::HandedBack,
         Ok(false) => IngestOutcome::LeaseLost,

@@ -1,9 +1,10 @@
 //! Writes one upload's reports as one run, batch by batch, checking in between batches.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 use chrono::NaiveDateTime;
+use diesel::Connection;
 
 use super::payload::for_each_report;
 use super::stored_text;
@@ -15,6 +16,7 @@ use crate::junit::{Item, JunitReader, Outcome, ParseOptions, TestCase};
 use crate::secrets::sha256_hex;
 use crate::store::projects;
 use crate::store::results::{self, FailureKey, NewResult, NewRun, RunCounts, RunTiming, TestKey};
+use crate::store::staging::{self, StagedResult};
 use crate::store::uploads::UploadForIngest;
 use crate::tasks::queue::{self, CheckIn};
 use crate::tasks::{ClaimedTask, Progress, Warning, WorkerContext};
@@ -26,6 +28,14 @@ const BATCH: usize = 1000;
 const MAX_DETAILS_BYTES: usize = 8 * 1024;
 /// Warnings listed per task; beyond that they are counted.
 const MAX_WARNINGS: usize = 50;
+
+/// Where a batch of results goes: straight into the run (one transaction for the whole
+/// store), or into staging, one committed step a batch (see `store::staging`).
+#[derive(Debug, Clone, Copy)]
+enum Dest {
+    Run(i64),
+    Staging,
+}
 
 pub struct RunWriter<'a> {
     ctx: &'a WorkerContext,
@@ -72,8 +82,8 @@ impl<'a> RunWriter<'a> {
     }
 
     /// Writes everything inside the caller's transaction `tx`, then marks the task stored
-    /// in that same transaction. Returns the number of results stored. Nothing here
-    /// writes a row another upload of the project also writes (identities go through
+    /// in that same transaction (PostgreSQL). Returns the number of results stored. Nothing
+    /// here writes a row another upload of the project also writes (identities go through
     /// `side`, committed apart), so concurrent stores never wait on each other.
     pub fn write(
         &mut self,
@@ -81,6 +91,47 @@ impl<'a> RunWriter<'a> {
         side: &mut DbConnection,
         payload: &[u8],
     ) -> Result<u64, IngestError> {
+        let run_id = self.insert_run(tx)?;
+        self.read_reports(tx, side, Dest::Run(run_id), payload)?;
+        self.finish_run(tx, run_id)
+    }
+
+    /// Writes in steps that each commit (SQLite, see `store::staging`): a transaction per
+    /// batch of staged results, then one that creates the run from them and marks the
+    /// task stored. SQLite's write lock is held a step at a time, never for the whole store.
+    pub fn write_in_steps(
+        &mut self,
+        conn: &mut DbConnection,
+        side: &mut DbConnection,
+        payload: &[u8],
+    ) -> Result<u64, IngestError> {
+        // What an earlier claim of this task staged before it stopped.
+        staging::discard(conn, self.task.id)?;
+        self.read_reports(conn, side, Dest::Staging, payload)?;
+        let publishing = std::time::Instant::now();
+        let stored = conn.transaction(|tx| {
+            self.renew(tx)?;
+            let run_id = self.insert_run(tx)?;
+            let published = staging::publish(tx, self.task, run_id)?;
+            // Fewer than were staged: a later claim discarded them, so the task is not ours.
+            if published as i64 != self.progress.records_stored {
+                return Err(IngestError::LeaseLost);
+            }
+            self.finish_run(tx, run_id)
+        })?;
+        // The one step whose hold on the write lock grows with the report.
+        let publish_ms = publishing.elapsed().as_millis() as u64;
+        tracing::info!(
+            task = self.task.id,
+            results = stored,
+            publish_ms,
+            "run published from staging"
+        );
+        Ok(stored)
+    }
+
+    /// The run's row, with the project's default branch as the CI system reports it.
+    fn insert_run(&mut self, tx: &mut DbConnection) -> Result<i64, IngestError> {
         let meta = &self.upload.meta;
         let project_id = self.upload.project_id;
         let adopted =
@@ -101,7 +152,17 @@ impl<'a> RunWriter<'a> {
             finished_at: meta.finished_at.unwrap_or(received_at),
             stored_at: self.started,
         };
-        let run_id = results::insert_run(tx, &new_run)?;
+        Ok(results::insert_run(tx, &new_run)?)
+    }
+
+    /// Reads every report of the upload, storing its cases batch by batch into `dest`.
+    fn read_reports(
+        &mut self,
+        tx: &mut DbConnection,
+        side: &mut DbConnection,
+        dest: Dest,
+        payload: &[u8],
+    ) -> Result<(), IngestError> {
         let mut files = 0;
         for_each_report(
             payload,
@@ -109,13 +170,20 @@ impl<'a> RunWriter<'a> {
             self.ctx.max_report_bytes,
             |name, reader| {
                 files += 1;
-                self.write_report(tx, side, run_id, name, reader)
+                self.write_report(tx, side, dest, name, reader)
             },
         )?;
-        self.flush(tx, side, run_id)?;
+        self.flush(tx, side, dest)?;
         if files > 1 {
             self.warn("files", format!("{files} report files stored as one run"));
         }
+        Ok(())
+    }
+
+    /// The run's counts and times, and the task marked stored, in the caller's transaction.
+    fn finish_run(&mut self, tx: &mut DbConnection, run_id: i64) -> Result<u64, IngestError> {
+        let meta = &self.upload.meta;
+        let received_at = self.upload.received_at;
         let (started_at, finished_at, source) =
             self.clock
                 .resolve(meta.started_at, meta.finished_at, received_at);
@@ -133,11 +201,21 @@ impl<'a> RunWriter<'a> {
         Ok(self.progress.records_stored as u64)
     }
 
+    /// Opens a step's transaction: the claim renewed and the progress recorded, or
+    /// `LeaseLost`.
+    fn renew(&self, tx: &mut DbConnection) -> Result<(), IngestError> {
+        if queue::record_step(tx, self.task, now(), self.progress)? {
+            Ok(())
+        } else {
+            Err(IngestError::LeaseLost)
+        }
+    }
+
     fn write_report(
         &mut self,
         tx: &mut DbConnection,
         side: &mut DbConnection,
-        run_id: i64,
+        dest: Dest,
         name: &str,
         reader: &mut dyn Read,
     ) -> Result<(), IngestError> {
@@ -150,10 +228,11 @@ impl<'a> RunWriter<'a> {
             match item {
                 Item::Case(mut case) => {
                     self.progress.records_seen += 1;
+                    self.check_case_limit(name, case.source_line)?;
                     self.fit(name, &mut case);
                     self.pending.push(*case);
                     if self.pending.len() >= BATCH {
-                        self.flush(tx, side, run_id)?;
+                        self.flush(tx, side, dest)?;
                     }
                 }
                 Item::SuiteStart(suite) => self.clock.suite(&suite),
@@ -165,6 +244,21 @@ impl<'a> RunWriter<'a> {
             self.warn(warning.kind.code(), format!("{name}: {warning}"));
         }
         Ok(())
+    }
+
+    /// Fails the store once the upload holds more cases than it may store. The whole store
+    /// then rolls back: a run cut at an arbitrary case would look complete while missing
+    /// results (perhaps the failing ones), so a run is stored whole or not at all.
+    fn check_case_limit(&self, report: &str, line: u64) -> Result<(), IngestError> {
+        let max = self.ctx.max_cases_per_upload;
+        if self.progress.records_seen as u64 <= max {
+            return Ok(());
+        }
+        Err(IngestError::Rejected(format!(
+            "{report}:{line}: this upload holds more than {max} test cases, the most one upload \
+             may store (--max-cases-per-upload, FLAKEWATCH_MAX_CASES_PER_UPLOAD); nothing of it \
+             was stored: split the report into several uploads or raise the limit"
+        )))
     }
 
     /// Makes the case storable (see `stored_text`), with a warning when that changed it.
@@ -197,7 +291,7 @@ impl<'a> RunWriter<'a> {
         &mut self,
         tx: &mut DbConnection,
         side: &mut DbConnection,
-        run_id: i64,
+        dest: Dest,
     ) -> Result<(), IngestError> {
         if self.pending.is_empty() {
             return Ok(());
@@ -222,20 +316,57 @@ impl<'a> RunWriter<'a> {
             self.note_duplicate(&test_key);
             test_keys.push(test_key);
         }
-        // Shared rows: on PostgreSQL outside the store transaction (see store::results),
-        // committed without waiting for a flush (the store's own commit flushes them).
-        let (test_ids, failure_ids) = match self.ctx.db.backend {
-            Backend::Postgres => crate::db::without_flush_wait(side, |side| {
-                let tests = results::ensure_tests(side, project_id, &mut test_keys, now)?;
-                let failures = results::ensure_failures(side, project_id, &mut failure_keys, now)?;
-                Ok((tests, failures))
+        let stored = match dest {
+            Dest::Run(run_id) => {
+                // Shared rows: on PostgreSQL outside the store transaction (see
+                // store::results), committed without waiting for a flush (the store's own
+                // commit flushes them).
+                let (test_ids, failure_ids) = match self.ctx.db.backend {
+                    Backend::Postgres => crate::db::without_flush_wait(side, |side| {
+                        let tests = results::ensure_tests(side, project_id, &mut test_keys, now)?;
+                        let failures =
+                            results::ensure_failures(side, project_id, &mut failure_keys, now)?;
+                        Ok((tests, failures))
+                    })?,
+                    Backend::Sqlite => (
+                        results::ensure_tests(tx, project_id, &mut test_keys, now)?,
+                        results::ensure_failures(tx, project_id, &mut failure_keys, now)?,
+                    ),
+                };
+                let rows = self.result_rows(run_id, &cases, case_keys, &test_ids, &failure_ids)?;
+                results::insert_results(tx, &rows)?
+            }
+            // One step of its own: committed, so the write lock is free until the next.
+            Dest::Staging => tx.transaction(|step| {
+                let after = Progress {
+                    records_stored: self.progress.records_stored + cases.len() as i64,
+                    ..self.progress
+                };
+                if !queue::record_step(step, self.task, now, after)? {
+                    return Err(IngestError::LeaseLost);
+                }
+                let test_ids = results::ensure_tests(step, project_id, &mut test_keys, now)?;
+                let failure_ids =
+                    results::ensure_failures(step, project_id, &mut failure_keys, now)?;
+                let rows = self.result_rows(0, &cases, case_keys, &test_ids, &failure_ids)?;
+                let staged: Vec<StagedResult> =
+                    rows.into_iter().map(|row| self.staged(row)).collect();
+                Ok::<_, IngestError>(staging::insert(step, &staged)?)
             })?,
-            Backend::Sqlite => (
-                results::ensure_tests(tx, project_id, &mut test_keys, now)?,
-                results::ensure_failures(tx, project_id, &mut failure_keys, now)?,
-            ),
         };
+        self.progress.records_stored += stored as i64;
+        self.check_in(side)
+    }
 
+    /// The batch's result rows, counted into the run's totals.
+    fn result_rows(
+        &mut self,
+        run_id: i64,
+        cases: &[TestCase],
+        case_keys: Vec<(String, Option<String>)>,
+        test_ids: &HashMap<String, i64>,
+        failure_ids: &HashMap<String, i64>,
+    ) -> Result<Vec<NewResult>, IngestError> {
         let mut rows = Vec::with_capacity(cases.len());
         for (case, (identity_hash, message_hash)) in cases.iter().zip(case_keys) {
             let test_id = *test_ids.get(&identity_hash).ok_or_else(|| {
@@ -253,9 +384,21 @@ impl<'a> RunWriter<'a> {
                 failure_message_id: message_hash.and_then(|hash| failure_ids.get(&hash).copied()),
             });
         }
-        results::insert_results(tx, &rows)?;
-        self.progress.records_stored += rows.len() as i64;
-        self.check_in(side)
+        Ok(rows)
+    }
+
+    fn staged(&self, row: NewResult) -> StagedResult {
+        StagedResult {
+            task_id: self.task.id,
+            claim: self.task.claim,
+            test_id: row.test_id,
+            outcome: row.outcome,
+            duration_ms: row.duration_ms,
+            attempts: row.attempts,
+            failed_attempts: row.failed_attempts,
+            retry_ms: row.retry_ms,
+            failure_message_id: row.failure_message_id,
+        }
     }
 
     fn check_in(&mut self, side: &mut DbConnection) -> Result<(), IngestError> {

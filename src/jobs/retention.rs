@@ -60,7 +60,14 @@ pub fn run(ctx: &WorkerContext, task: &ClaimedTask) -> JobOutcome {
         .get()
         .map_err(DbError::from)
         .and_then(|mut conn| {
-            queue::purge_reports(&mut conn, now(), ctx.report_retention).map_err(DbError::from)
+            // Staged results of stores that stopped for good (their worker died and the
+            // task was not claimed again); a store that ends discards its own.
+            crate::store::staging::discard_of_stopped_tasks(&mut conn)?;
+            Ok(queue::purge_reports(
+                &mut conn,
+                now(),
+                ctx.report_retention,
+            )?)
         });
     match reports {
         Ok(reports) => tracing::info!(results = progress.records_stored, reports, "retention done"),

@@ -16,6 +16,8 @@ pub mod run_verdicts;
 pub mod run_views;
 pub mod scores;
 pub mod sessions;
+pub mod spool;
+pub mod staging;
 pub mod task_views;
 pub mod test_views;
 pub mod tokens;

@@ -9,7 +9,7 @@ use crate::tasks::queue;
 use crate::tasks::TaskStatus;
 
 /// Upload metadata, as validated by the API.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UploadMeta {
     pub branch: String,
     pub commit: String,
@@ -43,7 +43,8 @@ pub struct NewUpload<'a> {
 /// The task an upload got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Enqueued {
-    pub task_id: i64,
+    /// None while the upload waits in the SQLite spool (see `store::spool`).
+    pub task_id: Option<i64>,
     pub status: TaskStatus,
     /// True when this upload had been received before (a client retry).
     pub duplicate: bool,
@@ -114,7 +115,7 @@ pub fn enqueue(
     })?;
     match inserted {
         Some(task_id) => Ok(Enqueued {
-            task_id,
+            task_id: Some(task_id),
             status: TaskStatus::Enqueued,
             duplicate: false,
         }),
@@ -122,7 +123,8 @@ pub fn enqueue(
     }
 }
 
-fn find_duplicate(
+/// The task of an identical earlier upload, if there is one.
+pub fn find_duplicate(
     conn: &mut DbConnection,
     upload: &NewUpload<'_>,
 ) -> QueryResult<Option<Enqueued>> {
@@ -134,7 +136,7 @@ fn find_duplicate(
         .first::<(i64, String)>(conn)
         .optional()?;
     Ok(found.map(|(task_id, status)| Enqueued {
-        task_id,
+        task_id: Some(task_id),
         status: TaskStatus::parse(&status).unwrap_or(TaskStatus::Failed),
         duplicate: true,
     }))

@@ -22,6 +22,8 @@ pub struct WorkerContext {
     pub max_report_bytes: u64,
     /// Longest name stored (see `ingest::stored_text`).
     pub max_name_bytes: usize,
+    /// Most test cases one upload may store (see `ingest::writer`).
+    pub max_cases_per_upload: u64,
     /// The job kinds this process claims.
     pub kinds: Vec<JobKind>,
     /// Turns true when the shutdown grace period is over: in-flight tasks stop at their
@@ -55,6 +57,7 @@ impl WorkerContext {
             result_retention: (days > 0).then(|| chrono::Duration::days(days)),
             max_report_bytes: settings.max_report_bytes,
             max_name_bytes: settings.max_name_bytes as usize,
+            max_cases_per_upload: settings.max_cases_per_upload,
             kinds: settings.job_kinds(),
             hand_back_now: watch::Sender::new(false),
             batch_observer: None,

@@ -12,6 +12,7 @@ pub mod context;
 pub mod model;
 pub mod queue;
 pub mod signals;
+pub mod spool_mover;
 
 pub use context::{BatchObserver, WorkerContext};
 pub use model::{millis_between, ClaimedTask, JobKind, Progress, TaskStatus, TaskView, Warning};

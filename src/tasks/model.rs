@@ -172,6 +172,10 @@ pub struct TaskView {
     pub error: Option<String>,
     pub run_id: Option<i64>,
     pub upload: UploadSummary,
+    /// The upload still waits in the SQLite spool (see `store::spool`): `id` is 0 until
+    /// the database takes it.
+    #[serde(skip)]
+    pub spooled: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

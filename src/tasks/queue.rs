@@ -283,8 +283,8 @@ struct CancelRow {
 }
 
 /// Renews the lease and publishes progress (PostgreSQL; a heartbeat does not wait for a
-/// WAL flush), or just reads the cancel flag (SQLite, where the worker's open store
-/// transaction holds the only write lock).
+/// WAL flush), or just reads the cancel flag (SQLite, where each store step renews the
+/// claim and records progress itself: see `record_step`).
 pub fn check_in(
     conn: &mut DbConnection,
     task: &ClaimedTask,
@@ -323,6 +323,26 @@ pub fn check_in(
         },
         None => CheckIn::LeaseLost,
     })
+}
+
+/// Opens one step of a store that commits batch by batch (SQLite, see `store::staging`):
+/// renews the claim and records the progress the step will have made. As the step's first
+/// statement it takes SQLite's write lock before any read. `false` when the claim is no
+/// longer ours.
+pub fn record_step(
+    conn: &mut DbConnection,
+    task: &ClaimedTask,
+    now: NaiveDateTime,
+    progress: Progress,
+) -> QueryResult<bool> {
+    let changed = diesel::update(owned(task))
+        .set((
+            store_tasks::heartbeat_at.eq(now),
+            store_tasks::records_seen.eq(progress.records_seen),
+            store_tasks::records_stored.eq(progress.records_stored),
+        ))
+        .execute(conn)?;
+    Ok(changed == 1)
 }
 
 /// Renews a job's lease from inside the transaction doing its work: as that
@@ -668,6 +688,7 @@ fn to_view((task, upload, project, run_id): ViewRow, now: NaiveDateTime) -> Task
             build_url: upload.build_url,
             runner: upload.runner,
         },
+        spooled: false,
     }
 }
 

@@ -16,15 +16,18 @@ use super::Progress;
 /// Sent on the finished channel when notifications may have been missed (the listener
 /// reconnected): every waiter re-reads its task.
 pub const RESYNC: i64 = -1;
+/// Sent on the finished channel when an upload moved from the SQLite spool into the
+/// database: waiters on a spooled task (which has no id yet) read it again.
+pub const SPOOL_MOVED: i64 = -2;
 
 pub struct Signals {
     task_available: Notify,
     task_changed: broadcast::Sender<i64>,
-    /// Cancel requests for running tasks of this process. On SQLite this is the only way
-    /// to reach a worker: its open store transaction holds the database's one write lock.
+    /// Cancel requests for running tasks of this process. On SQLite this is how a worker
+    /// hears of one (a request need not wait for the write lock a store step may hold).
     cancels: Mutex<HashSet<i64>>,
-    /// Progress of this process's running tasks; on SQLite it cannot be written to the
-    /// task row until the store transaction commits.
+    /// Progress of this process's running tasks, newer than the task row (on SQLite the
+    /// row learns it a store step later; on PostgreSQL at each check-in).
     progress: Mutex<HashMap<i64, Progress>>,
 }
 

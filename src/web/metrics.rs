@@ -24,13 +24,18 @@ pub async fn metrics(
 ) -> Result<HttpResponse, ApiError> {
     super::access::check_metrics(&req, &state.access)?;
     let now = chrono::Utc::now().naive_utc();
-    let (queue_depth, backlog, projects) = state
+    let spool = state.spool.clone();
+    let (queue_depth, backlog, projects, uploads_spooled) = state
         .db
         .run(move |conn| {
             let depth = queue::count_by_status(conn)?;
             let backlog = queue::scoring_backlog(conn, None)?;
             let projects = project_gauges::load(conn, now)?;
-            Ok::<_, DbError>((depth, backlog, projects))
+            let spooled = match &spool {
+                Some(spool) => spool.waiting()?,
+                None => 0,
+            };
+            Ok::<_, DbError>((depth, backlog, projects, spooled))
         })
         .await
         .map_err(ApiError::storage)?;
@@ -42,6 +47,7 @@ pub async fn metrics(
             crate::tasks::millis_between(at, now) as f64 / 1000.0
         }),
         uploads_in_flight: state.upload_slots.in_flight(),
+        uploads_spooled,
         projects,
     };
     let text = scrape.encode_text().map_err(|_| {
@@ -66,6 +72,8 @@ struct Scrape {
     scoring_waiting: i64,
     scoring_oldest_wait_seconds: f64,
     uploads_in_flight: usize,
+    /// SQLite: uploads accepted into the spool, not yet in the database.
+    uploads_spooled: i64,
     projects: Vec<ProjectGauges>,
 }
 
@@ -132,6 +140,12 @@ impl Collector for Scrape {
             None,
             MetricType::Gauge,
         )?)?;
+        ConstGauge::new(self.uploads_spooled).encode(encoder.encode_descriptor(
+            "flakewatch_uploads_spooled",
+            "Uploads accepted into the SQLite spool and not yet moved into the database.",
+            None,
+            MetricType::Gauge,
+        )?)?;
         let projects = &self.projects;
         project_family(
             &mut encoder,
@@ -178,6 +192,7 @@ mod tests {
             scoring_waiting: 3,
             scoring_oldest_wait_seconds: 1.5,
             uploads_in_flight: 2,
+            uploads_spooled: 5,
             projects: vec![ProjectGauges {
                 project: "shop\"x".into(),
                 flaky: 3,
@@ -206,6 +221,7 @@ mod tests {
             "flakewatch_task_queue_seconds_bucket{le=\"+Inf\"} 3\n",
             "flakewatch_task_queue_seconds_count 3\n",
             "flakewatch_uploads_in_flight 2\n",
+            "flakewatch_uploads_spooled 5\n",
             "flakewatch_project_flaky_tests{project=\"shop\\\"x\"} 3\n",
             "flakewatch_project_broken_tests{project=\"shop\\\"x\"} 1\n",
             "flakewatch_project_red_run_share{project=\"shop\\\"x\"} 0.25\n",

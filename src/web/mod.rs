@@ -51,6 +51,9 @@ pub struct UploadLimits {
 pub struct AppState {
     pub db: Database,
     pub signals: Arc<Signals>,
+    /// SQLite: where uploads are accepted, apart from the database's write lock (see
+    /// `store::spool`); none on PostgreSQL.
+    pub spool: Option<Arc<crate::store::spool::Spool>>,
     pub metrics: Arc<Metrics>,
     /// Installation secret task tokens are derived from.
     pub task_key: Arc<str>,

@@ -31,6 +31,7 @@ pub struct ServerOptions {
     pub max_report_bytes: u64,
     pub shutdown_grace_seconds: u64,
     pub max_name_bytes: u64,
+    pub max_cases_per_upload: u64,
     /// Who may read the pages (`open`, as `serve` on loopback, by default).
     pub access: Access,
     pub body_timeout: Duration,
@@ -56,6 +57,7 @@ impl Default for ServerOptions {
             max_report_bytes: 256 << 20,
             shutdown_grace_seconds: 5,
             max_name_bytes: 4096,
+            max_cases_per_upload: 2_000_000,
             access: Access::with_mode(web::access::AuthMode::Open),
             body_timeout: Duration::from_secs(600),
             body_idle_timeout: Duration::from_secs(30),
@@ -89,6 +91,7 @@ pub fn worker_settings(options: &ServerOptions) -> WorkerSettings {
         shutdown_grace_seconds: options.shutdown_grace_seconds,
         max_report_bytes: options.max_report_bytes,
         max_name_bytes: options.max_name_bytes,
+        max_cases_per_upload: options.max_cases_per_upload,
         jobs: options.jobs.clone(),
         result_retention_days: options.result_retention_days,
         delivery: options.delivery.clone(),
@@ -121,15 +124,19 @@ impl TestServer {
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let settings = worker_settings(&options);
+                let spool = flakewatch::store::spool::Spool::open_beside(&server_db.target)
+                    .expect("open the upload spool");
                 let background = Background::start(
                     &server_db,
                     &settings,
                     options.workers,
                     options.batch_observer,
+                    spool,
                 );
                 let state = AppState {
                     db: server_db,
                     signals: background.signals.clone(),
+                    spool: background.spool.clone(),
                     metrics: background.metrics.clone(),
                     task_key: task_key.into(),
                     limits: UploadLimits {

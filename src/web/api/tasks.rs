@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::secrets;
 use crate::store::tokens::{ApiToken, Scope};
 use crate::tasks::queue::{self, ListPosition, TaskFilter};
-use crate::tasks::signals::RESYNC;
+use crate::tasks::signals::{RESYNC, SPOOL_MOVED};
 use crate::tasks::{TaskStatus, TaskView};
 use crate::web::{auth, AppState};
 
@@ -123,6 +123,7 @@ pub async fn show(
             tokio::select! {
                 change = changes.recv() => match change {
                     Ok(id) if id == task.id || id == RESYNC => break true,
+                    Ok(SPOOL_MOVED) if task.spooled => break true,
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => break true,
                     Err(RecvError::Closed) => break false,
@@ -141,10 +142,23 @@ pub async fn show(
 async fn find(state: &AppState, task_ref: &TaskRef) -> Result<TaskView, ApiError> {
     let task = match task_ref {
         TaskRef::Token { hash } => {
-            let hash = hash.clone();
+            let (hash, spool) = (hash.clone(), state.spool.clone());
             state
                 .db
-                .run(move |conn| queue::find_by_token(conn, &hash, now()).map_err(DbError::from))
+                .run(move |conn| {
+                    // The spool first: an upload moves only from there into the database
+                    // (committed there before it leaves the spool), so one that exists is
+                    // found in one of the two.
+                    let spooled = match &spool {
+                        Some(spool) => spool.find_by_token(conn, &hash, now())?,
+                        None => None,
+                    };
+                    match spooled {
+                        Some(task) => Ok(Some(task)),
+                        None => queue::find_by_token(conn, &hash, now()),
+                    }
+                    .map_err(DbError::from)
+                })
                 .await
         }
         TaskRef::Id { id, .. } => {
@@ -174,7 +188,7 @@ fn with_token(state: &AppState, mut task: TaskView) -> TaskView {
 }
 
 /// A running task's progress as its worker in this process last reported it, which is
-/// newer than the row (and, on SQLite, the only source until the task commits).
+/// newer than the row (on SQLite the row learns it a store step later).
 fn with_live_progress(state: &AppState, mut task: TaskView) -> TaskView {
     if task.status == TaskStatus::Running {
         if let Some(live) = state.signals.progress(task.id) {
@@ -268,6 +282,14 @@ pub async fn cancel(
             ),
         ));
     }
+    if task.spooled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "task_spooled",
+            "the upload is accepted but not yet in the task queue (a large report is being \
+             stored); cancel it again in a moment",
+        ));
+    }
     if task.status.is_final() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -291,7 +313,7 @@ pub async fn cancel(
 /// through here.
 pub(crate) async fn request_cancel(state: &AppState, task: &TaskView) -> Result<(), ApiError> {
     // In memory for this process's workers; in the database for other processes (on
-    // SQLite a running task's transaction holds the write lock, and there are no others).
+    // SQLite there are no others, and a store step may hold the write lock).
     state.signals.request_cancel(task.id);
     if !(task.status == TaskStatus::Running && state.db.backend == Backend::Sqlite) {
         let id = task.id;

@@ -96,6 +96,7 @@ pub async fn create(
     let (project_id, token_id) = (token.project_id, token.id);
     let body_bytes = body_bytes as i64;
     let StoredBody { compressed, kind } = stored;
+    let spool = state.spool.clone();
     let enqueued = state
         .db
         .run(move |conn| {
@@ -111,7 +112,12 @@ pub async fn create(
                 task_token_hash: &token_hash,
                 token_id,
             };
-            uploads::enqueue(conn, &upload, now()).map_err(DbError::from)
+            // On SQLite into the spool, so that no upload waits for a store's write lock.
+            match &spool {
+                Some(spool) => spool.accept(conn, &upload, now()),
+                None => uploads::enqueue(conn, &upload, now()),
+            }
+            .map_err(DbError::from)
         })
         .await
         .map_err(ApiError::storage)?;
@@ -126,9 +132,12 @@ pub async fn create(
             .metrics
             .uploads_received
             .fetch_add(1, Ordering::Relaxed);
-        state.signals.task_enqueued();
+        // A spooled upload wakes the workers when it is moved into the database.
+        if enqueued.task_id.is_some() {
+            state.signals.task_enqueued();
+        }
     }
-    tracing::info!(task = enqueued.task_id, project = %project, kind, duplicate = enqueued.duplicate, "upload accepted");
+    tracing::info!(task = enqueued.task_id, spooled = enqueued.task_id.is_none(), project = %project, kind, duplicate = enqueued.duplicate, "upload accepted");
     let status_url = urls::public(
         state.access.public_url.as_deref(),
         &format!("/api/v1/tasks/{task_token}"),
