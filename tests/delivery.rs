@@ -214,7 +214,7 @@ storage_test!(fn a_failing_webhook_is_retried_then_given_up_on_visibly(db) {
     let line = page
         .lines()
         .skip_while(|l| !l.contains(&format!("<td>{week}</td>")))
-        .find(|l| l.contains("class=\"delivery\""))
+        .find(|l| l.contains("class=\"delivery"))
         .unwrap_or_else(|| panic!("no delivery cell for {week}: {page}"));
     assert!(line.contains("produced "), "{line}");
     let ok_line = format!("{}: delivered ", ok["webhook"].as_str().unwrap());
