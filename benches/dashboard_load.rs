@@ -108,7 +108,6 @@ fn run_backend(db: &TestDb, backend: &str, options: &Options) {
         .wait_for_line_within("demo data ready", Duration::from_secs(3 * 3600));
     let seeded_in = seeding.elapsed();
     let read = token(db, PROJECT, Scope::Read);
-    let admin = token(db, PROJECT, Scope::Admin);
     let size = data_size(db, PROJECT);
     println!(
         "\n## {backend}: {} tests, {} runs, {} results (demo `{}` stored and scored in {:.0} s)\n",
@@ -119,34 +118,11 @@ fn run_backend(db: &TestDb, backend: &str, options: &Options) {
         seeded_in.as_secs_f64()
     );
 
-    let ids = interesting_ids(db, PROJECT);
-    let pages = pages_of(PROJECT, &ids);
-    let base = &served.base_url;
-    let baseline = wrk(base, "/static/flakewatch.css", None, options.seconds);
-    let mut table = header();
-    row(
-        &mut table,
-        "baseline: /static/flakewatch.css",
-        &baseline,
-        &baseline,
-        GOAL_P99_MS,
+    let pages = pages_of(PROJECT, &interesting_ids(db, PROJECT));
+    println!(
+        "{}",
+        load_pages(&served, &pages, &read, options, GOAL_P99_MS)
     );
-    for (name, path, auth) in &pages {
-        let token = match auth {
-            Auth::None => None,
-            Auth::Read => Some(read.as_str()),
-            Auth::Admin => Some(admin.as_str()),
-        };
-        let figures = wrk(base, path, token, options.seconds);
-        row(
-            &mut table,
-            &format!("{name}: `{path}`"),
-            &figures,
-            &baseline,
-            GOAL_P99_MS,
-        );
-    }
-    println!("{table}");
 
     if options.wide {
         wide_project(db, &served, options);
@@ -180,8 +156,21 @@ fn wide_project(db: &TestDb, served: &Served, options: &Options) {
         "\n### {WIDE_PROJECT}: one run of {WIDE_TESTS} distinct tests, stored and scored in {:.0} s\n",
         started.elapsed().as_secs_f64()
     );
-    let ids = interesting_ids(db, WIDE_PROJECT);
-    let pages = pages_of(WIDE_PROJECT, &ids);
+    let pages = pages_of(WIDE_PROJECT, &interesting_ids(db, WIDE_PROJECT));
+    println!(
+        "{}",
+        load_pages(served, &pages, &read, options, GOAL_WIDE_MS)
+    );
+}
+
+/// Each page under wrk after the baseline, as a Markdown table.
+fn load_pages(
+    served: &Served,
+    pages: &[(&'static str, String, Auth)],
+    read: &str,
+    options: &Options,
+    goal_ms: f64,
+) -> String {
     let base = &served.base_url;
     let baseline = wrk(base, "/static/flakewatch.css", None, options.seconds);
     let mut table = header();
@@ -190,20 +179,20 @@ fn wide_project(db: &TestDb, served: &Served, options: &Options) {
         "baseline: /static/flakewatch.css",
         &baseline,
         &baseline,
-        GOAL_WIDE_MS,
+        goal_ms,
     );
-    for (name, path, auth) in pages.iter().filter(|(_, _, auth)| *auth != Auth::Admin) {
-        let token = (*auth == Auth::Read).then_some(read.as_str());
+    for (name, path, auth) in pages {
+        let token = (*auth == Auth::Read).then_some(read);
         let figures = wrk(base, path, token, options.seconds);
         row(
             &mut table,
             &format!("{name}: `{path}`"),
             &figures,
             &baseline,
-            GOAL_WIDE_MS,
+            goal_ms,
         );
     }
-    println!("{table}");
+    table
 }
 
 /// Waits for a task to end through the API's long poll (no sleeping in between).
@@ -259,7 +248,6 @@ fn wide_report(tests: usize) -> String {
 enum Auth {
     None,
     Read,
-    Admin,
 }
 
 struct Ids {

@@ -369,20 +369,37 @@ pub fn list(
         .filter(delivery_batches::project_id.eq(project_id))
         .order((delivery_batches::created_at.desc(), deliveries::id.desc()))
         .limit(limit)
-        .select((
-            deliveries::id,
-            delivery_batches::subject,
-            delivery_batches::label,
-            deliveries::webhook,
-            deliveries::status,
-            deliveries::attempts,
-            deliveries::last_error,
-            delivery_batches::created_at,
-            deliveries::next_attempt_at,
-            deliveries::delivered_at,
-        ))
+        .select(view_columns())
         .load(conn)?;
     Ok(rows.into_iter().map(view).collect())
+}
+
+/// The columns of a `ViewRow`, in its order.
+#[allow(clippy::type_complexity)]
+fn view_columns() -> (
+    deliveries::id,
+    delivery_batches::subject,
+    delivery_batches::label,
+    deliveries::webhook,
+    deliveries::status,
+    deliveries::attempts,
+    deliveries::last_error,
+    delivery_batches::created_at,
+    deliveries::next_attempt_at,
+    deliveries::delivered_at,
+) {
+    (
+        deliveries::id,
+        delivery_batches::subject,
+        delivery_batches::label,
+        deliveries::webhook,
+        deliveries::status,
+        deliveries::attempts,
+        deliveries::last_error,
+        delivery_batches::created_at,
+        deliveries::next_attempt_at,
+        deliveries::delivered_at,
+    )
 }
 
 fn view(row: ViewRow) -> DeliveryView {
@@ -436,18 +453,7 @@ pub fn weekly_reports(
         .filter(delivery_batches::subject.eq(Subject::WeeklyReport.as_str()))
         .filter(delivery_batches::label.eq_any(labels))
         .order(deliveries::id)
-        .select((
-            deliveries::id,
-            delivery_batches::subject,
-            delivery_batches::label,
-            deliveries::webhook,
-            deliveries::status,
-            deliveries::attempts,
-            deliveries::last_error,
-            delivery_batches::created_at,
-            deliveries::next_attempt_at,
-            deliveries::delivered_at,
-        ))
+        .select(view_columns())
         .load(conn)?;
     for row in rows {
         let delivery = view(row);
