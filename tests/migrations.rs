@@ -40,3 +40,39 @@ storage_test!(fn schema_module_matches_the_migrations(db) {
         test_impact_days, quarantines, project_codeowners, web_sessions, delivery_batches, deliveries, notification_events, test_states, staged_results,
     );
 });
+
+// SQLite's write-ahead log is emptied once no reader holds it, and left alone (with no
+// long wait) while one does; PostgreSQL has no such file.
+storage_test!(fn the_sqlite_log_is_emptied_once_no_reader_holds_it(db) {
+    use diesel::connection::SimpleConnection;
+    use flakewatch::db::wal::truncate_log;
+    let _opened = db.open(); // applies migrations, which fill the log
+    let mut conn = db.connect();
+    if db.backend == flakewatch::db::Backend::Postgres {
+        assert_eq!(truncate_log(&mut conn).unwrap(), None);
+        return;
+    }
+    let log = std::path::PathBuf::from(format!("{}-wal", db.url));
+    conn.batch_execute("INSERT INTO projects (name, created_at) VALUES ('a', '2026-12-01 00:00:00')")
+        .unwrap();
+    // A reader in the middle of a read transaction keeps the log in use.
+    let mut reader = db.connect();
+    reader.batch_execute("BEGIN; SELECT count(*) FROM projects;").unwrap();
+    conn.batch_execute("INSERT INTO projects (name, created_at) VALUES ('b', '2026-12-01 00:00:00')")
+        .unwrap();
+    let held = truncate_log(&mut conn).unwrap().expect("a SQLite checkpoint");
+    assert!(held.busy, "a reader holds the log: {held:?}");
+    assert!(std::fs::metadata(&log).unwrap().len() > 0, "the log is left as it is");
+    reader.batch_execute("COMMIT").unwrap();
+    let emptied = truncate_log(&mut conn).unwrap().expect("a SQLite checkpoint");
+    assert!(!emptied.busy, "{emptied:?}");
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), 0, "the log file is emptied");
+    // The connection keeps its usual busy timeout afterwards.
+    #[derive(diesel::QueryableByName)]
+    struct Timeout {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        timeout: i32,
+    }
+    let timeout: Timeout = diesel::sql_query("PRAGMA busy_timeout").get_result(&mut conn).unwrap();
+    assert_eq!(timeout.timeout, 30_000);
+});

@@ -14,12 +14,13 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-/// SQLite settings that every connection needs: a busy timeout so concurrent writers queue
-/// instead of failing (first: setting WAL needs a lock another process may hold for a
-/// moment, and without the timeout that fails at once with "database is locked"), WAL so
-/// readers never block the writer, and enforced foreign keys.
-const SQLITE_SETUP: &str = "PRAGMA busy_timeout = 30000;
-PRAGMA journal_mode = WAL;
+/// Every SQLite connection's busy timeout, so concurrent writers queue instead of failing.
+/// Set first: setting WAL needs a lock another process may hold for a moment, and without
+/// the timeout that fails at once with "database is locked".
+pub(super) const SQLITE_BUSY_TIMEOUT_MS: u32 = 30_000;
+/// SQLite settings that every connection needs after its busy timeout: WAL so readers never
+/// block the writer, and enforced foreign keys.
+const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
 PRAGMA foreign_keys = ON;";
 
@@ -44,8 +45,10 @@ pub fn connect(target: &DatabaseTarget) -> Result<DbConnection, StartupError> {
             let mut conn = SqliteConnection::establish(path_text)
                 .map_err(|err| unusable(first_line(&err.to_string())))?;
             // Opening is lazy: the first write is what fails on a read-only file or folder.
-            conn.batch_execute(SQLITE_SETUP)
-                .map_err(|err| unusable(first_line(&err.to_string())))?;
+            conn.batch_execute(&format!(
+                "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};\n{SQLITE_SETUP}"
+            ))
+            .map_err(|err| unusable(first_line(&err.to_string())))?;
             Ok(DbConnection::Sqlite(conn))
         }
     }

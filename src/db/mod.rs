@@ -6,6 +6,7 @@ pub mod migrations;
 mod pool;
 pub mod schema;
 mod target;
+pub mod wal;
 
 pub use connection::{
     connect, without_flush_wait, without_flush_wait_pg, DbConnection, MultiBackend,

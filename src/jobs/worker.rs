@@ -123,8 +123,9 @@ async fn run_job(ctx: &Arc<WorkerContext>, task: crate::tasks::ClaimedTask) {
 
 /// Requeues jobs whose worker died (their lease expired), enqueues a scorer for stored runs
 /// that lost theirs, and enqueues the (deduplicated) periodic jobs: retention, finished
-/// weeks' reports, and deliveries whose retry is due. The one timer in the
-/// queue: leases can only expire with the passing of time.
+/// weeks' reports, and deliveries whose retry is due; on SQLite it also empties the
+/// write-ahead log (see `db::wal`). The one timer in the queue: leases can only expire with
+/// the passing of time.
 async fn keep_leases(ctx: Arc<WorkerContext>, mut shutdown: watch::Receiver<bool>) {
     let period = (ctx.lease / 2).to_std().unwrap_or(Duration::from_secs(15));
     let mut tick = tokio::time::interval(period);
@@ -172,6 +173,20 @@ async fn keep_leases(ctx: Arc<WorkerContext>, mut shutdown: watch::Receiver<bool
                 }
             }
             Err(err) => tracing::error!(error = %err, "lease check failed"),
+        }
+        let checkpoint = ctx
+            .db
+            .run(|conn| crate::db::wal::truncate_log(conn).map_err(DbError::from))
+            .await;
+        match checkpoint {
+            Ok(Some(c)) if c.busy => {
+                tracing::debug!(
+                    log_pages = c.log_pages,
+                    "SQLite log busy; emptied at a later tick"
+                )
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "SQLite log checkpoint failed"),
         }
     }
 }
