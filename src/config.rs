@@ -198,6 +198,12 @@ pub struct ServeSettings {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_idle_seconds: u64,
 
+    /// Uploads waiting to be stored (all projects) past which new uploads get 503 with
+    /// Retry-After, so clients back off instead of growing the queue without end.
+    #[arg(long, env = "FLAKEWATCH_MAX_QUEUED_UPLOADS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_queued_uploads: u64,
+
     /// Uploads one token may have in flight at once; more get 429 with Retry-After.
     #[arg(long, env = "FLAKEWATCH_UPLOADS_PER_TOKEN", default_value_t = 8,
           value_parser = clap::value_parser!(u64).range(1..=10000))]

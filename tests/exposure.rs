@@ -898,6 +898,38 @@ mod slow_and_busy_clients {
         assert_eq!(status, 400, "a slot again: {body}");
         assert_eq!(http().get(server.url("/healthz")).call().unwrap().status(), 200);
     });
+
+    storage_test!(fn a_full_store_queue_turns_uploads_away(db) {
+        // No workers: uploads wait. Two may wait; the third is refused before its body is
+        // read, with a Retry-After a client honours.
+        let server = TestServer::start_with(&db, ServerOptions { workers: 0, max_queued_uploads: 2, ..Default::default() });
+        let uploader = token(&db, "shop", Scope::Upload);
+        let waiting_becomes = |n: i64| {
+            // On SQLite an upload reaches the queue from the spool a moment after its 202.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while count(&db, "store_tasks WHERE kind = 'store' AND status = 'enqueued'") != n {
+                assert!(Instant::now() < deadline, "the queue never held {n}");
+            }
+        };
+        for i in 0..2 {
+            let (status, answer) = upload(&server, &uploader, &format!("branch=main&commit=c{i}"), junit("a", 1, 0).as_bytes(), &[]);
+            assert_eq!(status, 202, "{answer}");
+            waiting_becomes(i + 1);
+        }
+        let mut response = http()
+            .post(server.url("/api/v1/uploads?branch=main&commit=c2"))
+            .header("Authorization", &format!("Bearer {uploader}"))
+            .send(junit("a", 1, 0).as_bytes())
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 503);
+        let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(retry_after.as_deref(), Some("30"));
+        let body: serde_json::Value = response.body_mut().read_json().unwrap();
+        assert_eq!(body["error"]["code"], "queue_full", "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("--max-queued-uploads"), "{body}");
+        assert_eq!(count(&db, "uploads"), 2, "the refused upload was not kept");
+        assert_eq!(http().get(server.url("/healthz")).call().unwrap().status(), 200);
+    });
 }
 
 storage_test!(fn metrics_show_per_project_gauges(db) {

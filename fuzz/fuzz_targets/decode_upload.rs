@@ -58,6 +58,7 @@ fn multipart_files(body: &[u8]) -> Result<Vec<(String, Vec<u8>)>, flakewatch::er
         header_timeout: Duration::from_secs(60),
         body_timeout: Duration::from_secs(60),
         body_idle_timeout: Duration::from_secs(60),
+        max_queued_uploads: u64::MAX,
     };
     tokio::runtime::Builder::new_current_thread()
         .enable_time()

@@ -57,6 +57,7 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
                 header_timeout: Duration::from_secs(settings.header_timeout_seconds),
                 body_timeout: Duration::from_secs(settings.body_timeout_seconds),
                 body_idle_timeout: Duration::from_secs(settings.body_idle_seconds),
+                max_queued_uploads: settings.max_queued_uploads,
             },
             shutdown: background.shutdown.clone(),
             access: Arc::new(access),

@@ -193,6 +193,15 @@ pub struct ScoringBacklog {
 }
 
 /// The scoring backlog, of one project or of all.
+/// Store tasks waiting for a worker (all projects), for the upload queue's bound.
+pub fn store_tasks_waiting(conn: &mut DbConnection) -> QueryResult<i64> {
+    store_tasks::table
+        .filter(store_tasks::kind.eq(JobKind::Store.as_str()))
+        .filter(store_tasks::status.eq(TaskStatus::Enqueued.as_str()))
+        .count()
+        .get_result(conn)
+}
+
 pub fn scoring_backlog(
     conn: &mut DbConnection,
     project_id: Option<i64>,

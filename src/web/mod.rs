@@ -44,6 +44,8 @@ pub struct UploadLimits {
     pub body_timeout: std::time::Duration,
     /// Longest pause allowed while an upload body arrives.
     pub body_idle_timeout: std::time::Duration,
+    /// Uploads waiting to be stored (enqueued or spooled) past which new ones get 503.
+    pub max_queued_uploads: u64,
 }
 
 /// What every handler can reach.

@@ -37,6 +37,7 @@ pub struct ServerOptions {
     pub body_timeout: Duration,
     pub body_idle_timeout: Duration,
     pub uploads_per_token: usize,
+    pub max_queued_uploads: u64,
     /// The server opens this URL instead of the test database's own (e.g. through a
     /// forwarder a test can cut).
     pub database_url: Option<String>,
@@ -62,6 +63,7 @@ impl Default for ServerOptions {
             body_timeout: Duration::from_secs(600),
             body_idle_timeout: Duration::from_secs(30),
             uploads_per_token: 8,
+            max_queued_uploads: 10_000,
             database_url: None,
             jobs: Vec::new(),
             result_retention_days: 400,
@@ -145,6 +147,7 @@ impl TestServer {
                         header_timeout: Duration::from_secs(10),
                         body_timeout: options.body_timeout,
                         body_idle_timeout: options.body_idle_timeout,
+                        max_queued_uploads: options.max_queued_uploads,
                     },
                     shutdown: background.shutdown.clone(),
                     access: Arc::new(options.access),

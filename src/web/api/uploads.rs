@@ -44,6 +44,7 @@ pub async fn create(
     query::check_encoding(req.query_string())?;
     // Held until the answer: the token's uploads in flight are bounded.
     let _slot = state.upload_slots.take(token.id)?;
+    check_queue_room(&state).await?;
     let project = match query.get("project").map(|p| p.trim()) {
         Some(project) if !project.is_empty() => project.to_owned(),
         _ => token.project.clone(),
@@ -298,6 +299,40 @@ pub async fn read_multipart(
     }
     Ok(files)
 }
+
+/// Refuses an upload, before its body is read, while the uploads waiting to be stored have
+/// reached `--max-queued-uploads`: a client faster than the workers then backs off (503 with
+/// Retry-After, which `flakewatch upload` honours) instead of growing the queue without end.
+async fn check_queue_room(state: &AppState) -> Result<(), ApiError> {
+    let max = state.limits.max_queued_uploads;
+    let spool = state.spool.clone();
+    let waiting = state
+        .db
+        .run(move |conn| {
+            let spooled = match &spool {
+                Some(spool) => spool.waiting()?,
+                None => 0,
+            };
+            Ok::<_, DbError>(crate::tasks::queue::store_tasks_waiting(conn)? + spooled)
+        })
+        .await
+        .map_err(ApiError::storage)?;
+    if (waiting.max(0) as u64) < max {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "queue_full",
+        format!(
+            "{waiting} uploads are waiting to be stored, the most this server queues \
+             (--max-queued-uploads); send this one again after the Retry-After seconds"
+        ),
+    )
+    .retry_after(QUEUE_FULL_RETRY_SECONDS))
+}
+
+/// How long a client is asked to wait when the queue is full.
+const QUEUE_FULL_RETRY_SECONDS: u32 = 30;
 
 fn is_multipart(req: &HttpRequest) -> bool {
     req.headers()
