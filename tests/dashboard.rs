@@ -321,6 +321,7 @@ storage_test!(fn the_tests_list_searches_sorts_filters_and_pages(db) {
         assert!(filtered.contains(&format!("<a href=\"{href}\">{heading}</a>")), "{heading}: {filtered}");
     }
     assert!(filtered.contains("aria-sort=\"descending\">Red runs caused"), "the current sort is marked: {filtered}");
+    assert!(filtered.contains("of those in the 20 newest runs of unit."), "the job filter says what it keeps: {filtered}");
     let by_score = ok(&server, "/projects/shop/tests?sort=score");
     assert!(by_score.contains("<a href=\"/projects/shop/tests\">Red runs caused</a>"), "{by_score}");
 
