@@ -547,6 +547,12 @@ fn the_task_list_pages_on_with_a_cursor(db) {
         assert_eq!(ran.code, 0, "{ran:?}");
         uploaded.push(ran.stdout.trim().to_owned());
     }
+    // On SQLite a detached upload reaches the task list from the spool a moment after its
+    // answer (spooled uploads are not listed yet).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while common::api::count(&db, "store_tasks WHERE kind = 'store'") < 3 {
+        assert!(std::time::Instant::now() < deadline, "the uploads never reached the queue");
+    }
 
     let first = exec(&mut tasks(cwd.path(), &server.base_url, &["--token", &admin, "--limit", "2"]));
     assert_eq!(first.code, 0, "{first:?}");

@@ -174,6 +174,9 @@ async fn keep_leases(ctx: Arc<WorkerContext>, mut shutdown: watch::Receiver<bool
             }
             Err(err) => tracing::error!(error = %err, "lease check failed"),
         }
+        if ctx.db.backend != crate::db::Backend::Sqlite {
+            continue;
+        }
         let checkpoint = ctx
             .db
             .run(|conn| crate::db::wal::truncate_log(conn).map_err(DbError::from))
