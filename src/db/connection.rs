@@ -77,6 +77,41 @@ macro_rules! per_backend {
     };
 }
 
+/// Runs `work` in a transaction that writes. On SQLite it starts with `BEGIN IMMEDIATE`: a
+/// plain (deferred) transaction that reads before it writes fails at once with "database is
+/// locked" when another connection commits in between, because waiting cannot help it then
+/// (a settings change racing the lease keeper's heartbeat did). Taking the write lock first
+/// makes it queue behind other writers like a single write does. Nested calls are savepoints.
+pub fn write_transaction<T, E>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return conn.transaction(work);
+    };
+    let depth = AnsiTransactionManager::transaction_manager_status_mut(sqlite)
+        .transaction_depth()
+        .map_err(E::from)?;
+    if depth.is_some() {
+        return conn.transaction(work);
+    }
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    match work(conn) {
+        Ok(value) => {
+            DbConnection::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(err) => match DbConnection::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(err),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
+}
+
 /// Runs `work` in a transaction whose commit does not wait for its WAL flush on
 /// PostgreSQL (`synchronous_commit = off` for that transaction only): for idempotent side
 /// writes such as heartbeats and shared test identities. A crash can lose such a commit,
@@ -115,4 +150,61 @@ fn relax_commit(pg: &mut diesel::PgConnection) -> diesel::QueryResult<()> {
     diesel::sql_query("SET LOCAL synchronous_commit = off")
         .execute(pg)
         .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+    use diesel::sql_types::BigInt;
+    use diesel::{Connection, RunQueryDsl};
+
+    use super::{connect, write_transaction, DbConnection};
+    use crate::db::DatabaseTarget;
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    fn count(conn: &mut DbConnection) -> diesel::QueryResult<i64> {
+        let row: Count = diesel::sql_query("SELECT count(*) AS n FROM t").get_result(conn)?;
+        Ok(row.n)
+    }
+
+    #[test]
+    fn sqlite_write_transaction_that_reads_first_survives_another_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = DatabaseTarget::Sqlite(dir.path().join("locks.db"));
+        let mut ours = connect(&target).unwrap();
+        let mut other = connect(&target).unwrap();
+        ours.batch_execute("CREATE TABLE t (n INTEGER)").unwrap();
+        other.batch_execute("PRAGMA busy_timeout = 50").unwrap();
+
+        // A plain transaction reads, another connection commits, and its write then fails.
+        let plain = ours.transaction(|tx| {
+            count(tx)?;
+            other.batch_execute("INSERT INTO t VALUES (1)")?;
+            tx.batch_execute("INSERT INTO t VALUES (2)")
+        });
+        assert!(
+            plain.is_err(),
+            "the deferred transaction was expected to fail"
+        );
+
+        // A write transaction holds the write lock from its start: the other writer is the
+        // one that waits (here, past its short timeout), and ours commits.
+        let written = write_transaction(&mut ours, |tx| {
+            let before = count(tx)?;
+            let blocked = other.batch_execute("INSERT INTO t VALUES (3)");
+            assert!(
+                blocked.is_err(),
+                "another writer got in during a write transaction"
+            );
+            tx.batch_execute("INSERT INTO t VALUES (4)")?;
+            Ok::<_, diesel::result::Error>(before)
+        });
+        assert_eq!(written, Ok(1));
+        assert_eq!(count(&mut ours), Ok(2));
+    }
 }

@@ -9,7 +9,8 @@ mod target;
 pub mod wal;
 
 pub use connection::{
-    connect, without_flush_wait, without_flush_wait_pg, DbConnection, MultiBackend,
+    connect, without_flush_wait, without_flush_wait_pg, write_transaction, DbConnection,
+    MultiBackend,
 };
 pub use pool::{open, open_for_command, Database, DbError, DbPool, PooledConnection};
 pub use target::{redact, Backend, DatabaseTarget};

@@ -167,7 +167,7 @@ fn end(
         .get()
         .map_err(DbError::from)
         .and_then(|mut conn| {
-            conn.transaction(|tx| {
+            crate::db::write_transaction(&mut conn, |tx| {
                 let ended =
                     queue::finish(tx, task, ending, now(), report.progress, &report.warnings)?;
                 if ended {
@@ -191,7 +191,7 @@ fn hand_back(ctx: &WorkerContext, task: &ClaimedTask) -> IngestOutcome {
         .get()
         .map_err(DbError::from)
         .and_then(|mut conn| {
-            conn.transaction(|tx| {
+            crate::db::write_transaction(&mut conn, |tx| {
                 let handed = queue::hand_back(tx, task)?;
                 if handed {
                     staging::discard(tx, task.id)?;

@@ -4,7 +4,6 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 use chrono::NaiveDateTime;
-use diesel::Connection;
 
 use super::payload::for_each_report;
 use super::stored_text;
@@ -109,7 +108,7 @@ impl<'a> RunWriter<'a> {
         staging::discard(conn, self.task.id)?;
         self.read_reports(conn, side, Dest::Staging, payload)?;
         let publishing = std::time::Instant::now();
-        let stored = conn.transaction(|tx| {
+        let stored = crate::db::write_transaction(conn, |tx| {
             self.renew(tx)?;
             let run_id = self.insert_run(tx)?;
             let published = staging::publish(tx, self.task, run_id)?;
@@ -337,7 +336,7 @@ impl<'a> RunWriter<'a> {
                 results::insert_results(tx, &rows)?
             }
             // One step of its own: committed, so the write lock is free until the next.
-            Dest::Staging => tx.transaction(|step| {
+            Dest::Staging => crate::db::write_transaction(tx, |step| {
                 let after = Progress {
                     records_stored: self.progress.records_stored + cases.len() as i64,
                     ..self.progress

@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use diesel::Connection;
 
 use super::JobOutcome;
 use crate::config::DeliverySettings;
@@ -111,7 +110,7 @@ fn batch_events(ctx: &WorkerContext, task: &ClaimedTask) -> Result<bool, DbError
         return Ok(true);
     }
     let mut conn = ctx.db.pool.get()?;
-    let batched = (*conn).transaction(|tx| {
+    let batched = crate::db::write_transaction(&mut conn, |tx| {
         let now = now();
         if !queue::heartbeat(tx, task, now, ctx.lease)? {
             return Ok(false);
@@ -179,7 +178,7 @@ fn take_due(
     timeout: Duration,
 ) -> Result<Option<Option<DueDelivery>>, DbError> {
     let mut conn = ctx.db.pool.get()?;
-    let taken = (*conn).transaction(|tx| {
+    let taken = crate::db::write_transaction(&mut conn, |tx| {
         let now = now();
         if !queue::heartbeat(tx, task, now, ctx.lease)? {
             return Ok(None);

@@ -107,7 +107,7 @@ pub fn run(ctx: &WorkerContext, task: &ClaimedTask) -> JobOutcome {
 /// In one transaction: the report's batch and deliveries, its files and the job's end.
 fn produce(ctx: &WorkerContext, task: &ClaimedTask) -> Result<(), ReportError> {
     let mut conn = ctx.db.pool.get()?;
-    (*conn).transaction(|tx| {
+    crate::db::write_transaction(&mut conn, |tx| {
         let now = chrono::Utc::now().naive_utc();
         if !queue::heartbeat(tx, task, now, ctx.lease)? {
             return Err(ReportError::LeaseLost);

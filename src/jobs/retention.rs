@@ -4,7 +4,6 @@
 //! once an hour, so replicas never purge twice over.
 
 use chrono::{Duration, NaiveDateTime};
-use diesel::Connection;
 
 use super::JobOutcome;
 use crate::db::{DbConnection, DbError};
@@ -102,7 +101,7 @@ fn purge_step(
     cutoff: NaiveDateTime,
 ) -> Result<Option<usize>, DbError> {
     let mut conn = ctx.db.pool.get()?;
-    let purged = (*conn).transaction(|tx| {
+    let purged = crate::db::write_transaction(&mut conn, |tx| {
         if !queue::heartbeat(tx, task, now(), ctx.lease)? {
             return Ok(None);
         }

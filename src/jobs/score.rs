@@ -5,7 +5,6 @@
 use std::sync::atomic::Ordering;
 
 use chrono::NaiveDateTime;
-use diesel::Connection;
 
 use super::JobOutcome;
 use crate::db::DbConnection;
@@ -112,7 +111,7 @@ fn record_events(
 /// `None` when nothing waits.
 fn score_batch(ctx: &WorkerContext, task: &ClaimedTask) -> Result<Option<Batch>, ScoreError> {
     let mut conn = ctx.db.pool.get()?;
-    (*conn).transaction(|tx| {
+    crate::db::write_transaction(&mut conn, |tx| {
         let now = now();
         if !queue::heartbeat(tx, task, now, ctx.lease)? {
             return Err(ScoreError::LeaseLost);

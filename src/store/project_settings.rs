@@ -165,7 +165,7 @@ pub fn apply(
     now: NaiveDateTime,
     progress: impl FnMut(usize, usize),
 ) -> QueryResult<Option<RescoreSummary>> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         if let Some(name) = &change.display_name {
             projects::set_display_name(conn, project.id, name.trim())?;
         }

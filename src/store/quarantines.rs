@@ -144,7 +144,7 @@ pub fn add(
     q: &NewQuarantine,
     now: NaiveDateTime,
 ) -> QueryResult<Option<Quarantine>> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         let exists: i64 = tests::table
             .filter(tests::id.eq(test_id))
             .filter(tests::project_id.eq(project_id))

@@ -451,7 +451,7 @@ pub fn rescore_project(
     now: NaiveDateTime,
     mut progress: impl FnMut(usize, usize),
 ) -> QueryResult<RescoreSummary> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         lock_project(conn, project_id)?;
         diesel::update(projects::table.find(project_id))
             .set(projects::rescore_requested.eq(false))

@@ -60,7 +60,7 @@ pub fn enqueue(
     if let Some(found) = find_duplicate(conn, upload)? {
         return Ok(found);
     }
-    let inserted = conn.transaction(|conn| {
+    let inserted = crate::db::write_transaction(conn, |conn| {
         let meta = upload.meta;
         let upload_id: Option<i64> =
             crate::per_backend!(conn, |c| diesel::insert_into(uploads::table)
