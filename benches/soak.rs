@@ -2,6 +2,10 @@
 //! time — uploads of reports and dashboard reads at once — recording throughput, p50/p99
 //! latencies and errors per kind of request, and the server's memory over time.
 //!
+//! Each uploader behaves as a CI step that awaits its verdict: it uploads, then waits for
+//! its task to end (a long poll), then uploads the next report. A `503`/`429` with
+//! `Retry-After` is honoured and counted apart ("turned away"), not as an error.
+//!
 //! ```sh
 //! cargo bench --bench soak                          # 20 minutes on SQLite
 //! cargo bench --bench soak -- --seconds 180         # a short run
@@ -33,7 +37,7 @@ const PROJECT: &str = "soak";
 const CASES: usize = 200;
 /// How often the server's memory is sampled, and the width of the first/last windows.
 const SAMPLE_EVERY: Duration = Duration::from_secs(10);
-const UPLOADERS: usize = 2;
+const UPLOADERS: usize = 4;
 const READERS: usize = 2;
 /// The pages and API reads a dashboard user goes round.
 const READS: &[(&str, &str)] = &[
@@ -89,16 +93,43 @@ fn main() {
     let mut clients = Vec::new();
     for uploader in 0..UPLOADERS {
         let (base, token) = (served.base_url.clone(), upload_token.clone());
+        let samples_for_stored = samples.clone();
         clients.push(spawn_client(&stop, &samples, started, move |agent, i| {
             let report = report(i);
             let url = format!(
                 "{base}/api/v1/uploads?branch=main&job=soak-{uploader}&commit=c{uploader}-{i}"
             );
+            let sent = Instant::now();
             let answer = agent
                 .post(&url)
                 .header("Authorization", &format!("Bearer {token}"))
                 .send(report.as_bytes());
-            ("upload", answer.map(|r| r.status().as_u16()))
+            let mut response = match answer {
+                Ok(response) => response,
+                Err(err) => return ("upload", Err(err)),
+            };
+            let status = response.status().as_u16();
+            if let Some(seconds) = retry_after(&response).filter(|_| status == 503 || status == 429)
+            {
+                // Told to come back later: a client that honours it waits, as asked.
+                std::thread::sleep(Duration::from_secs(seconds));
+                return ("upload turned away", Ok(200));
+            }
+            if status != 202 {
+                return ("upload", Ok(status));
+            }
+            let task: serde_json::Value = match response.body_mut().read_json() {
+                Ok(task) => task,
+                Err(err) => return ("upload", Err(err)),
+            };
+            let stored = await_completed(agent, &base, &task);
+            samples_for_stored.lock().unwrap().push(Sample {
+                kind: "upload, stored and scored",
+                at: started.elapsed(),
+                latency: sent.elapsed(),
+                failed: stored.err(),
+            });
+            ("upload", Ok(status))
         }));
     }
     for reader in 0..READERS {
@@ -181,6 +212,37 @@ fn spawn_client(
             });
         }
     })
+}
+
+/// Waits (long polls) until the task ends; `Err` unless it ends `completed`.
+fn await_completed(
+    agent: &ureq::Agent,
+    base: &str,
+    task: &serde_json::Value,
+) -> Result<(), String> {
+    let token = task["task"].as_str().ok_or("no task token in the answer")?;
+    loop {
+        let mut response = agent
+            .get(format!("{base}/api/v1/tasks/{token}?wait=60"))
+            .call()
+            .map_err(|e| e.to_string())?;
+        let task: serde_json::Value = response.body_mut().read_json().map_err(|e| e.to_string())?;
+        match task["status"].as_str() {
+            Some("completed") => return Ok(()),
+            Some("enqueued" | "running") => continue,
+            other => return Err(format!("task ended {other:?}: {}", task["error"])),
+        }
+    }
+}
+
+fn retry_after(response: &ureq::http::Response<ureq::Body>) -> Option<u64> {
+    response
+        .headers()
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// A report of [`CASES`] cases, one of them failing in every fifth report.

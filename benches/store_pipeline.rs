@@ -5,7 +5,7 @@
 //! ```sh
 //! cargo bench --bench store_pipeline                 # full sizes (a few minutes)
 //! cargo bench --bench store_pipeline -- --quick      # small sizes (or FLAKEWATCH_BENCH_QUICK=1)
-//! cargo bench --bench store_pipeline -- throughput   # one scenario: await, throughput, burst, sqlite_lock
+//! cargo bench --bench store_pipeline -- throughput   # one scenario: await, throughput, burst, sqlite_lock, bodies
 //! ```
 //!
 //! `FLAKEWATCH_BENCH_LOG=FILE` appends the `serve` and `worker` children's logs to FILE;
@@ -16,6 +16,8 @@
 //! 2. **throughput**: one report of 1,000,000 test cases stored on PostgreSQL, against a
 //!    plain binary `COPY` of the very same rows into the same `results` table.
 //! 3. **burst**: 200 uploads of 2,000 test cases sent at once; queue and store times.
+//! 4. **bodies**: six large bodies sent at once (streamed by the client); the server's peak
+//!    memory growth against the bytes in flight, which a server buffering bodies must hold.
 //!
 //! Nothing waits on a timer: the server's address and a worker's readiness come from their
 //! log lines, task ends from `?wait=` long polls, client runs from process exit.
@@ -51,6 +53,8 @@ const POLL_PERIOD_MS: f64 = 5000.0;
 const STEP_DEADLINE: Duration = Duration::from_secs(900);
 
 struct Sizes {
+    /// Size of each of the six bodies of the `bodies` scenario, plain XML.
+    body_bytes: u64,
     await_uploads: usize,
     await_cases: usize,
     big_cases: usize,
@@ -59,6 +63,7 @@ struct Sizes {
 }
 
 const FULL: Sizes = Sizes {
+    body_bytes: 200_000_000,
     await_uploads: 20,
     await_cases: 200,
     big_cases: 1_000_000,
@@ -67,6 +72,7 @@ const FULL: Sizes = Sizes {
 };
 
 const QUICK: Sizes = Sizes {
+    body_bytes: 20_000_000,
     await_uploads: 5,
     await_cases: 200,
     big_cases: 100_000,
@@ -130,6 +136,9 @@ fn main() {
     }
     if wants("sqlite_lock") {
         out.push_str(&sqlite_lock_table(&sqlite_lock(sizes), sizes));
+    }
+    if wants("bodies") {
+        out.push_str(&bodies_table(&large_bodies(sizes)));
     }
     let _ = writeln!(
         out,
@@ -903,7 +912,11 @@ impl Proc {
     /// `flakewatch serve` on a free loopback port with its default workers; returns once
     /// it logs the address it listens on.
     fn serve(db: &TestDb) -> Proc {
-        let mut process = Proc::spawn(&["serve", "--bind", "127.0.0.1:0"], db);
+        Proc::serve_with(db, &[])
+    }
+
+    fn serve_with(db: &TestDb, env: &[(&str, &str)]) -> Proc {
+        let mut process = Proc::spawn_with(&["serve", "--bind", "127.0.0.1:0"], db, env);
         let line = process.wait_for("flakewatch is listening on http://");
         let addr = line
             .split("listening on http://")
@@ -923,8 +936,13 @@ impl Proc {
     }
 
     fn spawn(args: &[&str], db: &TestDb) -> Proc {
+        Proc::spawn_with(args, db, &[])
+    }
+
+    fn spawn_with(args: &[&str], db: &TestDb, env: &[(&str, &str)]) -> Proc {
         let mut child = Command::new(bin())
             .args(args)
+            .envs(env.iter().copied())
             .env("DATABASE_URL", &db.url)
             .env("RUST_LOG", "info")
             // The burst is many CI jobs of one project sharing its token, all at once.
@@ -995,6 +1013,173 @@ impl Drop for Proc {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Large bodies at once
+
+const BODIES: usize = 6;
+
+struct BodyFigures {
+    kind: &'static str,
+    bytes_in_flight: u64,
+    baseline_kib: u64,
+    peak_kib: u64,
+    seconds: f64,
+}
+
+/// Six bodies at once, each streamed by its client (never whole in the bench's memory):
+/// plain XML (stored gzip-compressed) and gzip (stored as sent, so held whole while written
+/// to the database, within `--upload-memory-mib`). SQLite, no workers: only accepting is
+/// measured.
+fn large_bodies(sizes: &Sizes) -> Vec<BodyFigures> {
+    let mut rows = Vec::new();
+    for kind in ["xml", "gzip"] {
+        let db = TestDb::sqlite();
+        let token = upload_token(&db);
+        let server = Proc::serve_with(&db, &[("FLAKEWATCH_WORKERS", "0")]);
+        let pid = server.child.as_ref().expect("a running server").id();
+        // One small upload first, so the baseline includes a warmed-up upload path.
+        post_upload(
+            &agent(),
+            &server.base_url,
+            &token,
+            "branch=main&commit=warm",
+            junit_report(10, 0).as_bytes(),
+        );
+        let baseline_kib = peak_rss_kib(pid);
+        let started = Instant::now();
+        let barrier = Arc::new(Barrier::new(BODIES));
+        let sent: Vec<u64> = std::thread::scope(|scope| {
+            let senders: Vec<_> = (0..BODIES)
+                .map(|i| {
+                    let (base, token, barrier) = (&server.base_url, &token, barrier.clone());
+                    scope.spawn(move || {
+                        let mut body = StreamedReport::new(sizes.body_bytes, i);
+                        barrier.wait();
+                        let request = agent()
+                            .post(format!("{base}/api/v1/uploads?branch=main&commit=big{i}"))
+                            .header("Authorization", &format!("Bearer {token}"));
+                        let mut response = if kind == "gzip" {
+                            let mut gzipped = flate2::read::GzEncoder::new(
+                                &mut body,
+                                flate2::Compression::fast(),
+                            );
+                            request.send(ureq::SendBody::from_reader(&mut gzipped))
+                        } else {
+                            request.send(ureq::SendBody::from_reader(&mut body))
+                        }
+                        .expect("send a large body");
+                        let answer: Value = response.body_mut().read_json().expect("a JSON answer");
+                        assert_eq!(response.status().as_u16(), 202, "refused: {answer}");
+                        body.produced
+                    })
+                })
+                .collect();
+            senders
+                .into_iter()
+                .map(|s| s.join().expect("a sender"))
+                .collect()
+        });
+        rows.push(BodyFigures {
+            kind,
+            bytes_in_flight: sent.iter().sum(),
+            baseline_kib,
+            peak_kib: peak_rss_kib(pid),
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        server.stop();
+    }
+    rows
+}
+
+fn bodies_table(rows: &[BodyFigures]) -> String {
+    let mut out = String::from(
+        "\n### Large bodies at once (SQLite, accepting only)\n\n\
+         | bodies sent as | report bytes in flight (6 bodies) | serve peak RSS before (MiB) | peak after (MiB) | growth / report bytes | wall time (s) |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+    );
+    for row in rows {
+        let growth = row.peak_kib.saturating_sub(row.baseline_kib) as f64 * 1024.0;
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} MB | {:.1} | {:.1} | {:.3} | {:.1} |",
+            row.kind,
+            row.bytes_in_flight as f64 / 1e6,
+            row.baseline_kib as f64 / 1024.0,
+            row.peak_kib as f64 / 1024.0,
+            growth / row.bytes_in_flight as f64,
+            row.seconds
+        );
+    }
+    out
+}
+
+/// Peak resident memory (VmHWM) of `pid` in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A JUnit report of about `bytes` bytes, written as it is read: distinct test names, so
+/// it compresses about as well as real reports do.
+struct StreamedReport {
+    limit: u64,
+    produced: u64,
+    case: u64,
+    seed: usize,
+    pending: Vec<u8>,
+    closed: bool,
+}
+
+impl StreamedReport {
+    fn new(limit: u64, seed: usize) -> StreamedReport {
+        StreamedReport {
+            limit,
+            produced: 0,
+            case: 0,
+            seed,
+            pending: format!("<testsuite name=\"big{seed}\">\n").into_bytes(),
+            closed: false,
+        }
+    }
+}
+
+impl std::io::Read for StreamedReport {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pending.is_empty() {
+            if self.produced >= self.limit {
+                if self.closed {
+                    return Ok(0);
+                }
+                self.closed = true;
+                self.pending = b"</testsuite>\n".to_vec();
+            } else {
+                self.case += 1;
+                let case = self.case;
+                let hash = case.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ self.seed as u64;
+                self.pending = format!(
+                    "  <testcase classname=\"pkg{}.Suite{}\" name=\"case_{case}_{hash:016x}\" time=\"0.{:03}\"/>\n",
+                    case % 97,
+                    case % 13,
+                    case % 1000
+                )
+                .into_bytes();
+            }
+        }
+        let n = self.pending.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.drain(..n);
+        self.produced += n as u64;
+        Ok(n)
     }
 }
 

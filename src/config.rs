@@ -204,6 +204,13 @@ pub struct ServeSettings {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_queued_uploads: u64,
 
+    /// Upload bodies held in memory at once, in MiB. Bodies arrive into temporary files
+    /// (in TMPDIR) and are read into memory only while written to the database; an upload
+    /// whose body does not fit waits for room.
+    #[arg(long, env = "FLAKEWATCH_UPLOAD_MEMORY_MIB", default_value_t = 512,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    pub upload_memory_mib: u64,
+
     /// Uploads one token may have in flight at once; more get 429 with Retry-After.
     #[arg(long, env = "FLAKEWATCH_UPLOADS_PER_TOKEN", default_value_t = 8,
           value_parser = clap::value_parser!(u64).range(1..=10000))]

@@ -470,6 +470,44 @@ storage_test!(fn the_tasks_page_shows_depth_times_tokens_and_warnings_with_filte
     assert!(missing.contains("there is no project `nope`"), "{missing}");
 });
 
+/// SQLite: uploads accepted while a store holds the database's write lock wait in the
+/// spool; the tasks page counts them until they enter the queue.
+#[test]
+fn the_tasks_page_counts_uploads_waiting_in_the_sqlite_spool() {
+    use diesel::connection::SimpleConnection;
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db);
+    let upload = token(&db, "shop", Scope::Upload);
+    let mut lock = db.connect();
+    lock.batch_execute("BEGIN IMMEDIATE").unwrap();
+    let tasks: Vec<String> = (0..2)
+        .map(|i| {
+            upload_ok(
+                &server,
+                &upload,
+                &format!("branch=main&commit=c{i}"),
+                report(&[("a", Did::Pass)]).as_bytes(),
+            )
+        })
+        .collect();
+    let html = ok(&server, "/tasks");
+    assert!(
+        html.contains(
+            "Upload spool: <strong>2</strong> uploads accepted and waiting to enter the queue"
+        ),
+        "{html}"
+    );
+    lock.batch_execute("COMMIT").unwrap();
+    for task in &tasks {
+        assert_eq!(await_task(&server, task)["status"], "completed");
+    }
+    let html = ok(&server, "/tasks");
+    assert!(
+        html.contains("Upload spool: <strong>0</strong> uploads"),
+        "{html}"
+    );
+}
+
 storage_test!(fn a_test_named_like_a_script_is_inert_on_every_page(db) {
     let (server, _) = seeded(&db);
     let xss_test = test_id(&db, XSS);

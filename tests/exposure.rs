@@ -1317,3 +1317,71 @@ mod uploads_while_a_report_is_stored {
         assert_eq!(count(&db, "staged_results"), 0);
     });
 }
+
+mod body_memory {
+    use super::*;
+    use common::api::{await_task, count, token, upload};
+    use common::ServerOptions;
+    use flakewatch::store::tokens::Scope;
+    use std::io::Write;
+
+    /// A gzip report of `cases` passing tests whose names compress badly (a simple
+    /// pseudo-random sequence), so its stored form is about 20 bytes a case.
+    fn incompressible_report(seed: u64, cases: usize) -> Vec<u8> {
+        let mut state = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut xml = format!("<testsuite name=\"s{seed}\" tests=\"{cases}\">\n");
+        for _ in 0..cases {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            xml.push_str(&format!(
+                "<testcase classname=\"c\" name=\"t{state:016x}{:016x}\"/>\n",
+                state.rotate_left(17)
+            ));
+        }
+        xml.push_str("</testsuite>\n");
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(xml.as_bytes()).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    // Bodies that do not fit the memory for bodies wait for room instead of being refused:
+    // with room for 64 KiB, one report of several times that, then eight at once that each
+    // need more than half of it, are all accepted and each stored once.
+    storage_test!(fn uploads_larger_than_the_body_memory_wait_for_room(db) {
+        let server = TestServer::start_with(&db, ServerOptions { upload_memory_bytes: 64 << 10, ..Default::default() });
+        let uploader = token(&db, "shop", Scope::Upload);
+        let gzip = [("Content-Encoding", "gzip")];
+        let big = incompressible_report(0, 12_000);
+        assert!(big.len() > 3 * (64 << 10), "the report is only {} bytes", big.len());
+        let (status, answer) = upload(&server, &uploader, "branch=main&commit=big", &big, &gzip);
+        assert_eq!(status, 202, "{answer}");
+        let mut tasks = vec![answer["task"].as_str().unwrap().to_owned()];
+
+        let at_once: Vec<Vec<u8>> = (1..=8).map(|seed| incompressible_report(seed, 2_500)).collect();
+        assert!(at_once.iter().all(|body| body.len() > 40 << 10));
+        let answers: Vec<(u16, serde_json::Value)> = std::thread::scope(|scope| {
+            let sending: Vec<_> = at_once
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    let (server, uploader) = (&server, &uploader);
+                    scope.spawn(move || upload(server, uploader, &format!("branch=main&commit=c{i}"), body, &gzip))
+                })
+                .collect();
+            sending.into_iter().map(|sender| sender.join().unwrap()).collect()
+        });
+        for (status, answer) in answers {
+            assert_eq!(status, 202, "{answer}");
+            tasks.push(answer["task"].as_str().unwrap().to_owned());
+        }
+        for task in &tasks {
+            assert_eq!(await_task(&server, task)["status"], "completed");
+        }
+        assert_eq!(count(&db, "runs"), 9);
+        assert_eq!(count(&db, "results"), 12_000 + 8 * 2_500);
+        assert_eq!(http().get(server.url("/healthz")).call().unwrap().status(), 200);
+    });
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_web::http::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use actix_web::web::Bytes;
-use flakewatch::web::upload_decoding::{from_files, from_raw, read_multipart};
+use flakewatch::web::upload_decoding::{from_files, from_raw, read_multipart, Part, Received};
 use flakewatch::web::UploadLimits;
 use libfuzzer_sys::fuzz_target;
 
@@ -20,26 +20,34 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, body)) = data.split_first() else {
         return;
     };
+    let received = || Received::from_bytes(body).expect("a temporary file");
     let decoded = match mode % 3 {
-        0 => from_raw(body.to_vec(), false, MAX_REPORT_BYTES),
-        1 => from_raw(body.to_vec(), true, MAX_REPORT_BYTES),
+        0 => from_raw(received(), false, MAX_REPORT_BYTES),
+        1 => from_raw(received(), true, MAX_REPORT_BYTES),
         _ => match multipart_files(body) {
-            Ok(files) => from_files(files, MAX_REPORT_BYTES),
+            Ok((file, files)) => from_files(file, files, MAX_REPORT_BYTES),
             Err(err) => Err(err),
         },
     };
     match decoded {
         Ok(stored) => {
-            assert!(stored.compressed.starts_with(&[0x1f, 0x8b]) || stored.kind == "zip");
+            let kind = stored.kind;
+            let compressed = stored.into_bytes().expect("the stored payload reads back");
+            assert!(compressed.starts_with(&[0x1f, 0x8b]) || kind == "zip");
             // What the worker checks first; an error here fails the task, never panics.
-            let _ = flakewatch::ingest::check_entries(&stored.compressed, MAX_REPORT_BYTES);
+            let _ = flakewatch::ingest::check_entries(
+                std::io::Cursor::new(&compressed),
+                MAX_REPORT_BYTES,
+            );
         }
         Err(err) => assert!(err.status.is_client_error(), "{err:?}"),
     }
 });
 
 /// The files of `body` read as a multipart form, through the upload handler's reader.
-fn multipart_files(body: &[u8]) -> Result<Vec<(String, Vec<u8>)>, flakewatch::error::ApiError> {
+fn multipart_files(
+    body: &[u8],
+) -> Result<(std::fs::File, Vec<(String, Part)>), flakewatch::error::ApiError> {
     let mut headers = HeaderMap::new();
     headers.insert(
         CONTENT_TYPE,

@@ -62,6 +62,7 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
             shutdown: background.shutdown.clone(),
             access: Arc::new(access),
             upload_slots: web::upload_slots::UploadSlots::new(settings.uploads_per_token as usize),
+            body_memory: web::body_memory::BodyMemory::new(settings.upload_memory_mib << 20),
             request_limits: web::request_limits::RequestLimits {
                 max_uri_bytes: settings.max_uri_bytes,
                 max_header_bytes: settings.max_header_bytes,

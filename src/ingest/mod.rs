@@ -9,7 +9,7 @@ pub mod stored_text;
 mod timing;
 mod writer;
 
-pub use payload::{check_entries, PayloadError, MAX_ENTRIES, MAX_ENTRY_NAME_BYTES};
+pub use payload::{check_entries, is_tar, PayloadError, MAX_ENTRIES, MAX_ENTRY_NAME_BYTES};
 
 use chrono::NaiveDateTime;
 use diesel::Connection;

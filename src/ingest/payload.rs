@@ -1,7 +1,7 @@
 //! Opening a stored upload: one gzip-compressed report, a `.tar.gz` bundle or a `.zip`.
 //! Bundle entries are streamed one at a time; nothing is unpacked to disk or memory.
 
-use std::io::{self, Cursor, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 
 use flate2::read::GzDecoder;
 
@@ -31,7 +31,7 @@ const SKIPPED_SHOWN: usize = 5;
 /// The upload-time check of a bundle's shape: file count and name lengths, reading
 /// headers only. A bundle without reports passes here and fails its task as before,
 /// with the parser's message.
-pub fn check_entries(payload: &[u8], max_bytes: u64) -> Result<(), PayloadError> {
+pub fn check_entries(payload: impl Read + Seek, max_bytes: u64) -> Result<(), PayloadError> {
     match for_each_report(payload, "report.xml", max_bytes, |_, _| {
         Ok::<_, PayloadError>(())
     }) {
@@ -40,18 +40,25 @@ pub fn check_entries(payload: &[u8], max_bytes: u64) -> Result<(), PayloadError>
     }
 }
 
-/// Calls `visit(name, reader)` for each report in the payload, in bundle order. The
-/// reader may still be gzip-compressed; the JUnit parser detects that itself.
+/// Calls `visit(name, reader)` for each report in the payload (a stored upload, in memory
+/// or in a file), in bundle order. The reader may still be gzip-compressed; the JUnit
+/// parser detects that itself.
 pub fn for_each_report<E: From<PayloadError>>(
-    payload: &[u8],
+    mut payload: impl Read + Seek,
     single_name: &str,
     max_bytes: u64,
     mut visit: impl FnMut(&str, &mut dyn Read) -> Result<(), E>,
 ) -> Result<(), E> {
-    if payload.starts_with(b"PK\x03\x04") {
+    let unreadable = |e: io::Error| PayloadError::Unreadable(e.to_string());
+    let mut magic = [0u8; 4];
+    let magic_len = read_up_to(&mut payload, &mut magic).map_err(unreadable)?;
+    let magic = &magic[..magic_len];
+    let tarball = magic.starts_with(&[0x1f, 0x8b]) && is_tar(&mut payload).map_err(unreadable)?;
+    payload.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+    if magic.starts_with(b"PK\x03\x04") {
         return for_each_in_zip(payload, max_bytes, visit);
     }
-    if payload.starts_with(&[0x1f, 0x8b]) && is_tar(payload) {
+    if tarball {
         // The outer limit also bounds entries that are skipped, not only those read.
         let outer_limit = max_bytes.saturating_mul(2);
         let mut archive = tar::Archive::new(Limited::new(GzDecoder::new(payload), outer_limit));
@@ -70,15 +77,27 @@ pub fn for_each_report<E: From<PayloadError>>(
         return bundle.finish();
     }
     // One report, stored gzip-compressed (or, from older clients, as sent).
-    visit(single_name, &mut Cursor::new(payload))
+    visit(single_name, &mut payload)
+}
+
+/// Fills as much of `buf` as the reader holds (less only at its end).
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
 }
 
 fn for_each_in_zip<E: From<PayloadError>>(
-    payload: &[u8],
+    payload: impl Read + Seek,
     max_bytes: u64,
     mut visit: impl FnMut(&str, &mut dyn Read) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut archive = zip::ZipArchive::new(Cursor::new(payload))
+    let mut archive = zip::ZipArchive::new(payload)
         .map_err(|e| PayloadError::Unreadable(format!("broken .zip: {e}")))?;
     let mut bundle = Bundle::new(max_bytes);
     for index in 0..archive.len() {
@@ -167,11 +186,13 @@ impl Bundle {
     }
 }
 
-/// A tar archive has "ustar" at offset 257 of its first header.
-fn is_tar(gzip: &[u8]) -> bool {
+/// A tar archive has "ustar" at offset 257 of its first header. Reads from the start of
+/// `gzip` and leaves it wherever the check ended.
+pub fn is_tar(gzip: &mut (impl Read + Seek)) -> io::Result<bool> {
+    gzip.seek(SeekFrom::Start(0))?;
     let mut header = [0u8; 262];
-    let mut decoder = GzDecoder::new(gzip);
-    decoder.read_exact(&mut header).is_ok() && &header[257..262] == b"ustar"
+    let complete = GzDecoder::new(gzip).read_exact(&mut header).is_ok();
+    Ok(complete && &header[257..262] == b"ustar")
 }
 
 fn is_report_name(name: &str) -> bool {
@@ -226,7 +247,7 @@ impl<R: Read> Read for Limited<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
+    use std::io::{Cursor, Write};
 
     fn gzip(bytes: &[u8]) -> Vec<u8> {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -248,7 +269,7 @@ mod tests {
 
     fn names(payload: &[u8], limit: u64) -> Result<Vec<(String, usize)>, PayloadError> {
         let mut seen = Vec::new();
-        for_each_report(payload, "report.xml", limit, |name, reader| {
+        for_each_report(Cursor::new(payload), "report.xml", limit, |name, reader| {
             let mut text = Vec::new();
             reader
                 .read_to_end(&mut text)
@@ -309,6 +330,7 @@ mod tests {
 #[cfg(test)]
 mod shape_tests {
     use super::*;
+    use std::io::Cursor;
 
     fn tar_gz(names: &[String]) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
@@ -328,21 +350,21 @@ mod shape_tests {
     fn file_count_and_name_length_are_bounded() {
         let many: Vec<String> = (0..=MAX_ENTRIES).map(|i| format!("{i}.txt")).collect();
         assert!(matches!(
-            check_entries(&tar_gz(&many), 1 << 30),
+            check_entries(Cursor::new(tar_gz(&many)), 1 << 30),
             Err(PayloadError::TooManyEntries)
         ));
         let long = vec![format!("{}.xml", "n".repeat(MAX_ENTRY_NAME_BYTES))];
         assert!(matches!(
-            check_entries(&tar_gz(&long), 1 << 30),
+            check_entries(Cursor::new(tar_gz(&long)), 1 << 30),
             Err(PayloadError::NameTooLong(_))
         ));
         let fine: Vec<String> = (0..10).map(|i| format!("{i}.txt")).collect();
         assert!(
-            check_entries(&tar_gz(&fine), 1 << 30).is_ok(),
+            check_entries(Cursor::new(tar_gz(&fine)), 1 << 30).is_ok(),
             "no report is the task's business"
         );
         // The "no report" message lists a few names, not all of them.
-        let err = for_each_report(&tar_gz(&fine), "r", 1 << 30, |_, _| {
+        let err = for_each_report(Cursor::new(tar_gz(&fine)), "r", 1 << 30, |_, _| {
             Ok::<_, PayloadError>(())
         })
         .unwrap_err();

@@ -164,7 +164,7 @@ impl<'a> RunWriter<'a> {
     ) -> Result<(), IngestError> {
         let mut files = 0;
         for_each_report(
-            payload,
+            std::io::Cursor::new(payload),
             &self.upload.report_name,
             self.ctx.max_report_bytes,
             |name, reader| {

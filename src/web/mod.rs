@@ -3,6 +3,7 @@
 pub mod access;
 mod api;
 mod auth;
+pub mod body_memory;
 pub mod charts;
 mod csrf;
 mod health;
@@ -27,6 +28,7 @@ use crate::tasks::Signals;
 
 /// How an upload body becomes the stored payload, public for the fuzz targets (`fuzz/`).
 pub mod upload_decoding {
+    pub use super::api::body_file::{Part, Received};
     pub use super::api::upload_body::{from_files, from_raw, StoredBody};
     pub use super::api::uploads::read_multipart;
 }
@@ -66,6 +68,8 @@ pub struct AppState {
     pub access: Arc<access::Access>,
     /// Uploads in flight per token.
     pub upload_slots: Arc<upload_slots::UploadSlots>,
+    /// Upload bodies held in memory at once (`--upload-memory-mib`).
+    pub body_memory: Arc<body_memory::BodyMemory>,
     /// Request head sizes and connections.
     pub request_limits: request_limits::RequestLimits,
 }

@@ -1,6 +1,6 @@
-//! How many uploads one token may have in flight at once. Each upload holds its body in
-//! memory while it arrives, so one leaked CI token (or a runaway job) must not be able to
-//! hold every connection and all the memory; others' uploads go on.
+//! How many uploads one token may have in flight at once. Each upload holds a connection,
+//! a temporary file and a share of the body memory while it arrives, so one leaked CI
+//! token (or a runaway job) must not be able to hold them all; others' uploads go on.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -37,6 +37,8 @@ pub struct ServerOptions {
     pub body_timeout: Duration,
     pub body_idle_timeout: Duration,
     pub uploads_per_token: usize,
+    /// Upload bodies held in memory at once, in bytes.
+    pub upload_memory_bytes: u64,
     pub max_queued_uploads: u64,
     /// The server opens this URL instead of the test database's own (e.g. through a
     /// forwarder a test can cut).
@@ -63,6 +65,7 @@ impl Default for ServerOptions {
             body_timeout: Duration::from_secs(600),
             body_idle_timeout: Duration::from_secs(30),
             uploads_per_token: 8,
+            upload_memory_bytes: 512 << 20,
             max_queued_uploads: 10_000,
             database_url: None,
             jobs: Vec::new(),
@@ -152,6 +155,7 @@ impl TestServer {
                     shutdown: background.shutdown.clone(),
                     access: Arc::new(options.access),
                     upload_slots: web::upload_slots::UploadSlots::new(options.uploads_per_token),
+                    body_memory: web::body_memory::BodyMemory::new(options.upload_memory_bytes),
                     request_limits: options.request_limits,
                 };
                 let bound = web::bind("127.0.0.1:0", Some(2), state).expect("bind a loopback port");

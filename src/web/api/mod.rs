@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`.
 
+pub(crate) mod body_file;
 pub(crate) mod cursor;
 mod deliveries;
 mod projects;

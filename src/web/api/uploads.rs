@@ -10,11 +10,13 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
+use super::body_file::{self, BodyFile, Part, Received};
 use super::query;
 use super::slow_body::BodyDeadline;
-use super::upload_body::{self, StoredBody};
+use super::upload_body;
 use crate::db::DbError;
 use crate::error::ApiError;
+use crate::ingest::MAX_ENTRIES;
 use crate::secrets;
 use crate::store::tokens::Scope;
 use crate::store::uploads::{self, NewUpload, UploadMeta};
@@ -59,44 +61,43 @@ pub async fn create(
         }
     }
     let max_report = state.limits.max_report_bytes;
-    // Hashing and compressing are CPU work: off the async workers.
+    // The body arrives into a temporary file; checking and compressing it are blocking
+    // work, off the async workers.
     let (content_hash, body_bytes, stored, report_name) = if is_multipart(&req) {
-        let files = read_multipart(Multipart::new(req.headers(), payload), &state.limits).await?;
-        let (hash, size, stored) = web::block(move || {
-            let mut parts: Vec<&[u8]> = Vec::new();
-            for (name, data) in &files {
-                parts.push(name.as_bytes());
-                parts.push(data);
-            }
-            let hash = secrets::sha256_hex(&parts);
-            let size: usize = files.iter().map(|(_, data)| data.len()).sum();
-            upload_body::from_files(files, max_report).map(|stored| (hash, size, stored))
-        })
-        .await
-        .map_err(ApiError::storage)??;
+        let (received, files) =
+            read_multipart(Multipart::new(req.headers(), payload), &state.limits).await?;
+        let hash = multipart_hash(&files);
+        let size: u64 = files.iter().map(|(_, part)| part.len).sum();
+        let stored = web::block(move || upload_body::from_files(received, files, max_report))
+            .await
+            .map_err(ApiError::storage)??;
         (hash, size, stored, "report.xml".to_owned())
     } else {
-        let body = read_body(payload, &state.limits).await?;
+        let received = read_body(payload, &state.limits).await?;
         let gzip_encoded = req
             .headers()
             .get(header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-        let (hash, size, stored) = web::block(move || {
-            let (hash, size) = (secrets::sha256_hex(&[&body]), body.len());
-            upload_body::from_raw(body, gzip_encoded, max_report).map(|stored| (hash, size, stored))
-        })
-        .await
-        .map_err(ApiError::storage)??;
+        let (hash, size) = (secrets::to_hex(&received.body.sha256), received.body.len);
+        let stored = web::block(move || upload_body::from_raw(received, gzip_encoded, max_report))
+            .await
+            .map_err(ApiError::storage)??;
         (hash, size, stored, report_name(&req))
     };
+    // Held until the payload is in the database.
+    let _memory = state.body_memory.reserve(stored.len).await;
+    let kind = stored.kind;
+    let compressed = web::block(move || stored.into_bytes())
+        .await
+        .map_err(ApiError::storage)?
+        .map_err(body_file::disk_error)?;
 
     let idempotency_key = idempotency_key(token.project_id, &meta, &content_hash);
     let task_token = secrets::task_token(&state.task_key, token.project_id, &idempotency_key);
     let token_hash = secrets::token_hash(&task_token);
     let (project_id, token_id) = (token.project_id, token.id);
     let body_bytes = body_bytes as i64;
-    let StoredBody { compressed, kind } = stored;
     let spool = state.spool.clone();
     let enqueued = state
         .db
@@ -237,10 +238,10 @@ fn idempotency_key(project_id: i64, meta: &UploadMeta, content_hash: &str) -> St
     ])
 }
 
-async fn read_body(mut payload: web::Payload, limits: &UploadLimits) -> Result<Vec<u8>, ApiError> {
+async fn read_body(mut payload: web::Payload, limits: &UploadLimits) -> Result<Received, ApiError> {
     let limit = limits.max_upload_bytes;
     let deadline = BodyDeadline::start(limits);
-    let mut body = Vec::new();
+    let mut body = BodyFile::create().await?;
     while let Some(chunk) = deadline.next(&mut payload).await? {
         let chunk = chunk.map_err(|err| {
             ApiError::new(
@@ -249,19 +250,20 @@ async fn read_body(mut payload: web::Payload, limits: &UploadLimits) -> Result<V
                 format!("the upload body could not be read: {err}"),
             )
         })?;
-        if (body.len() + chunk.len()) as u64 > limit {
+        if body.len() + chunk.len() as u64 > limit {
             return Err(too_large_body(limit));
         }
-        body.extend_from_slice(&chunk);
+        body.push(&chunk).await?;
     }
-    Ok(body)
+    body.finish_body().await
 }
 
-/// The files of a multipart form, in the order they came (plain form values are skipped).
+/// The files of a multipart form, in the order they came (plain form values are skipped),
+/// received one after the other into one temporary file.
 pub async fn read_multipart(
     mut form: Multipart,
     limits: &UploadLimits,
-) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+) -> Result<(std::fs::File, Vec<(String, Part)>), ApiError> {
     let limit = limits.max_upload_bytes;
     let deadline = BodyDeadline::start(limits);
     let bad = |err: actix_multipart::MultipartError| {
@@ -271,8 +273,8 @@ pub async fn read_multipart(
             format!("the multipart form could not be read: {err}"),
         )
     };
+    let mut received = BodyFile::create().await?;
     let mut files = Vec::new();
-    let mut total = 0u64;
     while let Some(field) = deadline.next(&mut form).await? {
         let mut field = field.map_err(bad)?;
         let Some(name) = field
@@ -286,18 +288,29 @@ pub async fn read_multipart(
             }
             continue;
         };
-        let mut data = Vec::new();
+        if files.len() >= MAX_ENTRIES {
+            return Err(upload_body::too_many_files());
+        }
         while let Some(chunk) = deadline.next(&mut field).await? {
             let chunk = chunk.map_err(bad)?;
-            total += chunk.len() as u64;
-            if total > limit {
+            if received.len() + chunk.len() as u64 > limit {
                 return Err(too_large_body(limit));
             }
-            data.extend_from_slice(&chunk);
+            received.push(&chunk).await?;
         }
-        files.push((name, data));
+        files.push((name, received.end_part()));
     }
-    Ok(files)
+    Ok((received.finish().await?, files))
+}
+
+/// Same files (names and contents), same hash: a retried form finds its first attempt.
+fn multipart_hash(files: &[(String, Part)]) -> String {
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(files.len() * 2);
+    for (name, part) in files {
+        parts.push(name.as_bytes());
+        parts.push(&part.sha256);
+    }
+    secrets::sha256_hex(&parts)
 }
 
 /// Refuses an upload, before its body is read, while the uploads waiting to be stored have

@@ -60,6 +60,9 @@ struct TasksPage {
     /// Runs stored and waiting for their project's scorer, and the oldest one's wait.
     runs_waiting: i64,
     oldest_wait_s: Option<i64>,
+    /// SQLite: uploads accepted into the spool and not yet in the queue, all projects
+    /// (shown to viewers who see every project's tasks; the spool is one for the server).
+    spooled: Option<i64>,
     /// Projects the viewer may pick.
     projects: Vec<String>,
     query: TasksQuery,
@@ -109,7 +112,12 @@ pub async fn tasks_page(
         last: today,
     };
     let wanted = query.clone();
-    let found = load(&state, move |conn| gather(conn, only, &wanted, days)).await?;
+    let spool = state.spool.clone().filter(|_| only.is_none());
+    let (found, spooled) = load(&state, move |conn| {
+        let spooled = spool.map(|spool| spool.waiting()).transpose()?;
+        Ok((gather(conn, only, &wanted, days)?, spooled))
+    })
+    .await?;
     let Some((depth, tasks, timings, projects, backlog)) = found else {
         let name = query.project.unwrap_or_default();
         return Err(PageError::not_found(format!(
@@ -159,6 +167,7 @@ pub async fn tasks_page(
         depth,
         runs_waiting: backlog.waiting,
         oldest_wait_s,
+        spooled,
         projects,
         query,
         days,
