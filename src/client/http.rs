@@ -29,6 +29,8 @@ pub enum ClientError {
         code: String,
         message: String,
         field: Option<String>,
+        /// How long the server asked us to wait before trying again (`Retry-After`).
+        retry_after: Option<Duration>,
     },
 
     /// No answer at all: the connection failed, broke or timed out.
@@ -41,12 +43,18 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// Whether sending the same request again may succeed: the network hiccupped or a proxy
-    /// or the server said it is briefly unavailable. A 4xx never is: the request itself is
-    /// wrong, and sending it again would only repeat the refusal.
+    /// Whether sending the same request again may succeed: the network hiccupped, a proxy
+    /// or the server said it is briefly unavailable, or the server asked us to come back
+    /// later (429 with `Retry-After`: this token's uploads in flight are at their limit).
+    /// Other 4xx never are: the request itself is wrong, and sending it again would only
+    /// repeat the refusal.
     pub fn is_transient(&self) -> bool {
         match self {
-            ClientError::Api { status, .. } => matches!(status, 502..=504),
+            ClientError::Api {
+                status,
+                retry_after,
+                ..
+            } => matches!(status, 502..=504) || (*status == 429 && retry_after.is_some()),
             ClientError::Transport { cause, .. } => match cause {
                 ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed => true,
                 ureq::Error::Io(err) => is_transient_io(err.kind()),
@@ -78,6 +86,9 @@ fn is_transient_io(kind: ErrorKind) -> bool {
     )
 }
 
+/// The longest `Retry-After` a client honours as given; a longer one is cut to this.
+pub const MAX_SERVER_PAUSE: Duration = Duration::from_secs(300);
+
 /// How often and how patiently a failed request is sent again.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -104,6 +115,18 @@ impl RetryPolicy {
         self.first_delay.saturating_mul(factor).min(self.max_delay)
     }
 
+    /// The pause before retry number `retry` after `err`: what the server asked for with
+    /// `Retry-After` (at most [`MAX_SERVER_PAUSE`]), or the doubling backoff.
+    pub fn pause_after(&self, err: &ClientError, retry: u32) -> Duration {
+        match err {
+            ClientError::Api {
+                retry_after: Some(asked),
+                ..
+            } => (*asked).min(MAX_SERVER_PAUSE),
+            _ => self.delay_before(retry),
+        }
+    }
+
     /// Runs `attempt` until it succeeds, fails for good, or the tries run out.
     /// `on_retry` hears about each transient failure and the pause before the next try.
     pub fn run<T>(
@@ -116,7 +139,7 @@ impl RetryPolicy {
             tried += 1;
             match attempt() {
                 Err(err) if err.is_transient() && tried < self.tries => {
-                    let pause = self.delay_before(tried);
+                    let pause = self.pause_after(&err, tried);
                     on_retry(&err, pause);
                     // Backoff between tries is the one deliberate pause: it gives a server
                     // that is restarting or overloaded time to recover.
@@ -399,6 +422,12 @@ fn decode(
         cause,
     })?;
     let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
     let text = response
         .body_mut()
         .read_to_string()
@@ -415,7 +444,7 @@ fn decode(
             ),
         });
     }
-    Err(api_error(status, &text))
+    Err(api_error(status, &text).with_retry_after(retry_after))
 }
 
 #[derive(Deserialize)]
@@ -431,6 +460,15 @@ struct ErrorDetail {
     field: Option<String>,
 }
 
+impl ClientError {
+    fn with_retry_after(mut self, after: Option<Duration>) -> ClientError {
+        if let ClientError::Api { retry_after, .. } = &mut self {
+            *retry_after = after;
+        }
+        self
+    }
+}
+
 /// The error a non-2xx answer stands for. Proxies in front of the server answer with HTML
 /// or nothing; their status still decides whether to retry.
 pub fn api_error(status: u16, body: &str) -> ClientError {
@@ -440,9 +478,11 @@ pub fn api_error(status: u16, body: &str) -> ClientError {
             code: error.code,
             message: error.message,
             field: error.field,
+            retry_after: None,
         },
         Err(_) => ClientError::Api {
             status,
+            retry_after: None,
             code: "unexpected_answer".to_owned(),
             message: if body.trim().is_empty() {
                 "the server answered with an error and no explanation".to_owned()
@@ -548,6 +588,24 @@ mod tests {
         let err = api_error(502, "<html><body>Bad Gateway</body></html>");
         assert!(err.is_transient());
         assert!(err.to_string().contains("Bad Gateway"), "{err}");
+    }
+
+    #[test]
+    fn a_server_that_asks_to_wait_is_waited_for() {
+        let policy = RetryPolicy::new(5);
+        let full = api(503).with_retry_after(Some(Duration::from_secs(30)));
+        assert!(full.is_transient());
+        assert_eq!(policy.pause_after(&full, 1), Duration::from_secs(30));
+        assert_eq!(policy.pause_after(&api(503), 1), Duration::from_secs(1));
+        let busy_token = api(429).with_retry_after(Some(Duration::from_secs(5)));
+        assert!(busy_token.is_transient());
+        assert_eq!(policy.pause_after(&busy_token, 3), Duration::from_secs(5));
+        assert!(
+            !api(429).is_transient(),
+            "a 429 that does not say when is not retried"
+        );
+        let absurd = api(503).with_retry_after(Some(Duration::from_secs(86_400)));
+        assert_eq!(policy.pause_after(&absurd, 1), MAX_SERVER_PAUSE);
     }
 
     fn no_pause(tries: u32) -> RetryPolicy {
