@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod body_memory;
 pub mod cli;
 pub mod client;
 pub mod codeowners;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::body_memory::BodyMemory;
 use crate::config::WorkerSettings;
 use crate::db::{Database, DatabaseTarget};
 use crate::jobs::worker;
@@ -38,13 +39,15 @@ pub struct Background {
 impl Background {
     /// Starts `worker_count` store workers and, on PostgreSQL, the listener that relays
     /// other processes' notifications; with a `spool` (SQLite), the task that moves
-    /// spooled uploads into the database. Call from inside a tokio runtime.
+    /// spooled uploads into the database, within the `body_memory` it shares with the
+    /// upload handlers. Call from inside a tokio runtime.
     pub fn start(
         db: &Database,
         settings: &WorkerSettings,
         worker_count: usize,
         batch_observer: Option<BatchObserver>,
         spool: Option<Spool>,
+        body_memory: Arc<BodyMemory>,
     ) -> Background {
         let signals = Signals::new();
         let metrics = Arc::new(Metrics::default());
@@ -66,6 +69,7 @@ impl Background {
         let spool_mover = spool.as_ref().map(|spool| {
             tokio::spawn(spool_mover::run(
                 spool.clone(),
+                body_memory.clone(),
                 db.clone(),
                 signals.clone(),
                 shutdown.clone(),

@@ -37,6 +37,7 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
             .into()
     };
     let spool = crate::store::spool::Spool::open_beside(&db.target)?;
+    let body_memory = crate::body_memory::BodyMemory::new(settings.upload_memory_mib << 20);
     actix_web::rt::System::new().block_on(async move {
         let background = Background::start(
             &db,
@@ -44,6 +45,7 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
             settings.worker.worker_count(),
             None,
             spool,
+            body_memory.clone(),
         );
         let state = AppState {
             db: db.clone(),
@@ -62,7 +64,7 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
             shutdown: background.shutdown.clone(),
             access: Arc::new(access),
             upload_slots: web::upload_slots::UploadSlots::new(settings.uploads_per_token as usize),
-            body_memory: web::body_memory::BodyMemory::new(settings.upload_memory_mib << 20),
+            body_memory,
             request_limits: web::request_limits::RequestLimits {
                 max_uri_bytes: settings.max_uri_bytes,
                 max_header_bytes: settings.max_header_bytes,

@@ -19,7 +19,9 @@ pub fn run(mut settings: WorkerProcessSettings) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let background = Background::start(&db, &settings.worker, count, None, None);
+        // No spool and no uploads here: the body memory is never drawn on.
+        let body_memory = crate::body_memory::BodyMemory::new(u64::MAX);
+        let background = Background::start(&db, &settings.worker, count, None, None, body_memory);
         tracing::info!(workers = count, "flakewatch worker is running");
         termination_signal().await;
         background.shutdown().await;

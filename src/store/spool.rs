@@ -312,6 +312,18 @@ pub fn oldest_after(conn: &mut SqliteConnection, after: i64, limit: i64) -> Quer
 }
 
 /// One spooled upload, whole (none once it is gone).
+/// The size of a spooled upload's stored payload, read without loading it (`None` once
+/// it is gone).
+pub fn payload_size(conn: &mut SqliteConnection, id: i64) -> QueryResult<Option<u64>> {
+    diesel::define_sql_function!(fn length(x: diesel::sql_types::Binary) -> BigInt);
+    let size: Option<i64> = spooled_uploads::table
+        .find(id)
+        .select(length(spooled_uploads::compressed))
+        .first(conn)
+        .optional()?;
+    Ok(size.map(|bytes| bytes.max(0) as u64))
+}
+
 pub fn load(conn: &mut SqliteConnection, id: i64) -> QueryResult<Option<Spooled>> {
     let row = spooled_uploads::table
         .find(id)

@@ -12,6 +12,7 @@ use diesel::SqliteConnection;
 use tokio::sync::watch;
 
 use super::signals::{Signals, SPOOL_MOVED};
+use crate::body_memory::BodyMemory;
 use crate::db::{Database, DbError};
 use crate::store::spool::{self, Spool};
 
@@ -24,6 +25,7 @@ const RETRY: Duration = Duration::from_secs(1);
 /// Runs until `shutdown` turns true; what is still spooled then is moved at the next start.
 pub async fn run(
     spool: Arc<Spool>,
+    memory: Arc<BodyMemory>,
     db: Database,
     signals: Arc<Signals>,
     mut shutdown: watch::Receiver<bool>,
@@ -34,9 +36,9 @@ pub async fn run(
         tokio::pin!(arrived);
         arrived.as_mut().enable();
         let (pass_spool, pass_db, pass_signals) = (spool.clone(), db.clone(), signals.clone());
-        let stop = shutdown.clone();
+        let (stop, pass_memory) = (shutdown.clone(), memory.clone());
         let pass = tokio::task::spawn_blocking(move || {
-            move_all(&pass_spool, &pass_db, &pass_signals, &stop)
+            move_all(&pass_spool, &pass_memory, &pass_db, &pass_signals, &stop)
         })
         .await;
         let failed = match pass {
@@ -65,6 +67,7 @@ pub async fn run(
 /// how many stayed spooled; the next pass tries them again.
 fn move_all(
     spool: &Spool,
+    memory: &BodyMemory,
     db: &Database,
     signals: &Signals,
     shutdown: &watch::Receiver<bool>,
@@ -81,7 +84,7 @@ fn move_all(
                 return Ok(());
             }
             after = id;
-            match move_one(&mut conn, db, id) {
+            match move_one(&mut conn, memory, db, id) {
                 Ok(()) => {
                     signals.task_enqueued();
                     signals.task_changed(SPOOL_MOVED);
@@ -100,7 +103,17 @@ fn move_all(
     }
 }
 
-fn move_one(conn: &mut SqliteConnection, db: &Database, id: i64) -> Result<(), DbError> {
+fn move_one(
+    conn: &mut SqliteConnection,
+    memory: &BodyMemory,
+    db: &Database,
+    id: i64,
+) -> Result<(), DbError> {
+    let Some(size) = spool::payload_size(conn, id)? else {
+        return Ok(());
+    };
+    // On a blocking thread of the runtime: waiting for room blocks only this pass.
+    let _room = tokio::runtime::Handle::current().block_on(memory.reserve_for_write(size));
     let Some(upload) = spool::load(conn, id)? else {
         return Ok(());
     };

@@ -3,7 +3,6 @@
 pub mod access;
 mod api;
 mod auth;
-pub mod body_memory;
 pub mod charts;
 mod csrf;
 mod health;
@@ -69,7 +68,7 @@ pub struct AppState {
     /// Uploads in flight per token.
     pub upload_slots: Arc<upload_slots::UploadSlots>,
     /// Upload bodies held in memory at once (`--upload-memory-mib`).
-    pub body_memory: Arc<body_memory::BodyMemory>,
+    pub body_memory: Arc<crate::body_memory::BodyMemory>,
     /// Request head sizes and connections.
     pub request_limits: request_limits::RequestLimits,
 }

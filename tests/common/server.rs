@@ -131,12 +131,15 @@ impl TestServer {
                 let settings = worker_settings(&options);
                 let spool = flakewatch::store::spool::Spool::open_beside(&server_db.target)
                     .expect("open the upload spool");
+                let body_memory =
+                    flakewatch::body_memory::BodyMemory::new(options.upload_memory_bytes);
                 let background = Background::start(
                     &server_db,
                     &settings,
                     options.workers,
                     options.batch_observer,
                     spool,
+                    body_memory.clone(),
                 );
                 let state = AppState {
                     db: server_db,
@@ -155,7 +158,7 @@ impl TestServer {
                     shutdown: background.shutdown.clone(),
                     access: Arc::new(options.access),
                     upload_slots: web::upload_slots::UploadSlots::new(options.uploads_per_token),
-                    body_memory: web::body_memory::BodyMemory::new(options.upload_memory_bytes),
+                    body_memory,
                     request_limits: options.request_limits,
                 };
                 let bound = web::bind("127.0.0.1:0", Some(2), state).expect("bind a loopback port");

@@ -86,7 +86,7 @@ pub async fn create(
         (hash, size, stored, report_name(&req))
     };
     // Held until the payload is in the database.
-    let _memory = state.body_memory.reserve(stored.len).await;
+    let _memory = state.body_memory.reserve_for_write(stored.len).await;
     let kind = stored.kind;
     let compressed = web::block(move || stored.into_bytes())
         .await
