@@ -10,6 +10,7 @@
 //! cargo bench --bench soak                          # 20 minutes on SQLite
 //! cargo bench --bench soak -- --seconds 180         # a short run
 //! cargo bench --bench soak -- --postgres            # on PostgreSQL (TEST_DATABASE_URL)
+//! cargo bench --bench soak -- --seconds 600 --uploads-for 300   # then reads alone
 //! ```
 //!
 //! The goals (errors 0, memory flat) are printed as figures and ratios of the last window
@@ -72,6 +73,14 @@ fn main() {
         TestDb::sqlite()
     };
     let duration = Duration::from_secs(seconds);
+    // Uploads may stop before the reads do, to see memory and latency on data that no
+    // longer grows.
+    let uploads_for = args
+        .iter()
+        .position(|a| a == "--uploads-for")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| Duration::from_secs(s.parse().expect("--uploads-for takes a whole number")))
+        .unwrap_or(duration);
 
     let mut command = flakewatch(Path::new("."));
     command
@@ -93,9 +102,12 @@ fn main() {
     let mut clients = Vec::new();
     for uploader in 0..UPLOADERS {
         let (base, token) = (served.base_url.clone(), upload_token.clone());
-        let samples_for_stored = samples.clone();
+        let own_samples = samples.clone();
         clients.push(spawn_client(&stop, &samples, started, move |agent, i| {
-            let report = report(i);
+            if started.elapsed() >= uploads_for {
+                // From here on the reads go on alone.
+                return Step::Done;
+            }
             let url = format!(
                 "{base}/api/v1/uploads?branch=main&job=soak-{uploader}&commit=c{uploader}-{i}"
             );
@@ -103,33 +115,50 @@ fn main() {
             let answer = agent
                 .post(&url)
                 .header("Authorization", &format!("Bearer {token}"))
-                .send(report.as_bytes());
-            let mut response = match answer {
-                Ok(response) => response,
-                Err(err) => return ("upload", Err(err)),
-            };
-            let status = response.status().as_u16();
-            if let Some(seconds) = retry_after(&response).filter(|_| status == 503 || status == 429)
-            {
-                // Told to come back later: a client that honours it waits, as asked.
-                std::thread::sleep(Duration::from_secs(seconds));
-                return ("upload turned away", Ok(200));
-            }
-            if status != 202 {
-                return ("upload", Ok(status));
-            }
-            let task: serde_json::Value = match response.body_mut().read_json() {
-                Ok(task) => task,
-                Err(err) => return ("upload", Err(err)),
-            };
-            let stored = await_completed(agent, &base, &task);
-            samples_for_stored.lock().unwrap().push(Sample {
-                kind: "upload, stored and scored",
+                .send(report(i).as_bytes());
+            let status = answer.as_ref().map(|r| r.status().as_u16()).ok();
+            let asked_to_wait = answer
+                .as_ref()
+                .ok()
+                .and_then(retry_after)
+                .filter(|_| matches!(status, Some(503 | 429)));
+            own_samples.lock().unwrap().push(Sample {
+                kind: if asked_to_wait.is_some() {
+                    "upload turned away"
+                } else {
+                    "upload (its 202)"
+                },
                 at: started.elapsed(),
                 latency: sent.elapsed(),
-                failed: stored.err(),
+                failed: match (&answer, asked_to_wait) {
+                    (Ok(_), Some(_)) => None,
+                    (Ok(r), None) if r.status().as_u16() == 202 => None,
+                    (Ok(r), None) => Some(format!("HTTP {}", r.status())),
+                    (Err(err), _) => Some(err.to_string()),
+                },
             });
-            ("upload", Ok(status))
+            if let Some(seconds) = asked_to_wait {
+                // Told to come back later: a client that honours it waits, as asked.
+                std::thread::sleep(Duration::from_secs(seconds));
+                return Step::Recorded;
+            }
+            let Ok(mut response) = answer.map_err(drop).and_then(|r| {
+                if r.status().as_u16() == 202 {
+                    Ok(r)
+                } else {
+                    Err(())
+                }
+            }) else {
+                return Step::Recorded;
+            };
+            let task: serde_json::Value = match response.body_mut().read_json() {
+                Ok(task) => task,
+                Err(err) => {
+                    return Step::Finished("upload, stored and scored", Err(err.to_string()))
+                }
+            };
+            let stored = await_completed(agent, &base, &task).map(|()| 200);
+            Step::Finished("upload, stored and scored", stored)
         }));
     }
     for reader in 0..READERS {
@@ -144,7 +173,7 @@ fn main() {
                     r.body_mut().read_to_vec()?;
                     Ok(r.status().as_u16())
                 });
-            (kind, answer)
+            Step::Finished(kind, answer.map_err(|err| err.to_string()))
         }));
     }
 
@@ -179,12 +208,22 @@ fn main() {
     }
 }
 
+/// What one turn of a client did.
+enum Step {
+    /// A request of this kind ended (latency measured around the whole turn).
+    Finished(&'static str, Result<u16, String>),
+    /// The turn recorded its own samples.
+    Recorded,
+    /// This client has nothing more to do.
+    Done,
+}
+
 /// A client on its own thread making requests one after another until `stop`.
 fn spawn_client(
     stop: &Arc<AtomicBool>,
     samples: &Arc<Mutex<Vec<Sample>>>,
     started: Instant,
-    request: impl Fn(&ureq::Agent, usize) -> (&'static str, Result<u16, ureq::Error>) + Send + 'static,
+    turn: impl Fn(&ureq::Agent, usize) -> Step + Send + 'static,
 ) -> std::thread::JoinHandle<()> {
     let (stop, samples) = (stop.clone(), samples.clone());
     std::thread::spawn(move || {
@@ -198,11 +237,15 @@ fn spawn_client(
                 break;
             }
             let sent = Instant::now();
-            let (kind, answer) = request(&agent, i);
+            let (kind, answer) = match turn(&agent, i) {
+                Step::Finished(kind, answer) => (kind, answer),
+                Step::Recorded => continue,
+                Step::Done => break,
+            };
             let failed = match answer {
                 Ok(status) if (200..300).contains(&status) => None,
                 Ok(status) => Some(format!("HTTP {status}")),
-                Err(err) => Some(err.to_string()),
+                Err(err) => Some(err),
             };
             samples.lock().unwrap().push(Sample {
                 kind,
