@@ -7,7 +7,7 @@ use common::api::{await_task, token, upload_ok};
 use common::{http, TestDb, TestServer};
 use flakewatch::store::run_views::{self, RunRow};
 use flakewatch::store::tokens::Scope;
-use flakewatch::store::{projects, test_views};
+use flakewatch::store::{projects, run_verdicts, test_views};
 
 const XSS: &str = "<script>alert(1)</script>";
 
@@ -160,6 +160,11 @@ fn runs(db: &TestDb) -> Vec<RunRow> {
     run_views::recent(&mut conn, project.id, 100).unwrap()
 }
 
+fn run_project(db: &TestDb) -> i64 {
+    let mut conn = db.connect();
+    projects::find(&mut conn, "shop").unwrap().unwrap().id
+}
+
 fn test_id(db: &TestDb, name: &str) -> i64 {
     let mut conn = db.connect();
     let project = projects::find(&mut conn, "shop").unwrap().unwrap();
@@ -235,6 +240,15 @@ storage_test!(fn a_commit_gathers_its_runs_with_their_verdicts(db) {
     assert!(html.contains("2 runs of this commit, 2 red."), "{html}");
     assert_eq!(links(&html, "/projects/shop/runs/").len(), 2, "{html}");
     assert!(html.contains("1 test failed, none of them new: 1 already broken on main"), "the rerun's verdict: {html}");
+    // Read together, each run's summary is the one its own verdict gives.
+    let mut conn = db.connect();
+    let now = chrono::Utc::now().naive_utc();
+    let commit_runs: Vec<RunRow> = runs(&db).into_iter().filter(|run| run.commit_sha == "c10").collect();
+    assert_eq!(commit_runs.len(), 2);
+    for run in commit_runs {
+        let verdict = run_verdicts::verdict(&mut conn, run_project(&db), run.id, now).unwrap().unwrap();
+        assert!(html.contains(&verdict.summary), "run {}: {}: {html}", run.id, verdict.summary);
+    }
     let missing = error_page(&server, "/projects/shop/commits/f00d", 404);
     assert!(missing.contains("project `shop` has no run of commit `f00d`"), "{missing}");
 });
@@ -522,4 +536,70 @@ storage_test!(fn the_api_still_answers_json(db) {
     assert_eq!(response.status().as_u16(), 404);
     let body: serde_json::Value = response.body_mut().read_json().unwrap();
     assert_eq!(body["error"]["code"], "not_found", "{body}");
+});
+
+/// A branch or job name of a project with when a run was last seen on it.
+type NameSeen = (String, String, chrono::NaiveDateTime);
+
+/// The (kind, name, last seen) rows the filter choices come from, and the same figures
+/// computed from every run of the project.
+fn run_names_and_runs(db: &TestDb) -> (Vec<NameSeen>, Vec<NameSeen>) {
+    use diesel::prelude::*;
+    use flakewatch::db::schema::{run_names, runs};
+    let mut conn = db.connect();
+    let project = projects::find(&mut conn, "shop").unwrap().unwrap();
+    let kept = run_names::table
+        .filter(run_names::project_id.eq(project.id))
+        .order((run_names::kind, run_names::name))
+        .select((run_names::kind, run_names::name, run_names::last_seen_at))
+        .load(&mut conn)
+        .unwrap();
+    let mut computed = Vec::new();
+    for (kind, column) in [("branch", true), ("job", false)] {
+        let all: Vec<NameSeen> = runs::table
+            .filter(runs::project_id.eq(project.id))
+            .select((runs::branch, runs::job, runs::started_at))
+            .load(&mut conn)
+            .unwrap();
+        let mut newest = std::collections::BTreeMap::new();
+        for (branch, job, at) in all {
+            let name = if column { branch } else { job };
+            let seen = newest.entry(name).or_insert(at);
+            *seen = (*seen).max(at);
+        }
+        computed.extend(
+            newest
+                .into_iter()
+                .map(|(name, at)| (kind.to_owned(), name, at)),
+        );
+    }
+    (kept, computed)
+}
+
+storage_test!(fn the_filter_choices_are_every_branch_and_job_with_its_last_run(db) {
+    let (server, upload) = seeded(&db);
+    // Another branch and job, older than the newest run, then newer on the same job.
+    for (day, branch) in [(3, "feature/cart"), (11, "feature/cart"), (4, "fix")] {
+        let query = format!(
+            "branch={branch}&default_branch=main&commit=f{day}&job=e2e&attempt=1&pipeline=f{day}\
+             &started_at=2026-11-{day:02}T20:00:00Z&finished_at=2026-11-{day:02}T20:05:00Z"
+        );
+        let task = upload_ok(&server, &upload, &query, report(&[("steady", Did::Pass)]).as_bytes());
+        assert_eq!(await_task(&server, &task)["status"], "completed");
+    }
+    let (kept, computed) = run_names_and_runs(&db);
+    assert_eq!(kept, computed, "one row per branch and job, last seen at its newest run");
+    assert_eq!(kept.len(), 5, "{kept:?}");
+    for path in ["/projects/shop", "/projects/shop/runs", "/projects/shop/tests"] {
+        let html = ok(&server, path);
+        let choices = |name: &str| -> Vec<String> {
+            html.split(&format!("<select name=\"{name}\">")).nth(1).unwrap()
+                .split("</select>").next().unwrap()
+                .split("<option>").skip(1)
+                .map(|option| option.split('<').next().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(choices("branch"), ["feature/cart", "fix", "main"], "{path}");
+        assert_eq!(choices("job"), ["e2e", "unit"], "{path}");
+    }
 });

@@ -152,8 +152,8 @@ pub fn find_by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Project> {
 pub fn set_display_name(conn: &mut DbConnection, id: i64, display_name: &str) -> QueryResult<()> {
     diesel::update(projects::table.find(id))
         .set(projects::display_name.eq(display_name))
-        .execute(conn)
-        .map(drop)
+        .execute(conn)?;
+    super::data_versions::bump(conn, id)
 }
 
 /// Sets the default branch as an admin's choice and marks which runs ran on it. Returns

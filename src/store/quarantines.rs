@@ -154,6 +154,7 @@ pub fn add(
             return Ok(None);
         }
         end_open(conn, test_id, now)?;
+        super::data_versions::bump(conn, project_id)?;
         diesel::insert_into(quarantines::table)
             .values((
                 quarantines::project_id.eq(project_id),
@@ -178,11 +179,14 @@ pub fn remove(
     test_id: i64,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let in_force = active(conn, project_id, now)?
-        .iter()
-        .any(|q| q.test_id == test_id);
-    end_open(conn, test_id, now)?;
-    Ok(in_force)
+    conn.transaction(|conn| {
+        let in_force = active(conn, project_id, now)?
+            .iter()
+            .any(|q| q.test_id == test_id);
+        end_open(conn, test_id, now)?;
+        super::data_versions::bump(conn, project_id)?;
+        Ok(in_force)
+    })
 }
 
 fn end_open(conn: &mut DbConnection, test_id: i64, now: NaiveDateTime) -> QueryResult<()> {

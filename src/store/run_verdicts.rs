@@ -3,6 +3,8 @@
 //! explains it: most likely the change under test). The classes use what is known now, so
 //! a verdict read later reflects later knowledge.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -132,73 +134,11 @@ pub fn verdict(
     else {
         return Ok(None);
     };
-    let rows: Vec<FailureRow> = results::table
-        .inner_join(tests::table)
-        .left_join(test_scores::table.on(test_scores::test_id.eq(results::test_id)))
-        .left_join(test_states::table.on(test_states::test_id.eq(results::test_id)))
-        .left_join(failure_messages::table)
-        .filter(results::run_id.eq(run_id))
-        .filter(results::outcome.eq_any(["failed", "error"]))
-        .order((tests::classname, tests::name, tests::id))
-        .select((
-            (tests::id, tests::classname, tests::name, tests::file),
-            results::outcome,
-            (
-                test_scores::status,
-                test_scores::score,
-                test_scores::failure_rate,
-                test_scores::status_changed_at,
-            )
-                .nullable(),
-            test_states::state.nullable(),
-            (failure_messages::kind, failure_messages::message).nullable(),
-        ))
-        .load(conn)?;
-    let quarantined = quarantines::active(conn, project_id, now)?;
-    let owners = owners::load(conn, project_id)?;
-    let mut failures: Vec<FailedTest> = rows
+    let known = Known::load(conn, project_id, now)?;
+    let mut failures = failures_of(conn, &[run_id])?
         .into_iter()
-        .map(
-            |((test_id, classname, name, file), outcome, score, state, failure)| {
-                let quarantine = quarantined.iter().find(|q| q.test_id == test_id).cloned();
-                let owner = owners::owner_of(&owners, file.as_deref());
-                let message = failure.map_or_else(String::new, |(kind, message)| {
-                    match (kind.is_empty(), message.is_empty()) {
-                        (false, false) => format!("{kind}: {message}"),
-                        (true, _) => message,
-                        (false, true) => kind,
-                    }
-                });
-                let mut failed = FailedTest {
-                    test_id,
-                    classname,
-                    name,
-                    file,
-                    owner,
-                    class: FailureClass::New,
-                    outcome,
-                    message,
-                    status: Status::New.as_str().to_owned(),
-                    score: 0.0,
-                    failure_rate: 0.0,
-                    since: None,
-                    broken_since_commit: None,
-                    quarantine,
-                    explanation: String::new(),
-                };
-                if let Some((status, score, rate, changed)) = score {
-                    failed.status = status;
-                    failed.score = score;
-                    failed.failure_rate = rate;
-                    let state = state.as_deref().unwrap_or("{}");
-                    classify(&mut failed, changed, state, &default_branch);
-                } else {
-                    classify(&mut failed, now, "{}", &default_branch);
-                }
-                failed
-            },
-        )
-        .collect();
+        .map(|(_, row)| known.classify(row, &default_branch, now))
+        .collect::<Vec<_>>();
     failures.sort_by_key(|f| std::cmp::Reverse(f.class));
     let counts = counts_of(&failures);
     Ok(Some(RunVerdict {
@@ -215,6 +155,116 @@ pub fn verdict(
         counts,
         failures,
     }))
+}
+
+/// Each run's one-line summary (as `RunVerdict::summary`), for runs of the project, in
+/// one read of their failures: the commit page shows one per run.
+pub fn summaries(
+    conn: &mut DbConnection,
+    project_id: i64,
+    default_branch: &str,
+    run_ids: &[i64],
+    now: NaiveDateTime,
+) -> QueryResult<HashMap<i64, String>> {
+    let known = Known::load(conn, project_id, now)?;
+    let mut failures: HashMap<i64, Vec<FailedTest>> =
+        run_ids.iter().map(|id| (*id, Vec::new())).collect();
+    for (run_id, row) in failures_of(conn, run_ids)? {
+        let failed = known.classify(row, default_branch, now);
+        failures.entry(run_id).or_default().push(failed);
+    }
+    Ok(failures
+        .into_iter()
+        .map(|(run_id, failed)| (run_id, summary(&counts_of(&failed), default_branch)))
+        .collect())
+}
+
+/// The failed and errored results of these runs, each with its run id, by test name.
+fn failures_of(conn: &mut DbConnection, run_ids: &[i64]) -> QueryResult<Vec<(i64, FailureRow)>> {
+    results::table
+        .inner_join(tests::table)
+        .left_join(test_scores::table.on(test_scores::test_id.eq(results::test_id)))
+        .left_join(test_states::table.on(test_states::test_id.eq(results::test_id)))
+        .left_join(failure_messages::table)
+        .filter(results::run_id.eq_any(run_ids))
+        .filter(results::outcome.eq_any(["failed", "error"]))
+        .order((tests::classname, tests::name, tests::id))
+        .select((
+            results::run_id,
+            (
+                (tests::id, tests::classname, tests::name, tests::file),
+                results::outcome,
+                (
+                    test_scores::status,
+                    test_scores::score,
+                    test_scores::failure_rate,
+                    test_scores::status_changed_at,
+                )
+                    .nullable(),
+                test_states::state.nullable(),
+                (failure_messages::kind, failure_messages::message).nullable(),
+            ),
+        ))
+        .load(conn)
+}
+
+/// What a failure is classed by besides its test's score: quarantines and owners.
+struct Known {
+    quarantined: Vec<Quarantine>,
+    owners: crate::codeowners::CodeOwners,
+}
+
+impl Known {
+    fn load(conn: &mut DbConnection, project_id: i64, now: NaiveDateTime) -> QueryResult<Known> {
+        Ok(Known {
+            quarantined: quarantines::active(conn, project_id, now)?,
+            owners: owners::load(conn, project_id)?,
+        })
+    }
+
+    fn classify(&self, row: FailureRow, default_branch: &str, now: NaiveDateTime) -> FailedTest {
+        let ((test_id, classname, name, file), outcome, score, state, failure) = row;
+        let quarantine = self
+            .quarantined
+            .iter()
+            .find(|q| q.test_id == test_id)
+            .cloned();
+        let owner = owners::owner_of(&self.owners, file.as_deref());
+        let message = failure.map_or_else(String::new, |(kind, message)| {
+            match (kind.is_empty(), message.is_empty()) {
+                (false, false) => format!("{kind}: {message}"),
+                (true, _) => message,
+                (false, true) => kind,
+            }
+        });
+        let mut failed = FailedTest {
+            test_id,
+            classname,
+            name,
+            file,
+            owner,
+            class: FailureClass::New,
+            outcome,
+            message,
+            status: Status::New.as_str().to_owned(),
+            score: 0.0,
+            failure_rate: 0.0,
+            since: None,
+            broken_since_commit: None,
+            quarantine,
+            explanation: String::new(),
+        };
+        if let Some((status, score, rate, changed)) = score {
+            failed.status = status;
+            failed.score = score;
+            failed.failure_rate = rate;
+            let state = state.as_deref().unwrap_or("{}");
+            classify(&mut failed, changed, state, default_branch);
+        } else {
+            classify(&mut failed, now, "{}", default_branch);
+        }
+        failed
+    }
 }
 
 /// Puts a failed test in its class, with the line that explains it.

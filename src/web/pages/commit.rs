@@ -44,13 +44,17 @@ pub async fn commit_page(
             return Ok(None);
         };
         let now = chrono::Utc::now().naive_utc();
-        let mut runs = Vec::new();
-        for run in run_views::of_commit(conn, found.id, &wanted)? {
-            let summary = run_verdicts::verdict(conn, found.id, run.id, now)?
-                .map(|v| v.summary)
-                .unwrap_or_default();
-            runs.push((run, summary));
-        }
+        let runs = run_views::of_commit(conn, found.id, &wanted)?;
+        let ids: Vec<i64> = runs.iter().map(|run| run.id).collect();
+        let mut summaries =
+            run_verdicts::summaries(conn, found.id, &found.default_branch, &ids, now)?;
+        let runs = runs
+            .into_iter()
+            .map(|run| {
+                let summary = summaries.remove(&run.id).unwrap_or_default();
+                (run, summary)
+            })
+            .collect::<Vec<_>>();
         Ok(Some((found, runs)))
     })
     .await?;

@@ -160,11 +160,18 @@ pub async fn project_page(
         let newest = run_views::newest_start(conn, project.id)?;
         let days = window.days(newest);
         let span = window.window(days);
-        let records = ci_metrics::run_records(conn, project.id, &span)?;
-        let before = window.window(previous(days));
-        let earlier = ci_metrics::run_records(conn, project.id, &before)?;
+        // This window and the one just before it in one read, split where this one starts.
+        let both = ci_metrics::Window {
+            since: window.window(previous(days)).since,
+            ..span.clone()
+        };
+        let both = ci_metrics::run_records(conn, project.id, &both)?;
+        let split = span
+            .since
+            .map_or(0, |since| both.partition_point(|r| r.started_at < since));
+        let (earlier, records) = both.split_at(split);
         let (rates, currency) = ci_metrics::rate_table(conn, project.id)?;
-        let trends = trends::daily(&records, days, &rates);
+        let trends = trends::daily(records, days, &rates);
         let tasks = task_views::timings(conn, Some(project.id), span.since, span.until)?;
         let tasks = trends::task_daily(&tasks, days);
         let charts = draw(&trends, tasks, days, &currency);
@@ -184,10 +191,10 @@ pub async fn project_page(
         Ok(Some(ProjectPage {
             counts: test_views::count_by_status(conn, project.id)?,
             runs,
-            changes: compare(&records, &earlier, &rates),
-            accuracy: metrics::accuracy(&records),
-            promptness: metrics::promptness(&records),
-            cost: metrics::cost(&records, &rates),
+            changes: compare(records, earlier, &rates),
+            accuracy: metrics::accuracy(records),
+            promptness: metrics::promptness(records),
+            cost: metrics::cost(records, &rates),
             currency,
             charts,
             has_runs: newest.is_some(),
