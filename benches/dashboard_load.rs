@@ -498,7 +498,10 @@ fn header() -> String {
 }
 
 fn row(table: &mut String, name: &str, f: &Figures, baseline: &Figures, goal_ms: f64) {
-    let verdict = if f.errors > 0 {
+    // wrk prints zero latencies when no request was answered within its timeout.
+    let verdict = if f.requests_per_s < 0.5 {
+        "**no answer** (each over 10 s)".to_owned()
+    } else if f.errors > 0 {
         "errors".to_owned()
     } else if f.p99_ms < goal_ms {
         format!("met (< {goal_ms} ms)")

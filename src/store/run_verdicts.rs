@@ -179,33 +179,99 @@ pub fn summaries(
         .collect())
 }
 
+/// Ids read per `IN (...)` list: within SQLite's limit on bound values.
+const IDS_PER_READ: usize = 10_000;
+
+type TestRow = (
+    (i64, String, String, Option<String>),
+    Option<(String, f64, f64, NaiveDateTime)>,
+    Option<String>,
+);
+
 /// The failed and errored results of these runs, each with its run id, by test name.
+///
+/// Three reads by index rather than one join: the failing results (the partial index of
+/// failing results), then their tests with scores and states, then their messages, each
+/// by primary key. One join let PostgreSQL's planner, on estimates made before a large
+/// load was analysed, hash the whole `tests` table for a run's single failure.
 fn failures_of(conn: &mut DbConnection, run_ids: &[i64]) -> QueryResult<Vec<(i64, FailureRow)>> {
-    results::table
-        .inner_join(tests::table)
-        .left_join(test_scores::table.on(test_scores::test_id.eq(results::test_id)))
-        .left_join(test_states::table.on(test_states::test_id.eq(results::test_id)))
-        .left_join(failure_messages::table)
+    let failing: Vec<(i64, i64, String, Option<i64>)> = results::table
         .filter(results::run_id.eq_any(run_ids))
-        .filter(results::outcome.eq_any(["failed", "error"]))
-        .order((tests::classname, tests::name, tests::id))
+        // Written out, not bound: only a literal condition lets either database use the
+        // partial index for every statement, so a run of a million passing tests costs its
+        // failures alone.
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "results.outcome IN ('failed', 'error')",
+        ))
         .select((
             results::run_id,
-            (
-                (tests::id, tests::classname, tests::name, tests::file),
-                results::outcome,
-                (
-                    test_scores::status,
-                    test_scores::score,
-                    test_scores::failure_rate,
-                    test_scores::status_changed_at,
-                )
-                    .nullable(),
-                test_states::state.nullable(),
-                (failure_messages::kind, failure_messages::message).nullable(),
-            ),
+            results::test_id,
+            results::outcome,
+            results::failure_message_id,
         ))
-        .load(conn)
+        .load(conn)?;
+    let mut test_ids: Vec<i64> = failing.iter().map(|f| f.1).collect();
+    test_ids.sort_unstable();
+    test_ids.dedup();
+    let mut found: Vec<TestRow> = Vec::new();
+    for chunk in test_ids.chunks(IDS_PER_READ) {
+        found.extend(
+            tests::table
+                .left_join(test_scores::table.on(test_scores::test_id.eq(tests::id)))
+                .left_join(test_states::table.on(test_states::test_id.eq(tests::id)))
+                .filter(tests::id.eq_any(chunk))
+                .select((
+                    (tests::id, tests::classname, tests::name, tests::file),
+                    (
+                        test_scores::status,
+                        test_scores::score,
+                        test_scores::failure_rate,
+                        test_scores::status_changed_at,
+                    )
+                        .nullable(),
+                    test_states::state.nullable(),
+                ))
+                .load::<TestRow>(conn)?,
+        );
+    }
+    found.sort_by(|a, b| (&a.0 .1, &a.0 .2, a.0 .0).cmp(&(&b.0 .1, &b.0 .2, b.0 .0)));
+    // Each test with its place in name order.
+    let tests: HashMap<i64, (usize, TestRow)> = found
+        .into_iter()
+        .enumerate()
+        .map(|(place, row)| (row.0 .0, (place, row)))
+        .collect();
+    let mut message_ids: Vec<i64> = failing.iter().filter_map(|f| f.3).collect();
+    message_ids.sort_unstable();
+    message_ids.dedup();
+    let mut messages: HashMap<i64, (String, String)> = HashMap::new();
+    for chunk in message_ids.chunks(IDS_PER_READ) {
+        let rows: Vec<(i64, String, String)> = failure_messages::table
+            .filter(failure_messages::id.eq_any(chunk))
+            .select((
+                failure_messages::id,
+                failure_messages::kind,
+                failure_messages::message,
+            ))
+            .load(conn)?;
+        messages.extend(
+            rows.into_iter()
+                .map(|(id, kind, message)| (id, (kind, message))),
+        );
+    }
+    let mut rows: Vec<(usize, i64, FailureRow)> = failing
+        .into_iter()
+        .filter_map(|(run_id, test_id, outcome, message_id)| {
+            let (place, (test, score, state)) = tests.get(&test_id)?.clone();
+            let failure = message_id.and_then(|id| messages.get(&id).cloned());
+            Some((place, run_id, (test, outcome, score, state, failure)))
+        })
+        .collect();
+    rows.sort_by_key(|(place, run_id, _)| (*place, *run_id));
+    Ok(rows
+        .into_iter()
+        .map(|(_, run_id, row)| (run_id, row))
+        .collect())
 }
 
 /// What a failure is classed by besides its test's score: quarantines and owners.
