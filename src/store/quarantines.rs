@@ -145,6 +145,8 @@ pub fn add(
     now: NaiveDateTime,
 ) -> QueryResult<Option<Quarantine>> {
     conn.transaction(|conn| {
+        // Written first (see `remove`); a bump with no change only empties the caches.
+        super::data_versions::bump(conn, project_id)?;
         let exists: i64 = tests::table
             .filter(tests::id.eq(test_id))
             .filter(tests::project_id.eq(project_id))
@@ -154,7 +156,6 @@ pub fn add(
             return Ok(None);
         }
         end_open(conn, test_id, now)?;
-        super::data_versions::bump(conn, project_id)?;
         diesel::insert_into(quarantines::table)
             .values((
                 quarantines::project_id.eq(project_id),
@@ -180,11 +181,13 @@ pub fn remove(
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
     conn.transaction(|conn| {
+        // Written first: on SQLite a transaction that reads before its first write fails
+        // at once, rather than waiting, when another writer commits in between.
+        super::data_versions::bump(conn, project_id)?;
         let in_force = active(conn, project_id, now)?
             .iter()
             .any(|q| q.test_id == test_id);
         end_open(conn, test_id, now)?;
-        super::data_versions::bump(conn, project_id)?;
         Ok(in_force)
     })
 }
