@@ -11,7 +11,13 @@
 //! cargo bench --bench dashboard_load -- --size small       # the small demo (a quick check)
 //! cargo bench --bench dashboard_load -- --wide             # also a project of 1,000,000 distinct tests
 //! cargo bench --bench dashboard_load -- --seconds 20       # longer per page
+//! cargo bench --bench dashboard_load -- --no-cold          # skip the page-cache-off tables
 //! ```
+//!
+//! Each page set is loaded twice: through the seeding server, whose page cache computes a
+//! URL once and then serves its kept data (cache hits), and through a second server on the
+//! same database started with `--page-cache-entries 0`, which computes every request
+//! (cold). The two tables must not be confused.
 //!
 //! Needs `wrk` (Debian package `wrk`). On PostgreSQL the bench database logs the plan of
 //! every statement slower than 20 ms (`auto_explain`) to the server's log, so slow pages
@@ -47,6 +53,8 @@ struct Options {
     seconds: u32,
     size: String,
     wide: bool,
+    /// Also load every page through a server without a page cache.
+    cold: bool,
 }
 
 fn main() {
@@ -91,6 +99,7 @@ fn options() -> Options {
         seconds: value("--seconds").map_or(10, |s| s.parse().expect("--seconds N")),
         size: value("--size").unwrap_or_else(|| "large".into()),
         wide: args.iter().any(|a| a == "--wide"),
+        cold: !args.iter().any(|a| a == "--no-cold"),
     }
 }
 
@@ -119,15 +128,40 @@ fn run_backend(db: &TestDb, backend: &str, options: &Options) {
     );
 
     let pages = pages_of(PROJECT, &interesting_ids(db, PROJECT));
+    println!("### page cache on: cache hits (each URL computed once, then kept)\n");
     println!(
         "{}",
         load_pages(&served, &pages, &read, options, GOAL_P99_MS)
     );
+    if options.cold {
+        cold_pages(db, &pages, &read, options, GOAL_P99_MS);
+    }
 
     if options.wide {
         wide_project(db, &served, options);
     }
     served.terminate();
+}
+
+/// The same pages through a second server on the same database with no page cache, so
+/// every request is computed (cache misses).
+fn cold_pages(
+    db: &TestDb,
+    pages: &[(&'static str, String, Auth)],
+    read: &str,
+    options: &Options,
+    goal_ms: f64,
+) {
+    let mut command = flakewatch(Path::new("."));
+    command
+        .args(["serve", "--page-cache-entries", "0", "--workers", "0"])
+        .env("DATABASE_URL", &db.url)
+        .env("FLAKEWATCH_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "warn,flakewatch=info");
+    let uncached = Served::start(command);
+    println!("### page cache off (`--page-cache-entries 0`): cold, every request computed\n");
+    println!("{}", load_pages(&uncached, pages, read, options, goal_ms));
+    uncached.terminate();
 }
 
 /// A project whose one run has `WIDE_TESTS` distinct tests, uploaded through the API and
@@ -157,10 +191,14 @@ fn wide_project(db: &TestDb, served: &Served, options: &Options) {
         started.elapsed().as_secs_f64()
     );
     let pages = pages_of(WIDE_PROJECT, &interesting_ids(db, WIDE_PROJECT));
+    println!("#### {WIDE_PROJECT}, page cache on: cache hits\n");
     println!(
         "{}",
         load_pages(served, &pages, &read, options, GOAL_WIDE_MS)
     );
+    if options.cold {
+        cold_pages(db, &pages, &read, options, GOAL_WIDE_MS);
+    }
 }
 
 /// Each page under wrk after the baseline, as a Markdown table.
@@ -460,7 +498,10 @@ fn header() -> String {
 }
 
 fn row(table: &mut String, name: &str, f: &Figures, baseline: &Figures, goal_ms: f64) {
-    let verdict = if f.errors > 0 {
+    // wrk prints zero latencies when no request was answered within its timeout.
+    let verdict = if f.requests_per_s < 0.5 {
+        "**no answer** (each over 10 s)".to_owned()
+    } else if f.errors > 0 {
         "errors".to_owned()
     } else if f.p99_ms < goal_ms {
         format!("met (< {goal_ms} ms)")

@@ -231,6 +231,13 @@ pub struct ServeSettings {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
 
+    /// Pages' computed data kept in memory for pages read again, in entries (0: none).
+    /// Entries are keyed by each project's data version in the database, so a change
+    /// made through any server shows at once on every server.
+    #[arg(long, env = "FLAKEWATCH_PAGE_CACHE_ENTRIES", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub page_cache_entries: u64,
+
     /// Address and port the dashboard and API listen on.
     #[arg(long, env = "FLAKEWATCH_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,

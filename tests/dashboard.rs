@@ -4,10 +4,10 @@
 mod common;
 
 use common::api::{await_task, token, upload_ok};
-use common::{http, TestDb, TestServer};
+use common::{http, ServerOptions, TestDb, TestServer};
 use flakewatch::store::run_views::{self, RunRow};
 use flakewatch::store::tokens::Scope;
-use flakewatch::store::{projects, test_views};
+use flakewatch::store::{data_versions, projects, run_verdicts, test_views};
 
 const XSS: &str = "<script>alert(1)</script>";
 
@@ -160,6 +160,11 @@ fn runs(db: &TestDb) -> Vec<RunRow> {
     run_views::recent(&mut conn, project.id, 100).unwrap()
 }
 
+fn run_project(db: &TestDb) -> i64 {
+    let mut conn = db.connect();
+    projects::find(&mut conn, "shop").unwrap().unwrap().id
+}
+
 fn test_id(db: &TestDb, name: &str) -> i64 {
     let mut conn = db.connect();
     let project = projects::find(&mut conn, "shop").unwrap().unwrap();
@@ -235,6 +240,15 @@ storage_test!(fn a_commit_gathers_its_runs_with_their_verdicts(db) {
     assert!(html.contains("2 runs of this commit, 2 red."), "{html}");
     assert_eq!(links(&html, "/projects/shop/runs/").len(), 2, "{html}");
     assert!(html.contains("1 test failed, none of them new: 1 already broken on main"), "the rerun's verdict: {html}");
+    // Read together, each run's summary is the one its own verdict gives.
+    let mut conn = db.connect();
+    let now = chrono::Utc::now().naive_utc();
+    let commit_runs: Vec<RunRow> = runs(&db).into_iter().filter(|run| run.commit_sha == "c10").collect();
+    assert_eq!(commit_runs.len(), 2);
+    for run in commit_runs {
+        let verdict = run_verdicts::verdict(&mut conn, run_project(&db), run.id, now).unwrap().unwrap();
+        assert!(html.contains(&verdict.summary), "run {}: {}: {html}", run.id, verdict.summary);
+    }
     let missing = error_page(&server, "/projects/shop/commits/f00d", 404);
     assert!(missing.contains("project `shop` has no run of commit `f00d`"), "{missing}");
 });
@@ -560,4 +574,206 @@ storage_test!(fn the_api_still_answers_json(db) {
     assert_eq!(response.status().as_u16(), 404);
     let body: serde_json::Value = response.body_mut().read_json().unwrap();
     assert_eq!(body["error"]["code"], "not_found", "{body}");
+});
+
+/// A branch or job name of a project with when a run was last seen on it.
+type NameSeen = (String, String, chrono::NaiveDateTime);
+
+/// The (kind, name, last seen) rows the filter choices come from, and the same figures
+/// computed from every run of the project.
+fn run_names_and_runs(db: &TestDb) -> (Vec<NameSeen>, Vec<NameSeen>) {
+    use diesel::prelude::*;
+    use flakewatch::db::schema::{run_names, runs};
+    let mut conn = db.connect();
+    let project = projects::find(&mut conn, "shop").unwrap().unwrap();
+    let kept = run_names::table
+        .filter(run_names::project_id.eq(project.id))
+        .order((run_names::kind, run_names::name))
+        .select((run_names::kind, run_names::name, run_names::last_seen_at))
+        .load(&mut conn)
+        .unwrap();
+    let mut computed = Vec::new();
+    for (kind, column) in [("branch", true), ("job", false)] {
+        let all: Vec<NameSeen> = runs::table
+            .filter(runs::project_id.eq(project.id))
+            .select((runs::branch, runs::job, runs::started_at))
+            .load(&mut conn)
+            .unwrap();
+        let mut newest = std::collections::BTreeMap::new();
+        for (branch, job, at) in all {
+            let name = if column { branch } else { job };
+            let seen = newest.entry(name).or_insert(at);
+            *seen = (*seen).max(at);
+        }
+        computed.extend(
+            newest
+                .into_iter()
+                .map(|(name, at)| (kind.to_owned(), name, at)),
+        );
+    }
+    (kept, computed)
+}
+
+storage_test!(fn the_filter_choices_are_every_branch_and_job_with_its_last_run(db) {
+    let (server, upload) = seeded(&db);
+    // Another branch and job, older than the newest run, then newer on the same job.
+    for (day, branch) in [(3, "feature/cart"), (11, "feature/cart"), (4, "fix")] {
+        let query = format!(
+            "branch={branch}&default_branch=main&commit=f{day}&job=e2e&attempt=1&pipeline=f{day}\
+             &started_at=2026-11-{day:02}T20:00:00Z&finished_at=2026-11-{day:02}T20:05:00Z"
+        );
+        let task = upload_ok(&server, &upload, &query, report(&[("steady", Did::Pass)]).as_bytes());
+        assert_eq!(await_task(&server, &task)["status"], "completed");
+    }
+    let (kept, computed) = run_names_and_runs(&db);
+    assert_eq!(kept, computed, "one row per branch and job, last seen at its newest run");
+    assert_eq!(kept.len(), 5, "{kept:?}");
+    for path in ["/projects/shop", "/projects/shop/runs", "/projects/shop/tests"] {
+        let html = ok(&server, path);
+        let choices = |name: &str| -> Vec<String> {
+            html.split(&format!("<select name=\"{name}\">")).nth(1).unwrap()
+                .split("</select>").next().unwrap()
+                .split("<option>").skip(1)
+                .map(|option| option.split('<').next().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(choices("branch"), ["feature/cart", "fix", "main"], "{path}");
+        assert_eq!(choices("job"), ["e2e", "unit"], "{path}");
+    }
+});
+
+/// Sends `body` as JSON with an admin token of `shop`; the answer's status.
+fn admin_call(server: &TestServer, db: &TestDb, method: &str, path: &str, body: &str) -> u16 {
+    let admin = format!("Bearer {}", token(db, "shop", Scope::Admin));
+    let url = server.url(path);
+    let agent = http();
+    let answer = match method {
+        "POST" => agent
+            .post(&url)
+            .header("Authorization", &admin)
+            .header("Content-Type", "application/json")
+            .send(body),
+        "PATCH" => agent
+            .patch(&url)
+            .header("Authorization", &admin)
+            .header("Content-Type", "application/json")
+            .send(body),
+        _ => agent.delete(&url).header("Authorization", &admin).call(),
+    };
+    answer.unwrap().status().as_u16()
+}
+
+fn quarantined(html: &str) -> bool {
+    html.contains("<strong>Quarantined</strong>")
+}
+
+storage_test!(fn a_page_shows_a_new_run_as_soon_as_it_is_scored(db) {
+    let (server, upload) = seeded(&db);
+    // Read twice, so the second answer may come from the cache.
+    for _ in 0..2 {
+        assert!(ok(&server, "/projects/shop").contains("red runs of 11"));
+        assert_eq!(links(&ok(&server, "/projects/shop/runs"), "/projects/shop/runs/").len(), 11);
+    }
+    store(&server, &upload, 10, "c11", 1, &[("regressed", Did::Fail("expected total 30 but was 0"))]);
+    let html = ok(&server, "/projects/shop");
+    assert!(html.contains("red runs of 12"), "the scored run counts at once: {html}");
+    assert_eq!(links(&ok(&server, "/projects/shop/runs"), "/projects/shop/runs/").len(), 12);
+    assert!(ok(&server, "/").contains("window 2026-10-12 to 2026-11-10"));
+});
+
+storage_test!(fn a_quarantine_or_a_setting_shows_at_once(db) {
+    let (server, _) = seeded(&db);
+    let test_path = format!("/projects/shop/tests/{}", test_id(&db, "wobbly"));
+    assert!(!quarantined(&ok(&server, &test_path)));
+    assert!(!quarantined(&ok(&server, &test_path)), "read again");
+    let body = format!(r#"{{"test_id": {}, "reason": "times out on CI"}}"#, test_id(&db, "wobbly"));
+    assert_eq!(admin_call(&server, &db, "POST", "/api/v1/projects/shop/quarantine", &body), 201);
+    assert!(quarantined(&ok(&server, &test_path)), "quarantined at once");
+    let path = format!("/api/v1/projects/shop/quarantine/{}", test_id(&db, "wobbly"));
+    assert_eq!(admin_call(&server, &db, "DELETE", &path, ""), 200);
+    assert!(!quarantined(&ok(&server, &test_path)), "the quarantine's end too");
+
+    assert!(!ok(&server, "/projects/shop").contains("<h1>Shop front</h1>"));
+    assert_eq!(admin_call(&server, &db, "PATCH", "/api/v1/projects/shop", r#"{"display_name": "Shop front"}"#), 200);
+    assert!(ok(&server, "/projects/shop").contains("<h1>Shop front</h1>"), "the new name at once");
+});
+
+storage_test!(fn two_servers_on_one_database_both_see_a_change_made_through_one(db) {
+    let (first, upload) = seeded(&db);
+    let second = TestServer::start(&db);
+    let test_path = format!("/projects/shop/tests/{}", test_id(&db, "wobbly"));
+    for server in [&first, &second] {
+        assert!(!quarantined(&ok(server, &test_path)));
+        assert!(ok(server, "/projects/shop").contains("red runs of 11"));
+    }
+    let body = format!(r#"{{"test_id": {}, "reason": "times out on CI"}}"#, test_id(&db, "wobbly"));
+    assert_eq!(admin_call(&first, &db, "POST", "/api/v1/projects/shop/quarantine", &body), 201);
+    store(&first, &upload, 10, "c11", 1, &[("regressed", Did::Fail("expected total 30 but was 0"))]);
+    assert!(quarantined(&ok(&second, &test_path)), "the other server sees the quarantine");
+    assert!(ok(&second, "/projects/shop").contains("red runs of 12"), "and the new run");
+});
+
+storage_test!(fn one_projects_page_data_is_never_shown_for_another(db) {
+    let (server, _) = seeded(&db);
+    let cart = token(&db, "cart", Scope::Upload);
+    let query = "branch=main&default_branch=main&commit=k1&job=unit&attempt=1&pipeline=k1\
+                 &started_at=2026-11-10T09:00:00Z&finished_at=2026-11-10T09:07:00Z";
+    let task = upload_ok(&server, &cart, query, report(&[("cart_only", Did::Fail("no stock"))]).as_bytes());
+    assert_eq!(await_task(&server, &task)["status"], "completed");
+    // Both projects at the same data version: keys differ by project alone.
+    let versions = || {
+        let mut conn = db.connect();
+        let all = data_versions::all(&mut conn).unwrap();
+        let mut id = |name: &str| projects::find(&mut conn, name).unwrap().unwrap().id;
+        let (shop, cart) = (id("shop"), id("cart"));
+        (shop, cart, all[&shop], all[&cart])
+    };
+    let (shop_id, cart_id, shop_version, cart_version) = versions();
+    let behind = if shop_version < cart_version { shop_id } else { cart_id };
+    for _ in 0..shop_version.abs_diff(cart_version) {
+        data_versions::bump(&mut db.connect(), behind).unwrap();
+    }
+    let (_, _, shop_version, cart_version) = versions();
+    assert_eq!(shop_version, cart_version);
+
+    let shop_run = runs(&db)[0].id;
+    for (path, own, other) in [
+        ("/projects/{}", "<h1>{}</h1>", "<h1>{}</h1>"),
+        ("/projects/{}/tests", "wobbly", "cart_only"),
+        ("/projects/{}/runs", "c10", "k1"),
+    ] {
+        let shop = ok(&server, &path.replace("{}", "shop"));
+        let cart = ok(&server, &path.replace("{}", "cart"));
+        assert!(shop.contains(&own.replace("{}", "shop")) && !shop.contains(&other.replace("{}", "cart")), "{path}: {shop}");
+        assert!(!cart.contains(&own.replace("{}", "shop")) && cart.contains(&other.replace("{}", "cart")), "{path}: {cart}");
+    }
+    ok(&server, &format!("/projects/shop/runs/{shop_run}"));
+    error_page(&server, &format!("/projects/cart/runs/{shop_run}"), 404);
+    ok(&server, "/projects/shop/commits/c10");
+    error_page(&server, "/projects/cart/commits/c10", 404);
+});
+
+storage_test!(fn page_data_is_kept_per_data_version_unless_the_cache_is_off(db) {
+    let (server, _) = seeded(&db);
+    let rename = |name: &str| {
+        use diesel::prelude::*;
+        use flakewatch::db::schema::projects as p;
+        diesel::update(p::table.filter(p::name.eq("shop")))
+            .set(p::display_name.eq(name))
+            .execute(&mut db.connect())
+            .unwrap();
+    };
+    assert!(ok(&server, "/projects/shop").contains("<h1>shop</h1>"));
+    // Changed behind the data version's back: the kept data is still shown...
+    rename("Renamed quietly");
+    assert!(ok(&server, "/projects/shop").contains("<h1>shop</h1>"), "kept for this data version");
+    // ...until the version moves.
+    let shop = run_project(&db);
+    data_versions::bump(&mut db.connect(), shop).unwrap();
+    assert!(ok(&server, "/projects/shop").contains("<h1>Renamed quietly</h1>"));
+
+    let uncached = TestServer::start_with(&db, ServerOptions { page_cache_entries: 0, ..ServerOptions::default() });
+    assert!(ok(&uncached, "/projects/shop").contains("<h1>Renamed quietly</h1>"));
+    rename("Renamed again");
+    assert!(ok(&uncached, "/projects/shop").contains("<h1>Renamed again</h1>"), "nothing kept");
 });

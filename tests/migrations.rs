@@ -37,7 +37,7 @@ storage_test!(fn schema_module_matches_the_migrations(db) {
         &mut conn,
         instance_secrets, projects, api_tokens, runner_rates, uploads, upload_payloads, store_tasks,
         runs, tests, failure_signatures, failure_messages, results, test_scores,
-        test_impact_days, quarantines, project_codeowners, web_sessions, delivery_batches, deliveries, notification_events, test_states, staged_results,
+        test_impact_days, quarantines, project_codeowners, web_sessions, delivery_batches, deliveries, notification_events, test_states, staged_results, run_names, project_data_versions,
     );
 });
 

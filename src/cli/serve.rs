@@ -70,6 +70,9 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
                 max_header_bytes: settings.max_header_bytes,
                 max_connections: settings.max_connections as usize,
             },
+            page_cache: Arc::new(web::page_cache::PageCache::new(
+                settings.page_cache_entries as usize,
+            )),
         };
         let bound = match web::serve(listening, settings.http_workers, state) {
             Ok(bound) => bound,

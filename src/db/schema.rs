@@ -272,6 +272,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Each project's branches and jobs, for filter choices (`store::run_names`).
+    run_names (project_id, kind, name) {
+        project_id -> BigInt,
+        kind -> Text,
+        name -> Text,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// What page caches key a project's data by (`store::data_versions`).
+    project_data_versions (project_id) {
+        project_id -> BigInt,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(api_tokens -> projects (project_id));
 diesel::joinable!(web_sessions -> api_tokens (token_id));
 diesel::joinable!(runner_rates -> projects (project_id));
@@ -329,7 +347,12 @@ diesel::joinable!(deliveries -> delivery_batches (batch_id));
 diesel::joinable!(delivery_batches -> projects (project_id));
 diesel::joinable!(notification_events -> tests (test_id));
 
+diesel::joinable!(run_names -> projects (project_id));
+diesel::joinable!(project_data_versions -> projects (project_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    run_names,
+    project_data_versions,
     test_states,
     instance_secrets,
     projects,

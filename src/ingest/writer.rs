@@ -13,10 +13,10 @@ use crate::analysis::signature;
 use crate::db::{Backend, DbConnection};
 use crate::junit::{Item, JunitReader, Outcome, ParseOptions, TestCase};
 use crate::secrets::sha256_hex;
-use crate::store::projects;
 use crate::store::results::{self, FailureKey, NewResult, NewRun, RunCounts, RunTiming, TestKey};
 use crate::store::staging::{self, StagedResult};
 use crate::store::uploads::UploadForIngest;
+use crate::store::{projects, run_names};
 use crate::tasks::queue::{self, CheckIn};
 use crate::tasks::{ClaimedTask, Progress, Warning, WorkerContext};
 
@@ -192,6 +192,13 @@ impl<'a> RunWriter<'a> {
             source: source.as_str(),
         };
         results::set_run_counts(tx, run_id, &self.counts, &timing)?;
+        run_names::note(
+            tx,
+            self.upload.project_id,
+            &meta.branch,
+            &meta.job,
+            started_at,
+        )?;
         let warnings = self.final_warnings();
         let stored = queue::mark_stored(tx, self.task, now(), self.progress, &warnings)?;
         if !stored {

@@ -2,6 +2,7 @@
 //! (and in `tasks`), nowhere else.
 
 pub mod ci_metrics;
+pub mod data_versions;
 pub mod deliveries;
 pub mod impact;
 pub mod instance;
@@ -12,6 +13,7 @@ pub mod projects;
 pub mod quarantines;
 pub mod results;
 pub mod retention;
+pub mod run_names;
 pub mod run_verdicts;
 pub mod run_views;
 pub mod scores;

@@ -30,8 +30,8 @@ pub fn set(
             project_codeowners::content.eq(excluded(project_codeowners::content)),
             project_codeowners::updated_at.eq(excluded(project_codeowners::updated_at)),
         ))
-        .execute(c))
-    .map(drop)
+        .execute(c))?;
+    super::data_versions::bump(conn, project_id)
 }
 
 /// The project's owners rules (empty when it never sent a CODEOWNERS file).

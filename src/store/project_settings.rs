@@ -166,6 +166,7 @@ pub fn apply(
     progress: impl FnMut(usize, usize),
 ) -> QueryResult<Option<RescoreSummary>> {
     crate::db::write_transaction(conn, |conn| {
+        super::data_versions::bump(conn, project.id)?;
         if let Some(name) = &change.display_name {
             projects::set_display_name(conn, project.id, name.trim())?;
         }

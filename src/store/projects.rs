@@ -106,6 +106,30 @@ pub fn list_overviews(conn: &mut DbConnection) -> QueryResult<Vec<ProjectOvervie
         .collect())
 }
 
+/// Every project, by name.
+pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<Project>> {
+    projects::table
+        .order(projects::name)
+        .select(Project::as_select())
+        .load(conn)
+}
+
+/// One project with its run count and latest run.
+pub fn overview(conn: &mut DbConnection, project: Project) -> QueryResult<ProjectOverview> {
+    let (runs, last_run_at) = runs::table
+        .filter(runs::project_id.eq(project.id))
+        .select((
+            diesel::dsl::count(runs::id),
+            diesel::dsl::max(runs::started_at),
+        ))
+        .first(conn)?;
+    Ok(ProjectOverview {
+        project,
+        runs,
+        last_run_at,
+    })
+}
+
 /// Finds a project by name, creating it when new. The name must pass `validate_name`.
 pub fn find_or_create(
     conn: &mut DbConnection,
@@ -152,8 +176,8 @@ pub fn find_by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Project> {
 pub fn set_display_name(conn: &mut DbConnection, id: i64, display_name: &str) -> QueryResult<()> {
     diesel::update(projects::table.find(id))
         .set(projects::display_name.eq(display_name))
-        .execute(conn)
-        .map(drop)
+        .execute(conn)?;
+    super::data_versions::bump(conn, id)
 }
 
 /// Sets the default branch as an admin's choice and marks which runs ran on it. Returns

@@ -145,6 +145,8 @@ pub fn add(
     now: NaiveDateTime,
 ) -> QueryResult<Option<Quarantine>> {
     crate::db::write_transaction(conn, |conn| {
+        // A bump with no change only empties the caches.
+        super::data_versions::bump(conn, project_id)?;
         let exists: i64 = tests::table
             .filter(tests::id.eq(test_id))
             .filter(tests::project_id.eq(project_id))
@@ -178,11 +180,14 @@ pub fn remove(
     test_id: i64,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let in_force = active(conn, project_id, now)?
-        .iter()
-        .any(|q| q.test_id == test_id);
-    end_open(conn, test_id, now)?;
-    Ok(in_force)
+    crate::db::write_transaction(conn, |conn| {
+        super::data_versions::bump(conn, project_id)?;
+        let in_force = active(conn, project_id, now)?
+            .iter()
+            .any(|q| q.test_id == test_id);
+        end_open(conn, test_id, now)?;
+        Ok(in_force)
+    })
 }
 
 fn end_open(conn: &mut DbConnection, test_id: i64, now: NaiveDateTime) -> QueryResult<()> {

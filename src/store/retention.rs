@@ -44,5 +44,9 @@ pub fn purge_results_step(
     if old_runs.is_empty() {
         return Ok(0);
     }
-    diesel::delete(results::table.filter(results::run_id.eq_any(old_runs))).execute(conn)
+    let purged =
+        diesel::delete(results::table.filter(results::run_id.eq_any(old_runs))).execute(conn)?;
+    // Old runs' pages lose their results.
+    super::data_versions::bump(conn, project_id)?;
+    Ok(purged)
 }

@@ -3,6 +3,8 @@
 //! explains it: most likely the change under test). The classes use what is known now, so
 //! a verdict read later reflects later knowledge.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -132,73 +134,11 @@ pub fn verdict(
     else {
         return Ok(None);
     };
-    let rows: Vec<FailureRow> = results::table
-        .inner_join(tests::table)
-        .left_join(test_scores::table.on(test_scores::test_id.eq(results::test_id)))
-        .left_join(test_states::table.on(test_states::test_id.eq(results::test_id)))
-        .left_join(failure_messages::table)
-        .filter(results::run_id.eq(run_id))
-        .filter(results::outcome.eq_any(["failed", "error"]))
-        .order((tests::classname, tests::name, tests::id))
-        .select((
-            (tests::id, tests::classname, tests::name, tests::file),
-            results::outcome,
-            (
-                test_scores::status,
-                test_scores::score,
-                test_scores::failure_rate,
-                test_scores::status_changed_at,
-            )
-                .nullable(),
-            test_states::state.nullable(),
-            (failure_messages::kind, failure_messages::message).nullable(),
-        ))
-        .load(conn)?;
-    let quarantined = quarantines::active(conn, project_id, now)?;
-    let owners = owners::load(conn, project_id)?;
-    let mut failures: Vec<FailedTest> = rows
+    let known = Known::load(conn, project_id, now)?;
+    let mut failures = failures_of(conn, &[run_id])?
         .into_iter()
-        .map(
-            |((test_id, classname, name, file), outcome, score, state, failure)| {
-                let quarantine = quarantined.iter().find(|q| q.test_id == test_id).cloned();
-                let owner = owners::owner_of(&owners, file.as_deref());
-                let message = failure.map_or_else(String::new, |(kind, message)| {
-                    match (kind.is_empty(), message.is_empty()) {
-                        (false, false) => format!("{kind}: {message}"),
-                        (true, _) => message,
-                        (false, true) => kind,
-                    }
-                });
-                let mut failed = FailedTest {
-                    test_id,
-                    classname,
-                    name,
-                    file,
-                    owner,
-                    class: FailureClass::New,
-                    outcome,
-                    message,
-                    status: Status::New.as_str().to_owned(),
-                    score: 0.0,
-                    failure_rate: 0.0,
-                    since: None,
-                    broken_since_commit: None,
-                    quarantine,
-                    explanation: String::new(),
-                };
-                if let Some((status, score, rate, changed)) = score {
-                    failed.status = status;
-                    failed.score = score;
-                    failed.failure_rate = rate;
-                    let state = state.as_deref().unwrap_or("{}");
-                    classify(&mut failed, changed, state, &default_branch);
-                } else {
-                    classify(&mut failed, now, "{}", &default_branch);
-                }
-                failed
-            },
-        )
-        .collect();
+        .map(|(_, row)| known.classify(row, &default_branch, now))
+        .collect::<Vec<_>>();
     failures.sort_by_key(|f| std::cmp::Reverse(f.class));
     let counts = counts_of(&failures);
     Ok(Some(RunVerdict {
@@ -215,6 +155,182 @@ pub fn verdict(
         counts,
         failures,
     }))
+}
+
+/// Each run's one-line summary (as `RunVerdict::summary`), for runs of the project, in
+/// one read of their failures: the commit page shows one per run.
+pub fn summaries(
+    conn: &mut DbConnection,
+    project_id: i64,
+    default_branch: &str,
+    run_ids: &[i64],
+    now: NaiveDateTime,
+) -> QueryResult<HashMap<i64, String>> {
+    let known = Known::load(conn, project_id, now)?;
+    let mut failures: HashMap<i64, Vec<FailedTest>> =
+        run_ids.iter().map(|id| (*id, Vec::new())).collect();
+    for (run_id, row) in failures_of(conn, run_ids)? {
+        let failed = known.classify(row, default_branch, now);
+        failures.entry(run_id).or_default().push(failed);
+    }
+    Ok(failures
+        .into_iter()
+        .map(|(run_id, failed)| (run_id, summary(&counts_of(&failed), default_branch)))
+        .collect())
+}
+
+/// Ids read per `IN (...)` list: within SQLite's limit on bound values.
+const IDS_PER_READ: usize = 10_000;
+
+type TestRow = (
+    (i64, String, String, Option<String>),
+    Option<(String, f64, f64, NaiveDateTime)>,
+    Option<String>,
+);
+
+/// The failed and errored results of these runs, each with its run id, by test name.
+///
+/// Three reads by index rather than one join: the failing results (the partial index of
+/// failing results), then their tests with scores and states, then their messages, each
+/// by primary key. One join let PostgreSQL's planner, on estimates made before a large
+/// load was analysed, hash the whole `tests` table for a run's single failure.
+fn failures_of(conn: &mut DbConnection, run_ids: &[i64]) -> QueryResult<Vec<(i64, FailureRow)>> {
+    let failing: Vec<(i64, i64, String, Option<i64>)> = results::table
+        .filter(results::run_id.eq_any(run_ids))
+        // Written out, not bound: only a literal condition lets either database use the
+        // partial index for every statement, so a run of a million passing tests costs its
+        // failures alone.
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "results.outcome IN ('failed', 'error')",
+        ))
+        .select((
+            results::run_id,
+            results::test_id,
+            results::outcome,
+            results::failure_message_id,
+        ))
+        .load(conn)?;
+    let mut test_ids: Vec<i64> = failing.iter().map(|f| f.1).collect();
+    test_ids.sort_unstable();
+    test_ids.dedup();
+    let mut found: Vec<TestRow> = Vec::new();
+    for chunk in test_ids.chunks(IDS_PER_READ) {
+        found.extend(
+            tests::table
+                .left_join(test_scores::table.on(test_scores::test_id.eq(tests::id)))
+                .left_join(test_states::table.on(test_states::test_id.eq(tests::id)))
+                .filter(tests::id.eq_any(chunk))
+                .select((
+                    (tests::id, tests::classname, tests::name, tests::file),
+                    (
+                        test_scores::status,
+                        test_scores::score,
+                        test_scores::failure_rate,
+                        test_scores::status_changed_at,
+                    )
+                        .nullable(),
+                    test_states::state.nullable(),
+                ))
+                .load::<TestRow>(conn)?,
+        );
+    }
+    found.sort_by(|a, b| (&a.0 .1, &a.0 .2, a.0 .0).cmp(&(&b.0 .1, &b.0 .2, b.0 .0)));
+    // Each test with its place in name order.
+    let tests: HashMap<i64, (usize, TestRow)> = found
+        .into_iter()
+        .enumerate()
+        .map(|(place, row)| (row.0 .0, (place, row)))
+        .collect();
+    let mut message_ids: Vec<i64> = failing.iter().filter_map(|f| f.3).collect();
+    message_ids.sort_unstable();
+    message_ids.dedup();
+    let mut messages: HashMap<i64, (String, String)> = HashMap::new();
+    for chunk in message_ids.chunks(IDS_PER_READ) {
+        let rows: Vec<(i64, String, String)> = failure_messages::table
+            .filter(failure_messages::id.eq_any(chunk))
+            .select((
+                failure_messages::id,
+                failure_messages::kind,
+                failure_messages::message,
+            ))
+            .load(conn)?;
+        messages.extend(
+            rows.into_iter()
+                .map(|(id, kind, message)| (id, (kind, message))),
+        );
+    }
+    let mut rows: Vec<(usize, i64, FailureRow)> = failing
+        .into_iter()
+        .filter_map(|(run_id, test_id, outcome, message_id)| {
+            let (place, (test, score, state)) = tests.get(&test_id)?.clone();
+            let failure = message_id.and_then(|id| messages.get(&id).cloned());
+            Some((place, run_id, (test, outcome, score, state, failure)))
+        })
+        .collect();
+    rows.sort_by_key(|(place, run_id, _)| (*place, *run_id));
+    Ok(rows
+        .into_iter()
+        .map(|(_, run_id, row)| (run_id, row))
+        .collect())
+}
+
+/// What a failure is classed by besides its test's score: quarantines and owners.
+struct Known {
+    quarantined: Vec<Quarantine>,
+    owners: crate::codeowners::CodeOwners,
+}
+
+impl Known {
+    fn load(conn: &mut DbConnection, project_id: i64, now: NaiveDateTime) -> QueryResult<Known> {
+        Ok(Known {
+            quarantined: quarantines::active(conn, project_id, now)?,
+            owners: owners::load(conn, project_id)?,
+        })
+    }
+
+    fn classify(&self, row: FailureRow, default_branch: &str, now: NaiveDateTime) -> FailedTest {
+        let ((test_id, classname, name, file), outcome, score, state, failure) = row;
+        let quarantine = self
+            .quarantined
+            .iter()
+            .find(|q| q.test_id == test_id)
+            .cloned();
+        let owner = owners::owner_of(&self.owners, file.as_deref());
+        let message = failure.map_or_else(String::new, |(kind, message)| {
+            match (kind.is_empty(), message.is_empty()) {
+                (false, false) => format!("{kind}: {message}"),
+                (true, _) => message,
+                (false, true) => kind,
+            }
+        });
+        let mut failed = FailedTest {
+            test_id,
+            classname,
+            name,
+            file,
+            owner,
+            class: FailureClass::New,
+            outcome,
+            message,
+            status: Status::New.as_str().to_owned(),
+            score: 0.0,
+            failure_rate: 0.0,
+            since: None,
+            broken_since_commit: None,
+            quarantine,
+            explanation: String::new(),
+        };
+        if let Some((status, score, rate, changed)) = score {
+            failed.status = status;
+            failed.score = score;
+            failed.failure_rate = rate;
+            let state = state.as_deref().unwrap_or("{}");
+            classify(&mut failed, changed, state, default_branch);
+        } else {
+            classify(&mut failed, now, "{}", default_branch);
+        }
+        failed
+    }
 }
 
 /// Puts a failed test in its class, with the line that explains it.

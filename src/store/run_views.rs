@@ -144,24 +144,12 @@ pub fn of_commit(
         .load(conn)
 }
 
-/// The distinct branches and jobs of the project's runs, for filter choices.
+/// The project's branches and jobs, for filter choices.
 pub fn branches_and_jobs(
     conn: &mut DbConnection,
     project_id: i64,
 ) -> QueryResult<(Vec<String>, Vec<String>)> {
-    let branches = runs::table
-        .filter(runs::project_id.eq(project_id))
-        .select(runs::branch)
-        .distinct()
-        .order(runs::branch)
-        .load(conn)?;
-    let jobs = runs::table
-        .filter(runs::project_id.eq(project_id))
-        .select(runs::job)
-        .distinct()
-        .order(runs::job)
-        .load(conn)?;
-    Ok((branches, jobs))
+    super::run_names::branches_and_jobs(conn, project_id)
 }
 
 /// The start of the project's newest run, if it has any.

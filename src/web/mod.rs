@@ -6,7 +6,9 @@ mod auth;
 pub mod charts;
 mod csrf;
 mod health;
+mod lru;
 mod metrics;
+pub mod page_cache;
 mod pages;
 pub mod request_limits;
 pub mod security_headers;
@@ -71,6 +73,8 @@ pub struct AppState {
     pub body_memory: Arc<crate::body_memory::BodyMemory>,
     /// Request head sizes and connections.
     pub request_limits: request_limits::RequestLimits,
+    /// Computed page data, by project data version (`page_cache`).
+    pub page_cache: Arc<page_cache::PageCache>,
 }
 
 /// Registers every route; shared by the real server and the tests.

@@ -49,6 +49,8 @@ pub struct ServerOptions {
     /// Report folder, webhooks and their retries (none by default).
     pub delivery: flakewatch::config::DeliverySettings,
     pub request_limits: web::request_limits::RequestLimits,
+    /// Pages' data kept for pages read again (`serve --page-cache-entries`).
+    pub page_cache_entries: usize,
 }
 
 impl Default for ServerOptions {
@@ -72,6 +74,7 @@ impl Default for ServerOptions {
             result_retention_days: 400,
             delivery: no_delivery(),
             request_limits: Default::default(),
+            page_cache_entries: 500,
         }
     }
 }
@@ -160,6 +163,9 @@ impl TestServer {
                     upload_slots: web::upload_slots::UploadSlots::new(options.uploads_per_token),
                     body_memory,
                     request_limits: options.request_limits,
+                    page_cache: Arc::new(web::page_cache::PageCache::new(
+                        options.page_cache_entries,
+                    )),
                 };
                 let bound = web::bind("127.0.0.1:0", Some(2), state).expect("bind a loopback port");
                 ready_tx

@@ -4,8 +4,7 @@ use actix_web::{get, web, HttpResponse};
 use askama::Template;
 
 use super::params::segment;
-use super::{load, render, PageError};
-use crate::store::projects;
+use super::{project_data, render, PageError};
 use crate::store::run_verdicts;
 use crate::store::run_views::{self, RunRow};
 use crate::web::access::Viewer;
@@ -37,24 +36,30 @@ pub async fn commit_page(
     let (project, sha) = path.into_inner();
     super::readable(&viewer, &project)?;
     let project_path = format!("/projects/{}", segment(&project));
-    let lookup = project.clone();
     let wanted = sha.clone();
-    let found = load(&state, move |conn| {
-        let Some(found) = projects::find(conn, &lookup)? else {
-            return Ok(None);
-        };
-        let now = chrono::Utc::now().naive_utc();
-        let mut runs = Vec::new();
-        for run in run_views::of_commit(conn, found.id, &wanted)? {
-            let summary = run_verdicts::verdict(conn, found.id, run.id, now)?
-                .map(|v| v.summary)
-                .unwrap_or_default();
-            runs.push((run, summary));
-        }
-        Ok(Some((found, runs)))
-    })
+    let found = project_data(
+        &state,
+        "commit",
+        &project,
+        sha.clone(),
+        move |conn, found| {
+            let now = chrono::Utc::now().naive_utc();
+            let runs = run_views::of_commit(conn, found.id, &wanted)?;
+            let ids: Vec<i64> = runs.iter().map(|run| run.id).collect();
+            let mut summaries =
+                run_verdicts::summaries(conn, found.id, &found.default_branch, &ids, now)?;
+            let runs = runs
+                .into_iter()
+                .map(|run| {
+                    let summary = summaries.remove(&run.id).unwrap_or_default();
+                    (run, summary)
+                })
+                .collect::<Vec<_>>();
+            Ok((found, runs))
+        },
+    )
     .await?;
-    let Some((found, runs)) = found else {
+    let Some((found, runs)) = found.as_deref().cloned() else {
         return Err(PageError::not_found(format!(
             "there is no project `{project}`"
         )));

@@ -2,6 +2,8 @@
 //! flaky and broken tests, false-alarm share, time to feedback and cost, each with a
 //! sparkline of its days.
 
+use std::sync::Arc;
+
 use actix_web::{get, web, HttpResponse};
 use askama::Template;
 use diesel::QueryResult;
@@ -12,9 +14,10 @@ use super::{load, render, PageError};
 use crate::analysis::metrics;
 use crate::db::{Backend, DbConnection};
 use crate::store::projects::{self, ProjectOverview};
-use crate::store::{ci_metrics, run_views, test_views};
+use crate::store::{ci_metrics, data_versions, run_views, test_views};
 use crate::web::access::Viewer;
 use crate::web::charts::sparkline;
+use crate::web::page_cache::PageKey;
 use crate::web::AppState;
 
 #[derive(Template)]
@@ -25,6 +28,7 @@ struct HomePage {
 }
 
 /// One project's row.
+#[derive(Clone)]
 struct Health {
     overview: ProjectOverview,
     flaky: i64,
@@ -41,7 +45,7 @@ struct Health {
 }
 
 /// Inline SVGs, empty when there is nothing to draw.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Sparks {
     flaky: String,
     broken: String,
@@ -64,12 +68,29 @@ pub async fn home_page(
     state: web::Data<AppState>,
     viewer: Viewer,
 ) -> Result<HttpResponse, PageError> {
+    let cache = state.page_cache.clone();
     let projects = load(&state, move |conn| {
+        let versions = data_versions::all(conn)?;
         let mut rows = Vec::new();
-        for overview in projects::list_overviews(conn)? {
-            if viewer.can_read(&overview.project.name) {
-                rows.push(health(conn, overview)?);
+        for project in projects::list(conn)? {
+            if !viewer.can_read(&project.name) {
+                continue;
             }
+            // Each project's row is kept by its own data version.
+            let key = PageKey {
+                page: "home",
+                project_id: project.id,
+                data_version: versions.get(&project.id).copied().unwrap_or(0),
+                query: String::new(),
+            };
+            if let Some(kept) = cache.get::<Health>(&key) {
+                rows.push((*kept).clone());
+                continue;
+            }
+            let overview = projects::overview(conn, project)?;
+            let row = health(conn, overview)?;
+            cache.put(key, Arc::new(row.clone()));
+            rows.push(row);
         }
         Ok(rows)
     })

@@ -31,15 +31,20 @@ pub use tasks::{cancel_task, tasks_page};
 pub use test::test_page;
 pub use tests::tests_page;
 
+use std::sync::Arc;
+
 use actix_web::http::header::ContentType;
 use actix_web::{get, HttpResponse};
 use askama::Template;
 use diesel::QueryResult;
 
 use super::access::Viewer;
+use super::page_cache::PageKey;
 use super::AppState;
 use crate::db::{DbConnection, DbError};
 use crate::error::ApiError;
+use crate::store::data_versions;
+use crate::store::projects::Project;
 use error::PageError;
 
 /// The one stylesheet, compiled in so the binary serves the dashboard with no files around.
@@ -84,6 +89,43 @@ where
         .run(move |conn| work(conn).map_err(DbError::from))
         .await
         .map_err(|err| ApiError::storage(err).into())
+}
+
+/// The data of a project's page: kept from an earlier request when the project's data has
+/// not changed since (same data version, same normalised query), else computed by `work`
+/// and kept. `None` when there is no such project. The version is read before the data,
+/// so data is never older than the version it is kept under.
+async fn project_data<T, F>(
+    state: &AppState,
+    page: &'static str,
+    project: &str,
+    query: String,
+    work: F,
+) -> Result<Option<Arc<T>>, PageError>
+where
+    T: Send + Sync + 'static,
+    F: FnOnce(&mut DbConnection, Project) -> QueryResult<T> + Send + 'static,
+{
+    let cache = state.page_cache.clone();
+    let name = project.to_owned();
+    load(state, move |conn| {
+        let Some((project, data_version)) = data_versions::find_project(conn, &name)? else {
+            return Ok(None);
+        };
+        let key = PageKey {
+            page,
+            project_id: project.id,
+            data_version,
+            query,
+        };
+        if let Some(kept) = cache.get::<T>(&key) {
+            return Ok(Some(kept));
+        }
+        let data = Arc::new(work(conn, project)?);
+        cache.put(key, data.clone());
+        Ok(Some(data))
+    })
+    .await
 }
 
 /// Nothing, or the 404 page when the viewer may not read the project: a project they may not

@@ -8,12 +8,12 @@ use askama::Template;
 use super::change::{change, Change, Measure};
 use super::params::{self, PageQuery};
 use super::window::{Days, WindowQuery, DAY_CHOICES};
-use super::{load, project_or_404, render, trends, PageError};
+use super::{project_data, project_or_404, render, trends, PageError};
 use crate::analysis::metrics::{self, Accuracy, Cost, Promptness, RunRecord};
 use crate::store::ci_metrics;
 use crate::store::run_views::{self, RunFilter, RunRow};
+use crate::store::task_views;
 use crate::store::test_views::{self, TestFilter, TestSort, TestSummary};
-use crate::store::{projects, task_views};
 use crate::web::access::Viewer;
 use crate::web::charts::{self, Daily, DailyBars, Line};
 use crate::web::AppState;
@@ -134,11 +134,8 @@ pub async fn project_page(
             "the project's page",
         )
     })?;
-    let lookup = name.clone();
-    let page = load(&state, move |conn| {
-        let Some(project) = projects::find(conn, &lookup)? else {
-            return Ok(None);
-        };
+    let canonical = window.href("");
+    let page = project_data(&state, "project", &name, canonical, move |conn, project| {
         let list = |conn: &mut _, status: &str| {
             test_views::list(
                 conn,
@@ -160,11 +157,18 @@ pub async fn project_page(
         let newest = run_views::newest_start(conn, project.id)?;
         let days = window.days(newest);
         let span = window.window(days);
-        let records = ci_metrics::run_records(conn, project.id, &span)?;
-        let before = window.window(previous(days));
-        let earlier = ci_metrics::run_records(conn, project.id, &before)?;
+        // This window and the one just before it in one read, split where this one starts.
+        let both = ci_metrics::Window {
+            since: window.window(previous(days)).since,
+            ..span.clone()
+        };
+        let both = ci_metrics::run_records(conn, project.id, &both)?;
+        let split = span
+            .since
+            .map_or(0, |since| both.partition_point(|r| r.started_at < since));
+        let (earlier, records) = both.split_at(split);
         let (rates, currency) = ci_metrics::rate_table(conn, project.id)?;
-        let trends = trends::daily(&records, days, &rates);
+        let trends = trends::daily(records, days, &rates);
         let tasks = task_views::timings(conn, Some(project.id), span.since, span.until)?;
         let tasks = trends::task_daily(&tasks, days);
         let charts = draw(&trends, tasks, days, &currency);
@@ -181,13 +185,13 @@ pub async fn project_page(
             },
         )?;
         let (branches, jobs) = run_views::branches_and_jobs(conn, project.id)?;
-        Ok(Some(ProjectPage {
+        Ok(ProjectPage {
             counts: test_views::count_by_status(conn, project.id)?,
             runs,
-            changes: compare(&records, &earlier, &rates),
-            accuracy: metrics::accuracy(&records),
-            promptness: metrics::promptness(&records),
-            cost: metrics::cost(&records, &rates),
+            changes: compare(records, earlier, &rates),
+            accuracy: metrics::accuracy(records),
+            promptness: metrics::promptness(records),
+            cost: metrics::cost(records, &rates),
             currency,
             charts,
             has_runs: newest.is_some(),
@@ -200,10 +204,10 @@ pub async fn project_page(
             window,
             branches,
             jobs,
-        }))
+        })
     })
     .await?;
-    render(&project_or_404(page, &name)?)
+    render(&*project_or_404(page, &name)?)
 }
 
 /// The days just before `days`, as many of them.

@@ -6,8 +6,7 @@ use actix_web::{get, web, HttpResponse};
 use askama::Template;
 
 use super::params::segment;
-use super::{load, render, PageError};
-use crate::store::projects;
+use super::{project_data, render, PageError};
 use crate::store::run_verdicts::{self, FailedTest, FailureClass, RunVerdict};
 use crate::store::run_views::{self, RunRow};
 use crate::web::access::Viewer;
@@ -72,31 +71,28 @@ pub async fn run_page(
             "there is no run `{raw_id}`: a run is named by its number"
         )));
     };
-    let lookup = project.clone();
-    let found = load(&state, move |conn| {
-        let Some(found) = projects::find(conn, &lookup)? else {
-            return Ok(None);
-        };
-        let now = chrono::Utc::now().naive_utc();
-        let (Some(run), Some(verdict)) = (
-            run_views::find(conn, found.id, id)?,
-            run_verdicts::verdict(conn, found.id, id, now)?,
-        ) else {
-            return Ok(Some(None));
-        };
-        let attempts = run_views::of_commit(conn, found.id, &run.commit_sha)?
-            .into_iter()
-            .filter(|other| other.job == run.job && other.id != run.id)
-            .collect();
-        Ok(Some(Some((
-            found.title().to_owned(),
-            run,
-            verdict,
-            attempts,
-        ))))
-    })
+    let found = project_data(
+        &state,
+        "run",
+        &project,
+        id.to_string(),
+        move |conn, found| {
+            let now = chrono::Utc::now().naive_utc();
+            let (Some(run), Some(verdict)) = (
+                run_views::find(conn, found.id, id)?,
+                run_verdicts::verdict(conn, found.id, id, now)?,
+            ) else {
+                return Ok(None);
+            };
+            let attempts = run_views::of_commit(conn, found.id, &run.commit_sha)?
+                .into_iter()
+                .filter(|other| other.job == run.job && other.id != run.id)
+                .collect();
+            Ok(Some((found.title().to_owned(), run, verdict, attempts)))
+        },
+    )
     .await?;
-    let (title, run, verdict, attempts) = match found {
+    let (title, run, verdict, attempts) = match found.as_deref().cloned() {
         None => {
             return Err(PageError::not_found(format!(
                 "there is no project `{project}`"

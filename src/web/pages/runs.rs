@@ -5,8 +5,7 @@ use actix_web::{get, web, HttpResponse};
 use askama::Template;
 
 use super::params::{self, PageQuery, Query};
-use super::{load, project_or_404, render, PageError};
-use crate::store::projects;
+use super::{project_data, project_or_404, render, PageError};
 use crate::store::run_views::{self, Outcome, RunFilter, RunRow};
 use crate::web::access::Viewer;
 use crate::web::api::cursor::Cursor;
@@ -117,13 +116,10 @@ pub async fn runs_page(
             "every run of the project",
         )
     })?;
-    let lookup = name.clone();
+    let canonical = query.href("", query.cursor);
     let filter_query = query.clone();
     let page_size = query.limit.unwrap_or(PAGE_SIZE);
-    let found = load(&state, move |conn| {
-        let Some(project) = projects::find(conn, &lookup)? else {
-            return Ok(None);
-        };
+    let found = project_data(&state, "runs", &name, canonical, move |conn, project| {
         let mut runs = run_views::list(
             conn,
             &RunFilter {
@@ -139,10 +135,10 @@ pub async fn runs_page(
         let more = runs.len() as i64 > page_size;
         runs.truncate(page_size as usize);
         let (branches, jobs) = run_views::branches_and_jobs(conn, project.id)?;
-        Ok(Some((project, runs, more, branches, jobs)))
+        Ok((project, runs, more, branches, jobs))
     })
     .await?;
-    let (project, runs, more, branches, jobs) = project_or_404(found, &name)?;
+    let (project, runs, more, branches, jobs) = (*project_or_404(found, &name)?).clone();
     let path = format!("/projects/{}", params::segment(&project.name));
     let next = runs.last().filter(|_| more).map(|last| {
         query.href(

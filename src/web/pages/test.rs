@@ -9,9 +9,8 @@ use askama::Template;
 use chrono::{Duration, NaiveDate};
 
 use super::params::segment;
-use super::{load, render, PageError};
+use super::{project_data, render, PageError};
 use crate::exclusions::{self, Format, TestName};
-use crate::store::projects;
 use crate::store::test_views::{self, HistoryEntry, TestDetail};
 use crate::web::access::Viewer;
 use crate::web::charts::{self, Daily, Line};
@@ -76,15 +75,15 @@ pub async fn test_page(
             "there is no test `{raw_id}`: a test is named by its number"
         )));
     };
-    let lookup = project.clone();
-    let found = load(&state, move |conn| {
-        let Some(found) = projects::find(conn, &lookup)? else {
-            return Ok(None);
-        };
-        Ok(Some(test_views::detail(conn, found.id, id, HISTORY)?))
-    })
+    let found = project_data(
+        &state,
+        "test",
+        &project,
+        id.to_string(),
+        move |conn, found| Ok(test_views::detail(conn, found.id, id, HISTORY)?.map(TestData::of)),
+    )
     .await?;
-    let detail = match found {
+    let data = match found.as_deref().cloned() {
         None => {
             return Err(PageError::not_found(format!(
                 "there is no project `{project}`"
@@ -95,32 +94,52 @@ pub async fn test_page(
                 "project `{project}` has no scored test {id}"
             )))
         }
-        Some(Some(detail)) => detail,
+        Some(Some(data)) => data,
     };
-    let name = TestName {
-        classname: detail.test.classname.clone(),
-        name: detail.test.name.clone(),
-        file: detail.test.file.clone(),
-    };
-    let exclusions = RUNNERS
-        .iter()
-        .map(|(runner, format)| {
-            (
-                *runner,
-                exclusions::render(*format, std::slice::from_ref(&name)),
-            )
-        })
-        .collect();
-    let (failure_rate_chart, duration_chart) = over_time(&detail.history);
     render(&TestPage {
         quarantine_csrf: super::admin_form::form_token(&viewer, &project),
         project,
         path: project_path,
-        detail,
-        exclusions,
-        failure_rate_chart,
-        duration_chart,
+        detail: data.detail,
+        exclusions: data.exclusions,
+        failure_rate_chart: data.failure_rate_chart,
+        duration_chart: data.duration_chart,
     })
+}
+
+/// What the page shows of the test, the same for every viewer.
+#[derive(Clone)]
+struct TestData {
+    detail: TestDetail,
+    exclusions: Vec<(&'static str, String)>,
+    failure_rate_chart: String,
+    duration_chart: String,
+}
+
+impl TestData {
+    fn of(detail: TestDetail) -> TestData {
+        let name = TestName {
+            classname: detail.test.classname.clone(),
+            name: detail.test.name.clone(),
+            file: detail.test.file.clone(),
+        };
+        let exclusions = RUNNERS
+            .iter()
+            .map(|(runner, format)| {
+                (
+                    *runner,
+                    exclusions::render(*format, std::slice::from_ref(&name)),
+                )
+            })
+            .collect();
+        let (failure_rate_chart, duration_chart) = over_time(&detail.history);
+        TestData {
+            detail,
+            exclusions,
+            failure_rate_chart,
+            duration_chart,
+        }
+    }
 }
 
 /// Days a chart of the history spans at most (the history is its newest results).

@@ -5,9 +5,8 @@ use actix_web::{get, web, HttpResponse};
 use askama::Template;
 
 use super::params::{self, PageQuery, Query};
-use super::{load, project_or_404, render, PageError};
+use super::{project_data, project_or_404, render, PageError};
 use crate::analysis::Status;
-use crate::store::projects;
 use crate::store::run_views;
 use crate::store::test_views::{self, TestFilter, TestSort, TestSummary};
 use crate::web::access::Viewer;
@@ -188,12 +187,9 @@ pub async fn tests_page(
             "every test of the project",
         )
     })?;
-    let lookup = name.clone();
-    let wanted = query.clone();
-    let found = load(&state, move |conn| {
-        let Some(project) = projects::find(conn, &lookup)? else {
-            return Ok(None);
-        };
+    let canonical = params::link("", &query.pairs(query.page));
+    let wanted = query;
+    let page = project_data(&state, "tests", &name, canonical, move |conn, project| {
         let mut tests = test_views::list(
             conn,
             &TestFilter {
@@ -211,17 +207,16 @@ pub async fn tests_page(
         let more = tests.len() as i64 > wanted.page_size();
         tests.truncate(wanted.page_size() as usize);
         let (branches, jobs) = run_views::branches_and_jobs(conn, project.id)?;
-        Ok(Some((project, tests, more, branches, jobs)))
+        Ok(TestsPage {
+            title: project.title().to_owned(),
+            path: format!("/projects/{}", params::segment(&project.name)),
+            tests,
+            query: wanted,
+            more,
+            branches,
+            jobs,
+        })
     })
     .await?;
-    let (project, tests, more, branches, jobs) = project_or_404(found, &name)?;
-    render(&TestsPage {
-        title: project.title().to_owned(),
-        path: format!("/projects/{}", params::segment(&project.name)),
-        tests,
-        query,
-        more,
-        branches,
-        jobs,
-    })
+    render(&*project_or_404(page, &name)?)
 }

@@ -1,0 +1,50 @@
+//! Each project's data version: a number that grows with every change to what its pages
+//! show (a scoring batch, a quarantine, a setting, a retention purge). Bumped in the
+//! transaction that makes the change, so whoever reads the new number also sees the
+//! change; page caches key their entries by it (`web::page_cache`).
+
+use diesel::prelude::*;
+
+use crate::db::schema::{project_data_versions, projects};
+use crate::db::DbConnection;
+use crate::store::projects::Project;
+
+/// Marks the project's page data as changed.
+pub fn bump(conn: &mut DbConnection, project_id: i64) -> QueryResult<()> {
+    crate::per_backend!(conn, |c| diesel::insert_into(project_data_versions::table)
+        .values((
+            project_data_versions::project_id.eq(project_id),
+            project_data_versions::version.eq(1),
+        ))
+        .on_conflict(project_data_versions::project_id)
+        .do_update()
+        .set(project_data_versions::version.eq(project_data_versions::version + 1))
+        .execute(c))
+    .map(drop)
+}
+
+/// The project named `name` with its data version (0 before its first change), in one
+/// indexed read.
+pub fn find_project(conn: &mut DbConnection, name: &str) -> QueryResult<Option<(Project, i64)>> {
+    let found: Option<(Project, Option<i64>)> = projects::table
+        .left_join(project_data_versions::table)
+        .filter(projects::name.eq(name))
+        .select((
+            Project::as_select(),
+            project_data_versions::version.nullable(),
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(found.map(|(project, version)| (project, version.unwrap_or(0))))
+}
+
+/// Every project's data version (projects never changed are absent: version 0).
+pub fn all(conn: &mut DbConnection) -> QueryResult<std::collections::HashMap<i64, i64>> {
+    let rows: Vec<(i64, i64)> = project_data_versions::table
+        .select((
+            project_data_versions::project_id,
+            project_data_versions::version,
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
