@@ -229,7 +229,9 @@ fn assert_stored_exactly_once(served: &Served, db: &TestDb, uploads: &[(String, 
     while count(db, "store_tasks WHERE status IN ('enqueued', 'running')") > 0 {
         assert!(
             Instant::now() < deadline,
-            "tasks still unfinished after 60 s"
+            "tasks still unfinished after 60 s: {:#?}\nserver log: {:#?}",
+            unfinished_tasks(db),
+            served.process.logged()
         );
     }
     let runs = runs_per_commit(db);
@@ -249,6 +251,26 @@ fn assert_stored_exactly_once(served: &Served, db: &TestDb, uploads: &[(String, 
     let stored_runs = count(db, "runs");
     assert_eq!(stored_runs, count(db, "uploads"));
     assert_eq!(count(db, "results"), stored_runs * CASES as i64);
+}
+
+/// The tasks that have not ended, as text, for a failure message.
+fn unfinished_tasks(db: &TestDb) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        task: String,
+    }
+    let mut conn = db.connect();
+    diesel::sql_query(
+        "SELECT 'id ' || id || ' ' || kind || ' ' || status || ' claims ' || claims \
+         || ' worker ' || COALESCE(worker, '-') || ' enqueued ' || enqueued_at \
+         || ' lease until ' || COALESCE(CAST(lease_expires_at AS TEXT), '-') || ' error ' \
+         || COALESCE(error, '-') AS task \
+         FROM store_tasks WHERE status IN ('enqueued', 'running') ORDER BY id",
+    )
+    .load::<Row>(&mut conn)
+    .map(|rows| rows.into_iter().map(|row| row.task).collect())
+    .unwrap_or_else(|err| vec![format!("could not list them: {err}")])
 }
 
 fn accepted(outcomes: &[(String, Outcome)]) -> usize {

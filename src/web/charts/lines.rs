@@ -122,14 +122,16 @@ fn draw(svg: &mut String, chart: &Daily<'_>, days: usize) -> Result<(), String> 
     Ok(())
 }
 
+/// A y-axis label with enough decimals that labels at least a fifth of the axis apart
+/// (the axis has 5) never read the same: a chart of 0.005 to 0.015 s showed "0.01" twice.
 fn axis_number(value: f64, top: f64) -> String {
-    if top < 1.0 {
-        format!("{value:.2}")
-    } else if top < 10.0 {
-        format!("{value:.1}")
+    let step = top / 5.0;
+    let decimals = if step >= 1.0 {
+        0
     } else {
-        format!("{value:.0}")
-    }
+        (-step.log10()).ceil().clamp(0.0, 6.0) as usize
+    };
+    format!("{value:.decimals$}")
 }
 
 /// The points of each run of consecutive days with a value.
@@ -153,6 +155,20 @@ fn stretches(values: &[Option<f64>]) -> Vec<Vec<(SegmentValue<i32>, f64)>> {
 mod tests {
     use super::*;
     use crate::web::charts::frame::{LINE, SECOND};
+
+    #[test]
+    fn axis_labels_a_fifth_of_the_axis_apart_differ() {
+        for top in [0.0165, 0.3, 0.8, 4.0, 12.0, 900.0] {
+            let labels: Vec<String> = (0..=5)
+                .map(|i| axis_number(top * i as f64 / 5.0, top))
+                .collect();
+            let mut distinct = labels.clone();
+            distinct.dedup();
+            assert_eq!(distinct, labels, "top {top}");
+        }
+        assert_eq!(axis_number(0.01, 0.0165), "0.010");
+        assert_eq!(axis_number(40.0, 120.0), "40");
+    }
 
     #[test]
     fn gaps_split_lines_and_the_description_names_each_series() {

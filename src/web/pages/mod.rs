@@ -93,8 +93,9 @@ where
 
 /// The data of a project's page: kept from an earlier request when the project's data has
 /// not changed since (same data version, same normalised query), else computed by `work`
-/// and kept. `None` when there is no such project. The version is read before the data,
-/// so data is never older than the version it is kept under.
+/// (once for all the requests that miss it together) and kept. `None` when there is no
+/// such project. The version is read before the data, so data is never older than the
+/// version it is kept under.
 async fn project_data<T, F>(
     state: &AppState,
     page: &'static str,
@@ -106,26 +107,24 @@ where
     T: Send + Sync + 'static,
     F: FnOnce(&mut DbConnection, Project) -> QueryResult<T> + Send + 'static,
 {
-    let cache = state.page_cache.clone();
     let name = project.to_owned();
-    load(state, move |conn| {
-        let Some((project, data_version)) = data_versions::find_project(conn, &name)? else {
-            return Ok(None);
-        };
-        let key = PageKey {
-            page,
-            project_id: project.id,
-            data_version,
-            query,
-        };
-        if let Some(kept) = cache.get::<T>(&key) {
-            return Ok(Some(kept));
-        }
-        let data = Arc::new(work(conn, project)?);
-        cache.put(key, data.clone());
-        Ok(Some(data))
-    })
-    .await
+    let found = load(state, move |conn| data_versions::find_project(conn, &name)).await?;
+    let Some((project, data_version)) = found else {
+        return Ok(None);
+    };
+    let key = PageKey {
+        page,
+        project_id: project.id,
+        data_version,
+        query,
+    };
+    // Waiting for another request's computation holds no database connection.
+    let compute = || load(state, move |conn| work(conn, project).map(Arc::new));
+    state
+        .page_cache
+        .get_or_compute(key, compute)
+        .await
+        .map(Some)
 }
 
 /// Nothing, or the 404 page when the viewer may not read the project: a project they may not
