@@ -685,3 +685,67 @@ storage_test!(fn retention_purges_old_results_and_changes_no_score(db) {
     assert_eq!(count(&db, "runs"), 8, "runs stay, with their counts");
     assert_eq!(scoring_snapshot(&db), before, "purging results changes no score");
 });
+
+// Jobs a dead worker left running go back to the queue once per kind and key: not when the
+// same job already waits (it does the same work), and only the oldest of several. Requeued
+// all together, they broke the one-waiting-per-key index, the requeue failed, and every
+// orphan stayed running for ever (seen after `kill -9` of `serve` mid-scoring).
+storage_test!(fn orphaned_jobs_go_back_once_per_key(db) {
+    drop(db.open());
+    let mut conn = db.connect();
+    let now = chrono::Utc::now().naive_utc();
+    let job = |conn: &mut _, key: &str| {
+        assert!(queue::enqueue(conn, JobKind::Score, None, key, now).unwrap());
+        diesel::sql_query("SELECT max(id) AS n FROM store_tasks").get_result::<Max>(conn).unwrap().n
+    };
+    let lease_ended = lease_in_the_past(&db);
+    let orphan = |conn: &mut _, id: i64| {
+        diesel::sql_query(format!(
+            "UPDATE store_tasks SET status = 'running', worker = 'gone', \
+             lease_expires_at = {lease_ended} WHERE id = {id}"
+        ))
+        .execute(conn)
+        .unwrap();
+    };
+    for requeue in ["expired leases", "orphans at start"] {
+        diesel::sql_query("DELETE FROM store_tasks").execute(&mut conn).unwrap();
+        // Key a: an orphan and the same job waiting. Key b: two orphans. Key c: one.
+        let a_orphan = job(&mut conn, "a");
+        orphan(&mut conn, a_orphan);
+        let a_waiting = job(&mut conn, "a");
+        let b_older = job(&mut conn, "b");
+        orphan(&mut conn, b_older);
+        let b_newer = job(&mut conn, "b");
+        orphan(&mut conn, b_newer);
+        let c = job(&mut conn, "c");
+        orphan(&mut conn, c);
+
+        let requeued = match requeue {
+            "expired leases" => queue::requeue_expired(&mut conn, now),
+            _ => queue::requeue_orphans(&mut conn),
+        };
+        assert_eq!(requeued, Ok(2), "{requeue}");
+        let waiting: Vec<i64> = diesel::sql_query("SELECT id AS n FROM store_tasks WHERE status = 'enqueued' ORDER BY id")
+            .load::<Max>(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|row| row.n)
+            .collect();
+        assert_eq!(waiting, [a_waiting, b_older, c], "{requeue}");
+        assert_eq!(count(&db, "store_tasks"), 3, "{requeue}: the others are gone");
+    }
+});
+
+#[derive(QueryableByName)]
+struct Max {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// An SQL expression for a lease that ended a minute before the job was enqueued.
+fn lease_in_the_past(db: &TestDb) -> String {
+    match db.backend {
+        flakewatch::db::Backend::Postgres => "enqueued_at - INTERVAL '1 minute'".to_owned(),
+        flakewatch::db::Backend::Sqlite => "datetime(enqueued_at, '-1 minute')".to_owned(),
+    }
+}

@@ -245,21 +245,70 @@ pub fn projects_missing_a_scorer(conn: &mut DbConnection) -> QueryResult<Vec<i64
 
 /// Puts running tasks whose lease ran out (their worker died) back in the queue.
 pub fn requeue_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(
-        store_tasks::table
-            .filter(store_tasks::status.eq(TaskStatus::Running.as_str()))
-            .filter(store_tasks::lease_expires_at.lt(now)),
-    )
-    .set(requeue_changes())
-    .execute(conn)
+    crate::db::write_transaction(conn, |conn| {
+        drop_duplicate_orphans(conn, Some(now))?;
+        diesel::update(
+            store_tasks::table
+                .filter(store_tasks::status.eq(TaskStatus::Running.as_str()))
+                .filter(store_tasks::lease_expires_at.lt(now)),
+        )
+        .set(requeue_changes())
+        .execute(conn)
+    })
 }
 
 /// At the start of a SQLite-backed process: whatever was running belonged to a previous
 /// process of ours that died, since only one process serves a SQLite file.
 pub fn requeue_orphans(conn: &mut DbConnection) -> QueryResult<usize> {
-    diesel::update(store_tasks::table.filter(store_tasks::status.eq(TaskStatus::Running.as_str())))
+    crate::db::write_transaction(conn, |conn| {
+        drop_duplicate_orphans(conn, None)?;
+        diesel::update(
+            store_tasks::table.filter(store_tasks::status.eq(TaskStatus::Running.as_str())),
+        )
         .set(requeue_changes())
         .execute(conn)
+    })
+}
+
+/// Deletes the orphans about to be requeued (running jobs, with a lease ended before
+/// `lease_ended_before` when given) that must not go back: a job of the same kind and
+/// dedupe key already waits and will do the same work, or an older orphan of that key goes
+/// back instead. Requeued, they would make two of one key wait, which the unique index
+/// refuses: the whole requeue failed, and every orphan stayed running for ever (a scoring
+/// job cut off by `kill -9` while the next one waited).
+fn drop_duplicate_orphans(
+    conn: &mut DbConnection,
+    lease_ended_before: Option<NaiveDateTime>,
+) -> QueryResult<usize> {
+    let orphan = |alias: &str| match lease_ended_before {
+        Some(_) => format!("{alias}.status = 'running' AND {alias}.lease_expires_at < $1"),
+        None => format!("{alias}.status = 'running'"),
+    };
+    let sql = format!(
+        "DELETE FROM store_tasks WHERE id IN (\
+           SELECT o.id FROM store_tasks o WHERE {} AND o.dedupe_key IS NOT NULL AND EXISTS (\
+             SELECT 1 FROM store_tasks w WHERE w.kind = o.kind AND w.dedupe_key = o.dedupe_key \
+             AND w.id <> o.id AND (w.status = 'enqueued' OR ({} AND w.id < o.id))))",
+        orphan("o"),
+        orphan("w")
+    );
+    let dropped = match lease_ended_before {
+        Some(before) => {
+            let query = diesel::sql_query(sql).bind::<Timestamp, _>(before);
+            crate::per_backend!(conn, |c| query.execute(c))?
+        }
+        None => {
+            let query = diesel::sql_query(sql);
+            crate::per_backend!(conn, |c| query.execute(c))?
+        }
+    };
+    if dropped > 0 {
+        tracing::info!(
+            jobs = dropped,
+            "dropped orphaned jobs whose same job already waits"
+        );
+    }
+    Ok(dropped)
 }
 
 #[allow(clippy::type_complexity)]
