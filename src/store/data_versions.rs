@@ -5,9 +5,8 @@
 
 use diesel::prelude::*;
 
-use crate::db::schema::{project_data_versions, projects};
+use crate::db::schema::project_data_versions;
 use crate::db::DbConnection;
-use crate::store::projects::Project;
 
 /// Marks the project's page data as changed.
 pub fn bump(conn: &mut DbConnection, project_id: i64) -> QueryResult<()> {
@@ -21,21 +20,6 @@ pub fn bump(conn: &mut DbConnection, project_id: i64) -> QueryResult<()> {
         .set(project_data_versions::version.eq(project_data_versions::version + 1))
         .execute(c))
     .map(drop)
-}
-
-/// The project named `name` with its data version (0 before its first change), in one
-/// indexed read.
-pub fn find_project(conn: &mut DbConnection, name: &str) -> QueryResult<Option<(Project, i64)>> {
-    let found: Option<(Project, Option<i64>)> = projects::table
-        .left_join(project_data_versions::table)
-        .filter(projects::name.eq(name))
-        .select((
-            Project::as_select(),
-            project_data_versions::version.nullable(),
-        ))
-        .first(conn)
-        .optional()?;
-    Ok(found.map(|(project, version)| (project, version.unwrap_or(0))))
 }
 
 /// Every project's data version (projects never changed are absent: version 0).

@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::schema::{projects, runs};
+use crate::db::schema::{project_data_versions, projects, runs};
 use crate::db::DbConnection;
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
@@ -261,6 +261,24 @@ fn mark_default_branch_runs(conn: &mut DbConnection, id: i64, branch: &str) -> Q
     .set(runs::on_default_branch.eq(false))
     .execute(conn)?;
     Ok(on + off)
+}
+
+/// The project named `name` with its data version (0 before its first change), in one
+/// indexed read.
+pub fn find_with_data_version(
+    conn: &mut DbConnection,
+    name: &str,
+) -> QueryResult<Option<(Project, i64)>> {
+    let found: Option<(Project, Option<i64>)> = projects::table
+        .left_join(project_data_versions::table)
+        .filter(projects::name.eq(name))
+        .select((
+            Project::as_select(),
+            project_data_versions::version.nullable(),
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(found.map(|(project, version)| (project, version.unwrap_or(0))))
 }
 
 #[cfg(test)]

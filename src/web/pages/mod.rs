@@ -43,8 +43,7 @@ use super::page_cache::PageKey;
 use super::AppState;
 use crate::db::{DbConnection, DbError};
 use crate::error::ApiError;
-use crate::store::data_versions;
-use crate::store::projects::Project;
+use crate::store::projects::{self, Project};
 use error::PageError;
 
 /// The one stylesheet, compiled in so the binary serves the dashboard with no files around.
@@ -108,7 +107,10 @@ where
     F: FnOnce(&mut DbConnection, Project) -> QueryResult<T> + Send + 'static,
 {
     let name = project.to_owned();
-    let found = load(state, move |conn| data_versions::find_project(conn, &name)).await?;
+    let found = load(state, move |conn| {
+        projects::find_with_data_version(conn, &name)
+    })
+    .await?;
     let Some((project, data_version)) = found else {
         return Ok(None);
     };
