@@ -278,7 +278,6 @@ diesel::table! {
         project_id -> BigInt,
         kind -> Text,
         name -> Text,
-        last_seen_at -> Timestamp,
     }
 }
 

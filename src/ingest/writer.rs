@@ -192,13 +192,7 @@ impl<'a> RunWriter<'a> {
             source: source.as_str(),
         };
         results::set_run_counts(tx, run_id, &self.counts, &timing)?;
-        run_names::note(
-            tx,
-            self.upload.project_id,
-            &meta.branch,
-            &meta.job,
-            started_at,
-        )?;
+        run_names::note(tx, self.upload.project_id, &meta.branch, &meta.job)?;
         let warnings = self.final_warnings();
         let stored = queue::mark_stored(tx, self.task, now(), self.progress, &warnings)?;
         if !stored {

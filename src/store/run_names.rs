@@ -1,13 +1,9 @@
-//! Each project's branches and jobs with when a run was last seen on them: the filter
-//! choices of the pages, read from a few rows instead of every run of the project.
+//! Each project's branches and jobs: the filter choices of the pages, read from a few rows
+//! instead of every run of the project.
 //!
 //! A store adds the names of its run when they are new, and writes nothing when they are
-//! known, so concurrent stores of a project do not queue on the same rows; the scorer,
-//! one per project at a time, moves `last_seen_at` forward.
+//! known, so concurrent stores of a project do not queue on the same rows.
 
-use std::collections::BTreeMap;
-
-use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::schema::run_names;
@@ -17,13 +13,7 @@ const BRANCH: &str = "branch";
 const JOB: &str = "job";
 
 /// Adds the run's branch and job to the project's names, unless already there.
-pub fn note(
-    conn: &mut DbConnection,
-    project_id: i64,
-    branch: &str,
-    job: &str,
-    at: NaiveDateTime,
-) -> QueryResult<()> {
+pub fn note(conn: &mut DbConnection, project_id: i64, branch: &str, job: &str) -> QueryResult<()> {
     for (kind, name) in [(BRANCH, branch), (JOB, job)] {
         let known = run_names::table
             .find((project_id, kind, name))
@@ -38,39 +28,11 @@ pub fn note(
                 run_names::project_id.eq(project_id),
                 run_names::kind.eq(kind),
                 run_names::name.eq(name),
-                run_names::last_seen_at.eq(at),
             ))
             .on_conflict_do_nothing()
             .execute(c))?;
     }
     Ok(())
-}
-
-/// The newest start of a scored batch's runs per branch and per job.
-#[derive(Debug, Default)]
-pub struct Seen(BTreeMap<(&'static str, String), NaiveDateTime>);
-
-impl Seen {
-    pub fn add(&mut self, branch: &str, job: &str, at: NaiveDateTime) {
-        for key in [(BRANCH, branch.to_owned()), (JOB, job.to_owned())] {
-            let newest = self.0.entry(key).or_insert(at);
-            *newest = (*newest).max(at);
-        }
-    }
-
-    /// Moves each name's `last_seen_at` forward to what the batch saw (never back).
-    pub fn write(self, conn: &mut DbConnection, project_id: i64) -> QueryResult<()> {
-        for ((kind, name), at) in self.0 {
-            diesel::update(
-                run_names::table
-                    .find((project_id, kind, &name))
-                    .filter(run_names::last_seen_at.lt(at)),
-            )
-            .set(run_names::last_seen_at.eq(at))
-            .execute(conn)?;
-        }
-        Ok(())
-    }
 }
 
 /// The project's branches and jobs, each by name.

@@ -18,8 +18,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
+use super::data_versions;
 use super::impact::{self, DayCost, ImpactBatch, RerunKey};
-use super::{data_versions, run_names};
 use crate::analysis::{
     self, run_level, Evidence, Outcome, Params, RunContext, Status, TestResultObs, TestState,
 };
@@ -114,14 +114,12 @@ pub fn score_pending(
     let mut seq = last_seq.unwrap_or(0);
     let mut states = States::loaded_from(project_id);
     let mut costs = ImpactBatch::default();
-    let mut seen = run_names::Seen::default();
     for (key, tests) in pending {
         if !batch.run_ids.is_empty() && batch.results + tests.max(0) as u64 > max_results {
             break;
         }
         let run_id = key.0;
         let at = key.1;
-        seen.add(&key.2, &key.5, at);
         batch.results += score_one(
             conn,
             project_id,
@@ -142,7 +140,6 @@ pub fn score_pending(
     states.flush(conn, params, now)?;
     costs.write(conn, project_id)?;
     mark_inactive(conn, project_id, params)?;
-    seen.write(conn, project_id)?;
     data_versions::bump(conn, project_id)?;
     batch.status_changes = states.changes.changes();
     Ok(batch)
