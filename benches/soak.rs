@@ -180,10 +180,16 @@ fn main() {
     // Memory over time: a measurement on a clock, not a wait for anything.
     let mut memory = Vec::new();
     while started.elapsed() < duration {
-        memory.push((started.elapsed(), rss_kib(served.process.pid())));
+        memory.push((
+            started.elapsed(),
+            common::process::memory_kib(served.process.pid(), "VmRSS"),
+        ));
         std::thread::sleep(SAMPLE_EVERY.min(duration.saturating_sub(started.elapsed())));
     }
-    memory.push((started.elapsed(), rss_kib(served.process.pid())));
+    memory.push((
+        started.elapsed(),
+        common::process::memory_kib(served.process.pid(), "VmRSS"),
+    ));
     stop.store(true, Ordering::SeqCst);
     for client in clients {
         client.join().unwrap();
@@ -302,19 +308,6 @@ fn report(i: usize) -> String {
     }
     xml.push_str("</testsuite>");
     xml
-}
-
-/// Resident memory of `pid` in KiB, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -1061,7 +1061,7 @@ fn large_bodies(sizes: &Sizes) -> Vec<BodyFigures> {
             "branch=main&commit=warm",
             junit_report(10, 0).as_bytes(),
         );
-        let baseline_kib = peak_rss_kib(pid);
+        let baseline_kib = common::process::memory_kib(pid, "VmHWM");
         let started = Instant::now();
         let barrier = Arc::new(Barrier::new(BODIES));
         let sent: Vec<(u64, u64)> = std::thread::scope(|scope| {
@@ -1111,7 +1111,7 @@ fn large_bodies(sizes: &Sizes) -> Vec<BodyFigures> {
             report_bytes: sent.iter().map(|(report, _)| report).sum(),
             sent_bytes: sent.iter().map(|(_, wire)| wire).sum(),
             baseline_kib,
-            peak_kib: peak_rss_kib(pid),
+            peak_kib: common::process::memory_kib(pid, "VmHWM"),
             seconds: started.elapsed().as_secs_f64(),
         });
         server.stop();
@@ -1155,19 +1155,6 @@ impl<R: std::io::Read> std::io::Read for Counted<R> {
         self.read += n as u64;
         Ok(n)
     }
-}
-
-/// Peak resident memory (VmHWM) of `pid` in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// A JUnit report of about `bytes` bytes, written as it is read: distinct test names, so

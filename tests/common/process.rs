@@ -199,3 +199,17 @@ impl super::Endpoint for Served {
         format!("{}{path}", self.base_url)
     }
 }
+
+/// A memory figure of process `pid` in KiB from `/proc/PID/status`: `VmRSS` (resident now)
+/// or `VmHWM` (the peak); 0 when the process is gone.
+pub fn memory_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
