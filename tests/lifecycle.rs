@@ -340,6 +340,7 @@ storage_test!(fn the_status_lifecycle_moves_tests_on(db) {
     }
     let read = token(&db, "shop", Scope::Read);
     let tests = tests_by_name(&server, &read, "shop");
+    assert_counts_are_kept(&db, "shop", &[("healthy", 2), ("inactive", 1), ("skipped", 2)]);
 
     let fixed = &tests["fixed"];
     assert_eq!(fixed["status"], "healthy", "{fixed}");
@@ -368,6 +369,7 @@ storage_test!(fn the_status_lifecycle_moves_tests_on(db) {
     store(&server, &upload_token, &back[0]);
     let tests = tests_by_name(&server, &read, "shop");
     assert_eq!(tests["removed"]["status"], "healthy", "{}", tests["removed"]);
+    assert_counts_are_kept(&db, "shop", &[("healthy", 3), ("skipped", 2)]);
 
     // Scoring the history again from scratch gives the same statuses, since the same times.
     let rescored = std::process::Command::new(env!("CARGO_BIN_EXE_flakewatch"))
@@ -381,7 +383,32 @@ storage_test!(fn the_status_lifecycle_moves_tests_on(db) {
             assert_eq!(again[name][field], test[field], "{name} {field}");
         }
     }
+    // A rescore deletes every score and writes them again: the counts follow.
+    assert_counts_are_kept(&db, "shop", &[("healthy", 3), ("skipped", 2)]);
 });
+
+/// The project's test counts by status, as the database keeps them for the pages, are
+/// `expected` and agree with a count of its scores.
+fn assert_counts_are_kept(db: &TestDb, project: &str, expected: &[(&str, i64)]) {
+    use flakewatch::db::schema::test_scores;
+    use flakewatch::store::{projects, test_views};
+    let mut conn = db.connect();
+    let id = projects::find(&mut conn, project)
+        .unwrap()
+        .expect("project")
+        .id;
+    let kept = test_views::count_by_status(&mut conn, id).unwrap();
+    let mut counted: Vec<(String, i64)> = test_scores::table
+        .filter(test_scores::project_id.eq(id))
+        .group_by(test_scores::status)
+        .select((test_scores::status, diesel::dsl::count_star()))
+        .load(&mut conn)
+        .unwrap();
+    counted.sort();
+    let expected: Vec<(String, i64)> = expected.iter().map(|(s, n)| (s.to_string(), *n)).collect();
+    assert_eq!(kept, expected, "counts kept for the pages");
+    assert_eq!(counted, expected, "scores counted one by one");
+}
 
 storage_test!(fn skip_then_failure_is_a_failure_not_a_retry(db) {
     let server = TestServer::start(&db);

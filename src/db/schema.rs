@@ -289,6 +289,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    project_test_counts (project_id, status) {
+        project_id -> BigInt,
+        status -> Text,
+        tests -> BigInt,
+    }
+}
+
 diesel::joinable!(api_tokens -> projects (project_id));
 diesel::joinable!(web_sessions -> api_tokens (token_id));
 diesel::joinable!(runner_rates -> projects (project_id));
@@ -348,10 +356,12 @@ diesel::joinable!(notification_events -> tests (test_id));
 
 diesel::joinable!(run_names -> projects (project_id));
 diesel::joinable!(project_data_versions -> projects (project_id));
+diesel::joinable!(project_test_counts -> projects (project_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     run_names,
     project_data_versions,
+    project_test_counts,
     test_states,
     instance_secrets,
     projects,

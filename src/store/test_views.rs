@@ -6,7 +6,9 @@ use serde::Serialize;
 
 use super::impact::{self, Impact};
 use crate::analysis::Evidence;
-use crate::db::schema::{failure_messages, failure_signatures, results, runs, test_scores, tests};
+use crate::db::schema::{
+    failure_messages, failure_signatures, project_test_counts, results, runs, test_scores, tests,
+};
 use crate::db::DbConnection;
 use crate::tasks::model::NaiveDateTimeUtc;
 
@@ -182,7 +184,7 @@ type SummaryQuery<'a> = diesel::dsl::IntoBoxed<
     diesel::dsl::Select<
         diesel::dsl::Filter<
             diesel::dsl::InnerJoin<tests::table, test_scores::table>,
-            diesel::dsl::Eq<tests::project_id, i64>,
+            diesel::dsl::Eq<test_scores::project_id, i64>,
         >,
         SummaryColumns,
     >,
@@ -237,9 +239,10 @@ fn summary_columns() -> SummaryColumns {
 /// The project's scored tests with the filter's conditions (not its order or limit);
 /// `ran_in`: the runs a job or branch filter keeps tests of (see `filter_runs`).
 fn filtered(filter: &TestFilter, ran_in: Option<&[i64]>) -> SummaryQuery<'static> {
+    // The project is taken from the scores, so the list reads them by index in its order.
     let mut query = tests::table
         .inner_join(test_scores::table)
-        .filter(tests::project_id.eq(filter.project_id))
+        .filter(test_scores::project_id.eq(filter.project_id))
         .select(summary_columns())
         .into_boxed();
     if let Some(status) = &filter.status {
@@ -351,7 +354,7 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
             let (sql_offset, skip) = offsets((offset - ranked).max(0));
             let more = filtered(filter, ran_in.as_deref())
                 .filter(tests::id.ne_all(costly))
-                .order((test_scores::score.desc(), tests::id))
+                .order((test_scores::score.desc(), test_scores::test_id))
                 .offset(sql_offset)
                 .limit(if filter.owner.is_some() {
                     sql_limit
@@ -369,8 +372,12 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
         .offset(sql_offset)
         .limit(sql_limit);
     let query = match filter.sort {
-        TestSort::Impact | TestSort::Score => query.order((test_scores::score.desc(), tests::id)),
-        TestSort::FailureRate => query.order((test_scores::failure_rate.desc(), tests::id)),
+        TestSort::Impact | TestSort::Score => {
+            query.order((test_scores::score.desc(), test_scores::test_id))
+        }
+        TestSort::FailureRate => {
+            query.order((test_scores::failure_rate.desc(), test_scores::test_id))
+        }
         // Never-flaky tests last on both backends (PostgreSQL sorts NULL first when
         // descending, SQLite last).
         TestSort::LastFlaky => query.order((
@@ -586,14 +593,16 @@ fn failure_modes(conn: &mut DbConnection, test_id: i64) -> QueryResult<Vec<Failu
     Ok(modes)
 }
 
-/// How many scored tests the project has in each status.
+/// How many scored tests the project has in each status (statuses with none left out),
+/// as the database's triggers keep them with every write to the scores.
 pub fn count_by_status(
     conn: &mut DbConnection,
     project_id: i64,
 ) -> QueryResult<Vec<(String, i64)>> {
-    test_scores::table
-        .filter(test_scores::project_id.eq(project_id))
-        .group_by(test_scores::status)
-        .select((test_scores::status, diesel::dsl::count_star()))
+    project_test_counts::table
+        .filter(project_test_counts::project_id.eq(project_id))
+        .filter(project_test_counts::tests.gt(0))
+        .order(project_test_counts::status)
+        .select((project_test_counts::status, project_test_counts::tests))
         .load(conn)
 }

@@ -1,0 +1,4 @@
+DROP TRIGGER test_scores_counted_on_delete;
+DROP TRIGGER test_scores_counted_on_update;
+DROP TRIGGER test_scores_counted_on_insert;
+DROP TABLE project_test_counts;
