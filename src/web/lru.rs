@@ -55,6 +55,18 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         }
     }
 
+    /// Drops every entry whose key `keep` refuses.
+    pub fn retain(&mut self, mut keep: impl FnMut(&K) -> bool) {
+        let by_use = &mut self.by_use;
+        self.entries.retain(|key, (_, used)| {
+            let kept = keep(key);
+            if !kept {
+                by_use.remove(used);
+            }
+            kept
+        });
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -92,5 +104,20 @@ mod tests {
         lru.put(1, "one");
         assert_eq!(lru.get(&1), None);
         assert_eq!(lru.len(), 0);
+    }
+
+    #[test]
+    fn retain_drops_the_refused_and_the_rest_still_age() {
+        let mut lru = Lru::new(3);
+        lru.put(1, "one");
+        lru.put(2, "two");
+        lru.put(3, "three");
+        lru.retain(|key| *key != 2);
+        assert_eq!(lru.len(), 2);
+        assert_eq!(lru.get(&2), None);
+        lru.put(4, "four");
+        lru.put(5, "five");
+        assert_eq!(lru.get(&1), None, "1 was used least recently");
+        assert_eq!(lru.get(&3), Some(&"three"));
     }
 }

@@ -56,8 +56,18 @@ impl<T: Any + Send + Sync> Drop for Landing<'_, T> {
 
 pub struct PageCache {
     capacity: usize,
-    entries: Mutex<Lru<PageKey, Entry>>,
+    entries: Mutex<Kept>,
     in_flight: Mutex<HashMap<PageKey, Flight>>,
+}
+
+/// The entries, and each project's newest data version among them: entries of older
+/// versions can never be asked for again (a request reads the version first), so they
+/// go as soon as a newer one is kept. A project changing all the time (uploads scored
+/// every few seconds) then holds one version's pages, not the cache's capacity of stale
+/// ones.
+struct Kept {
+    pages: Lru<PageKey, Entry>,
+    newest: HashMap<i64, i64>,
 }
 
 impl PageCache {
@@ -66,7 +76,10 @@ impl PageCache {
     pub fn new(capacity: usize) -> PageCache {
         PageCache {
             capacity,
-            entries: Mutex::new(Lru::new(capacity)),
+            entries: Mutex::new(Kept {
+                pages: Lru::new(capacity),
+                newest: HashMap::new(),
+            }),
             in_flight: Mutex::new(HashMap::new()),
         }
     }
@@ -142,23 +155,42 @@ impl PageCache {
 
     /// The data kept under `key`, when it is still fresh and of type `T`.
     pub fn get<T: Any + Send + Sync>(&self, key: &PageKey) -> Option<Arc<T>> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let (stored, value) = entries.get(key)?.clone();
+        let mut kept = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (stored, value) = kept.pages.get(key)?.clone();
         if stored.elapsed() > FRESH_FOR {
-            entries.remove(key);
+            kept.pages.remove(key);
             return None;
         }
         value.downcast::<T>().ok()
     }
 
+    /// Keeps `value` under `key`, unless a newer version of the project's data is kept
+    /// already; a newer version drops the project's older entries.
     pub fn put<T: Any + Send + Sync>(&self, key: PageKey, value: Arc<T>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.put(key, (Instant::now(), value));
+        let mut kept = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let newest = kept
+            .newest
+            .entry(key.project_id)
+            .or_insert(key.data_version);
+        if key.data_version < *newest {
+            return;
+        }
+        if key.data_version > *newest {
+            *newest = key.data_version;
+            let (project_id, version) = (key.project_id, key.data_version);
+            kept.pages
+                .retain(|k| k.project_id != project_id || k.data_version >= version);
+        }
+        kept.pages.put(key, (Instant::now(), value));
     }
 
     /// Entries held now.
     pub fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pages
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -193,6 +225,27 @@ mod tests {
             cache.get::<i64>(&key(1, 3)).is_none(),
             "another page's type"
         );
+    }
+
+    #[test]
+    fn a_newer_version_drops_the_projects_older_entries_only() {
+        let cache = PageCache::new(8);
+        cache.put(key(1, 3), Arc::new("shop v3".to_owned()));
+        cache.put(key(2, 3), Arc::new("docs v3".to_owned()));
+        cache.put(key(1, 4), Arc::new("shop v4".to_owned()));
+        assert!(
+            cache.get::<String>(&key(1, 3)).is_none(),
+            "older version dropped"
+        );
+        assert!(cache.get::<String>(&key(1, 4)).is_some());
+        assert!(
+            cache.get::<String>(&key(2, 3)).is_some(),
+            "other project kept"
+        );
+        // A computation that began before the change ends after it: not kept.
+        cache.put(key(1, 3), Arc::new("shop v3 again".to_owned()));
+        assert!(cache.get::<String>(&key(1, 3)).is_none());
+        assert_eq!(cache.len(), 2);
     }
 
     #[tokio::test]
