@@ -127,6 +127,9 @@ fn run_backend(db: &TestDb, backend: &str, options: &Options) {
         seeded_in.as_secs_f64()
     );
 
+    if backend == "postgres" {
+        print_hot_updates(db);
+    }
     let pages = pages_of(PROJECT, &interesting_ids(db, PROJECT));
     println!("### page cache on: cache hits (each URL computed once, then kept)\n");
     println!(
@@ -399,6 +402,34 @@ fn data_size(db: &TestDb, project: &str) -> (i64, i64, i64) {
             "results WHERE run_id IN (SELECT id FROM runs WHERE project_id = {id})"
         )),
     )
+}
+
+/// How many updates of the scorer's tables were HOT (no index entries written): an index
+/// on a column that changes at every run would show here as a falling share.
+fn print_hot_updates(db: &TestDb) {
+    #[derive(QueryableByName)]
+    struct Updates {
+        #[diesel(sql_type = Text)]
+        relname: String,
+        #[diesel(sql_type = BigInt)]
+        updates: i64,
+        #[diesel(sql_type = BigInt)]
+        hot: i64,
+    }
+    let rows: Vec<Updates> = diesel::sql_query(
+        "SELECT relname::text AS relname, n_tup_upd AS updates, n_tup_hot_upd AS hot \
+         FROM pg_stat_user_tables WHERE relname IN ('test_scores', 'test_states') ORDER BY 1",
+    )
+    .load(&mut db.connect())
+    .expect("read pg_stat_user_tables");
+    for row in rows {
+        let share = 100.0 * row.hot as f64 / row.updates.max(1) as f64;
+        println!(
+            "{}: {} updates, {} HOT ({share:.1} %)",
+            row.relname, row.updates, row.hot
+        );
+    }
+    println!();
 }
 
 /// Logs the plan of every statement slower than 20 ms in the bench database, so the
