@@ -312,7 +312,19 @@ fn pages_of(project: &str, ids: &Ids) -> Vec<(&'static str, String, Auth)> {
         ("tests", format!("{p}/tests"), Auth::None),
         (
             "tests, flaky, searched",
-            format!("{p}/tests?status=flaky&q=test"),
+            format!("{p}/tests?status=flaky&search=test"),
+            Auth::None,
+        ),
+        // Text that few names hold, and text that none does: without an index of the
+        // names, each reads every name of the project.
+        (
+            "tests, searched: rare text",
+            format!("{p}/tests?search=test_4242"),
+            Auth::None,
+        ),
+        (
+            "tests, searched: no match",
+            format!("{p}/tests?search=nothing-like-it"),
             Auth::None,
         ),
         ("test", format!("{p}/tests/{}", ids.flaky_test), Auth::None),

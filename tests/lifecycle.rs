@@ -11,6 +11,7 @@ use common::api::{await_task, get_json as get, token, upload, upload_ok};
 use common::{http, TestDb, TestServer};
 use diesel::prelude::*;
 use flakewatch::db::schema::runs;
+use flakewatch::db::DbConnection;
 use flakewatch::store::tokens::Scope;
 use serde_json::Value;
 
@@ -558,6 +559,59 @@ storage_test!(fn search_takes_underscores_and_percents_literally(db) {
         let (status, list) = get(&server, &read, &format!("/api/v1/projects/shop/tests?search={query}"));
         assert_eq!(status, 200, "{list}");
         assert_eq!(names(&list), expected, "search {search}");
+    }
+});
+
+storage_test!(fn search_reads_names_through_the_index_and_keeps_projects_apart(db) {
+    let server = TestServer::start(&db);
+    let shop_names = ["checkout_applies_coupon", "checkout_rejects_expired_card", "login_works", "ab"];
+    let shop = runs("main", start(), 1, |_| shop_names.iter().map(|n| (*n, Did::Pass)).collect());
+    store(&server, &token(&db, "shop", Scope::Upload), &shop[0]);
+    let billing = runs("main", start(), 1, |_| vec![("checkout_applies_coupon", Did::Pass)]);
+    store(&server, &token(&db, "billing", Scope::Upload), &billing[0]);
+
+    let search = |project: &str, text: &str| {
+        let read = token(&db, project, Scope::Read);
+        let (status, list) = get(&server, &read, &format!("/api/v1/projects/{project}/tests?search={text}"));
+        assert_eq!(status, 200, "{list}");
+        names(&list)
+    };
+    // Through the index (3 characters or more), by name or by class name (`app.Cart`).
+    assert_eq!(search("shop", "checkout"), ["checkout_applies_coupon", "checkout_rejects_expired_card"]);
+    assert_eq!(search("shop", "COUPON"), ["checkout_applies_coupon"]);
+    assert_eq!(search("shop", "app.cart"), ["ab", "checkout_applies_coupon", "checkout_rejects_expired_card", "login_works"]);
+    assert_eq!(search("shop", "nothing-like-it"), Vec::<String>::new());
+    // Too short for a trigram: every name is read instead.
+    assert_eq!(search("shop", "ab"), ["ab"]);
+    // Another project's test of the same name is never listed.
+    assert_eq!(search("billing", "checkout"), ["checkout_applies_coupon"]);
+
+    let mut conn = db.connect();
+    match &mut conn {
+        DbConnection::Sqlite(sqlite) => {
+            // The index holds no text of its own: it must agree with `tests` after inserts
+            // and after deletes (the check fails with "database disk image is malformed").
+            let check = "INSERT INTO tests_search (tests_search) VALUES ('integrity-check')";
+            diesel::sql_query(check).execute(sqlite).expect("index agrees after uploads");
+            diesel::sql_query("DELETE FROM tests WHERE project_id = (SELECT id FROM projects WHERE name = 'shop')")
+                .execute(sqlite)
+                .unwrap();
+            diesel::sql_query(check).execute(sqlite).expect("index agrees after deletes");
+            assert_eq!(search("billing", "coupon"), ["checkout_applies_coupon"]);
+        }
+        DbConnection::Postgres(pg) => {
+            #[derive(QueryableByName)]
+            struct Found {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            let found: Found = diesel::sql_query(
+                "SELECT count(*) AS n FROM pg_indexes WHERE indexname IN ('tests_name_trigrams', 'tests_classname_trigrams')",
+            )
+            .get_result(pg)
+            .unwrap();
+            assert_eq!(found.n, 2, "the trigram indexes exist where pg_trgm can be created");
+        }
     }
 });
 

@@ -21,6 +21,7 @@ pub mod sessions;
 pub mod spool;
 pub mod staging;
 pub mod task_views;
+pub mod test_search;
 pub mod test_views;
 pub mod tokens;
 pub mod uploads;

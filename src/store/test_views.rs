@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::impact::{self, Impact};
+use super::test_search;
 use crate::analysis::Evidence;
 use crate::db::schema::{
     failure_messages, failure_signatures, project_test_counts, results, runs, test_scores, tests,
@@ -236,9 +237,28 @@ fn summary_columns() -> SummaryColumns {
     )
 }
 
-/// The project's scored tests with the filter's conditions (not its order or limit);
-/// `ran_in`: the runs a job or branch filter keeps tests of (see `filter_runs`).
-fn filtered(filter: &TestFilter, ran_in: Option<&[i64]>) -> SummaryQuery<'static> {
+/// What a list reads besides its filter: the runs a job or branch filter keeps tests of
+/// (see `filter_runs`), and the tests a name search can match (`test_search`).
+struct Narrowed {
+    ran_in: Option<Vec<i64>>,
+    named: Option<Vec<i64>>,
+}
+
+impl Narrowed {
+    fn read(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Narrowed> {
+        let named = match &filter.search {
+            Some(text) => test_search::candidates(conn, filter.project_id, text)?,
+            None => None,
+        };
+        Ok(Narrowed {
+            ran_in: filter_runs(conn, filter)?,
+            named,
+        })
+    }
+}
+
+/// The project's scored tests with the filter's conditions (not its order or limit).
+fn filtered(filter: &TestFilter, narrowed: &Narrowed) -> SummaryQuery<'static> {
     // The project is taken from the scores, so the list reads them by index in its order.
     let mut query = tests::table
         .inner_join(test_scores::table)
@@ -257,7 +277,12 @@ fn filtered(filter: &TestFilter, ran_in: Option<&[i64]>) -> SummaryQuery<'static
                 .or(lower(tests::classname).like(pattern).escape('\\')),
         );
     }
-    match ran_in {
+    if let Some(named) = &narrowed.named {
+        // On the scores' key, which the score-order index holds, so a walk of that index
+        // checks it without reading the test.
+        query = query.filter(test_scores::test_id.eq_any(named.clone()));
+    }
+    match &narrowed.ran_in {
         Some(runs) => query.filter(
             tests::id.eq_any(
                 results::table
@@ -296,7 +321,7 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
     let since = impact_since(conn, filter.project_id)?;
     let impacts = impact::over_window(conn, filter.project_id, since, None)?;
     let context = Context::load(conn, filter.project_id)?;
-    let ran_in = filter_runs(conn, filter)?;
+    let narrowed = Narrowed::read(conn, filter)?;
     let with_impact = |summary: TestSummary| {
         context.fill(TestSummary {
             impact: impacts.get(&summary.id).copied().unwrap_or_default(),
@@ -330,7 +355,7 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
         // The tests that cost something, ranked in memory (there are few), then the rest by
         // score.
         let costly: Vec<i64> = impacts.keys().copied().collect();
-        tests = filtered(filter, ran_in.as_deref())
+        tests = filtered(filter, &narrowed)
             .filter(tests::id.eq_any(costly.clone()))
             .load::<SummaryRow>(conn)?
             .into_iter()
@@ -352,7 +377,7 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
         let rest = filter.limit - tests.len() as i64;
         if rest > 0 {
             let (sql_offset, skip) = offsets((offset - ranked).max(0));
-            let more = filtered(filter, ran_in.as_deref())
+            let more = filtered(filter, &narrowed)
                 .filter(tests::id.ne_all(costly))
                 .order((test_scores::score.desc(), test_scores::test_id))
                 .offset(sql_offset)
@@ -368,7 +393,7 @@ pub fn list(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Vec<Tes
         return Ok(tests);
     }
     let (sql_offset, skip) = offsets(filter.offset.max(0));
-    let query = filtered(filter, ran_in.as_deref())
+    let query = filtered(filter, &narrowed)
         .offset(sql_offset)
         .limit(sql_limit);
     let query = match filter.sort {

@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS tests_classname_trigrams;
+DROP INDEX IF EXISTS tests_name_trigrams;

@@ -1,0 +1,82 @@
+//! Which of a project's tests a name search can match, read from the names' trigram index
+//! instead of every name (see the `tests_name_search` migration).
+//!
+//! On PostgreSQL the list's own `LIKE` conditions use the trigram indexes: its planner
+//! knows from statistics when a text is rare (read the index) or common (walk the score
+//! order and stop after a page). SQLite's planner cannot tell, so it is told here: the
+//! index's matches are read up to `NARROWS_TO`; that few narrow the list to their ids,
+//! more mean the text is common and the list walks the score order as it did before.
+
+use std::collections::BTreeSet;
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+use crate::db::DbConnection;
+
+/// Most matches that still narrow the list to their ids (each id is a bound parameter).
+const NARROWS_TO: usize = 10_000;
+
+/// Shortest text the trigram index can look up: a run of 3 characters.
+const TRIGRAM: usize = 3;
+
+/// The ids of the project's tests whose name or class name may contain `text` (a superset
+/// of the list's own, exact condition); `None` when the index cannot narrow the search:
+/// on PostgreSQL, for text with no run of 3 plain characters, or when it is common.
+pub fn candidates(
+    conn: &mut DbConnection,
+    project_id: i64,
+    text: &str,
+) -> QueryResult<Option<Vec<i64>>> {
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return Ok(None);
+    };
+    if !has_trigram(text) {
+        return Ok(None);
+    }
+    #[derive(QueryableByName)]
+    struct Match {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    // `LIKE` without ESCAPE is what the index answers: `_` and `%` in the text then match
+    // more than themselves, which only widens the candidates.
+    let pattern = format!("%{}%", text.to_lowercase());
+    let matches: Vec<Match> = diesel::sql_query(
+        "SELECT id FROM (SELECT rowid AS id FROM tests_search \
+             WHERE name LIKE ?1 AND project_id = ?2 LIMIT ?3) \
+         UNION ALL \
+         SELECT id FROM (SELECT rowid AS id FROM tests_search \
+             WHERE classname LIKE ?1 AND project_id = ?2 LIMIT ?3)",
+    )
+    .bind::<Text, _>(&pattern)
+    .bind::<BigInt, _>(project_id)
+    .bind::<BigInt, _>(NARROWS_TO as i64 + 1)
+    .load(sqlite)?;
+    if matches.len() > NARROWS_TO {
+        return Ok(None);
+    }
+    let ids: BTreeSet<i64> = matches.into_iter().map(|m| m.id).collect();
+    Ok(Some(ids.into_iter().collect()))
+}
+
+/// Whether `text` holds 3 characters in a row that `LIKE` takes as themselves.
+fn has_trigram(text: &str) -> bool {
+    text.split(['%', '_'])
+        .any(|run| run.chars().count() >= TRIGRAM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_text_with_three_plain_characters_in_a_row_has_a_trigram() {
+        assert!(has_trigram("cache"));
+        assert!(has_trigram("test_4242"));
+        assert!(has_trigram("éàü"));
+        assert!(!has_trigram("ab"));
+        assert!(!has_trigram("a_b_c%d"));
+        assert!(!has_trigram(""));
+    }
+}
