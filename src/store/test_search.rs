@@ -7,8 +7,6 @@
 //! index's matches are read up to `NARROWS_TO`; that few narrow the list to their ids,
 //! more mean the text is common and the list walks the score order as it did before.
 
-use std::collections::BTreeSet;
-
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
@@ -42,12 +40,9 @@ pub fn candidates(
     // `LIKE` without ESCAPE is what the index answers: `_` and `%` in the text then match
     // more than themselves, which only widens the candidates.
     let pattern = format!("%{}%", text.to_lowercase());
+    // Class name and name are indexed as one text: a superset of either containing it.
     let matches: Vec<Match> = diesel::sql_query(
-        "SELECT id FROM (SELECT rowid AS id FROM tests_search \
-             WHERE name LIKE ?1 AND project_id = ?2 LIMIT ?3) \
-         UNION ALL \
-         SELECT id FROM (SELECT rowid AS id FROM tests_search \
-             WHERE classname LIKE ?1 AND project_id = ?2 LIMIT ?3)",
+        "SELECT rowid AS id FROM tests_search WHERE text LIKE ?1 AND project_id = ?2 LIMIT ?3",
     )
     .bind::<Text, _>(&pattern)
     .bind::<BigInt, _>(project_id)
@@ -56,8 +51,7 @@ pub fn candidates(
     if matches.len() > NARROWS_TO {
         return Ok(None);
     }
-    let ids: BTreeSet<i64> = matches.into_iter().map(|m| m.id).collect();
-    Ok(Some(ids.into_iter().collect()))
+    Ok(Some(matches.into_iter().map(|m| m.id).collect()))
 }
 
 /// Whether `text` holds 3 characters in a row that `LIKE` takes as themselves.
