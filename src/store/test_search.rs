@@ -3,9 +3,10 @@
 //!
 //! On PostgreSQL the list's own `LIKE` conditions use the trigram indexes: its planner
 //! knows from statistics when a text is rare (read the index) or common (walk the score
-//! order and stop after a page). SQLite's planner cannot tell, so it is told here: the
-//! index's matches are read up to `NARROWS_TO`; that few narrow the list to their ids,
-//! more mean the text is common and the list walks the score order as it did before.
+//! order and stop after a page). SQLite's planner cannot tell, so it is told here: in a
+//! list longer than `WALK_IS_SHORT`, the index's matches are read up to `NARROWS_TO`; that
+//! few narrow the list to their ids, more mean the text is common and the list walks the
+//! score order as it did before.
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -15,21 +16,26 @@ use crate::db::DbConnection;
 /// Most matches that still narrow the list to their ids (each id is a bound parameter).
 const NARROWS_TO: usize = 10_000;
 
+/// Lists that walk no more tests than this are not narrowed: the walk costs no more than
+/// reading the index.
+const WALK_IS_SHORT: i64 = 1_000;
 /// Shortest text the trigram index can look up: a run of 3 characters.
 const TRIGRAM: usize = 3;
 
-/// The ids of the project's tests whose name or class name may contain `text` (a superset
-/// of the list's own, exact condition); `None` when the index cannot narrow the search:
-/// on PostgreSQL, for text with no run of 3 plain characters, or when it is common.
+/// The ids of the project's tests, and only its, whose name or class name may contain
+/// `text` (a superset of the list's own, exact condition). `None` when the index does not
+/// narrow the search: on PostgreSQL; when the list would walk only `walked` tests (a short
+/// walk); for text with no run of 3 plain characters; or when the text is common.
 pub fn candidates(
     conn: &mut DbConnection,
     project_id: i64,
     text: &str,
+    walked: i64,
 ) -> QueryResult<Option<Vec<i64>>> {
     let DbConnection::Sqlite(sqlite) = conn else {
         return Ok(None);
     };
-    if !has_trigram(text) {
+    if walked <= WALK_IS_SHORT || !has_trigram(text) {
         return Ok(None);
     }
     #[derive(QueryableByName)]
