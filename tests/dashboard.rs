@@ -540,7 +540,7 @@ fn in_queue(server: &TestServer, task: &str) -> i64 {
             return id;
         }
         runtime
-            .block_on(tokio::time::timeout_at(deadline, changes.recv()))
+            .block_on(async { tokio::time::timeout_at(deadline, changes.recv()).await })
             .expect("the upload did not enter the queue within 30 s")
             .expect("the server's signals are gone");
     }
@@ -598,6 +598,32 @@ storage_test!(fn a_cancelled_task_shows_at_once_on_the_tasks_page(db) {
     let cart = ok(&server, "/tasks?project=cart");
     assert!(cart.contains(&depth("enqueued", 1)) && cart.contains(&depth("cancelled", 0)), "{cart}");
     assert!(cart.contains(&cart_task) && !cart.contains(&shop_task), "only cart's tasks: {cart}");
+});
+
+// The list shows the 50 newest tasks; older ones are a seek page away, under the same
+// filters, with a way back to the newest.
+storage_test!(fn the_tasks_page_pages_back_to_older_tasks(db) {
+    let server = TestServer::start_with(&db, ServerOptions { workers: 0, ..ServerOptions::default() });
+    let upload = token(&db, "shop", Scope::Upload);
+    let body = report(&[("a", Did::Pass)]);
+    let ids: Vec<i64> = (0..51)
+        .map(|i| in_queue(&server, &upload_ok(&server, &upload, &format!("branch=main&commit=c{i}"), body.as_bytes())))
+        .collect();
+    let rows = |html: &str| html.matches("<tr id=\"task-").count();
+    for filter in ["", "status=enqueued&"] {
+        let first = ok(&server, &format!("/tasks?{filter}"));
+        assert_eq!(rows(&first), 50, "{first}");
+        assert!(first.contains(&format!("id=\"task-{}\"", ids[50])) && !first.contains(&format!("id=\"task-{}\"", ids[0])), "{first}");
+        assert!(first.contains(&depth("enqueued", 51)), "the counts cover every page: {first}");
+        let older = links(&first, &format!("/tasks?{filter}cursor="));
+        assert_eq!(older.len(), 1, "one link to the older tasks: {first}");
+        let second = ok(&server, &older[0]);
+        assert_eq!(rows(&second), 1, "{second}");
+        assert!(second.contains(&format!("id=\"task-{}\"", ids[0])), "{second}");
+        assert!(second.contains("← Newest</a>") && !second.contains("Older tasks"), "{second}");
+    }
+    let bad = error_page(&server, "/tasks?cursor=yesterday", 400);
+    assert!(bad.contains("<code>cursor</code>"), "{bad}");
 });
 
 storage_test!(fn a_test_named_like_a_script_is_inert_on_every_page(db) {

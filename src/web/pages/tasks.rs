@@ -17,24 +17,29 @@ use super::{load, render, trends, PageError};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::store::{projects, task_views};
-use crate::tasks::queue::{self, ProjectScope, TaskFilter};
+use crate::tasks::queue::{self, ListPosition, ProjectScope, TaskFilter};
 use crate::tasks::{TaskStatus, TaskView};
 use crate::web::access::Viewer;
+use crate::web::api::cursor::Cursor;
 use crate::web::api::tasks::{request_cancel, token_of};
 use crate::web::charts::{self, Daily, Line};
 use crate::web::recent_cache::{self, Recent};
 use crate::web::AppState;
 
-/// Tasks listed, newest first.
-const SHOWN: i64 = 200;
+/// Tasks listed per page, newest first. Each row costs the page more than everything
+/// else on it together (its upload, project and run, its token, seven timestamps): 200
+/// rows made the page the dashboard's slowest, so older tasks are a page away instead.
+const SHOWN: i64 = 50;
 /// Days the queue chart covers, up to today.
 const CHART_DAYS: i64 = 30;
 
-/// `?project=&status=`, validated and written back into links.
+/// `?project=&status=&cursor=`, validated and written back into links.
 #[derive(Debug, Clone, Default)]
 struct TasksQuery {
     project: Option<String>,
     status: Option<TaskStatus>,
+    /// The last task of the page before: this page lists older ones.
+    cursor: Option<Cursor>,
 }
 
 impl TasksQuery {
@@ -44,7 +49,25 @@ impl TasksQuery {
         Ok(TasksQuery {
             project: params::text(query, "project"),
             status: params::choice(query, "status", &statuses)?,
+            cursor: Cursor::from_query(query)?,
         })
+    }
+
+    /// This list's filters with another page (`None`: the newest).
+    fn href(&self, cursor: Option<Cursor>) -> String {
+        params::link(
+            "/tasks",
+            &[
+                ("project", self.project.clone().unwrap_or_default()),
+                (
+                    "status",
+                    self.status
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                ),
+                ("cursor", cursor.map(|c| c.encode()).unwrap_or_default()),
+            ],
+        )
     }
 }
 
@@ -71,6 +94,8 @@ struct TasksPage {
     projects: Vec<String>,
     query: TasksQuery,
     days: Days,
+    /// The next page, of older tasks, when there are any.
+    next: Option<String>,
     chart: String,
     /// When the chart's data was read (UTC, `%H:%M:%S`), and how long it is kept at most.
     chart_at: String,
@@ -95,6 +120,11 @@ impl TasksPage {
                 ("status", status.as_str().to_owned()),
             ],
         )
+    }
+
+    /// The newest tasks under the same filters.
+    fn first_href(&self) -> String {
+        self.query.href(None)
     }
 
     fn is_filtered(&self) -> bool {
@@ -132,6 +162,12 @@ pub async fn tasks_page(
         )));
     };
     let chart = queue_chart(&state, live.scope, days).await?;
+    let next = live.tasks.last().filter(|_| live.more).map(|last| {
+        query.href(Some(Cursor {
+            at: last.received_at.0,
+            id: last.id,
+        }))
+    });
     let rows = live
         .tasks
         .into_iter()
@@ -156,6 +192,7 @@ pub async fn tasks_page(
         projects: live.projects,
         query,
         days,
+        next,
         chart_at: chart.computed_at.format("%H:%M:%S").to_string(),
         chart_period_s: recent_cache::PERIOD.as_secs(),
         chart: chart.value.clone(),
@@ -167,6 +204,8 @@ pub async fn tasks_page(
 struct Live {
     depth: Vec<(TaskStatus, i64)>,
     tasks: Vec<TaskView>,
+    /// Whether older tasks match too.
+    more: bool,
     /// Names of the projects the viewer may pick.
     projects: Vec<String>,
     backlog: queue::ScoringBacklog,
@@ -203,14 +242,22 @@ fn gather(
     let filter = TaskFilter {
         projects: scope.clone(),
         status: query.status,
-        limit: SHOWN,
+        after: query.cursor.map(|c| ListPosition {
+            received_at: c.at,
+            id: c.id,
+        }),
+        // One more than shown tells whether there is an older page.
+        limit: SHOWN + 1,
         ..TaskFilter::default()
     };
-    let tasks = queue::list(conn, &filter, chrono::Utc::now().naive_utc())?;
+    let mut tasks = queue::list(conn, &filter, chrono::Utc::now().naive_utc())?;
+    let more = tasks.len() as i64 > SHOWN;
+    tasks.truncate(SHOWN as usize);
     let backlog = queue::scoring_backlog(conn, &scope)?;
     Ok(Some(Live {
         depth,
         tasks,
+        more,
         projects: visible.into_iter().map(|project| project.name).collect(),
         backlog,
         scope,
