@@ -3,11 +3,14 @@
 
 mod common;
 
-use common::api::{await_task, token, upload_ok};
+use std::time::Duration;
+
+use common::api::{await_task, get_json, get_text, token, upload_ok};
 use common::{http, ServerOptions, TestDb, TestServer};
 use flakewatch::store::run_views::{self, RunRow};
 use flakewatch::store::tokens::Scope;
 use flakewatch::store::{data_versions, projects, run_verdicts, test_views};
+use serde_json::Value;
 
 const XSS: &str = "<script>alert(1)</script>";
 
@@ -522,6 +525,107 @@ fn the_tasks_page_counts_uploads_waiting_in_the_sqlite_spool() {
     );
 }
 
+/// Waits (30 s at most) until an upload's task is in the queue: at once on PostgreSQL;
+/// on SQLite once the spool has moved it (its id is 0 until then).
+fn in_queue(server: &TestServer, task: &str) -> i64 {
+    let mut changes = server.workers.signals.subscribe_changed();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let id = common::api::task(server, task)["id"].as_i64().unwrap();
+        if id > 0 {
+            return id;
+        }
+        runtime
+            .block_on(async { tokio::time::timeout_at(deadline, changes.recv()).await })
+            .expect("the upload did not enter the queue within 30 s")
+            .expect("the server's signals are gone");
+    }
+}
+
+/// The row of task `id` on the tasks page.
+fn task_row(html: &str, id: i64) -> String {
+    let start = format!("<tr id=\"task-{id}\">");
+    html.split(&start)
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .unwrap_or_else(|| panic!("no row of task {id}: {html}"))
+        .to_owned()
+}
+
+/// A count card of the tasks page: `n` tasks in `status`.
+fn depth(status: &str, n: i64) -> String {
+    format!("<span class=\"big status-{status}\">{n}</span> {status}")
+}
+
+// With no worker, uploads wait in the queue; cancelling one shows on the tasks page at
+// once (its counts and its row), whatever the page keeps, and a project's filter shows
+// only its own tasks.
+storage_test!(fn a_cancelled_task_shows_at_once_on_the_tasks_page(db) {
+    let server = TestServer::start_with(&db, ServerOptions { workers: 0, ..ServerOptions::default() });
+    let body = report(&[("a", Did::Pass)]);
+    let shop_task = upload_ok(&server, &token(&db, "shop", Scope::Upload), "branch=main&commit=s1", body.as_bytes());
+    let cart_task = upload_ok(&server, &token(&db, "cart", Scope::Upload), "branch=main&commit=k1", body.as_bytes());
+    let (shop_id, cart_id) = (in_queue(&server, &shop_task), in_queue(&server, &cart_task));
+    for _ in 0..2 {
+        let html = ok(&server, "/tasks");
+        assert!(html.contains(&depth("enqueued", 2)) && html.contains(&depth("cancelled", 0)), "{html}");
+        assert!(task_row(&html, shop_id).contains(&format!("<code>{shop_task}</code>")), "{html}");
+        assert!(task_row(&html, cart_id).contains("status-enqueued"), "{html}");
+        assert!(html.contains(" UTC (redrawn every 5 s at most)"), "the chart says how fresh it is: {html}");
+    }
+
+    let admin = token(&db, "shop", Scope::Admin);
+    let mut answer = http()
+        .post(server.url(&format!("/api/v1/tasks/{shop_task}/cancel")))
+        .header("Authorization", &format!("Bearer {admin}"))
+        .send_empty()
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.body_mut().read_json::<Value>().unwrap()["status"], "cancelled");
+
+    let html = ok(&server, "/tasks");
+    assert!(html.contains(&depth("enqueued", 1)) && html.contains(&depth("cancelled", 1)), "counted at once: {html}");
+    assert!(task_row(&html, shop_id).contains("<span class=\"status status-cancelled\">cancelled</span>"), "{html}");
+    assert!(task_row(&html, cart_id).contains("status-enqueued"), "{html}");
+
+    let shop = ok(&server, "/tasks?project=shop");
+    assert!(shop.contains(&depth("cancelled", 1)) && shop.contains(&depth("enqueued", 0)), "{shop}");
+    assert!(!shop.contains(&cart_task) && !shop.contains(&format!("id=\"task-{cart_id}\"")), "only shop's tasks: {shop}");
+    let cart = ok(&server, "/tasks?project=cart");
+    assert!(cart.contains(&depth("enqueued", 1)) && cart.contains(&depth("cancelled", 0)), "{cart}");
+    assert!(cart.contains(&cart_task) && !cart.contains(&shop_task), "only cart's tasks: {cart}");
+});
+
+// The list shows the 50 newest tasks; older ones are a seek page away, under the same
+// filters, with a way back to the newest.
+storage_test!(fn the_tasks_page_pages_back_to_older_tasks(db) {
+    let server = TestServer::start_with(&db, ServerOptions { workers: 0, ..ServerOptions::default() });
+    let upload = token(&db, "shop", Scope::Upload);
+    let body = report(&[("a", Did::Pass)]);
+    let ids: Vec<i64> = (0..51)
+        .map(|i| in_queue(&server, &upload_ok(&server, &upload, &format!("branch=main&commit=c{i}"), body.as_bytes())))
+        .collect();
+    let rows = |html: &str| html.matches("<tr id=\"task-").count();
+    for filter in ["", "status=enqueued&"] {
+        let first = ok(&server, &format!("/tasks?{filter}"));
+        assert_eq!(rows(&first), 50, "{first}");
+        assert!(first.contains(&format!("id=\"task-{}\"", ids[50])) && !first.contains(&format!("id=\"task-{}\"", ids[0])), "{first}");
+        assert!(first.contains(&depth("enqueued", 51)), "the counts cover every page: {first}");
+        let older = links(&first, &format!("/tasks?{filter}cursor="));
+        assert_eq!(older.len(), 1, "one link to the older tasks: {first}");
+        let second = ok(&server, &older[0]);
+        assert_eq!(rows(&second), 1, "{second}");
+        assert!(second.contains(&format!("id=\"task-{}\"", ids[0])), "{second}");
+        assert!(second.contains("← Newest</a>") && !second.contains("Older tasks"), "{second}");
+    }
+    let bad = error_page(&server, "/tasks?cursor=yesterday", 400);
+    assert!(bad.contains("<code>cursor</code>"), "{bad}");
+});
+
 storage_test!(fn a_test_named_like_a_script_is_inert_on_every_page(db) {
     let (server, _) = seeded(&db);
     let xss_test = test_id(&db, XSS);
@@ -689,6 +793,109 @@ storage_test!(fn a_quarantine_or_a_setting_shows_at_once(db) {
     assert!(!ok(&server, "/projects/shop").contains("<h1>Shop front</h1>"));
     assert_eq!(admin_call(&server, &db, "PATCH", "/api/v1/projects/shop", r#"{"display_name": "Shop front"}"#), 200);
     assert!(ok(&server, "/projects/shop").contains("<h1>Shop front</h1>"), "the new name at once");
+});
+
+/// The names of the tests in an answer of the tests API.
+fn names(answer: &Value) -> Vec<String> {
+    answer["tests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a tests list: {answer}"))
+        .iter()
+        .map(|test| test["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+// The tests API's list and the metrics API, read through the page cache (read twice
+// before each change, so the second answer may be a kept one), change with each change.
+storage_test!(fn the_cached_api_reads_show_a_scored_upload_a_quarantine_and_a_setting_at_once(db) {
+    let (server, upload) = seeded(&db);
+    let read = token(&db, "shop", Scope::Read);
+    let list = "/api/v1/projects/shop/tests?limit=100&sort=name";
+    let metrics = "/api/v1/projects/shop/metrics";
+    let get = |path: &str| {
+        let (status, answer) = get_json(&server, &read, path);
+        assert_eq!(status, 200, "{path}: {answer}");
+        answer
+    };
+    for _ in 0..2 {
+        let tests = names(&get(list));
+        assert_eq!(tests.len(), 4, "{tests:?}");
+        assert!(!tests.contains(&"arrived".to_owned()));
+        assert_eq!(get(metrics)["runs"], 11);
+    }
+
+    store(&server, &upload, 10, "c11", 1, &[("regressed", Did::Fail("expected total 30 but was 0")), ("arrived", Did::Pass)]);
+    let tests = names(&get(list));
+    assert!(tests.contains(&"arrived".to_owned()), "the scored upload's new test at once: {tests:?}");
+    assert_eq!(get(metrics)["runs"], 12, "and its run");
+
+    let wobbly = |answer: &Value| {
+        answer["tests"].as_array().unwrap().iter().find(|t| t["name"] == "wobbly").cloned().unwrap()
+    };
+    assert!(wobbly(&get(list))["quarantine"].is_null());
+    let body = format!(r#"{{"test_id": {}, "reason": "times out on CI"}}"#, test_id(&db, "wobbly"));
+    assert_eq!(admin_call(&server, &db, "POST", "/api/v1/projects/shop/quarantine", &body), 201);
+    assert_eq!(wobbly(&get(list))["quarantine"]["reason"], "times out on CI", "quarantined at once");
+
+    let before = get(metrics);
+    assert_eq!(before["cost"]["total"]["money"], 0.0, "{before}");
+    let prices = r#"{"runner_rates": {"_default": 0.5}, "currency": "EUR"}"#;
+    assert_eq!(admin_call(&server, &db, "PATCH", "/api/v1/projects/shop", prices), 200);
+    let after = get(metrics);
+    assert_eq!(after["cost"]["currency"], "EUR", "the new prices at once: {after}");
+    assert!(after["cost"]["total"]["money"].as_f64().unwrap() > 0.0, "{after}");
+    assert_eq!(after["promptness"]["scoring_backlog"]["runs_waiting"], 0, "{after}");
+    // The store timings are kept for a few seconds, not by data version: 11 or all 12.
+    let timed = after["promptness"]["queue_ms"]["count"].as_i64().unwrap();
+    assert!((11..=12).contains(&timed), "{after}");
+
+    // A page larger than what is kept is read each time, with the same answer.
+    let all = names(&get("/api/v1/projects/shop/tests?limit=1000&sort=name"));
+    assert_eq!(all, names(&get(list)));
+});
+
+// Two projects at the same data version, read with the same query: each token gets its
+// own project's answer, and none gets the other's.
+storage_test!(fn cached_api_reads_never_answer_for_another_project(db) {
+    let (server, _) = seeded(&db);
+    let cart_upload = token(&db, "cart", Scope::Upload);
+    let query = "branch=main&default_branch=main&commit=k1&job=unit&attempt=1&pipeline=k1\
+                 &started_at=2026-11-10T09:00:00Z&finished_at=2026-11-10T09:07:00Z";
+    let task = upload_ok(&server, &cart_upload, query, report(&[("cart_only", Did::Fail("no stock"))]).as_bytes());
+    assert_eq!(await_task(&server, &task)["status"], "completed");
+    let (shop_id, cart_id) = (run_project(&db), {
+        let mut conn = db.connect();
+        projects::find(&mut conn, "cart").unwrap().unwrap().id
+    });
+    loop {
+        let mut conn = db.connect();
+        let versions = data_versions::all(&mut conn).unwrap();
+        let (shop, cart) = (versions[&shop_id], versions[&cart_id]);
+        if shop == cart {
+            break;
+        }
+        data_versions::bump(&mut conn, if shop < cart { shop_id } else { cart_id }).unwrap();
+    }
+    let (shop_read, cart_read) = (token(&db, "shop", Scope::Read), token(&db, "cart", Scope::Read));
+    for _ in 0..2 {
+        for (project, read, own, other) in [("shop", &shop_read, "wobbly", "cart_only"), ("cart", &cart_read, "cart_only", "wobbly")] {
+            let (status, answer) = get_json(&server, read, &format!("/api/v1/projects/{project}/tests?limit=100"));
+            assert_eq!(status, 200, "{answer}");
+            let tests = names(&answer);
+            assert!(tests.contains(&own.to_owned()) && !tests.contains(&other.to_owned()), "{project}: {tests:?}");
+            assert_eq!(answer["project"], project);
+        }
+        let (_, shop) = get_json(&server, &shop_read, "/api/v1/projects/shop/metrics");
+        let (_, cart) = get_json(&server, &cart_read, "/api/v1/projects/cart/metrics");
+        assert_eq!((shop["runs"].as_i64(), cart["runs"].as_i64()), (Some(11), Some(1)));
+        assert_eq!((shop["promptness"]["queue_ms"]["count"].as_i64(), cart["promptness"]["queue_ms"]["count"].as_i64()), (Some(11), Some(1)));
+    }
+    // A token still reads only its own project, kept answers or not.
+    for path in ["/api/v1/projects/cart/tests?limit=100", "/api/v1/projects/cart/metrics"] {
+        let (status, body) = get_text(&server, &shop_read, path);
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(!body.contains("cart_only"), "{body}");
+    }
 });
 
 storage_test!(fn two_servers_on_one_database_both_see_a_change_made_through_one(db) {

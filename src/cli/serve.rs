@@ -73,6 +73,9 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
             page_cache: Arc::new(web::page_cache::PageCache::new(
                 settings.page_cache_entries as usize,
             )),
+            recent_cache: Arc::new(web::recent_cache::RecentCache::new(
+                settings.page_cache_entries as usize,
+            )),
         };
         let bound = match web::serve(listening, settings.http_workers, state) {
             Ok(bound) => bound,

@@ -19,6 +19,7 @@ use crate::secrets;
 use crate::store::tokens::{self, Scope};
 use crate::store::uploads::{self, NewUpload, UploadMeta};
 use crate::store::{projects, task_views, test_views};
+use crate::tasks::queue::ProjectScope;
 use crate::tasks::{Signals, TaskStatus};
 
 /// The demo project's name, and the name the dashboard shows.
@@ -125,7 +126,8 @@ async fn wait_until_stored(
     loop {
         let counts = db
             .run(move |conn| {
-                task_views::count_by_status(conn, Some(project_id)).map_err(DbError::from)
+                task_views::count_by_status(conn, &ProjectScope::one(project_id))
+                    .map_err(DbError::from)
             })
             .await?;
         let ended = |keep: fn(TaskStatus) -> bool| -> i64 {

@@ -32,3 +32,13 @@ pub fn all(conn: &mut DbConnection) -> QueryResult<std::collections::HashMap<i64
         .load(conn)?;
     Ok(rows.into_iter().collect())
 }
+
+/// One project's data version (0 before its first change), by primary key.
+pub fn of(conn: &mut DbConnection, project_id: i64) -> QueryResult<i64> {
+    project_data_versions::table
+        .find(project_id)
+        .select(project_data_versions::version)
+        .first(conn)
+        .optional()
+        .map(|version| version.unwrap_or(0))
+}

@@ -1,5 +1,5 @@
 //! Read-only views of the store queue for pages and the demo: how many store tasks are in
-//! each status, and their queue and store times, for one project or all. Other job kinds
+//! each status, and their queue and store times, for the projects in a scope. Other job kinds
 //! (scoring, retention) share the table and are left out.
 
 use chrono::NaiveDateTime;
@@ -7,20 +7,21 @@ use diesel::prelude::*;
 
 use crate::db::schema::store_tasks;
 use crate::db::DbConnection;
+use crate::tasks::queue::ProjectScope;
 use crate::tasks::{JobKind, TaskStatus};
 
-/// Tasks per status (only statuses that have any), for one project or, with `None`, all.
+/// Tasks per status (only statuses that have any) of the projects in `scope`.
 pub fn count_by_status(
     conn: &mut DbConnection,
-    project_id: Option<i64>,
+    scope: &ProjectScope,
 ) -> QueryResult<Vec<(TaskStatus, i64)>> {
     let mut query = store_tasks::table
         .filter(store_tasks::kind.eq(JobKind::Store.as_str()))
         .group_by(store_tasks::status)
         .select((store_tasks::status, diesel::dsl::count_star()))
         .into_boxed();
-    if let Some(project_id) = project_id {
-        query = query.filter(store_tasks::project_id.eq(project_id));
+    if let ProjectScope::Only(ids) = scope {
+        query = query.filter(store_tasks::project_id.eq_any(ids.clone()));
     }
     let rows: Vec<(String, i64)> = query.load(conn)?;
     Ok(rows
@@ -41,10 +42,10 @@ pub struct TaskTiming {
     pub scoring_ms: Option<f64>,
 }
 
-/// The timings of the tasks received in `[since, until)`, of one project or all.
+/// The timings of the tasks received in `[since, until)` of the projects in `scope`.
 pub fn timings(
     conn: &mut DbConnection,
-    project_id: Option<i64>,
+    scope: &ProjectScope,
     since: Option<NaiveDateTime>,
     until: Option<NaiveDateTime>,
 ) -> QueryResult<Vec<TaskTiming>> {
@@ -59,8 +60,8 @@ pub fn timings(
             store_tasks::finished_at,
         ))
         .into_boxed();
-    if let Some(project_id) = project_id {
-        query = query.filter(store_tasks::project_id.eq(project_id));
+    if let ProjectScope::Only(ids) = scope {
+        query = query.filter(store_tasks::project_id.eq_any(ids.clone()));
     }
     if let Some(since) = since {
         query = query.filter(store_tasks::received_at.ge(since));

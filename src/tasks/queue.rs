@@ -192,7 +192,6 @@ pub struct ScoringBacklog {
     pub oldest_stored_at: Option<NaiveDateTime>,
 }
 
-/// The scoring backlog, of one project or of all.
 /// Store tasks waiting for a worker (all projects), for the upload queue's bound.
 pub fn store_tasks_waiting(conn: &mut DbConnection) -> QueryResult<i64> {
     store_tasks::table
@@ -202,15 +201,16 @@ pub fn store_tasks_waiting(conn: &mut DbConnection) -> QueryResult<i64> {
         .get_result(conn)
 }
 
+/// The scoring backlog of the projects in `scope`.
 pub fn scoring_backlog(
     conn: &mut DbConnection,
-    project_id: Option<i64>,
+    scope: &ProjectScope,
 ) -> QueryResult<ScoringBacklog> {
     let mut query = store_tasks::table
         .filter(store_tasks::status.eq(TaskStatus::Scoring.as_str()))
         .into_boxed();
-    if let Some(project_id) = project_id {
-        query = query.filter(store_tasks::project_id.eq(project_id));
+    if let ProjectScope::Only(ids) = scope {
+        query = query.filter(store_tasks::project_id.eq_any(ids.clone()));
     }
     let (waiting, oldest_stored_at) = query
         .select((
@@ -589,10 +589,25 @@ struct UploadRow {
     runner: String,
 }
 
+/// Which projects' tasks a read covers: every project, or these (none: no task), so a
+/// page showing several projects reads them in one statement rather than one each.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum ProjectScope {
+    #[default]
+    All,
+    Only(Vec<i64>),
+}
+
+impl ProjectScope {
+    pub fn one(project_id: i64) -> ProjectScope {
+        ProjectScope::Only(vec![project_id])
+    }
+}
+
 /// Filters of the operators' task list.
 #[derive(Debug, Clone, Default)]
 pub struct TaskFilter {
-    pub project_id: Option<i64>,
+    pub projects: ProjectScope,
     pub status: Option<TaskStatus>,
     pub since: Option<NaiveDateTime>,
     pub until: Option<NaiveDateTime>,
@@ -662,8 +677,8 @@ pub fn list(
         .then_order_by(store_tasks::id.desc())
         .limit(filter.limit)
         .into_boxed();
-    if let Some(project_id) = filter.project_id {
-        query = query.filter(store_tasks::project_id.eq(project_id));
+    if let ProjectScope::Only(ids) = &filter.projects {
+        query = query.filter(store_tasks::project_id.eq_any(ids.clone()));
     }
     if let Some(status) = filter.status {
         // `running` as the API shows it includes the tasks being scored.

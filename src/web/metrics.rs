@@ -29,7 +29,7 @@ pub async fn metrics(
         .db
         .run(move |conn| {
             let depth = queue::count_by_status(conn)?;
-            let backlog = queue::scoring_backlog(conn, None)?;
+            let backlog = queue::scoring_backlog(conn, &queue::ProjectScope::All)?;
             let projects = project_gauges::load(conn, now)?;
             let spooled = match &spool {
                 Some(spool) => spool.waiting()?,

@@ -10,6 +10,7 @@ mod lru;
 mod metrics;
 pub mod page_cache;
 mod pages;
+pub mod recent_cache;
 pub mod request_limits;
 pub mod security_headers;
 pub mod upload_slots;
@@ -75,6 +76,8 @@ pub struct AppState {
     pub request_limits: request_limits::RequestLimits,
     /// Computed page data, by project data version (`page_cache`).
     pub page_cache: Arc<page_cache::PageCache>,
+    /// Data of the store queue, kept for a few seconds (`recent_cache`).
+    pub recent_cache: Arc<recent_cache::RecentCache>,
 }
 
 /// Registers every route; shared by the real server and the tests.

@@ -166,6 +166,9 @@ impl TestServer {
                     page_cache: Arc::new(web::page_cache::PageCache::new(
                         options.page_cache_entries,
                     )),
+                    recent_cache: Arc::new(web::recent_cache::RecentCache::new(
+                        options.page_cache_entries,
+                    )),
                 };
                 let bound = web::bind("127.0.0.1:0", Some(2), state).expect("bind a loopback port");
                 ready_tx

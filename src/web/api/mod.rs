@@ -3,6 +3,7 @@
 pub(crate) mod body_file;
 pub(crate) mod cursor;
 mod deliveries;
+mod kept;
 mod projects;
 pub(crate) mod query;
 mod reports;

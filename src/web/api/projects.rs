@@ -2,15 +2,17 @@
 //! test's history, CI-quality metrics, and runner prices.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use actix_web::http::header::ContentType;
 use actix_web::{get, patch, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::query;
+use super::{kept, query};
 use crate::analysis::metrics::{self, Spread};
 use crate::analysis::{Params, Status};
-use crate::db::DbError;
+use crate::db::{DbConnection, DbError};
 use crate::error::ApiError;
 use crate::store::ci_metrics::{self, Window};
 use crate::store::project_settings::{self, SettingsChange};
@@ -19,6 +21,10 @@ use crate::store::test_views::{self, TestFilter, TestSort};
 use crate::store::tokens::Scope;
 use crate::tasks::queue;
 use crate::web::{auth, AppState};
+
+/// Pages of the tests list up to this size are kept in the page cache; larger ones (an
+/// export of every test) are read each time rather than held in memory.
+const KEPT_LIMIT: i64 = 500;
 
 #[get("/projects/{project}/tests")]
 pub async fn tests(
@@ -69,15 +75,32 @@ pub async fn tests(
         offset,
         owner: query::text(&query, "owner"),
     };
-    let mut tests = state
-        .db
-        .run(move |conn| test_views::list(conn, &filter).map_err(DbError::from))
-        .await
-        .map_err(ApiError::storage)?;
-    // The list is ordered by impact or score, not by time: pages go by position.
-    let next = (tests.len() as i64 > limit).then(|| format!("p{}", offset + limit));
-    tests.truncate(limit as usize);
-    Ok(HttpResponse::Ok().json(json!({ "project": token.project, "tests": tests, "next": next })))
+    let filter_key = filter.clone();
+    let project = token.project.clone();
+    // The answer holds nothing of the caller's but the project, which is in the key.
+    let answer = move |conn: &mut DbConnection| {
+        let mut tests = test_views::list(conn, &filter)?;
+        // The list is ordered by impact or score, not by time: pages go by position.
+        let next = (tests.len() as i64 > limit).then(|| format!("p{}", offset + limit));
+        tests.truncate(limit as usize);
+        let body = json!({ "project": project, "tests": tests, "next": next }).to_string();
+        Ok(web::Bytes::from(body))
+    };
+    let body = if limit <= KEPT_LIMIT {
+        // Every field of the parsed filter, the project's id included.
+        let key = format!("{filter_key:?}");
+        kept::by_data_version(&state, "api_tests", token.project_id, key, answer).await?
+    } else {
+        let body = state
+            .db
+            .run(move |conn| answer(conn).map_err(DbError::from))
+            .await
+            .map_err(ApiError::storage)?;
+        Arc::new(body)
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(web::Bytes::clone(&body)))
 }
 
 /// `?cursor=` of the tests list: `p` and the position of the page's first test.
@@ -136,27 +159,66 @@ pub async fn quality_metrics(
         job: query::text(&query, "job"),
     };
     let project_id = token.project_id;
-    let answer = state
+    // The runs' figures change only with the project's data: kept by its data version.
+    let key = format!("{window:?}");
+    let runs_window = window.clone();
+    let figures = kept::by_data_version(&state, "api_metrics", project_id, key, move |conn| {
+        let runs = ci_metrics::run_records(conn, project_id, &runs_window)?;
+        let (rates, currency) = ci_metrics::rate_table(conn, project_id)?;
+        Ok(run_figures(&runs, &rates, &currency))
+    })
+    .await?;
+    // The store tasks' timings change with every upload and no data version tracks them:
+    // kept for a few seconds at most (`recent_cache`). Tasks have no branch or job.
+    let span = format!("{:?}..{:?}", window.since, window.until);
+    let db = &state.db;
+    let timings = state
+        .recent_cache
+        .get_or_compute("api_metrics_tasks", project_id, span, move || async move {
+            db.run(move |conn| {
+                let timings = ci_metrics::task_timings(conn, project_id, &window)?;
+                Ok::<_, DbError>(task_figures(&timings))
+            })
+            .await
+            .map_err(ApiError::storage)
+        })
+        .await?;
+    // The backlog is one read of a partial index: live.
+    let backlog = state
         .db
         .run(move |conn| {
-            let runs = ci_metrics::run_records(conn, project_id, &window)?;
-            let timings = ci_metrics::task_timings(conn, project_id, &window)?;
-            let backlog = queue::scoring_backlog(conn, Some(project_id))?;
-            let (rates, currency) = ci_metrics::rate_table(conn, project_id)?;
-            Ok::<_, DbError>(metrics_json(&runs, &timings, backlog, &rates, &currency))
+            queue::scoring_backlog(conn, &queue::ProjectScope::one(project_id))
+                .map_err(DbError::from)
         })
         .await
         .map_err(ApiError::storage)?;
+    let mut answer = (*figures).clone();
+    if let Some(promptness) = answer["promptness"].as_object_mut() {
+        for (name, value) in &timings.value {
+            promptness.insert(name.to_string(), value.clone());
+        }
+        promptness.insert(
+            "scoring_backlog".to_owned(),
+            json!({
+                "runs_waiting": backlog.waiting,
+                "oldest_stored_at": backlog.oldest_stored_at.map(|t| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            }),
+        );
+    }
     Ok(HttpResponse::Ok().json(answer))
 }
 
-fn metrics_json(
-    runs: &[metrics::RunRecord],
-    timings: &ci_metrics::TaskTimings,
-    backlog: queue::ScoringBacklog,
-    rates: &metrics::RateTable,
-    currency: &str,
-) -> Value {
+/// The store timings' part of `promptness`.
+fn task_figures(timings: &ci_metrics::TaskTimings) -> Vec<(&'static str, Value)> {
+    vec![
+        ("queue_ms", spread(&Spread::of(&timings.queue))),
+        ("store_ms", spread(&Spread::of(&timings.store))),
+        ("scoring_ms", spread(&Spread::of(&timings.scoring))),
+    ]
+}
+
+/// The metrics of the runs: everything but the store tasks' part of `promptness`.
+fn run_figures(runs: &[metrics::RunRecord], rates: &metrics::RateTable, currency: &str) -> Value {
     let accuracy = metrics::accuracy(runs);
     let promptness = metrics::promptness(runs);
     let cost = metrics::cost(runs, rates);
@@ -177,13 +239,6 @@ fn metrics_json(
             "minutes_per_job": promptness.per_job.iter().map(|(job, s)| (job.clone(), spread(s))).collect::<serde_json::Map<_, _>>(),
             "minutes_per_pipeline": spread(&promptness.per_pipeline),
             "minutes_to_first_red": spread(&promptness.time_to_first_red),
-            "queue_ms": spread(&Spread::of(&timings.queue)),
-            "store_ms": spread(&Spread::of(&timings.store)),
-            "scoring_ms": spread(&Spread::of(&timings.scoring)),
-            "scoring_backlog": {
-                "runs_waiting": backlog.waiting,
-                "oldest_stored_at": backlog.oldest_stored_at.map(|t| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-            },
         },
         "cost": {
             "currency": currency,

@@ -16,7 +16,7 @@ use crate::db::{Backend, DbError};
 use crate::error::ApiError;
 use crate::secrets;
 use crate::store::tokens::{ApiToken, Scope};
-use crate::tasks::queue::{self, ListPosition, TaskFilter};
+use crate::tasks::queue::{self, ListPosition, ProjectScope, TaskFilter};
 use crate::tasks::signals::{RESYNC, SPOOL_MOVED};
 use crate::tasks::{TaskStatus, TaskView};
 use crate::web::{auth, AppState};
@@ -222,7 +222,7 @@ pub async fn list(
     };
     let limit = query::limit(&query, 100, MAX_LIST_LIMIT)?;
     let filter = TaskFilter {
-        project_id: Some(token.project_id),
+        projects: ProjectScope::one(token.project_id),
         status,
         since: query::time(&query, "since")?,
         until: query::time(&query, "until")?,

@@ -14,6 +14,7 @@ use crate::store::ci_metrics;
 use crate::store::run_views::{self, RunFilter, RunRow};
 use crate::store::task_views;
 use crate::store::test_views::{self, TestFilter, TestSort, TestSummary};
+use crate::tasks::queue::ProjectScope;
 use crate::web::access::Viewer;
 use crate::web::charts::{self, Daily, DailyBars, Line};
 use crate::web::AppState;
@@ -169,7 +170,8 @@ pub async fn project_page(
         let (earlier, records) = both.split_at(split);
         let (rates, currency) = ci_metrics::rate_table(conn, project.id)?;
         let trends = trends::daily(records, days, &rates);
-        let tasks = task_views::timings(conn, Some(project.id), span.since, span.until)?;
+        let tasks =
+            task_views::timings(conn, &ProjectScope::one(project.id), span.since, span.until)?;
         let tasks = trends::task_daily(&tasks, days);
         let charts = draw(&trends, tasks, days, &currency);
         let runs = run_views::list(

@@ -1,6 +1,9 @@
 //! `/tasks`: the store queue for operators. How many tasks are in each status, queue and
 //! store time per day, the newest tasks with their tokens, problems and warnings, filtered
-//! by project and status; a signed-in admin of a task's project may cancel it.
+//! by project and status; a signed-in admin of a task's project may cancel it. Counts and
+//! the list are read per request; the 30-day chart is kept for a few seconds.
+
+use std::sync::Arc;
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -14,23 +17,29 @@ use super::{load, render, trends, PageError};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::store::{projects, task_views};
-use crate::tasks::queue::{self, TaskFilter};
+use crate::tasks::queue::{self, ListPosition, ProjectScope, TaskFilter};
 use crate::tasks::{TaskStatus, TaskView};
 use crate::web::access::Viewer;
+use crate::web::api::cursor::Cursor;
 use crate::web::api::tasks::{request_cancel, token_of};
 use crate::web::charts::{self, Daily, Line};
+use crate::web::recent_cache::{self, Recent};
 use crate::web::AppState;
 
-/// Tasks listed, newest first.
-const SHOWN: i64 = 200;
+/// Tasks listed per page, newest first. Each row costs the page more than everything
+/// else on it together (its upload, project and run, its token, seven timestamps): 200
+/// rows made the page the dashboard's slowest, so older tasks are a page away instead.
+const SHOWN: i64 = 50;
 /// Days the queue chart covers, up to today.
 const CHART_DAYS: i64 = 30;
 
-/// `?project=&status=`, validated and written back into links.
+/// `?project=&status=&cursor=`, validated and written back into links.
 #[derive(Debug, Clone, Default)]
 struct TasksQuery {
     project: Option<String>,
     status: Option<TaskStatus>,
+    /// The last task of the page before: this page lists older ones.
+    cursor: Option<Cursor>,
 }
 
 impl TasksQuery {
@@ -40,7 +49,25 @@ impl TasksQuery {
         Ok(TasksQuery {
             project: params::text(query, "project"),
             status: params::choice(query, "status", &statuses)?,
+            cursor: Cursor::from_query(query)?,
         })
+    }
+
+    /// This list's filters with another page (`None`: the newest).
+    fn href(&self, cursor: Option<Cursor>) -> String {
+        params::link(
+            "/tasks",
+            &[
+                ("project", self.project.clone().unwrap_or_default()),
+                (
+                    "status",
+                    self.status
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                ),
+                ("cursor", cursor.map(|c| c.encode()).unwrap_or_default()),
+            ],
+        )
     }
 }
 
@@ -67,7 +94,12 @@ struct TasksPage {
     projects: Vec<String>,
     query: TasksQuery,
     days: Days,
+    /// The next page, of older tasks, when there are any.
+    next: Option<String>,
     chart: String,
+    /// When the chart's data was read (UTC, `%H:%M:%S`), and how long it is kept at most.
+    chart_at: String,
+    chart_period_s: u64,
 }
 
 impl TasksPage {
@@ -88,6 +120,11 @@ impl TasksPage {
                 ("status", status.as_str().to_owned()),
             ],
         )
+    }
+
+    /// The newest tasks under the same filters.
+    fn first_href(&self) -> String {
+        self.query.href(None)
     }
 
     fn is_filtered(&self) -> bool {
@@ -115,18 +152,144 @@ pub async fn tasks_page(
     let spool = state.spool.clone().filter(|_| only.is_none());
     let (found, spooled) = load(&state, move |conn| {
         let spooled = spool.map(|spool| spool.waiting()).transpose()?;
-        Ok((gather(conn, only, &wanted, days)?, spooled))
+        Ok((gather(conn, only, &wanted)?, spooled))
     })
     .await?;
-    let Some((depth, tasks, timings, projects, backlog)) = found else {
+    let Some(live) = found else {
         let name = query.project.unwrap_or_default();
         return Err(PageError::not_found(format!(
             "there is no project `{name}`"
         )));
     };
-    let (queue, store) = trends::task_daily(&timings, days);
-    let scoring = trends::scoring_daily(&timings, days);
-    let chart = charts::daily_lines(&Daily {
+    let chart = queue_chart(&state, live.scope, days).await?;
+    let next = live.tasks.last().filter(|_| live.more).map(|last| {
+        query.href(Some(Cursor {
+            at: last.received_at.0,
+            id: last.id,
+        }))
+    });
+    let rows = live
+        .tasks
+        .into_iter()
+        .map(|task| Row {
+            token: token_of(&state.task_key, &task),
+            cancel_csrf: (!task.status.is_final())
+                .then(|| admin_form::form_token(&viewer, &task.project))
+                .flatten(),
+            task,
+        })
+        .collect();
+    let oldest_wait_s = live
+        .backlog
+        .oldest_stored_at
+        .map(|at| crate::tasks::millis_between(at, chrono::Utc::now().naive_utc()) / 1000);
+    render(&TasksPage {
+        rows,
+        depth: live.depth,
+        runs_waiting: live.backlog.waiting,
+        oldest_wait_s,
+        spooled,
+        projects: live.projects,
+        query,
+        days,
+        next,
+        chart_at: chart.computed_at.format("%H:%M:%S").to_string(),
+        chart_period_s: recent_cache::PERIOD.as_secs(),
+        chart: chart.value.clone(),
+    })
+}
+
+/// What the page shows as it is now, read on every request: the operator who cancels a
+/// task or watches the queue drain sees it at once.
+struct Live {
+    depth: Vec<(TaskStatus, i64)>,
+    tasks: Vec<TaskView>,
+    /// Whether older tasks match too.
+    more: bool,
+    /// Names of the projects the viewer may pick.
+    projects: Vec<String>,
+    backlog: queue::ScoringBacklog,
+    /// The projects shown.
+    scope: ProjectScope,
+}
+
+/// The live part of the page, for the projects the viewer may see (`only`: these, else
+/// all) under the filter, each read once for all of them; `None` when the filter names
+/// no such project.
+fn gather(
+    conn: &mut DbConnection,
+    only: Option<Vec<String>>,
+    query: &TasksQuery,
+) -> diesel::QueryResult<Option<Live>> {
+    let mut visible = projects::list(conn)?;
+    if let Some(only) = &only {
+        visible.retain(|project| only.contains(&project.name));
+    }
+    let scope = match &query.project {
+        Some(name) => match visible.iter().find(|project| &project.name == name) {
+            Some(project) => ProjectScope::one(project.id),
+            None => return Ok(None),
+        },
+        None if only.is_none() => ProjectScope::All,
+        None => ProjectScope::Only(visible.iter().map(|project| project.id).collect()),
+    };
+    let mut depth: Vec<(TaskStatus, i64)> = TaskStatus::ALL.iter().map(|s| (*s, 0)).collect();
+    for (status, n) in task_views::count_by_status(conn, &scope)? {
+        if let Some(entry) = depth.iter_mut().find(|(s, _)| *s == status) {
+            entry.1 += n;
+        }
+    }
+    let filter = TaskFilter {
+        projects: scope.clone(),
+        status: query.status,
+        after: query.cursor.map(|c| ListPosition {
+            received_at: c.at,
+            id: c.id,
+        }),
+        // One more than shown tells whether there is an older page.
+        limit: SHOWN + 1,
+        ..TaskFilter::default()
+    };
+    let mut tasks = queue::list(conn, &filter, chrono::Utc::now().naive_utc())?;
+    let more = tasks.len() as i64 > SHOWN;
+    tasks.truncate(SHOWN as usize);
+    let backlog = queue::scoring_backlog(conn, &scope)?;
+    Ok(Some(Live {
+        depth,
+        tasks,
+        more,
+        projects: visible.into_iter().map(|project| project.name).collect(),
+        backlog,
+        scope,
+    }))
+}
+
+/// The queue chart of the projects in `scope`. It is drawn from every task of 30 days,
+/// the costliest part of the page, and daily medians move slowly: so it is kept for a
+/// few seconds (`recent_cache`) and the page says when it was drawn.
+async fn queue_chart(
+    state: &AppState,
+    scope: ProjectScope,
+    days: Days,
+) -> Result<Arc<Recent<String>>, PageError> {
+    let key = format!("{scope:?} from {}", days.first);
+    let since = days.first.and_hms_opt(0, 0, 0);
+    state
+        .recent_cache
+        .get_or_compute("tasks_chart", 0, key, || async move {
+            let timings = load(state, move |conn| {
+                task_views::timings(conn, &scope, since, None)
+            })
+            .await?;
+            Ok::<_, PageError>(draw(&timings, days))
+        })
+        .await
+}
+
+fn draw(timings: &[task_views::TaskTiming], days: Days) -> String {
+    let (queue, store) = trends::task_daily(timings, days);
+    let scoring = trends::scoring_daily(timings, days);
+    charts::daily_lines(&Daily {
         id: "queue-times",
         title: "Store queue time, store time and scoring lag per day (median seconds)",
         unit: "seconds",
@@ -148,106 +311,7 @@ pub async fn tasks_page(
                 values: scoring,
             },
         ],
-    });
-    let rows = tasks
-        .into_iter()
-        .map(|task| Row {
-            token: token_of(&state.task_key, &task),
-            cancel_csrf: (!task.status.is_final())
-                .then(|| admin_form::form_token(&viewer, &task.project))
-                .flatten(),
-            task,
-        })
-        .collect();
-    let oldest_wait_s = backlog
-        .oldest_stored_at
-        .map(|at| crate::tasks::millis_between(at, chrono::Utc::now().naive_utc()) / 1000);
-    render(&TasksPage {
-        rows,
-        depth,
-        runs_waiting: backlog.waiting,
-        oldest_wait_s,
-        spooled,
-        projects,
-        query,
-        days,
-        chart,
     })
-}
-
-type Gathered = (
-    Vec<(TaskStatus, i64)>,
-    Vec<TaskView>,
-    Vec<task_views::TaskTiming>,
-    Vec<String>,
-    queue::ScoringBacklog,
-);
-
-/// Everything the page shows, for the projects the viewer may see (`only`: these, else
-/// all) under the filter; `None` when the filter names no such project.
-fn gather(
-    conn: &mut DbConnection,
-    only: Option<Vec<String>>,
-    query: &TasksQuery,
-    days: Days,
-) -> diesel::QueryResult<Option<Gathered>> {
-    let every_project = only.is_none();
-    let mut names: Vec<String> = match only {
-        Some(names) => names,
-        None => projects::list_overviews(conn)?
-            .into_iter()
-            .map(|o| o.project.name)
-            .collect(),
-    };
-    names.sort();
-    let picked: Vec<String> = match &query.project {
-        Some(name) if !names.contains(name) => return Ok(None),
-        Some(name) => vec![name.clone()],
-        None => names.clone(),
-    };
-    let mut ids = Vec::new();
-    for name in &picked {
-        match projects::find(conn, name)? {
-            Some(project) => ids.push(project.id),
-            None if query.project.is_some() => return Ok(None),
-            None => {}
-        }
-    }
-    // Every project when the viewer sees all and picked none: one query for all of them.
-    let scopes: Vec<Option<i64>> = if every_project && query.project.is_none() {
-        vec![None]
-    } else {
-        ids.iter().copied().map(Some).collect()
-    };
-    let now = chrono::Utc::now().naive_utc();
-    let since = days.first.and_hms_opt(0, 0, 0);
-    let mut depth: Vec<(TaskStatus, i64)> = TaskStatus::ALL.iter().map(|s| (*s, 0)).collect();
-    let (mut tasks, mut timings) = (Vec::new(), Vec::new());
-    let mut backlog = queue::ScoringBacklog::default();
-    for scope in scopes {
-        let waiting = queue::scoring_backlog(conn, scope)?;
-        backlog.waiting += waiting.waiting;
-        backlog.oldest_stored_at = match (backlog.oldest_stored_at, waiting.oldest_stored_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        for (status, n) in task_views::count_by_status(conn, scope)? {
-            if let Some(entry) = depth.iter_mut().find(|(s, _)| *s == status) {
-                entry.1 += n;
-            }
-        }
-        let filter = TaskFilter {
-            project_id: scope,
-            status: query.status,
-            limit: SHOWN,
-            ..TaskFilter::default()
-        };
-        tasks.extend(queue::list(conn, &filter, now)?);
-        timings.extend(task_views::timings(conn, scope, since, None)?);
-    }
-    tasks.sort_by_key(|task| std::cmp::Reverse((task.received_at, task.id)));
-    tasks.truncate(SHOWN as usize);
-    Ok(Some((depth, tasks, timings, names, backlog)))
 }
 
 #[derive(Deserialize)]

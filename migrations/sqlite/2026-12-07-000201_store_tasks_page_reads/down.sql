@@ -1,0 +1,3 @@
+DROP INDEX store_tasks_kind_status_project;
+DROP INDEX store_tasks_kind_status_received;
+DROP INDEX store_tasks_kind_received;

@@ -1,0 +1,50 @@
+//! API reads kept in the page cache with the pages' data (`web::page_cache`): called
+//! after the token check, keyed by the token's project and that project's data version,
+//! which is read first, so an answer is never older than a change committed before the
+//! request began, whichever server made it.
+
+use std::sync::Arc;
+
+use diesel::QueryResult;
+
+use crate::db::{DbConnection, DbError};
+use crate::error::ApiError;
+use crate::store::data_versions;
+use crate::web::page_cache::PageKey;
+use crate::web::AppState;
+
+/// The data kept under (`page`, `project_id`, its data version, `query`), else `work`'s
+/// (once for every request missing it together), then kept. `query` must hold every
+/// parameter `work` depends on, in one canonical form.
+pub async fn by_data_version<T, F>(
+    state: &AppState,
+    page: &'static str,
+    project_id: i64,
+    query: String,
+    work: F,
+) -> Result<Arc<T>, ApiError>
+where
+    T: Send + Sync + 'static,
+    F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
+{
+    let data_version = state
+        .db
+        .run(move |conn| data_versions::of(conn, project_id).map_err(DbError::from))
+        .await
+        .map_err(ApiError::storage)?;
+    let key = PageKey {
+        page,
+        project_id,
+        data_version,
+        query,
+    };
+    // Waiting for another request's computation holds no database connection.
+    let compute = || async move {
+        state
+            .db
+            .run(move |conn| work(conn).map(Arc::new).map_err(DbError::from))
+            .await
+            .map_err(ApiError::storage)
+    };
+    state.page_cache.get_or_compute(key, compute).await
+}
