@@ -2,6 +2,7 @@
 
 mod common;
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use flakewatch::db::{migrations, schema, DatabaseTarget};
 
@@ -76,3 +77,55 @@ storage_test!(fn the_sqlite_log_is_emptied_once_no_reader_holds_it(db) {
     let timeout: Timeout = diesel::sql_query("PRAGMA busy_timeout").get_result(&mut conn).unwrap();
     assert_eq!(timeout.timeout, 30_000);
 });
+
+// A database user that may create tables but not extensions (not the database's owner) still
+// migrates: the name search's trigram indexes are left out (searching then reads names).
+#[test]
+fn without_pg_trgm_the_migrations_apply_and_leave_the_trigram_indexes_out() {
+    let Some(db) = common::TestDb::postgres() else {
+        return;
+    };
+    let Some((_, host_and_database)) = db
+        .url
+        .strip_prefix("postgres://")
+        .and_then(|r| r.split_once('@'))
+    else {
+        return; // no user in the URL to swap for another
+    };
+    let role = format!("fw_plain_{}", std::process::id());
+    let mut admin = db.connect();
+    let flakewatch::db::DbConnection::Postgres(pg) = &mut admin else {
+        unreachable!()
+    };
+    // As if pg_trgm had never been there: the template has it, this user could not add it.
+    pg.batch_execute(&format!(
+        "DROP EXTENSION pg_trgm CASCADE;
+         DELETE FROM __diesel_schema_migrations WHERE version = '20261207000303';
+         DROP ROLE IF EXISTS {role};
+         CREATE ROLE {role} LOGIN;
+         GRANT USAGE, CREATE ON SCHEMA public TO {role};
+         GRANT ALL ON ALL TABLES IN SCHEMA public TO {role};"
+    ))
+    .unwrap();
+
+    let url = format!("postgres://{role}@{host_and_database}");
+    let target = DatabaseTarget::parse(&url).unwrap();
+    let mut plain = flakewatch::db::connect(&target).unwrap();
+    let applied = migrations::run_pending(&mut plain, &target);
+    drop(plain);
+    pg.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))
+        .unwrap();
+    assert_eq!(applied.unwrap(), ["20261207000303"]);
+
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let found: Found = diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_indexes WHERE indexname LIKE 'tests_%_trigrams'",
+    )
+    .get_result(pg)
+    .unwrap();
+    assert_eq!(found.n, 0);
+}

@@ -37,6 +37,9 @@ pub fn run_pending(
                 pg.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
             let applied = result?;
             unlocked.map_err(|err| failed(err.to_string()))?;
+            if applied.iter().any(|v| v == NAME_SEARCH_MIGRATION) {
+                warn_without_trigrams(pg);
+            }
             applied
         }
         DbConnection::Sqlite(sqlite) => sqlite
@@ -48,6 +51,29 @@ pub fn run_pending(
         tracing::info!(%version, "applied migration");
     }
     Ok(applied)
+}
+
+/// The PostgreSQL migration that adds the name search's trigram indexes when it can.
+const NAME_SEARCH_MIGRATION: &str = "20261207000303";
+
+/// Says so when the trigram indexes could not be made: the database user may not create
+/// the `pg_trgm` extension, so finding tests by name reads every name of the project.
+fn warn_without_trigrams(pg: &mut diesel::PgConnection) {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let found =
+        diesel::sql_query("SELECT count(*) AS n FROM pg_extension WHERE extname = 'pg_trgm'")
+            .get_result::<Found>(pg);
+    if matches!(found, Ok(Found { n: 0 })) {
+        tracing::warn!(
+            "the pg_trgm extension could not be created (the database user needs CREATE on \
+             the database, e.g. as its owner): searching tests by name reads every name"
+        );
+    }
 }
 
 /// True when every embedded migration has been applied.
