@@ -11,6 +11,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
+use crate::db::schema::project_test_counts;
 use crate::db::DbConnection;
 
 /// Most matches that still narrow the list to their ids (each id is a bound parameter).
@@ -23,19 +24,20 @@ const WALK_IS_SHORT: i64 = 1_000;
 const TRIGRAM: usize = 3;
 
 /// The ids of the project's tests, and only its, whose name or class name may contain
-/// `text` (a superset of the list's own, exact condition). `None` when the index does not
-/// narrow the search: on PostgreSQL; when the list would walk only `walked` tests (a short
-/// walk); for text with no run of 3 plain characters; or when the text is common.
+/// `text` (a superset of the list's own, exact condition) in a list of the tests in
+/// `status` (`None`: all). `None` when the index does not narrow the search: on
+/// PostgreSQL; for text with no run of 3 plain characters; when the list is short; or
+/// when the text is common.
 pub fn candidates(
     conn: &mut DbConnection,
     project_id: i64,
     text: &str,
-    walked: i64,
+    status: Option<&str>,
 ) -> QueryResult<Option<Vec<i64>>> {
     let DbConnection::Sqlite(sqlite) = conn else {
         return Ok(None);
     };
-    if walked <= WALK_IS_SHORT || !has_trigram(text) {
+    if !has_trigram(text) || listed(sqlite, project_id, status)? <= WALK_IS_SHORT {
         return Ok(None);
     }
     #[derive(QueryableByName)]
@@ -58,6 +60,23 @@ pub fn candidates(
         return Ok(None);
     }
     Ok(Some(matches.into_iter().map(|m| m.id).collect()))
+}
+
+/// How many tests the list would walk without the index: the kept counts of the
+/// project's tests in `status`, or of all of them.
+fn listed(
+    sqlite: &mut SqliteConnection,
+    project_id: i64,
+    status: Option<&str>,
+) -> QueryResult<i64> {
+    let mut query = project_test_counts::table
+        .filter(project_test_counts::project_id.eq(project_id))
+        .select(project_test_counts::tests)
+        .into_boxed();
+    if let Some(status) = status {
+        query = query.filter(project_test_counts::status.eq(status.to_owned()));
+    }
+    Ok(query.load::<i64>(sqlite)?.into_iter().sum())
 }
 
 /// Whether `text` holds 3 characters in a row that `LIKE` takes as themselves.

@@ -248,13 +248,8 @@ impl Narrowed {
     fn read(conn: &mut DbConnection, filter: &TestFilter) -> QueryResult<Narrowed> {
         let named = match &filter.search {
             Some(text) => {
-                // The tests the list would walk without the name index: its status's, or all.
-                let walked = count_by_status(conn, filter.project_id)?
-                    .into_iter()
-                    .filter(|(status, _)| filter.status.as_ref().is_none_or(|s| s == status))
-                    .map(|(_, tests)| tests)
-                    .sum();
-                test_search::candidates(conn, filter.project_id, text, walked)?
+                let status = filter.status.as_deref();
+                test_search::candidates(conn, filter.project_id, text, status)?
             }
             None => None,
         };
