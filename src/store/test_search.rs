@@ -1,7 +1,7 @@
 //! Which of a project's tests a name search can match, read from the names' trigram index
 //! instead of every name (see the `tests_name_search` migration).
 //!
-//! On PostgreSQL the list's own `LIKE` conditions use the trigram indexes: its planner
+//! On PostgreSQL the list's own `LIKE` condition uses the trigram index: its planner
 //! knows from statistics when a text is rare (read the index) or common (walk the score
 //! order and stop after a page). SQLite's planner cannot tell, so it is told here: in a
 //! list longer than `WALK_IS_SHORT`, the index's matches are read up to `NARROWS_TO`; that
@@ -23,8 +23,8 @@ const WALK_IS_SHORT: i64 = 1_000;
 /// Shortest text the trigram index can look up: a run of 3 characters.
 const TRIGRAM: usize = 3;
 
-/// The ids of the project's tests, and only its, whose name or class name may contain
-/// `text` (a superset of the list's own, exact condition) in a list of the tests in
+/// The ids of the project's tests, and only its, whose full name (`class::name`) may
+/// contain `text` (a superset of the list's own, exact condition) in a list of the tests in
 /// `status` (`None`: all). `None` when the index does not narrow the search: on
 /// PostgreSQL; for text with no run of 3 plain characters; when the list is short; or
 /// when the text is common.
@@ -48,7 +48,7 @@ pub fn candidates(
     // `LIKE` without ESCAPE is what the index answers: `_` and `%` in the text then match
     // more than themselves, which only widens the candidates.
     let pattern = format!("%{}%", text.to_lowercase());
-    // Class name and name are indexed as one text: a superset of either containing it.
+    // The index holds each test's full name, as the list's condition reads it.
     let matches: Vec<Match> = diesel::sql_query(
         "SELECT rowid AS id FROM tests_search WHERE text LIKE ?1 AND project_id = ?2 LIMIT ?3",
     )

@@ -1,2 +1,1 @@
-DROP INDEX IF EXISTS tests_classname_trigrams;
-DROP INDEX IF EXISTS tests_name_trigrams;
+DROP INDEX IF EXISTS tests_full_name_trigrams;

@@ -2,13 +2,12 @@
 -- project of a million tests. A trigram index answers "which tests contain this text"
 -- from a few lists instead.
 --
--- It indexes one text per test, its class name and name together, from the view below:
--- with `detail=none` (about 100 bytes a test) the index cannot tell columns apart, so a
--- search of one column for text common in the other would check every test. It holds no
--- text of its own; the triggers keep it in step with every insert, change and delete of a
--- test, cascades included, writing the same text as the view.
+-- It indexes one text per test, its full name as pages show it (`class::name`), which is
+-- what a search matches, from the view below; `detail=none` keeps it to about 100 bytes
+-- a test. It holds no text of its own; the triggers keep it in step with every insert,
+-- change and delete of a test, cascades included, writing the same text as the view.
 CREATE VIEW tests_search_text AS
-    SELECT id, project_id, classname || ' ' || name AS text FROM tests;
+    SELECT id, project_id, classname || '::' || name AS text FROM tests;
 
 CREATE VIRTUAL TABLE tests_search USING fts5(
     project_id UNINDEXED,
@@ -22,17 +21,17 @@ INSERT INTO tests_search (tests_search) VALUES ('rebuild');
 
 CREATE TRIGGER tests_search_insert AFTER INSERT ON tests BEGIN
     INSERT INTO tests_search (rowid, project_id, text)
-    VALUES (new.id, new.project_id, new.classname || ' ' || new.name);
+    VALUES (new.id, new.project_id, new.classname || '::' || new.name);
 END;
 
 CREATE TRIGGER tests_search_delete AFTER DELETE ON tests BEGIN
     INSERT INTO tests_search (tests_search, rowid, project_id, text)
-    VALUES ('delete', old.id, old.project_id, old.classname || ' ' || old.name);
+    VALUES ('delete', old.id, old.project_id, old.classname || '::' || old.name);
 END;
 
 CREATE TRIGGER tests_search_update AFTER UPDATE OF project_id, classname, name ON tests BEGIN
     INSERT INTO tests_search (tests_search, rowid, project_id, text)
-    VALUES ('delete', old.id, old.project_id, old.classname || ' ' || old.name);
+    VALUES ('delete', old.id, old.project_id, old.classname || '::' || old.name);
     INSERT INTO tests_search (rowid, project_id, text)
-    VALUES (new.id, new.project_id, new.classname || ' ' || new.name);
+    VALUES (new.id, new.project_id, new.classname || '::' || new.name);
 END;
