@@ -1,47 +1,41 @@
-//! CI-quality metrics over plain run records: accuracy (false alarms from flaky tests),
-//! promptness (time to feedback) and cost (runner minutes and money, and the part spent on
-//! reruns and retries). Pure functions; storage builds the records.
+//! CI-quality metrics from a window's summary (`summary::Summary`): accuracy (false
+//! alarms from flaky tests), promptness (time to feedback) and cost (runner minutes and
+//! money, and the part spent on reruns and retries). Pure functions; storage builds the
+//! summaries, from its per-day rollups or from run records.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDateTime;
 
-use super::model::Status;
+use super::histogram::Histogram;
+use super::summary::Summary;
 
-/// One job run (one attempt of one job of one pipeline).
-#[derive(Debug, Clone, PartialEq)]
+/// One job run (one attempt of one job of one pipeline), with its red tests counted by
+/// the status they had when the run was scored.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RunRecord {
     /// Empty when the CI step sent none: the commit then groups the runs.
     pub pipeline: String,
     pub commit: String,
     pub job: String,
-    /// Job rerun number, 1 = first.
-    pub attempt: i32,
     /// Runner label, the key of the rate table.
     pub runner: String,
     pub started_at: NaiveDateTime,
     pub finished_at: NaiveDateTime,
     /// The job failed (tests or anything else).
     pub red: bool,
-    /// Tests whose final outcome failed, with their status when the run was scored.
-    pub red_tests: Vec<(i64, Status)>,
-    /// In-run retries (extra tries of failed tests) and the time they took.
-    pub retries: Vec<RetryRecord>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetryRecord {
-    pub test_id: i64,
-    /// The test's status when the run was scored.
-    pub status: Status,
-    /// Time spent on the extra tries, in milliseconds.
-    pub retry_ms: i64,
+    /// Failed tests that were Flaky, Broken, or anything else.
+    pub red_flaky: i32,
+    pub red_broken: i32,
+    pub red_other: i32,
+    /// Time spent on in-run retries of tests that were Flaky, in milliseconds.
+    pub flaky_retry_ms: i64,
 }
 
 impl RunRecord {
     /// The runs of one pipeline: by its id, or by commit when the CI step sent none (then
     /// every job of a commit, reruns included, counts as one pipeline).
-    fn pipeline_key(&self) -> (&str, &str) {
+    pub fn pipeline_key(&self) -> (&str, &str) {
         if self.pipeline.is_empty() {
             ("", self.commit.as_str())
         } else {
@@ -49,10 +43,15 @@ impl RunRecord {
         }
     }
 
-    fn duration_ms(&self) -> i64 {
+    pub fn duration_ms(&self) -> i64 {
         (self.finished_at - self.started_at)
             .num_milliseconds()
             .max(0)
+    }
+
+    /// Red only because of tests that were Flaky.
+    pub fn is_false_alarm(&self) -> bool {
+        self.red && self.red_flaky > 0 && self.red_broken == 0 && self.red_other == 0
     }
 }
 
@@ -86,6 +85,16 @@ impl Spread {
             p95: percentile(values, 95.0),
         }
     }
+
+    /// In minutes, of a histogram of milliseconds (within its 1% error).
+    pub fn minutes_of(histogram: &Histogram) -> Spread {
+        let minutes = |ms: f64| ms / 60_000.0;
+        Spread {
+            count: histogram.count(),
+            p50: histogram.percentile(50.0).map(minutes),
+            p95: histogram.percentile(95.0).map(minutes),
+        }
+    }
 }
 
 /// Why red runs were red.
@@ -107,35 +116,20 @@ pub struct Accuracy {
     pub flaky_failures_per_run: f64,
 }
 
-pub fn accuracy(runs: &[RunRecord]) -> Accuracy {
-    let mut a = Accuracy {
-        runs: runs.len(),
-        ..Default::default()
-    };
-    let mut flaky_failures = 0usize;
-    for r in runs {
-        flaky_failures += r
-            .red_tests
-            .iter()
-            .filter(|(_, s)| *s == Status::Flaky)
-            .count();
-        if !r.red {
-            continue;
-        }
-        a.red_runs += 1;
-        if r.red_tests.iter().any(|(_, s)| *s == Status::Broken) {
-            a.red_broken += 1;
-        } else if !r.red_tests.is_empty() && r.red_tests.iter().all(|(_, s)| *s == Status::Flaky) {
-            a.red_flaky_only += 1;
-        } else {
-            a.red_other += 1;
-        }
+pub fn accuracy(summary: &Summary) -> Accuracy {
+    let c = &summary.counts;
+    let count = |n: i64| n.max(0) as usize;
+    let share = |n: i64, d: i64| if d <= 0 { 0.0 } else { n as f64 / d as f64 };
+    Accuracy {
+        runs: count(c.runs),
+        red_runs: count(c.red_runs),
+        red_flaky_only: count(c.red_flaky_only),
+        red_broken: count(c.red_broken),
+        red_other: count(c.red_other),
+        false_alarm_share: share(c.red_flaky_only, c.red_runs),
+        broken_share: share(c.red_broken, c.red_runs),
+        flaky_failures_per_run: share(c.flaky_failures, c.runs),
     }
-    let share = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f64 / d as f64 };
-    a.false_alarm_share = share(a.red_flaky_only, a.red_runs);
-    a.broken_share = share(a.red_broken, a.red_runs);
-    a.flaky_failures_per_run = share(flaky_failures, a.runs);
-    a
 }
 
 /// Time to feedback, in minutes.
@@ -153,47 +147,15 @@ fn minutes(ms: i64) -> f64 {
     ms as f64 / 60_000.0
 }
 
-fn by_pipeline(runs: &[RunRecord]) -> BTreeMap<(&str, &str), Vec<&RunRecord>> {
-    let mut map: BTreeMap<(&str, &str), Vec<&RunRecord>> = BTreeMap::new();
-    for r in runs {
-        map.entry(r.pipeline_key()).or_default().push(r);
-    }
-    map
-}
-
-pub fn promptness(runs: &[RunRecord]) -> Promptness {
-    let mut per_job: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for r in runs {
-        per_job
-            .entry(r.job.clone())
-            .or_default()
-            .push(minutes(r.duration_ms()));
-    }
-    let mut pipeline_times = Vec::new();
-    let mut first_red = Vec::new();
-    for group in by_pipeline(runs).values() {
-        let start = group
-            .iter()
-            .map(|r| r.started_at)
-            .min()
-            .expect("non-empty group");
-        let end = group
-            .iter()
-            .map(|r| r.finished_at)
-            .max()
-            .expect("non-empty group");
-        pipeline_times.push(minutes((end - start).num_milliseconds().max(0)));
-        if let Some(red_end) = group.iter().filter(|r| r.red).map(|r| r.finished_at).min() {
-            first_red.push(minutes((red_end - start).num_milliseconds().max(0)));
-        }
-    }
+pub fn promptness(summary: &Summary) -> Promptness {
     Promptness {
-        per_job: per_job
-            .into_iter()
-            .map(|(k, v)| (k, Spread::of(&v)))
+        per_job: summary
+            .job_durations
+            .iter()
+            .map(|(job, durations)| (job.clone(), Spread::minutes_of(durations)))
             .collect(),
-        per_pipeline: Spread::of(&pipeline_times),
-        time_to_first_red: Spread::of(&first_red),
+        per_pipeline: Spread::minutes_of(&summary.spans.feedback),
+        time_to_first_red: Spread::minutes_of(&summary.spans.first_red),
     }
 }
 
@@ -234,8 +196,7 @@ impl Spend {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Cost {
     pub total: Spend,
-    pub per_pipeline: BTreeMap<String, Spend>,
-    /// Spend over pipelines: p50/p95 of minutes.
+    /// Runner minutes per pipeline: p50/p95.
     pub pipeline_minutes: Spread,
     /// Job reruns, whatever the cause: a later attempt of the same job in the same pipeline
     /// (or at the same commit, without a pipeline id).
@@ -246,55 +207,23 @@ pub struct Cost {
     pub flaky_retries: Spend,
 }
 
-pub fn cost(runs: &[RunRecord], rates: &RateTable) -> Cost {
+pub fn cost(summary: &Summary, rates: &RateTable) -> Cost {
     let mut c = Cost::default();
-    let flaky_only_red = |r: &RunRecord| {
-        r.red && !r.red_tests.is_empty() && r.red_tests.iter().all(|(_, s)| *s == Status::Flaky)
-    };
-    // The attempts of one job, in order: each after the first reruns the one before.
-    let mut attempts: HashMap<((&str, &str), &str), Vec<&RunRecord>> = HashMap::new();
-    for r in runs {
-        let ms = r.duration_ms();
-        c.total.add(rates, &r.runner, ms);
-        let (pipeline, commit) = r.pipeline_key();
-        c.per_pipeline
-            .entry(
-                if pipeline.is_empty() {
-                    commit
-                } else {
-                    pipeline
-                }
-                .to_owned(),
-            )
-            .or_default()
-            .add(rates, &r.runner, ms);
-        attempts
-            .entry((r.pipeline_key(), r.job.as_str()))
-            .or_default()
-            .push(r);
-        for t in r.retries.iter().filter(|t| t.status == Status::Flaky) {
-            c.flaky_retries.add(rates, &r.runner, t.retry_ms.max(0));
-        }
+    for (runner, time) in &summary.by_runner {
+        c.total.add(rates, runner, time.run_ms);
+        c.reruns.add(rates, runner, time.rerun_ms);
+        c.reruns_after_flaky
+            .add(rates, runner, time.rerun_after_flaky_ms);
+        c.flaky_retries.add(rates, runner, time.flaky_retry_ms);
     }
-    for group in attempts.values_mut() {
-        group.sort_by_key(|r| (r.attempt, r.started_at));
-        for pair in group.windows(2) {
-            let (previous, rerun) = (pair[0], pair[1]);
-            let ms = rerun.duration_ms();
-            c.reruns.add(rates, &rerun.runner, ms);
-            if flaky_only_red(previous) {
-                c.reruns_after_flaky.add(rates, &rerun.runner, ms);
-            }
-        }
-    }
-    let per: Vec<f64> = c.per_pipeline.values().map(|s| s.minutes).collect();
-    c.pipeline_minutes = Spread::of(&per);
+    c.pipeline_minutes = Spread::minutes_of(&summary.spans.minutes);
     c
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::Status;
     use chrono::{Duration, NaiveDate};
 
     fn t(min: i64) -> NaiveDateTime {
@@ -305,30 +234,26 @@ mod tests {
             + Duration::minutes(min)
     }
 
-    fn run(
-        pipeline: &str,
-        job: &str,
-        attempt: i32,
-        start: i64,
-        end: i64,
-        red: &[Status],
-    ) -> RunRecord {
+    fn run(pipeline: &str, job: &str, start: i64, end: i64, red: &[Status]) -> RunRecord {
+        let count = |wanted: Status| red.iter().filter(|s| **s == wanted).count() as i32;
         RunRecord {
             pipeline: pipeline.into(),
             commit: format!("c{pipeline}"),
             job: job.into(),
-            attempt,
             runner: "linux".into(),
             started_at: t(start),
             finished_at: t(end),
             red: !red.is_empty(),
-            red_tests: red
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (i as i64, *s))
-                .collect(),
-            retries: Vec::new(),
+            red_flaky: count(Status::Flaky),
+            red_broken: count(Status::Broken),
+            red_other: red.len() as i32 - count(Status::Flaky) - count(Status::Broken),
+            flaky_retry_ms: 0,
         }
+    }
+
+    /// Within the histograms' 1%.
+    fn near(got: Option<f64>, want: f64) -> bool {
+        got.is_some_and(|got| (got - want).abs() <= want * 0.01)
     }
 
     #[test]
@@ -346,12 +271,12 @@ mod tests {
     fn accuracy_classifies_red_runs() {
         use Status::*;
         let runs = vec![
-            run("1", "a", 1, 0, 10, &[]),
-            run("1", "b", 1, 0, 10, &[Flaky, Flaky]),
-            run("2", "a", 1, 0, 10, &[Flaky, Broken]),
-            run("2", "b", 1, 0, 10, &[Healthy]),
+            run("1", "a", 0, 10, &[]),
+            run("1", "b", 0, 10, &[Flaky, Flaky]),
+            run("2", "a", 0, 10, &[Flaky, Broken]),
+            run("2", "b", 0, 10, &[Healthy]),
         ];
-        let a = accuracy(&runs);
+        let a = accuracy(&Summary::of_runs(&runs));
         assert_eq!((a.runs, a.red_runs), (4, 3));
         assert_eq!((a.red_flaky_only, a.red_broken, a.red_other), (1, 1, 1));
         assert!((a.false_alarm_share - 1.0 / 3.0).abs() < 1e-12);
@@ -361,55 +286,45 @@ mod tests {
     #[test]
     fn promptness_per_job_pipeline_and_first_red() {
         let runs = vec![
-            run("1", "unit", 1, 0, 10, &[]),
-            run("1", "e2e", 1, 0, 30, &[Status::Flaky]),
-            run("1", "e2e", 2, 31, 61, &[]),
-            run("2", "unit", 1, 100, 112, &[]),
+            run("1", "unit", 0, 10, &[]),
+            run("1", "e2e", 0, 30, &[Status::Flaky]),
+            run("1", "e2e", 31, 61, &[]),
+            run("2", "unit", 100, 112, &[]),
         ];
-        let p = promptness(&runs);
-        assert_eq!(p.per_job["unit"].p50, Some(10.0));
+        let p = promptness(&Summary::of_runs(&runs));
+        assert!(near(p.per_job["unit"].p50, 10.0));
         assert_eq!(p.per_job["e2e"].count, 2);
-        assert_eq!(p.per_pipeline.p95, Some(61.0));
-        assert_eq!(p.per_pipeline.p50, Some(12.0));
+        assert!(near(p.per_pipeline.p95, 61.0));
+        assert!(near(p.per_pipeline.p50, 12.0));
         assert_eq!(p.time_to_first_red.count, 1);
-        assert_eq!(p.time_to_first_red.p50, Some(30.0));
+        assert!(near(p.time_to_first_red.p50, 30.0));
     }
 
     #[test]
     fn cost_counts_reruns_and_flaky_retries() {
         let mut runs = vec![
-            run("1", "e2e", 1, 0, 30, &[Status::Flaky]),
-            run("1", "e2e", 2, 31, 61, &[]),
-            run("2", "e2e", 1, 0, 10, &[Status::Broken]),
-            run("2", "e2e", 2, 10, 20, &[Status::Broken]),
+            run("1", "e2e", 0, 30, &[Status::Flaky]),
+            run("1", "e2e", 31, 61, &[]),
+            run("2", "e2e", 0, 10, &[Status::Broken]),
+            run("2", "e2e", 10, 20, &[Status::Broken]),
         ];
         runs[1].runner = "macos".into();
-        runs[0].retries = vec![
-            RetryRecord {
-                test_id: 1,
-                status: Status::Flaky,
-                retry_ms: 90_000,
-            },
-            RetryRecord {
-                test_id: 2,
-                status: Status::Healthy,
-                retry_ms: 60_000,
-            },
-        ];
+        runs[0].flaky_retry_ms = 90_000;
         let rates = RateTable {
             per_minute_micros: HashMap::from([("linux".into(), 8_000), ("macos".into(), 80_000)]),
             default_micros: 0,
         };
-        let c = cost(&runs, &rates);
+        let c = cost(&Summary::of_runs(&runs), &rates);
         assert!((c.total.minutes - 80.0).abs() < 1e-9);
         assert_eq!(c.total.money_micros, 30 * 8_000 + 30 * 80_000 + 20 * 8_000);
-        assert_eq!(c.per_pipeline["2"].money_micros, 20 * 8_000);
         assert!((c.reruns.minutes - 40.0).abs() < 1e-9);
         // Only pipeline 1's rerun followed a flaky-only red attempt.
         assert_eq!(c.reruns_after_flaky.money_micros, 30 * 80_000);
         assert!((c.flaky_retries.minutes - 1.5).abs() < 1e-9);
         assert_eq!(c.flaky_retries.money_micros, 12_000);
-        assert_eq!(c.pipeline_minutes.p95, Some(60.0));
+        assert_eq!(c.pipeline_minutes.count, 2);
+        assert!(near(c.pipeline_minutes.p95, 60.0));
+        assert!(near(c.pipeline_minutes.p50, 20.0));
     }
 
     #[test]
@@ -417,20 +332,39 @@ mod tests {
         // A CI step that sends neither pipeline nor attempt: the second run of a commit's
         // job is its rerun, whatever its attempt number says.
         let mut runs = vec![
-            run("", "e2e", 1, 0, 30, &[Status::Flaky]),
-            run("", "e2e", 1, 31, 61, &[]),
-            run("", "unit", 1, 0, 5, &[]),
-            run("", "e2e", 1, 100, 110, &[Status::Flaky]),
+            run("", "e2e", 0, 30, &[Status::Flaky]),
+            run("", "unit", 0, 5, &[]),
+            run("", "e2e", 31, 61, &[]),
+            run("", "e2e", 100, 110, &[Status::Flaky]),
         ];
         runs[0].commit = "abc".into();
         runs[1].commit = "abc".into();
         runs[2].commit = "abc".into();
         runs[3].commit = "def".into();
-        let c = cost(&runs, &RateTable::default());
+        let summary = Summary::of_runs(&runs);
+        let c = cost(&summary, &RateTable::default());
         assert!((c.reruns.minutes - 30.0).abs() < 1e-9);
         assert!((c.reruns_after_flaky.minutes - 30.0).abs() < 1e-9);
-        let p = promptness(&runs);
+        let p = promptness(&summary);
         assert_eq!(p.per_pipeline.count, 2, "one pipeline per commit");
-        assert_eq!(p.per_pipeline.p95, Some(61.0));
+        assert!(near(p.per_pipeline.p95, 61.0));
+    }
+
+    #[test]
+    fn summaries_of_days_merge_into_the_summary_of_their_runs() {
+        use Status::*;
+        // Pipelines that each fall within one day: merging the days' summaries gives the
+        // window's, so per-day rollups answer any run of whole days.
+        let runs = vec![
+            run("1", "unit", 0, 10, &[Flaky]),
+            run("1", "unit", 11, 20, &[]),
+            run("2", "e2e", 1_500, 1_540, &[Broken]),
+            run("3", "e2e", 3_000, 3_010, &[Healthy, Flaky]),
+        ];
+        let mut merged = Summary::default();
+        for day in [&runs[..2], &runs[2..3], &runs[3..]] {
+            merged.merge(&Summary::of_runs(day));
+        }
+        assert_eq!(merged, Summary::of_runs(&runs));
     }
 }

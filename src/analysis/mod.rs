@@ -4,6 +4,7 @@
 pub mod baselines;
 pub mod evaluate;
 pub mod evidence;
+pub mod histogram;
 pub mod metrics;
 pub mod model;
 pub mod params;
@@ -12,6 +13,7 @@ pub mod scorer;
 pub mod signature;
 pub mod simulator;
 pub mod state;
+pub mod summary;
 
 pub use evidence::{Evidence, EvidenceKind};
 pub use model::{summarize_run, Outcome, RunContext, RunSummary, Status, TestResultObs};

@@ -290,6 +290,56 @@ diesel::table! {
 }
 
 diesel::table! {
+    run_days (project_id, day, branch, job, runner) {
+        project_id -> BigInt,
+        day -> Date,
+        branch -> Text,
+        job -> Text,
+        runner -> Text,
+        runs -> BigInt,
+        red_runs -> BigInt,
+        red_flaky_only -> BigInt,
+        red_broken -> BigInt,
+        red_other -> BigInt,
+        flaky_failures -> BigInt,
+        run_ms -> BigInt,
+        rerun_ms -> BigInt,
+        rerun_after_flaky_ms -> BigInt,
+        flaky_retry_ms -> BigInt,
+        durations -> Binary,
+    }
+}
+
+diesel::table! {
+    span_days (project_id, whole, day, branch, job) {
+        project_id -> BigInt,
+        whole -> Bool,
+        day -> Date,
+        branch -> Text,
+        job -> Text,
+        feedback -> Binary,
+        first_red -> Binary,
+        minutes -> Binary,
+    }
+}
+
+diesel::table! {
+    pipeline_spans (project_id, whole, pipeline, commit_sha, job) {
+        project_id -> BigInt,
+        whole -> Bool,
+        pipeline -> Text,
+        commit_sha -> Text,
+        job -> Text,
+        branch -> Text,
+        started_at -> Timestamp,
+        finished_at -> Timestamp,
+        first_red_at -> Nullable<Timestamp>,
+        run_ms -> BigInt,
+        last_false_alarm -> Bool,
+    }
+}
+
+diesel::table! {
     project_test_counts (project_id, status) {
         project_id -> BigInt,
         status -> Text,
@@ -362,6 +412,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     run_names,
     project_data_versions,
     project_test_counts,
+    run_days,
+    span_days,
+    pipeline_spans,
     test_states,
     instance_secrets,
     projects,

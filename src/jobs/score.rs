@@ -34,6 +34,23 @@ pub fn enqueue(
     )
 }
 
+/// Asks for a scoring job for each project whose rescore was requested (a job rescores
+/// before it scores); returns how many were asked for.
+pub fn enqueue_requested_rescores(conn: &mut DbConnection) -> diesel::QueryResult<usize> {
+    use crate::db::schema::projects;
+    use diesel::prelude::*;
+    let waiting: Vec<i64> = projects::table
+        .filter(projects::rescore_requested.eq(true))
+        .select(projects::id)
+        .load(conn)?;
+    let now = now();
+    let mut asked = 0;
+    for project_id in waiting {
+        asked += usize::from(enqueue(conn, project_id, now)?);
+    }
+    Ok(asked)
+}
+
 #[derive(Debug, thiserror::Error)]
 enum ScoreError {
     #[error("lease lost")]

@@ -27,6 +27,20 @@ pub async fn run(ctx: Arc<WorkerContext>, count: usize, shutdown: watch::Receive
             Err(err) => tracing::error!(error = %err, "could not requeue orphaned tasks"),
         }
     }
+    // Projects waiting for a rescore (after a migration that added rollups, say) get it
+    // now rather than at their next upload.
+    match ctx
+        .db
+        .run(|conn| super::score::enqueue_requested_rescores(conn).map_err(DbError::from))
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            projects = n,
+            "asked for the rescores projects were waiting for"
+        ),
+        Err(err) => tracing::error!(error = %err, "could not ask for waiting rescores"),
+    }
     let host = hostname();
     let mut workers = tokio::task::JoinSet::new();
     for index in 0..count {

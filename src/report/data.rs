@@ -184,7 +184,7 @@ pub fn load(
     })
 }
 
-/// The metrics API's figures for a period (same records, same functions).
+/// The metrics API's figures for a period (same rollups, same functions).
 fn figures(
     conn: &mut DbConnection,
     project_id: i64,
@@ -196,11 +196,11 @@ fn figures(
         until: Some(period.until.0),
         ..Window::default()
     };
-    let records = ci_metrics::run_records(conn, project_id, &window)?;
+    let summary = ci_metrics::summary(conn, project_id, &window)?;
     let timings = ci_metrics::task_timings(conn, project_id, &window)?;
-    let accuracy = metrics::accuracy(&records);
-    let promptness = metrics::promptness(&records);
-    let cost = metrics::cost(&records, rates);
+    let accuracy = metrics::accuracy(&summary);
+    let promptness = metrics::promptness(&summary);
+    let cost = metrics::cost(&summary, rates);
     let money = |micros: i64| micros as f64 / 1e6;
     Ok(Figures {
         runs: accuracy.runs,

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::analysis::metrics::{RateTable, RetryRecord, RunRecord};
-use crate::analysis::Status;
+use super::window_rollups::{self, DayRange};
+use crate::analysis::metrics::{RateTable, RunRecord};
+use crate::analysis::summary::Summary;
 use crate::db::schema::{runner_rates, runs, store_tasks};
 use crate::db::DbConnection;
 
@@ -23,7 +24,6 @@ type RunRow = (
     String,
     String,
     String,
-    i32,
     String,
     NaiveDateTime,
     NaiveDateTime,
@@ -33,11 +33,35 @@ type RunRow = (
     i32,
     i32,
     i64,
-    i64,
 );
 
+/// The window's summary: merged from the per-day rollups when the window is whole days
+/// (every page's is), else from its runs.
+pub fn summary(conn: &mut DbConnection, project_id: i64, window: &Window) -> QueryResult<Summary> {
+    match day_range(window) {
+        Some(range) => window_rollups::summary(conn, project_id, &range),
+        None => Ok(Summary::of_runs(&run_records(conn, project_id, window)?)),
+    }
+}
+
+/// The window as whole days, if it starts and ends at midnight (or is open).
+pub fn day_range(window: &Window) -> Option<DayRange> {
+    let midnight = |at: NaiveDateTime| at.time() == chrono::NaiveTime::MIN;
+    if !window.since.is_none_or(midnight) || !window.until.is_none_or(midnight) {
+        return None;
+    }
+    Some(DayRange {
+        first: window.since.map(|at| at.date()),
+        // `until` is exclusive: the day before it is the last.
+        last: window.until.map(|at| at.date() - chrono::Duration::days(1)),
+        branch: window.branch.clone(),
+        job: window.job.clone(),
+    })
+}
+
 /// Runs of the project in the window, as the metric functions take them. A run is red when
-/// a test failed; its red tests carry the status they had when the run was scored.
+/// a test failed; its red tests are counted by the status they had when the run was scored
+/// (a red run not scored yet is red for another reason).
 pub fn run_records(
     conn: &mut DbConnection,
     project_id: i64,
@@ -45,12 +69,11 @@ pub fn run_records(
 ) -> QueryResult<Vec<RunRecord>> {
     let mut query = runs::table
         .filter(runs::project_id.eq(project_id))
-        .order(runs::started_at)
+        .order((runs::started_at, runs::id))
         .select((
             runs::pipeline,
             runs::commit_sha,
             runs::job,
-            runs::attempt,
             runs::runner,
             runs::started_at,
             runs::finished_at,
@@ -59,7 +82,6 @@ pub fn run_records(
             runs::red_flaky,
             runs::red_broken,
             runs::red_other,
-            runs::retry_ms,
             runs::flaky_retry_ms,
         ))
         .into_boxed();
@@ -84,58 +106,28 @@ fn to_record(row: RunRow) -> RunRecord {
         pipeline,
         commit,
         job,
-        attempt,
         runner,
         started_at,
         finished_at,
         failed,
         errors,
-        flaky,
-        broken,
-        other,
-        retry_ms,
+        red_flaky,
+        red_broken,
+        red_other,
         flaky_retry_ms,
     ) = row;
-    // Test ids do not matter to the metrics, only the statuses.
-    let mut red_tests = Vec::new();
-    red_tests.extend(std::iter::repeat_n(
-        (0, Status::Flaky),
-        flaky.max(0) as usize,
-    ));
-    red_tests.extend(std::iter::repeat_n(
-        (0, Status::Broken),
-        broken.max(0) as usize,
-    ));
-    red_tests.extend(std::iter::repeat_n(
-        (0, Status::Healthy),
-        other.max(0) as usize,
-    ));
-    let mut retries = Vec::new();
-    if flaky_retry_ms > 0 {
-        retries.push(RetryRecord {
-            test_id: 0,
-            status: Status::Flaky,
-            retry_ms: flaky_retry_ms,
-        });
-    }
-    if retry_ms > flaky_retry_ms {
-        retries.push(RetryRecord {
-            test_id: 0,
-            status: Status::Healthy,
-            retry_ms: retry_ms - flaky_retry_ms,
-        });
-    }
     RunRecord {
         pipeline,
         commit,
         job,
-        attempt,
         runner,
         started_at,
         finished_at,
         red: failed + errors > 0,
-        red_tests,
-        retries,
+        red_flaky,
+        red_broken,
+        red_other,
+        flaky_retry_ms,
     }
 }
 

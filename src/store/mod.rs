@@ -25,3 +25,4 @@ pub mod test_search;
 pub mod test_views;
 pub mod tokens;
 pub mod uploads;
+pub mod window_rollups;

@@ -1,6 +1,6 @@
 //! Per-project figures for `/metrics`: what a dashboard alert would watch.
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::{Duration, NaiveDateTime, NaiveTime};
 use diesel::prelude::*;
 
 use super::ci_metrics::{self, Window};
@@ -10,7 +10,8 @@ use crate::analysis::metrics;
 use crate::db::schema::projects;
 use crate::db::DbConnection;
 
-/// Days of runs the red-run share covers (as on the project page).
+/// Days of runs the red-run share covers (as on the project page): today and the days
+/// before it, whole days (UTC), so the figure comes from the per-day rollups.
 pub const WINDOW_DAYS: i64 = 30;
 
 #[derive(Debug)]
@@ -29,7 +30,7 @@ pub fn load(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Vec<Proj
         .order(projects::name)
         .load(conn)?;
     let window = Window {
-        since: Some(now - Duration::days(WINDOW_DAYS)),
+        since: Some((now.date() - Duration::days(WINDOW_DAYS - 1)).and_time(NaiveTime::MIN)),
         ..Window::default()
     };
     let mut gauges = Vec::with_capacity(all.len());
@@ -41,7 +42,7 @@ pub fn load(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Vec<Proj
                 .find(|(s, _)| s == status)
                 .map_or(0, |(_, n)| *n)
         };
-        let accuracy = metrics::accuracy(&ci_metrics::run_records(conn, project.id, &window)?);
+        let accuracy = metrics::accuracy(&ci_metrics::summary(conn, project.id, &window)?);
         gauges.push(ProjectGauges {
             flaky: count("flaky"),
             broken: count("broken"),

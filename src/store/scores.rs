@@ -9,7 +9,8 @@
 //! (rerun pairing), and a test that would have gone inactive between two runs of the batch
 //! goes inactive before its next result (as `rescore_project` does).
 //!
-//! Scoring also keeps the impact rollups (`store::impact`) and marks tests that have not
+//! Scoring also keeps the impact rollups (`store::impact`), the per-day rollups of the
+//! runs (`store::window_rollups`), and marks tests that have not
 //! been reported for a while `inactive` (`mark_inactive`).
 
 use std::collections::HashMap;
@@ -20,6 +21,8 @@ use diesel::upsert::excluded;
 
 use super::data_versions;
 use super::impact::{self, DayCost, ImpactBatch, RerunKey};
+use super::window_rollups::{self, RollupBatch};
+use crate::analysis::metrics::RunRecord;
 use crate::analysis::{
     self, run_level, Evidence, Outcome, Params, RunContext, Status, TestResultObs, TestState,
 };
@@ -114,6 +117,7 @@ pub fn score_pending(
     let mut seq = last_seq.unwrap_or(0);
     let mut states = States::loaded_from(project_id);
     let mut costs = ImpactBatch::default();
+    let mut rollups = RollupBatch::new(project_id);
     for (key, tests) in pending {
         if !batch.run_ids.is_empty() && batch.results + tests.max(0) as u64 > max_results {
             break;
@@ -127,6 +131,7 @@ pub fn score_pending(
             previous_at,
             &mut states,
             &mut costs,
+            &mut rollups,
             params,
             now,
         )?;
@@ -139,6 +144,7 @@ pub fn score_pending(
     }
     states.flush(conn, params, now)?;
     costs.write(conn, project_id)?;
+    rollups.write(conn)?;
     mark_inactive(conn, project_id, params)?;
     data_versions::bump(conn, project_id)?;
     batch.status_changes = states.changes.changes();
@@ -155,6 +161,7 @@ fn score_one(
     previous_at: Option<NaiveDateTime>,
     states: &mut States,
     costs: &mut ImpactBatch,
+    rollups: &mut RollupBatch,
     params: &Params,
     now: NaiveDateTime,
 ) -> QueryResult<u64> {
@@ -203,10 +210,28 @@ fn score_one(
         Ok(())
     })?;
     store_breakdown(conn, run_id, &breakdown)?;
-    let finished_at = runs::table
+    let (finished_at, runner, red): (NaiveDateTime, String, bool) = runs::table
         .find(run_id)
-        .select(runs::finished_at)
+        .select((
+            runs::finished_at,
+            runs::runner,
+            (runs::failed + runs::errors).gt(0),
+        ))
         .first(conn)?;
+    let record = RunRecord {
+        pipeline: run.pipeline.clone(),
+        commit: run.commit.clone(),
+        job: run.job.clone(),
+        runner,
+        started_at: run.at,
+        finished_at,
+        red,
+        red_flaky: breakdown.red_flaky,
+        red_broken: breakdown.red_broken,
+        red_other: breakdown.red_other,
+        flaky_retry_ms: breakdown.flaky_retry_ms,
+    };
+    rollups.add_run(conn, &record, &run.branch)?;
     let rerun = RerunKey {
         run_id,
         job: run.job.clone(),
@@ -466,8 +491,10 @@ pub fn rescore_project(
             .load(conn)?;
         let mut states = States::from_scratch(project_id);
         let mut costs = ImpactBatch::default();
+        let mut rollups = RollupBatch::from_scratch(project_id);
         let mut summary = RescoreSummary::default();
         impact::clear(conn, project_id)?;
+        window_rollups::clear(conn, project_id)?;
         let mut previous_at: Option<NaiveDateTime> = None;
         let total = scored.len();
         for (index, key) in scored.into_iter().enumerate() {
@@ -479,6 +506,7 @@ pub fn rescore_project(
                 previous_at,
                 &mut states,
                 &mut costs,
+                &mut rollups,
                 params,
                 now,
             )?;
@@ -487,6 +515,7 @@ pub fn rescore_project(
             progress(index + 1, total);
         }
         costs.write(conn, project_id)?;
+        rollups.write(conn)?;
         diesel::delete(test_scores::table.filter(test_scores::project_id.eq(project_id)))
             .execute(conn)?;
         diesel::delete(test_states::table.filter(test_states::project_id.eq(project_id)))

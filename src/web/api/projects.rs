@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::{kept, query};
 use crate::analysis::metrics::{self, Spread};
+use crate::analysis::summary::Summary;
 use crate::analysis::{Params, Status};
 use crate::db::{DbConnection, DbError};
 use crate::error::ApiError;
@@ -163,9 +164,9 @@ pub async fn quality_metrics(
     let key = format!("{window:?}");
     let runs_window = window.clone();
     let figures = kept::by_data_version(&state, "api_metrics", project_id, key, move |conn| {
-        let runs = ci_metrics::run_records(conn, project_id, &runs_window)?;
+        let summary = ci_metrics::summary(conn, project_id, &runs_window)?;
         let (rates, currency) = ci_metrics::rate_table(conn, project_id)?;
-        Ok(run_figures(&runs, &rates, &currency))
+        Ok(run_figures(&summary, &rates, &currency))
     })
     .await?;
     // The store tasks' timings change with every upload and no data version tracks them:
@@ -218,14 +219,14 @@ fn task_figures(timings: &ci_metrics::TaskTimings) -> Vec<(&'static str, Value)>
 }
 
 /// The metrics of the runs: everything but the store tasks' part of `promptness`.
-fn run_figures(runs: &[metrics::RunRecord], rates: &metrics::RateTable, currency: &str) -> Value {
-    let accuracy = metrics::accuracy(runs);
-    let promptness = metrics::promptness(runs);
-    let cost = metrics::cost(runs, rates);
+fn run_figures(summary: &Summary, rates: &metrics::RateTable, currency: &str) -> Value {
+    let accuracy = metrics::accuracy(summary);
+    let promptness = metrics::promptness(summary);
+    let cost = metrics::cost(summary, rates);
     let spend =
         |s: metrics::Spend| json!({ "minutes": s.minutes, "money": s.money_micros as f64 / 1e6 });
     json!({
-        "runs": runs.len(),
+        "runs": accuracy.runs,
         "accuracy": {
             "red_runs": accuracy.red_runs,
             "red_flaky_only": accuracy.red_flaky_only,

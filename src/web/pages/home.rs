@@ -12,8 +12,10 @@ use super::trends::{self, Trends};
 use super::window::{Days, WindowQuery};
 use super::{load, render, PageError};
 use crate::analysis::metrics;
+use crate::analysis::summary::Summary;
 use crate::db::{Backend, DbConnection};
 use crate::store::projects::{self, ProjectOverview};
+use crate::store::window_rollups::{self, DayRange};
 use crate::store::{ci_metrics, data_versions, run_views, test_views};
 use crate::web::access::Viewer;
 use crate::web::charts::sparkline;
@@ -121,18 +123,25 @@ fn health(conn: &mut DbConnection, overview: ProjectOverview) -> QueryResult<Hea
         job: None,
     };
     let days = window.days(newest);
-    let records = ci_metrics::run_records(conn, id, &window.window(days))?;
+    let range = DayRange {
+        first: Some(days.first),
+        last: Some(days.last),
+        ..DayRange::default()
+    };
+    let by_day = window_rollups::by_day(conn, id, &range)?;
+    let mut summary = Summary::default();
+    by_day.values().for_each(|day| summary.merge(day));
     let (rates, currency) = ci_metrics::rate_table(conn, id)?;
-    let accuracy = metrics::accuracy(&records);
-    let cost = metrics::cost(&records, &rates).total;
-    let trends = trends::daily(&records, days, &rates);
+    let accuracy = metrics::accuracy(&summary);
+    let cost = metrics::cost(&summary, &rates).total;
+    let trends = trends::daily(&by_day, days, &rates);
     Ok(Health {
         flaky,
         broken,
         days: newest.map(|_| days),
         red_runs: accuracy.red_runs,
         false_alarm_share: accuracy.false_alarm_share,
-        feedback_p50: metrics::promptness(&records).per_pipeline.p50,
+        feedback_p50: metrics::promptness(&summary).per_pipeline.p50,
         minutes: cost.minutes,
         money: (cost.money_micros > 0)
             .then(|| format!("{:.2} {currency}", cost.money_micros as f64 / 1e6)),

@@ -9,11 +9,13 @@ use super::change::{change, Change, Measure};
 use super::params::{self, PageQuery};
 use super::window::{Days, WindowQuery, DAY_CHOICES};
 use super::{project_data, project_or_404, render, trends, PageError};
-use crate::analysis::metrics::{self, Accuracy, Cost, Promptness, RunRecord};
+use crate::analysis::metrics::{self, Accuracy, Cost, Promptness};
+use crate::analysis::summary::Summary;
 use crate::store::ci_metrics;
 use crate::store::run_views::{self, RunFilter, RunRow};
 use crate::store::task_views;
 use crate::store::test_views::{self, TestFilter, TestSort, TestSummary};
+use crate::store::window_rollups::{self, DayRange};
 use crate::tasks::queue::ProjectScope;
 use crate::web::access::Viewer;
 use crate::web::charts::{self, Daily, DailyBars, Line};
@@ -158,18 +160,28 @@ pub async fn project_page(
         let newest = run_views::newest_start(conn, project.id)?;
         let days = window.days(newest);
         let span = window.window(days);
-        // This window and the one just before it in one read, split where this one starts.
-        let both = ci_metrics::Window {
-            since: window.window(previous(days)).since,
-            ..span.clone()
-        };
-        let both = ci_metrics::run_records(conn, project.id, &both)?;
-        let split = span
-            .since
-            .map_or(0, |since| both.partition_point(|r| r.started_at < since));
-        let (earlier, records) = both.split_at(split);
+        // This window's days and those of the one just before it in one read.
+        let by_day = window_rollups::by_day(
+            conn,
+            project.id,
+            &DayRange {
+                first: Some(previous(days).first),
+                last: Some(days.last),
+                branch: window.branch.clone(),
+                job: window.job.clone(),
+            },
+        )?;
+        let (mut summary, mut earlier) = (Summary::default(), Summary::default());
+        for (day, figures) in &by_day {
+            let into = if *day < days.first {
+                &mut earlier
+            } else {
+                &mut summary
+            };
+            into.merge(figures);
+        }
         let (rates, currency) = ci_metrics::rate_table(conn, project.id)?;
-        let trends = trends::daily(records, days, &rates);
+        let trends = trends::daily(&by_day, days, &rates);
         let tasks =
             task_views::timings(conn, &ProjectScope::one(project.id), span.since, span.until)?;
         let tasks = trends::task_daily(&tasks, days);
@@ -190,10 +202,10 @@ pub async fn project_page(
         Ok(ProjectPage {
             counts: test_views::count_by_status(conn, project.id)?,
             runs,
-            changes: compare(records, earlier, &rates),
-            accuracy: metrics::accuracy(records),
-            promptness: metrics::promptness(records),
-            cost: metrics::cost(records, &rates),
+            changes: compare(&summary, &earlier, &rates),
+            accuracy: metrics::accuracy(&summary),
+            promptness: metrics::promptness(&summary),
+            cost: metrics::cost(&summary, &rates),
             currency,
             charts,
             has_runs: newest.is_some(),
@@ -221,16 +233,16 @@ fn previous(days: Days) -> Days {
     }
 }
 
-fn compare(now: &[RunRecord], before: &[RunRecord], rates: &metrics::RateTable) -> Changes {
-    let figures = |records: &[RunRecord]| {
-        let accuracy = metrics::accuracy(records);
+fn compare(now: &Summary, before: &Summary, rates: &metrics::RateTable) -> Changes {
+    let figures = |summary: &Summary| {
+        let accuracy = metrics::accuracy(summary);
         // No run: nothing to compare, rather than a fall from or to zero.
         let known = |value: f64| (accuracy.runs > 0).then_some(value);
         (
             known(accuracy.red_runs as f64),
             (accuracy.red_runs > 0).then_some(accuracy.false_alarm_share),
-            metrics::promptness(records).per_pipeline.p50,
-            known(metrics::cost(records, rates).total.minutes),
+            metrics::promptness(summary).per_pipeline.p50,
+            known(metrics::cost(summary, rates).total.minutes),
         )
     };
     let (now, before) = (figures(now), figures(before));

@@ -1,13 +1,14 @@
 //! The project page's daily series: each day's red runs by cause, time to feedback, flaky
-//! failures per run, runner cost, and the store queue's times, from the same run records
-//! and metric functions as the window's cards.
+//! failures per run, runner cost, and the store queue's times, from the same per-day
+//! summaries and metric functions as the window's cards.
 
 use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, NaiveDateTime};
 
 use super::window::Days;
-use crate::analysis::metrics::{self, RateTable, RunRecord, Spread};
+use crate::analysis::metrics::{self, RateTable, Spread};
+use crate::analysis::summary::Summary;
 use crate::store::task_views::TaskTiming;
 use crate::web::charts::DayRed;
 
@@ -25,28 +26,27 @@ pub struct Trends {
     pub money: Vec<f64>,
 }
 
-/// The series of `records`, runs by the day they started.
-pub fn daily(records: &[RunRecord], days: Days, rates: &RateTable) -> Trends {
-    let by_day = group_by_day(records, |r| r.started_at);
+/// The series of each day's summary (runs by the day they started, pipelines by the day
+/// they started); days without runs are empty.
+pub fn daily(by_day: &BTreeMap<NaiveDate, Summary>, days: Days, rates: &RateTable) -> Trends {
+    let empty = Summary::default();
     let mut trends = Trends::default();
     for day in days.iter() {
-        let runs = by_day.get(&day).map_or(&[][..], Vec::as_slice);
-        let accuracy = metrics::accuracy(runs);
+        let summary = by_day.get(&day).unwrap_or(&empty);
+        let accuracy = metrics::accuracy(summary);
         trends.red.push(DayRed {
             day,
             false_alarms: accuracy.red_flaky_only,
             broken: accuracy.red_broken,
             other: accuracy.red_other,
         });
-        // A pipeline that runs past midnight counts on each day it ran in: good enough for
-        // a daily trend, and it keeps each day's figure its own.
-        let feedback = metrics::promptness(runs).per_pipeline;
+        let feedback = metrics::promptness(summary).per_pipeline;
         trends.feedback_p50.push(feedback.p50);
         trends.feedback_p95.push(feedback.p95);
         trends
             .flaky_per_run
-            .push((!runs.is_empty()).then_some(accuracy.flaky_failures_per_run));
-        let cost = metrics::cost(runs, rates).total;
+            .push((accuracy.runs > 0).then_some(accuracy.flaky_failures_per_run));
+        let cost = metrics::cost(summary, rates).total;
         trends.minutes.push(cost.minutes);
         trends.money.push(cost.money_micros as f64 / 1e6);
     }
@@ -97,6 +97,7 @@ fn group_by_day<T: Clone>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::metrics::RunRecord;
     use crate::analysis::Status;
 
     fn record(day: &str, hour: u32, minutes: i64, red: &[Status]) -> RunRecord {
@@ -105,18 +106,31 @@ mod tests {
             .unwrap()
             .and_hms_opt(hour, 0, 0)
             .unwrap();
+        let count = |wanted: Status| red.iter().filter(|s| **s == wanted).count() as i32;
         RunRecord {
             pipeline: format!("{day}-{hour}"),
             commit: "c".into(),
             job: "unit".into(),
-            attempt: 1,
             runner: String::new(),
             started_at: start,
             finished_at: start + chrono::Duration::minutes(minutes),
             red: !red.is_empty(),
-            red_tests: red.iter().map(|s| (0, *s)).collect(),
-            retries: Vec::new(),
+            red_flaky: count(Status::Flaky),
+            red_broken: count(Status::Broken),
+            red_other: count(Status::Healthy),
+            flaky_retry_ms: 0,
         }
+    }
+
+    /// Each day's summary, as the per-day rollups hold them.
+    fn by_day(records: &[RunRecord]) -> BTreeMap<NaiveDate, Summary> {
+        let mut days: BTreeMap<NaiveDate, Vec<RunRecord>> = BTreeMap::new();
+        for r in records {
+            days.entry(r.started_at.date()).or_default().push(r.clone());
+        }
+        days.into_iter()
+            .map(|(day, runs)| (day, Summary::of_runs(&runs)))
+            .collect()
     }
 
     #[test]
@@ -131,7 +145,7 @@ mod tests {
             record("2026-03-01", 11, 30, &[]),
             record("2026-03-03", 9, 5, &[Status::Healthy]),
         ];
-        let trends = daily(&records, days, &RateTable::default());
+        let trends = daily(&by_day(&records), days, &RateTable::default());
         let red = &trends.red;
         assert_eq!(red.len(), 3, "empty days are kept");
         assert_eq!(
@@ -143,8 +157,13 @@ mod tests {
             (0, 0, 0)
         );
         assert_eq!(red[2].other, 1);
-        assert_eq!(trends.feedback_p50, [Some(20.0), None, Some(5.0)]);
-        assert_eq!(trends.feedback_p95[0], Some(30.0));
+        // Within the histograms' 1%.
+        let near =
+            |got: Option<f64>, want: f64| got.is_some_and(|g| (g - want).abs() <= want * 0.01);
+        assert!(near(trends.feedback_p50[0], 20.0));
+        assert_eq!(trends.feedback_p50[1], None);
+        assert!(near(trends.feedback_p50[2], 5.0));
+        assert!(near(trends.feedback_p95[0], 30.0));
         assert_eq!(trends.flaky_per_run, [Some(2.0 / 3.0), None, Some(0.0)]);
         assert_eq!(trends.minutes, [60.0, 0.0, 5.0]);
     }

@@ -1,0 +1,3 @@
+DROP TABLE pipeline_spans;
+DROP TABLE span_days;
+DROP TABLE run_days;

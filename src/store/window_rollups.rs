@@ -1,0 +1,563 @@
+//! Per-day rollups of a project's runs (`run_days`, `span_days`, with `pipeline_spans` as
+//! their working state): written as runs are scored, one batch at a time under the
+//! project's scoring lock, and merged by every window's CI figures, so a window reads a
+//! few rows per day, however many runs it holds. The arithmetic is `analysis::summary`'s.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+
+use crate::analysis::histogram::Histogram;
+use crate::analysis::metrics::RunRecord;
+use crate::analysis::summary::{Attempt, RunCounts, RunnerTime, Span, SpanHistograms, Summary};
+use crate::db::schema::{pipeline_spans, run_days, span_days};
+use crate::db::DbConnection;
+
+/// Rows written per statement (SQLite allows 32,766 bound values).
+const ROWS_PER_INSERT: usize = 500;
+
+type RunDayKey = (NaiveDate, String, String, String);
+type SpanDayKey = (bool, NaiveDate, String, String);
+/// whole, pipeline, commit (only without a pipeline id), job ('' for whole pipelines).
+type SpanKey = (bool, String, String, String);
+
+/// One day's runs of one branch, job and runner.
+#[derive(Debug, Clone, Default)]
+struct RunDay {
+    counts: RunCounts,
+    time: RunnerTime,
+    durations: Histogram,
+}
+
+/// A span as it stands: the branch of its first run, and whether its last attempt was a
+/// false alarm (what makes the next attempt of a job a costly rerun).
+#[derive(Debug, Clone)]
+struct SpanState {
+    branch: String,
+    span: Span,
+    last_false_alarm: bool,
+}
+
+/// The rows a scoring batch changes, read on first use and written back by `write`.
+#[derive(Debug)]
+pub struct RollupBatch {
+    project_id: i64,
+    /// Replaying a history from scratch: nothing is stored yet, so nothing is read.
+    from_scratch: bool,
+    run_days: BTreeMap<RunDayKey, RunDay>,
+    span_days: BTreeMap<SpanDayKey, SpanHistograms>,
+    spans: HashMap<SpanKey, Option<SpanState>>,
+    changed_spans: Vec<SpanKey>,
+}
+
+fn bad_histogram(err: impl std::error::Error + Send + Sync + 'static) -> diesel::result::Error {
+    diesel::result::Error::DeserializationError(Box::new(err))
+}
+
+fn decode(bytes: &[u8]) -> QueryResult<Histogram> {
+    Histogram::decode(bytes).map_err(bad_histogram)
+}
+
+impl RollupBatch {
+    pub fn new(project_id: i64) -> RollupBatch {
+        RollupBatch {
+            project_id,
+            from_scratch: false,
+            run_days: BTreeMap::new(),
+            span_days: BTreeMap::new(),
+            spans: HashMap::new(),
+            changed_spans: Vec::new(),
+        }
+    }
+
+    /// For a rescore, after `clear`.
+    pub fn from_scratch(project_id: i64) -> RollupBatch {
+        RollupBatch {
+            from_scratch: true,
+            ..RollupBatch::new(project_id)
+        }
+    }
+
+    /// Adds a scored run: its day's sums and duration, and the spans it extends (its
+    /// pipeline's, and its job's within the pipeline), whose old values leave the
+    /// histograms of the day they were in.
+    pub fn add_run(
+        &mut self,
+        conn: &mut DbConnection,
+        run: &RunRecord,
+        branch: &str,
+    ) -> QueryResult<()> {
+        let (pipeline, commit) = run.pipeline_key();
+        let span_key = |whole: bool, job: &str| -> SpanKey {
+            (
+                whole,
+                pipeline.to_owned(),
+                commit.to_owned(),
+                job.to_owned(),
+            )
+        };
+        let job_span = span_key(false, &run.job);
+        let attempt = match self.span(conn, &job_span)? {
+            None => Attempt::First,
+            Some(state) => Attempt::Rerun {
+                after_false_alarm: state.last_false_alarm,
+            },
+        };
+        let day_key = (
+            run.started_at.date(),
+            branch.to_owned(),
+            run.job.clone(),
+            run.runner.clone(),
+        );
+        let day = self.run_day(conn, day_key)?;
+        day.counts.add(run);
+        day.time.add(run, attempt);
+        day.durations.add(run.duration_ms());
+        for key in [job_span, span_key(true, "")] {
+            let old = self.span(conn, &key)?.clone();
+            let new = match &old {
+                None => SpanState {
+                    branch: branch.to_owned(),
+                    span: Span::of(run),
+                    last_false_alarm: run.is_false_alarm(),
+                },
+                Some(old) => SpanState {
+                    branch: old.branch.clone(),
+                    span: old.span.extended(run),
+                    last_false_alarm: run.is_false_alarm(),
+                },
+            };
+            let (whole, job) = (key.0, key.3.clone());
+            if let Some(old) = old {
+                let day = (whole, old.span.started_at.date(), old.branch, job.clone());
+                old.span.remove_from(self.span_day(conn, day)?);
+            }
+            let day = (whole, new.span.started_at.date(), new.branch.clone(), job);
+            new.span.add_to(self.span_day(conn, day)?);
+            self.spans.insert(key.clone(), Some(new));
+            self.changed_spans.push(key);
+        }
+        Ok(())
+    }
+
+    fn span(&mut self, conn: &mut DbConnection, key: &SpanKey) -> QueryResult<&Option<SpanState>> {
+        if !self.spans.contains_key(key) {
+            let stored = if self.from_scratch {
+                None
+            } else {
+                read_span(conn, self.project_id, key)?
+            };
+            self.spans.insert(key.clone(), stored);
+        }
+        Ok(&self.spans[key])
+    }
+
+    fn run_day(&mut self, conn: &mut DbConnection, key: RunDayKey) -> QueryResult<&mut RunDay> {
+        if !self.run_days.contains_key(&key) {
+            let stored = if self.from_scratch {
+                RunDay::default()
+            } else {
+                read_run_day(conn, self.project_id, &key)?.unwrap_or_default()
+            };
+            self.run_days.insert(key.clone(), stored);
+        }
+        Ok(self.run_days.get_mut(&key).expect("inserted above"))
+    }
+
+    fn span_day(
+        &mut self,
+        conn: &mut DbConnection,
+        key: SpanDayKey,
+    ) -> QueryResult<&mut SpanHistograms> {
+        if !self.span_days.contains_key(&key) {
+            let stored = if self.from_scratch {
+                SpanHistograms::default()
+            } else {
+                read_span_day(conn, self.project_id, &key)?.unwrap_or_default()
+            };
+            self.span_days.insert(key.clone(), stored);
+        }
+        Ok(self.span_days.get_mut(&key).expect("inserted above"))
+    }
+
+    /// Writes every row the batch changed, whole (they were read first under the lock).
+    pub fn write(mut self, conn: &mut DbConnection) -> QueryResult<()> {
+        let project_id = self.project_id;
+        let run_rows: Vec<_> = self
+            .run_days
+            .iter()
+            .map(|((day, branch, job, runner), d)| {
+                (
+                    run_days::project_id.eq(project_id),
+                    run_days::day.eq(*day),
+                    run_days::branch.eq(branch),
+                    run_days::job.eq(job),
+                    run_days::runner.eq(runner),
+                    run_days::runs.eq(d.counts.runs),
+                    run_days::red_runs.eq(d.counts.red_runs),
+                    run_days::red_flaky_only.eq(d.counts.red_flaky_only),
+                    run_days::red_broken.eq(d.counts.red_broken),
+                    run_days::red_other.eq(d.counts.red_other),
+                    run_days::flaky_failures.eq(d.counts.flaky_failures),
+                    (
+                        run_days::run_ms.eq(d.time.run_ms),
+                        run_days::rerun_ms.eq(d.time.rerun_ms),
+                        run_days::rerun_after_flaky_ms.eq(d.time.rerun_after_flaky_ms),
+                        run_days::flaky_retry_ms.eq(d.time.flaky_retry_ms),
+                        run_days::durations.eq(d.durations.encode()),
+                    ),
+                )
+            })
+            .collect();
+        for chunk in run_rows.chunks(ROWS_PER_INSERT) {
+            crate::per_backend!(conn, |c| diesel::insert_into(run_days::table)
+                .values(chunk)
+                .on_conflict((
+                    run_days::project_id,
+                    run_days::day,
+                    run_days::branch,
+                    run_days::job,
+                    run_days::runner,
+                ))
+                .do_update()
+                .set((
+                    run_days::runs.eq(excluded(run_days::runs)),
+                    run_days::red_runs.eq(excluded(run_days::red_runs)),
+                    run_days::red_flaky_only.eq(excluded(run_days::red_flaky_only)),
+                    run_days::red_broken.eq(excluded(run_days::red_broken)),
+                    run_days::red_other.eq(excluded(run_days::red_other)),
+                    run_days::flaky_failures.eq(excluded(run_days::flaky_failures)),
+                    run_days::run_ms.eq(excluded(run_days::run_ms)),
+                    run_days::rerun_ms.eq(excluded(run_days::rerun_ms)),
+                    run_days::rerun_after_flaky_ms.eq(excluded(run_days::rerun_after_flaky_ms)),
+                    run_days::flaky_retry_ms.eq(excluded(run_days::flaky_retry_ms)),
+                    run_days::durations.eq(excluded(run_days::durations)),
+                ))
+                .execute(c))?;
+        }
+        let span_day_rows: Vec<_> = self
+            .span_days
+            .iter()
+            .map(|((whole, day, branch, job), h)| {
+                (
+                    span_days::project_id.eq(project_id),
+                    span_days::whole.eq(*whole),
+                    span_days::day.eq(*day),
+                    span_days::branch.eq(branch),
+                    span_days::job.eq(job),
+                    span_days::feedback.eq(h.feedback.encode()),
+                    span_days::first_red.eq(h.first_red.encode()),
+                    span_days::minutes.eq(h.minutes.encode()),
+                )
+            })
+            .collect();
+        for chunk in span_day_rows.chunks(ROWS_PER_INSERT) {
+            crate::per_backend!(conn, |c| diesel::insert_into(span_days::table)
+                .values(chunk)
+                .on_conflict((
+                    span_days::project_id,
+                    span_days::whole,
+                    span_days::day,
+                    span_days::branch,
+                    span_days::job,
+                ))
+                .do_update()
+                .set((
+                    span_days::feedback.eq(excluded(span_days::feedback)),
+                    span_days::first_red.eq(excluded(span_days::first_red)),
+                    span_days::minutes.eq(excluded(span_days::minutes)),
+                ))
+                .execute(c))?;
+        }
+        self.changed_spans.sort();
+        self.changed_spans.dedup();
+        let span_rows: Vec<_> = self
+            .changed_spans
+            .iter()
+            .filter_map(|key| Some((key, self.spans.get(key)?.as_ref()?)))
+            .map(|((whole, pipeline, commit, job), state)| {
+                (
+                    pipeline_spans::project_id.eq(project_id),
+                    pipeline_spans::whole.eq(*whole),
+                    pipeline_spans::pipeline.eq(pipeline),
+                    pipeline_spans::commit_sha.eq(commit),
+                    pipeline_spans::job.eq(job),
+                    pipeline_spans::branch.eq(&state.branch),
+                    pipeline_spans::started_at.eq(state.span.started_at),
+                    pipeline_spans::finished_at.eq(state.span.finished_at),
+                    pipeline_spans::first_red_at.eq(state.span.first_red_at),
+                    pipeline_spans::run_ms.eq(state.span.run_ms),
+                    pipeline_spans::last_false_alarm.eq(state.last_false_alarm),
+                )
+            })
+            .collect();
+        for chunk in span_rows.chunks(ROWS_PER_INSERT) {
+            crate::per_backend!(conn, |c| diesel::insert_into(pipeline_spans::table)
+                .values(chunk)
+                .on_conflict((
+                    pipeline_spans::project_id,
+                    pipeline_spans::whole,
+                    pipeline_spans::pipeline,
+                    pipeline_spans::commit_sha,
+                    pipeline_spans::job,
+                ))
+                .do_update()
+                .set((
+                    pipeline_spans::started_at.eq(excluded(pipeline_spans::started_at)),
+                    pipeline_spans::finished_at.eq(excluded(pipeline_spans::finished_at)),
+                    pipeline_spans::first_red_at.eq(excluded(pipeline_spans::first_red_at)),
+                    pipeline_spans::run_ms.eq(excluded(pipeline_spans::run_ms)),
+                    pipeline_spans::last_false_alarm.eq(excluded(pipeline_spans::last_false_alarm)),
+                ))
+                .execute(c))?;
+        }
+        Ok(())
+    }
+}
+
+fn read_span(
+    conn: &mut DbConnection,
+    project_id: i64,
+    (whole, pipeline, commit, job): &SpanKey,
+) -> QueryResult<Option<SpanState>> {
+    type Row = (
+        String,
+        NaiveDateTime,
+        NaiveDateTime,
+        Option<NaiveDateTime>,
+        i64,
+        bool,
+    );
+    let row: Option<Row> = pipeline_spans::table
+        .find((project_id, *whole, pipeline, commit, job))
+        .select((
+            pipeline_spans::branch,
+            pipeline_spans::started_at,
+            pipeline_spans::finished_at,
+            pipeline_spans::first_red_at,
+            pipeline_spans::run_ms,
+            pipeline_spans::last_false_alarm,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(
+        |(branch, started_at, finished_at, first_red_at, run_ms, last_false_alarm)| SpanState {
+            branch,
+            span: Span {
+                started_at,
+                finished_at,
+                first_red_at,
+                run_ms,
+            },
+            last_false_alarm,
+        },
+    ))
+}
+
+type RunDayRow = (
+    (i64, i64, i64, i64, i64, i64),
+    (i64, i64, i64, i64),
+    Vec<u8>,
+);
+
+#[allow(clippy::type_complexity)]
+fn run_day_columns() -> (
+    (
+        run_days::runs,
+        run_days::red_runs,
+        run_days::red_flaky_only,
+        run_days::red_broken,
+        run_days::red_other,
+        run_days::flaky_failures,
+    ),
+    (
+        run_days::run_ms,
+        run_days::rerun_ms,
+        run_days::rerun_after_flaky_ms,
+        run_days::flaky_retry_ms,
+    ),
+    run_days::durations,
+) {
+    (
+        (
+            run_days::runs,
+            run_days::red_runs,
+            run_days::red_flaky_only,
+            run_days::red_broken,
+            run_days::red_other,
+            run_days::flaky_failures,
+        ),
+        (
+            run_days::run_ms,
+            run_days::rerun_ms,
+            run_days::rerun_after_flaky_ms,
+            run_days::flaky_retry_ms,
+        ),
+        run_days::durations,
+    )
+}
+
+fn to_run_day(
+    ((runs, red_runs, red_flaky_only, red_broken, red_other, flaky_failures), time, durations): RunDayRow,
+) -> QueryResult<RunDay> {
+    let (run_ms, rerun_ms, rerun_after_flaky_ms, flaky_retry_ms) = time;
+    Ok(RunDay {
+        counts: RunCounts {
+            runs,
+            red_runs,
+            red_flaky_only,
+            red_broken,
+            red_other,
+            flaky_failures,
+        },
+        time: RunnerTime {
+            run_ms,
+            rerun_ms,
+            rerun_after_flaky_ms,
+            flaky_retry_ms,
+        },
+        durations: decode(&durations)?,
+    })
+}
+
+fn read_run_day(
+    conn: &mut DbConnection,
+    project_id: i64,
+    (day, branch, job, runner): &RunDayKey,
+) -> QueryResult<Option<RunDay>> {
+    let row: Option<RunDayRow> = run_days::table
+        .find((project_id, *day, branch, job, runner))
+        .select(run_day_columns())
+        .first(conn)
+        .optional()?;
+    row.map(to_run_day).transpose()
+}
+
+type SpanDayRow = (Vec<u8>, Vec<u8>, Vec<u8>);
+
+fn to_span_histograms((feedback, first_red, minutes): SpanDayRow) -> QueryResult<SpanHistograms> {
+    Ok(SpanHistograms {
+        feedback: decode(&feedback)?,
+        first_red: decode(&first_red)?,
+        minutes: decode(&minutes)?,
+    })
+}
+
+fn read_span_day(
+    conn: &mut DbConnection,
+    project_id: i64,
+    (whole, day, branch, job): &SpanDayKey,
+) -> QueryResult<Option<SpanHistograms>> {
+    let row: Option<SpanDayRow> = span_days::table
+        .find((project_id, *whole, *day, branch, job))
+        .select((
+            span_days::feedback,
+            span_days::first_red,
+            span_days::minutes,
+        ))
+        .first(conn)
+        .optional()?;
+    row.map(to_span_histograms).transpose()
+}
+
+/// Drops the project's rollups, before a rescore writes them again.
+pub fn clear(conn: &mut DbConnection, project_id: i64) -> QueryResult<()> {
+    diesel::delete(run_days::table.filter(run_days::project_id.eq(project_id))).execute(conn)?;
+    diesel::delete(span_days::table.filter(span_days::project_id.eq(project_id))).execute(conn)?;
+    diesel::delete(pipeline_spans::table.filter(pipeline_spans::project_id.eq(project_id)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Which days and runs a read covers: `first..=last` (open ends: every day), and the
+/// window's branch and job. With a job, spans are that job's attempts in each pipeline.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DayRange {
+    pub first: Option<NaiveDate>,
+    pub last: Option<NaiveDate>,
+    pub branch: Option<String>,
+    pub job: Option<String>,
+}
+
+/// Each day's summary in the range (days without runs are absent).
+pub fn by_day(
+    conn: &mut DbConnection,
+    project_id: i64,
+    range: &DayRange,
+) -> QueryResult<BTreeMap<NaiveDate, Summary>> {
+    let mut runs = run_days::table
+        .filter(run_days::project_id.eq(project_id))
+        .select((
+            run_days::day,
+            run_days::job,
+            run_days::runner,
+            run_day_columns(),
+        ))
+        .into_boxed();
+    if let Some(first) = range.first {
+        runs = runs.filter(run_days::day.ge(first));
+    }
+    if let Some(last) = range.last {
+        runs = runs.filter(run_days::day.le(last));
+    }
+    if let Some(branch) = &range.branch {
+        runs = runs.filter(run_days::branch.eq(branch.clone()));
+    }
+    if let Some(job) = &range.job {
+        runs = runs.filter(run_days::job.eq(job.clone()));
+    }
+    let mut days: BTreeMap<NaiveDate, Summary> = BTreeMap::new();
+    for (day, job, runner, row) in runs.load::<(NaiveDate, String, String, RunDayRow)>(conn)? {
+        let run_day = to_run_day(row)?;
+        let summary = days.entry(day).or_default();
+        summary.counts.merge(&run_day.counts);
+        summary
+            .by_runner
+            .entry(runner)
+            .or_default()
+            .merge(&run_day.time);
+        summary
+            .job_durations
+            .entry(job)
+            .or_default()
+            .merge(&run_day.durations);
+    }
+    let mut spans = span_days::table
+        .filter(span_days::project_id.eq(project_id))
+        .filter(span_days::whole.eq(range.job.is_none()))
+        .filter(span_days::job.eq(range.job.clone().unwrap_or_default()))
+        .select((
+            span_days::day,
+            (
+                span_days::feedback,
+                span_days::first_red,
+                span_days::minutes,
+            ),
+        ))
+        .into_boxed();
+    if let Some(first) = range.first {
+        spans = spans.filter(span_days::day.ge(first));
+    }
+    if let Some(last) = range.last {
+        spans = spans.filter(span_days::day.le(last));
+    }
+    if let Some(branch) = &range.branch {
+        spans = spans.filter(span_days::branch.eq(branch.clone()));
+    }
+    for (day, row) in spans.load::<(NaiveDate, SpanDayRow)>(conn)? {
+        let histograms = to_span_histograms(row)?;
+        days.entry(day).or_default().spans.merge(&histograms);
+    }
+    Ok(days)
+}
+
+/// The summary of every day in the range.
+pub fn summary(conn: &mut DbConnection, project_id: i64, range: &DayRange) -> QueryResult<Summary> {
+    let mut total = Summary::default();
+    for day in by_day(conn, project_id, range)?.values() {
+        total.merge(day);
+    }
+    Ok(total)
+}

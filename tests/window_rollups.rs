@@ -1,0 +1,233 @@
+//! The per-day rollups that window figures are read from, on both backends: after real
+//! uploads (jobs, reruns after false alarms, pipelines without an id, two branches, runs
+//! on several days, uploads out of start order), the summary merged from the rollups is
+//! the summary computed from the runs themselves, for every filter; a rescore writes the
+//! same rollups again; the metrics API answers from them.
+
+mod common;
+
+use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
+use common::api::{await_task, get_json, token, upload_ok};
+use common::{TestDb, TestServer};
+use flakewatch::analysis::summary::Summary;
+use flakewatch::analysis::Params;
+use flakewatch::store::ci_metrics::{self, Window};
+use flakewatch::store::tokens::Scope;
+use flakewatch::store::{projects, scores};
+
+/// One job run to upload.
+struct Job {
+    pipeline: String,
+    commit: String,
+    branch: &'static str,
+    job: &'static str,
+    attempt: u32,
+    runner: &'static str,
+    start: NaiveDateTime,
+    minutes: i64,
+    /// Failed tests: `wobbly` (made flaky by retries) or `regressed` (broken).
+    failing: &'static [&'static str],
+}
+
+fn day(n: u32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2026, 10, n)
+        .unwrap()
+        .and_time(NaiveTime::MIN)
+}
+
+fn report(job: &Job) -> String {
+    let mut xml = String::from("<testsuite name=\"app\">");
+    for name in ["steady", "wobbly", "regressed"] {
+        let case = format!("<testcase classname=\"app.Suite\" name=\"{name}\" time=\"0.1\"");
+        if job.failing.contains(&name) {
+            xml.push_str(&format!("{case}><failure message=\"no\"/></testcase>"));
+        } else if name == "wobbly" {
+            // Passes on an in-run retry: evidence that makes it flaky.
+            xml.push_str(&format!(
+                "{case}><flakyFailure message=\"timed out\"/></testcase>"
+            ));
+        } else {
+            xml.push_str(&format!("{case}/>"));
+        }
+    }
+    xml.push_str("</testsuite>");
+    xml
+}
+
+fn query(job: &Job) -> String {
+    let time = |at: NaiveDateTime| at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    format!(
+        "branch={}&default_branch=main&commit={}&job={}&attempt={}&pipeline={}&runner={}\
+         &started_at={}&finished_at={}",
+        job.branch,
+        job.commit,
+        job.job,
+        job.attempt,
+        job.pipeline,
+        job.runner,
+        time(job.start),
+        time(job.start + Duration::minutes(job.minutes)),
+    )
+}
+
+/// Four days of pipelines with unit and e2e jobs; e2e sometimes fails on the flaky test
+/// and is rerun, and from pipeline 8 on fails on the broken one; every third pipeline sends
+/// no id (its commit groups its runs); pipeline 5 is on a feature branch; pipeline 7 runs
+/// past midnight.
+fn history() -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for p in 0..12u32 {
+        let start = day(1 + p / 3) + Duration::hours(9 + i64::from(p % 3) * 5);
+        let start = if p == 7 {
+            day(3) + Duration::minutes(23 * 60 + 50)
+        } else {
+            start
+        };
+        let pipeline = if p % 3 == 2 {
+            String::new()
+        } else {
+            format!("pl-{p}")
+        };
+        let commit = format!("c{p:02}");
+        let branch = if p == 5 { "feature/x" } else { "main" };
+        let job = |name, attempt, offset, minutes, runner, failing| Job {
+            pipeline: pipeline.clone(),
+            commit: commit.clone(),
+            branch,
+            job: name,
+            attempt,
+            runner,
+            start: start + Duration::minutes(offset),
+            minutes,
+            failing,
+        };
+        jobs.push(job("unit", 1, 0, 3 + i64::from(p % 4), "linux", &[]));
+        // `regressed` breaks from pipeline 8 on: its reruns fail too.
+        let (e2e_fails, rerun_fails): (&'static [&'static str], &'static [&'static str]) =
+            match (p % 4, p >= 8) {
+                (1, false) => (&["wobbly"], &[]),
+                (1, true) => (&["wobbly", "regressed"], &["regressed"]),
+                (_, true) => (&["regressed"], &["regressed"]),
+                _ => (&[], &[]),
+            };
+        jobs.push(job(
+            "e2e",
+            1,
+            1,
+            12 + i64::from(p),
+            "linux-large",
+            e2e_fails,
+        ));
+        if !e2e_fails.is_empty() {
+            jobs.push(job(
+                "e2e",
+                2,
+                20 + i64::from(p),
+                11,
+                "linux-large",
+                rerun_fails,
+            ));
+        }
+    }
+    jobs
+}
+
+/// The window's summary from the rollups (what pages read) and from its runs.
+fn both_ways(db: &TestDb, project_id: i64, window: &Window) -> (Summary, Summary) {
+    let mut conn = db.connect();
+    let rolled = ci_metrics::summary(&mut conn, project_id, window).unwrap();
+    let runs = ci_metrics::run_records(&mut conn, project_id, window).unwrap();
+    (rolled, Summary::of_runs(&runs))
+}
+
+fn windows() -> Vec<(&'static str, Window)> {
+    let whole = |since: Option<u32>, until: Option<u32>| Window {
+        since: since.map(day),
+        until: until.map(day),
+        ..Window::default()
+    };
+    vec![
+        ("every day", whole(None, None)),
+        ("days 1 and 2", whole(Some(1), Some(3))),
+        (
+            "branch main",
+            Window {
+                branch: Some("main".into()),
+                ..whole(None, None)
+            },
+        ),
+        (
+            "job e2e on main",
+            Window {
+                branch: Some("main".into()),
+                job: Some("e2e".into()),
+                ..whole(None, None)
+            },
+        ),
+        (
+            "job unit from day 4",
+            Window {
+                job: Some("unit".into()),
+                ..whole(Some(4), None)
+            },
+        ),
+    ]
+}
+
+storage_test!(fn window_figures_from_the_day_rollups_equal_those_from_the_runs(db) {
+    let server = TestServer::start(&db);
+    let upload = token(&db, "shop", Scope::Upload);
+    let mut jobs = history();
+    // Day 2's first pipeline arrives after day 3's: scoring order is not start order.
+    jobs.swap(5, 9);
+    for job in &jobs {
+        let task = upload_ok(&server, &upload, &query(job), report(job).as_bytes());
+        assert_eq!(await_task(&server, &task)["status"], "completed");
+    }
+    let project_id = projects::find(&mut db.connect(), "shop")
+        .unwrap()
+        .unwrap()
+        .id;
+    let mut before_rescore = Vec::new();
+    for (name, window) in windows() {
+        let (rolled, exact) = both_ways(&db, project_id, &window);
+        assert!(rolled.counts.runs > 0, "{name}: no runs");
+        assert_eq!(rolled, exact, "{name}");
+        before_rescore.push(rolled);
+    }
+    // What the figures hold: 12 pipelines, false alarms and broken runs, reruns after both.
+    let (all, _) = both_ways(&db, project_id, &windows()[0].1);
+    assert_eq!(all.counts.runs, jobs.len() as i64);
+    assert_eq!(all.spans.feedback.count(), 12);
+    let rerun_time = all.by_runner["linux-large"];
+    assert!(rerun_time.rerun_ms > 0 && rerun_time.rerun_after_flaky_ms > 0);
+    assert!(all.counts.red_flaky_only > 0 && all.counts.red_broken > 0, "{:?}", all.counts);
+
+    // A rescore drops the rollups and writes them again from the scored runs.
+    let now = chrono::Utc::now().naive_utc();
+    scores::rescore_project(&mut db.connect(), project_id, &Params::default(), now, |_, _| {})
+        .unwrap();
+    for ((name, window), before) in windows().into_iter().zip(before_rescore) {
+        let (rolled, _) = both_ways(&db, project_id, &window);
+        assert_eq!(rolled, before, "{name} after the rescore");
+    }
+
+    // The metrics API answers from the rollups for whole days, and from the runs for a
+    // window that starts at another time: both count the same runs.
+    let read = token(&db, "shop", Scope::Read);
+    let (status, whole_days) = get_json(&server, &read, "/api/v1/projects/shop/metrics?since=2026-10-02T00:00:00Z&until=2026-10-04T00:00:00Z");
+    assert_eq!(status, 200, "{whole_days}");
+    let (status, from_noon) = get_json(&server, &read, "/api/v1/projects/shop/metrics?since=2026-10-01T12:00:00Z&until=2026-10-04T00:00:00Z");
+    assert_eq!(status, 200, "{from_noon}");
+    let runs_on = |first: u32, last: u32, from_hour: u32| {
+        jobs.iter()
+            .filter(|j| j.start >= day(first) + Duration::hours(from_hour.into()) && j.start < day(last + 1))
+            .count()
+    };
+    assert_eq!(whole_days["runs"], runs_on(2, 3, 0), "{whole_days}");
+    assert_eq!(from_noon["runs"], runs_on(1, 3, 12), "{from_noon}");
+    assert_eq!(
+        whole_days["promptness"]["minutes_per_pipeline"]["count"], 6,
+        "{whole_days}"
+    );
+});
