@@ -1,8 +1,8 @@
 //! The per-day rollups that window figures are read from, on both backends: after real
 //! uploads (jobs, reruns after false alarms, pipelines without an id, two branches, runs
 //! on several days, uploads out of start order), the summary merged from the rollups is
-//! the summary computed from the runs themselves, for every filter; a rescore writes the
-//! same rollups again; the metrics API answers from them.
+//! the summary computed from the runs themselves, for every filter; the store tasks' times
+//! likewise; a rescore writes the same rollups again; the metrics API answers from them.
 
 mod common;
 
@@ -12,6 +12,7 @@ use common::{TestDb, TestServer};
 use flakewatch::analysis::summary::Summary;
 use flakewatch::analysis::Params;
 use flakewatch::store::ci_metrics::{self, Window};
+use flakewatch::store::task_rollups::{self, TaskHistograms};
 use flakewatch::store::tokens::Scope;
 use flakewatch::store::{projects, scores};
 
@@ -203,7 +204,19 @@ storage_test!(fn window_figures_from_the_day_rollups_equal_those_from_the_runs(d
     assert!(rerun_time.rerun_ms > 0 && rerun_time.rerun_after_flaky_ms > 0);
     assert!(all.counts.red_flaky_only > 0 && all.counts.red_broken > 0, "{:?}", all.counts);
 
-    // A rescore drops the rollups and writes them again from the scored runs.
+    // The store tasks' stage times, by the day they were received (today): the same from
+    // the rollups as from the tasks, one of each time per upload.
+    let tasks_rolled = task_times(&db, project_id);
+    assert_eq!(tasks_rolled.queue.count(), jobs.len());
+    assert_eq!(tasks_rolled.store.count(), jobs.len());
+    assert_eq!(tasks_rolled.scoring.count(), jobs.len());
+    let mut tasks_exact = TaskHistograms::default();
+    for task in task_rollups::completed_tasks(&mut db.connect(), project_id, None, None).unwrap() {
+        tasks_exact.add(&task);
+    }
+    assert_eq!(tasks_rolled, tasks_exact);
+
+    // A rescore drops the rollups and writes them again from the scored runs and tasks.
     let now = chrono::Utc::now().naive_utc();
     scores::rescore_project(&mut db.connect(), project_id, &Params::default(), now, |_, _| {})
         .unwrap();
@@ -211,6 +224,7 @@ storage_test!(fn window_figures_from_the_day_rollups_equal_those_from_the_runs(d
         let (rolled, _) = both_ways(&db, project_id, &window);
         assert_eq!(rolled, before, "{name} after the rescore");
     }
+    assert_eq!(task_times(&db, project_id), tasks_rolled, "task times after the rescore");
 
     // The metrics API answers from the rollups for whole days, and from the runs for a
     // window that starts at another time: both count the same runs.
@@ -230,4 +244,15 @@ storage_test!(fn window_figures_from_the_day_rollups_equal_those_from_the_runs(d
         whole_days["promptness"]["minutes_per_pipeline"]["count"], 6,
         "{whole_days}"
     );
+    // Every upload was received in the last hour: a window from an hour ago (not whole
+    // days, so read from the tasks) holds each of them.
+    let hour_ago = (chrono::Utc::now() - Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let (status, recent) = get_json(&server, &read, &format!("/api/v1/projects/shop/metrics?since={hour_ago}"));
+    assert_eq!(status, 200, "{recent}");
+    assert_eq!(recent["promptness"]["queue_ms"]["count"], jobs.len(), "{recent}");
 });
+
+/// The project's store-task times over every day, from the rollups.
+fn task_times(db: &TestDb, project_id: i64) -> TaskHistograms {
+    ci_metrics::task_timings(&mut db.connect(), project_id, &Window::default()).unwrap()
+}

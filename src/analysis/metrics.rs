@@ -88,11 +88,19 @@ impl Spread {
 
     /// In minutes, of a histogram of milliseconds (within its 1% error).
     pub fn minutes_of(histogram: &Histogram) -> Spread {
-        let minutes = |ms: f64| ms / 60_000.0;
+        Spread::scaled(histogram, 1.0 / 60_000.0)
+    }
+
+    /// In milliseconds, of a histogram of milliseconds (within its 1% error).
+    pub fn ms_of(histogram: &Histogram) -> Spread {
+        Spread::scaled(histogram, 1.0)
+    }
+
+    fn scaled(histogram: &Histogram, factor: f64) -> Spread {
         Spread {
             count: histogram.count(),
-            p50: histogram.percentile(50.0).map(minutes),
-            p95: histogram.percentile(95.0).map(minutes),
+            p50: histogram.percentile(50.0).map(|v| v * factor),
+            p95: histogram.percentile(95.0).map(|v| v * factor),
         }
     }
 }

@@ -324,6 +324,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    task_days (project_id, day) {
+        project_id -> BigInt,
+        day -> Date,
+        queue -> Binary,
+        store -> Binary,
+        scoring -> Binary,
+    }
+}
+
+diesel::table! {
     pipeline_spans (project_id, whole, pipeline, commit_sha, job) {
         project_id -> BigInt,
         whole -> Bool,
@@ -415,6 +425,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     run_days,
     span_days,
     pipeline_spans,
+    task_days,
     test_states,
     instance_secrets,
     projects,

@@ -9,7 +9,7 @@ use chrono::NaiveDateTime;
 use super::JobOutcome;
 use crate::db::DbConnection;
 use crate::metrics;
-use crate::store::{deliveries, scores};
+use crate::store::{deliveries, scores, task_rollups};
 use crate::tasks::queue::{self, Ending};
 use crate::tasks::{ClaimedTask, JobKind, Progress, WorkerContext};
 
@@ -149,15 +149,16 @@ fn score_batch(ctx: &WorkerContext, task: &ClaimedTask) -> Result<Option<Batch>,
         // Scored when the work is done, so the lag includes the scoring itself.
         let scored_at = self::now();
         let completed = queue::complete_scored(tx, &scored.run_ids, scored_at)?;
+        task_rollups::add_completed(tx, &completed)?;
         let events = record_events(ctx, tx, task.project_id, &scored, now)?;
         Ok(Some(Batch {
             events,
             runs: scored.run_ids.len(),
             results: scored.results,
-            completed: completed.iter().map(|(id, _)| *id).collect(),
+            completed: completed.iter().map(|task| task.id).collect(),
             lags_ms: completed
                 .iter()
-                .filter_map(|(_, stored_at)| *stored_at)
+                .filter_map(|task| task.stored_at)
                 .map(|stored_at| crate::tasks::millis_between(stored_at, scored_at))
                 .collect(),
         }))

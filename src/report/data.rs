@@ -217,9 +217,9 @@ fn figures(
         reruns_after_flaky_minutes: cost.reruns_after_flaky.minutes,
         flaky_retry_minutes: cost.flaky_retries.minutes,
         wasted_money: money(cost.reruns_after_flaky.money_micros + cost.flaky_retries.money_micros),
-        queue_ms_p95: Spread::of(&timings.queue).p95,
-        store_ms_p95: Spread::of(&timings.store).p95,
-        scoring_ms_p95: Spread::of(&timings.scoring).p95,
+        queue_ms_p95: Spread::ms_of(&timings.queue).p95,
+        store_ms_p95: Spread::ms_of(&timings.store).p95,
+        scoring_ms_p95: Spread::ms_of(&timings.scoring).p95,
     })
 }
 

@@ -1,15 +1,17 @@
-//! The rows CI-quality metrics are computed from: runs in a window, the store tasks'
-//! timings, and the project's runner prices. The arithmetic is in `analysis::metrics`.
+//! What CI-quality metrics are computed from: a window's summary of runs and its store
+//! tasks' timings (from the per-day rollups, or from the rows for windows that are not
+//! whole days), and the project's runner prices. The arithmetic is in `analysis::metrics`.
 
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::task_rollups::{self, TaskHistograms};
 use super::window_rollups::{self, DayRange};
 use crate::analysis::metrics::{RateTable, RunRecord};
 use crate::analysis::summary::Summary;
-use crate::db::schema::{runner_rates, runs, store_tasks};
+use crate::db::schema::{runner_rates, runs};
 use crate::db::DbConnection;
 
 #[derive(Debug, Clone, Default)]
@@ -131,61 +133,28 @@ fn to_record(row: RunRow) -> RunRecord {
     }
 }
 
-/// How long the project's store tasks received in a window took, stage by stage (ms).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TaskTimings {
-    /// Enqueued until a worker started storing.
-    pub queue: Vec<f64>,
-    /// Started until the run was stored (or the task failed).
-    pub store: Vec<f64>,
-    /// Stored until scored: the scoring lag.
-    pub scoring: Vec<f64>,
-}
-
-/// Stage times of the project's store tasks received in the window.
+/// Stage times of the project's store tasks received in the window and completed: merged
+/// from the per-day rollups when the window is whole days, else read from the tasks.
 pub fn task_timings(
     conn: &mut DbConnection,
     project_id: i64,
     window: &Window,
-) -> QueryResult<TaskTimings> {
-    let mut query = store_tasks::table
-        .filter(store_tasks::project_id.eq(project_id))
-        .filter(store_tasks::kind.eq(crate::tasks::JobKind::Store.as_str()))
-        .select((
-            store_tasks::enqueued_at,
-            store_tasks::started_at,
-            store_tasks::stored_at,
-            store_tasks::scored_at,
-            store_tasks::finished_at,
-        ))
-        .into_boxed();
-    if let Some(since) = window.since {
-        query = query.filter(store_tasks::received_at.ge(since));
-    }
-    if let Some(until) = window.until {
-        query = query.filter(store_tasks::received_at.lt(until));
-    }
-    type Row = (
-        NaiveDateTime,
-        Option<NaiveDateTime>,
-        Option<NaiveDateTime>,
-        Option<NaiveDateTime>,
-        Option<NaiveDateTime>,
-    );
-    let rows: Vec<Row> = query.load(conn)?;
-    let ms = |from: NaiveDateTime, to: NaiveDateTime| (to - from).num_milliseconds().max(0) as f64;
-    let mut timings = TaskTimings::default();
-    for (enqueued, started, stored, scored, finished) in rows {
-        let Some(started) = started else { continue };
-        timings.queue.push(ms(enqueued, started));
-        if let Some(end) = stored.or(finished) {
-            timings.store.push(ms(started, end));
+) -> QueryResult<TaskHistograms> {
+    let mut total = TaskHistograms::default();
+    match day_range(window) {
+        Some(range) => {
+            for day in task_rollups::by_day(conn, project_id, &range)?.values() {
+                total.merge(day);
+            }
         }
-        if let (Some(stored), Some(scored)) = (stored, scored) {
-            timings.scoring.push(ms(stored, scored));
+        None => {
+            for task in task_rollups::completed_tasks(conn, project_id, window.since, window.until)?
+            {
+                total.add(&task);
+            }
         }
     }
-    Ok(timings)
+    Ok(total)
 }
 
 /// The project's price per runner label, and its currency.

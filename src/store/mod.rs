@@ -20,6 +20,7 @@ pub mod scores;
 pub mod sessions;
 pub mod spool;
 pub mod staging;
+pub mod task_rollups;
 pub mod task_views;
 pub mod test_search;
 pub mod test_views;

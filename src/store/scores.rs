@@ -21,6 +21,7 @@ use diesel::upsert::excluded;
 
 use super::data_versions;
 use super::impact::{self, DayCost, ImpactBatch, RerunKey};
+use super::task_rollups;
 use super::window_rollups::{self, RollupBatch};
 use crate::analysis::metrics::RunRecord;
 use crate::analysis::{
@@ -495,6 +496,7 @@ pub fn rescore_project(
         let mut summary = RescoreSummary::default();
         impact::clear(conn, project_id)?;
         window_rollups::clear(conn, project_id)?;
+        task_rollups::rebuild(conn, project_id)?;
         let mut previous_at: Option<NaiveDateTime> = None;
         let total = scored.len();
         for (index, key) in scored.into_iter().enumerate() {

@@ -1,10 +1,13 @@
 //! Read-only views of the store queue for pages and the demo: how many store tasks are in
-//! each status, and their queue and store times, for the projects in a scope. Other job kinds
+//! each status, and their live queue and store times, for the projects in a scope. Other job kinds
 //! (scoring, retention) share the table and are left out.
 
-use chrono::NaiveDateTime;
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
+use super::task_rollups::TaskHistograms;
 use crate::db::schema::store_tasks;
 use crate::db::DbConnection;
 use crate::tasks::queue::ProjectScope;
@@ -30,27 +33,17 @@ pub fn count_by_status(
         .collect())
 }
 
-/// When a task was received, with its queue and store times in ms (`None` until it
-/// started or finished).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TaskTiming {
-    pub received_at: NaiveDateTime,
-    pub queue_ms: Option<f64>,
-    /// From start until the run was stored (or the task ended without one).
-    pub store_ms: Option<f64>,
-    /// From stored until scored: the scoring lag.
-    pub scoring_ms: Option<f64>,
-}
-
-/// The timings of the tasks received in `[since, until)` of the projects in `scope`.
-pub fn timings(
+/// Each day's queue time, store time and scoring lag of the tasks of the projects in
+/// `scope` received since `since`: every task that started, running or ended, failed ones
+/// included (their store time runs to their end), for operators watching the queue.
+pub fn timings_by_day(
     conn: &mut DbConnection,
     scope: &ProjectScope,
     since: Option<NaiveDateTime>,
-    until: Option<NaiveDateTime>,
-) -> QueryResult<Vec<TaskTiming>> {
+) -> QueryResult<BTreeMap<NaiveDate, TaskHistograms>> {
     let mut query = store_tasks::table
         .filter(store_tasks::kind.eq(JobKind::Store.as_str()))
+        .filter(store_tasks::started_at.is_not_null())
         .select((
             store_tasks::received_at,
             store_tasks::enqueued_at,
@@ -66,9 +59,6 @@ pub fn timings(
     if let Some(since) = since {
         query = query.filter(store_tasks::received_at.ge(since));
     }
-    if let Some(until) = until {
-        query = query.filter(store_tasks::received_at.lt(until));
-    }
     type Row = (
         NaiveDateTime,
         NaiveDateTime,
@@ -77,17 +67,18 @@ pub fn timings(
         Option<NaiveDateTime>,
         Option<NaiveDateTime>,
     );
-    let ms = |from: NaiveDateTime, to: NaiveDateTime| (to - from).num_milliseconds().max(0) as f64;
-    Ok(query
-        .load::<Row>(conn)?
-        .into_iter()
-        .map(
-            |(received, enqueued, started, stored, scored, finished)| TaskTiming {
-                received_at: received,
-                queue_ms: started.map(|s| ms(enqueued, s)),
-                store_ms: started.zip(stored.or(finished)).map(|(s, f)| ms(s, f)),
-                scoring_ms: stored.zip(scored).map(|(s, f)| ms(s, f)),
-            },
-        )
-        .collect())
+    let ms = |from: NaiveDateTime, to: NaiveDateTime| (to - from).num_milliseconds().max(0);
+    let mut days: BTreeMap<NaiveDate, TaskHistograms> = BTreeMap::new();
+    for (received, enqueued, started, stored, scored, finished) in query.load::<Row>(conn)? {
+        let Some(started) = started else { continue };
+        let day = days.entry(received.date()).or_default();
+        day.queue.add(ms(enqueued, started));
+        if let Some(end) = stored.or(finished) {
+            day.store.add(ms(started, end));
+        }
+        if let (Some(stored), Some(scored)) = (stored, scored) {
+            day.scoring.add(ms(stored, scored));
+        }
+    }
+    Ok(days)
 }

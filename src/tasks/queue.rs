@@ -155,34 +155,73 @@ pub fn mark_stored(
     Ok(changed == 1)
 }
 
-/// Completes the store tasks of runs just scored; returns their ids and when each was
-/// stored. Call inside the scoring transaction, so a run's score and its task's
-/// completion commit together.
+/// A store task just completed by scoring, with its stage times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completed {
+    pub id: i64,
+    pub project_id: Option<i64>,
+    pub received_at: NaiveDateTime,
+    pub enqueued_at: NaiveDateTime,
+    pub started_at: Option<NaiveDateTime>,
+    pub stored_at: Option<NaiveDateTime>,
+    pub scored_at: NaiveDateTime,
+}
+
+/// Completes the store tasks of runs just scored; returns them with their stage times.
+/// Call inside the scoring transaction, so a run's score and its task's completion commit
+/// together.
 pub fn complete_scored(
     conn: &mut DbConnection,
     run_ids: &[i64],
     now: NaiveDateTime,
-) -> QueryResult<Vec<(i64, Option<NaiveDateTime>)>> {
+) -> QueryResult<Vec<Completed>> {
     let uploads_of_runs = runs::table
         .filter(runs::id.eq_any(run_ids.to_vec()))
         .select(runs::upload_id.nullable());
-    let completed: Vec<(i64, Option<NaiveDateTime>)> =
-        crate::per_backend!(conn, |c| diesel::update(
-            store_tasks::table
-                .filter(store_tasks::status.eq(TaskStatus::Scoring.as_str()))
-                .filter(store_tasks::upload_id.eq_any(uploads_of_runs))
-        )
-        .set((
-            store_tasks::status.eq(TaskStatus::Completed.as_str()),
-            store_tasks::scored_at.eq(now),
-            store_tasks::finished_at.eq(now),
-        ))
-        .returning((store_tasks::id, store_tasks::stored_at))
-        .get_results(c))?;
-    for (id, _) in &completed {
+    type Row = (
+        i64,
+        Option<i64>,
+        NaiveDateTime,
+        NaiveDateTime,
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+    );
+    let rows: Vec<Row> = crate::per_backend!(conn, |c| diesel::update(
+        store_tasks::table
+            .filter(store_tasks::status.eq(TaskStatus::Scoring.as_str()))
+            .filter(store_tasks::upload_id.eq_any(uploads_of_runs))
+    )
+    .set((
+        store_tasks::status.eq(TaskStatus::Completed.as_str()),
+        store_tasks::scored_at.eq(now),
+        store_tasks::finished_at.eq(now),
+    ))
+    .returning((
+        store_tasks::id,
+        store_tasks::project_id,
+        store_tasks::received_at,
+        store_tasks::enqueued_at,
+        store_tasks::started_at,
+        store_tasks::stored_at,
+    ))
+    .get_results(c))?;
+    for (id, ..) in &rows {
         notify(conn, CHANNEL_CHANGED, &id.to_string())?;
     }
-    Ok(completed)
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, project_id, received_at, enqueued_at, started_at, stored_at)| Completed {
+                id,
+                project_id,
+                received_at,
+                enqueued_at,
+                started_at,
+                stored_at,
+                scored_at: now,
+            },
+        )
+        .collect())
 }
 
 /// Runs stored and waiting to be scored, and since when the oldest has waited.

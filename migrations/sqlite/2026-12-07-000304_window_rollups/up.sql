@@ -56,6 +56,17 @@ CREATE TABLE pipeline_spans (
     PRIMARY KEY (project_id, whole, pipeline, commit_sha, job)
 );
 
+-- Each day's completed store tasks of a project, by the day they were received: queue time
+-- (enqueued to started), store time (started to stored) and scoring lag (stored to scored).
+CREATE TABLE task_days (
+    project_id  BIGINT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    day         DATE NOT NULL,
+    queue       BLOB NOT NULL,
+    store       BLOB NOT NULL,
+    scoring     BLOB NOT NULL,
+    PRIMARY KEY (project_id, day)
+);
+
 -- Projects scored before the rollups existed fill them by one rescore, which their next
 -- scoring job (asked for at start-up) runs.
 UPDATE projects SET rescore_requested = 1

@@ -18,6 +18,7 @@ use crate::error::ApiError;
 use crate::store::ci_metrics::{self, Window};
 use crate::store::project_settings::{self, SettingsChange};
 use crate::store::projects;
+use crate::store::task_rollups::TaskHistograms;
 use crate::store::test_views::{self, TestFilter, TestSort};
 use crate::store::tokens::Scope;
 use crate::tasks::queue;
@@ -210,11 +211,11 @@ pub async fn quality_metrics(
 }
 
 /// The store timings' part of `promptness`.
-fn task_figures(timings: &ci_metrics::TaskTimings) -> Vec<(&'static str, Value)> {
+fn task_figures(timings: &TaskHistograms) -> Vec<(&'static str, Value)> {
     vec![
-        ("queue_ms", spread(&Spread::of(&timings.queue))),
-        ("store_ms", spread(&Spread::of(&timings.store))),
-        ("scoring_ms", spread(&Spread::of(&timings.scoring))),
+        ("queue_ms", spread(&Spread::ms_of(&timings.queue))),
+        ("store_ms", spread(&Spread::ms_of(&timings.store))),
+        ("scoring_ms", spread(&Spread::ms_of(&timings.scoring))),
     ]
 }
 

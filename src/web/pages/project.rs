@@ -13,10 +13,9 @@ use crate::analysis::metrics::{self, Accuracy, Cost, Promptness};
 use crate::analysis::summary::Summary;
 use crate::store::ci_metrics;
 use crate::store::run_views::{self, RunFilter, RunRow};
-use crate::store::task_views;
+use crate::store::task_rollups;
 use crate::store::test_views::{self, TestFilter, TestSort, TestSummary};
 use crate::store::window_rollups::{self, DayRange};
-use crate::tasks::queue::ProjectScope;
 use crate::web::access::Viewer;
 use crate::web::charts::{self, Daily, DailyBars, Line};
 use crate::web::AppState;
@@ -182,8 +181,12 @@ pub async fn project_page(
         }
         let (rates, currency) = ci_metrics::rate_table(conn, project.id)?;
         let trends = trends::daily(&by_day, days, &rates);
-        let tasks =
-            task_views::timings(conn, &ProjectScope::one(project.id), span.since, span.until)?;
+        let task_days = DayRange {
+            first: Some(days.first),
+            last: Some(days.last),
+            ..DayRange::default()
+        };
+        let tasks = task_rollups::by_day(conn, project.id, &task_days)?;
         let tasks = trends::task_daily(&tasks, days);
         let charts = draw(&trends, tasks, days, &currency);
         let runs = run_views::list(

@@ -3,11 +3,12 @@
 //! by project and status; a signed-in admin of a task's project may cancel it. Counts and
 //! the list are read per request; the 30-day chart is kept for a few seconds.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
-use chrono::Duration;
+use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 
 use super::admin_form::{self, see_other};
@@ -16,6 +17,7 @@ use super::window::Days;
 use super::{load, render, trends, PageError};
 use crate::db::DbConnection;
 use crate::error::ApiError;
+use crate::store::task_rollups::TaskHistograms;
 use crate::store::{projects, task_views};
 use crate::tasks::queue::{self, ListPosition, ProjectScope, TaskFilter};
 use crate::tasks::{TaskStatus, TaskView};
@@ -278,7 +280,7 @@ async fn queue_chart(
         .recent_cache
         .get_or_compute("tasks_chart", 0, key, || async move {
             let timings = load(state, move |conn| {
-                task_views::timings(conn, &scope, since, None)
+                task_views::timings_by_day(conn, &scope, since)
             })
             .await?;
             Ok::<_, PageError>(draw(&timings, days))
@@ -286,7 +288,7 @@ async fn queue_chart(
         .await
 }
 
-fn draw(timings: &[task_views::TaskTiming], days: Days) -> String {
+fn draw(timings: &BTreeMap<NaiveDate, TaskHistograms>, days: Days) -> String {
     let (queue, store) = trends::task_daily(timings, days);
     let scoring = trends::scoring_daily(timings, days);
     charts::daily_lines(&Daily {

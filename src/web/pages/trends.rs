@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDate;
 
 use super::window::Days;
+use crate::analysis::histogram::Histogram;
 use crate::analysis::metrics::{self, RateTable, Spread};
 use crate::analysis::summary::Summary;
-use crate::store::task_views::TaskTiming;
+use crate::store::task_rollups::TaskHistograms;
 use crate::web::charts::DayRed;
 
 /// One value per day of the window, empty days included.
@@ -54,44 +55,31 @@ pub fn daily(by_day: &BTreeMap<NaiveDate, Summary>, days: Days, rates: &RateTabl
 }
 
 /// Each day's median queue and store time in seconds, tasks by the day they were received.
-pub fn task_daily(tasks: &[TaskTiming], days: Days) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
-    let by_day = group_by_day(tasks, |t| t.received_at);
-    let median = |values: Vec<f64>| Spread::of(&values).p50.map(|ms| ms / 1000.0);
+pub fn task_daily(
+    by_day: &BTreeMap<NaiveDate, TaskHistograms>,
+    days: Days,
+) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
     days.iter()
-        .map(|day| {
-            let tasks = by_day.get(&day).map_or(&[][..], Vec::as_slice);
-            (
-                median(tasks.iter().filter_map(|t| t.queue_ms).collect()),
-                median(tasks.iter().filter_map(|t| t.store_ms).collect()),
-            )
+        .map(|day| match by_day.get(&day) {
+            Some(tasks) => (seconds_p50(&tasks.queue), seconds_p50(&tasks.store)),
+            None => (None, None),
         })
         .unzip()
 }
 
 /// Median scoring lag per day, in seconds (tasks by the day they were received).
-pub fn scoring_daily(tasks: &[TaskTiming], days: Days) -> Vec<Option<f64>> {
-    let by_day = group_by_day(tasks, |t| t.received_at);
+pub fn scoring_daily(by_day: &BTreeMap<NaiveDate, TaskHistograms>, days: Days) -> Vec<Option<f64>> {
     days.iter()
         .map(|day| {
-            let tasks = by_day.get(&day).map_or(&[][..], Vec::as_slice);
-            let lags: Vec<f64> = tasks.iter().filter_map(|t| t.scoring_ms).collect();
-            Spread::of(&lags).p50.map(|ms| ms / 1000.0)
+            by_day
+                .get(&day)
+                .and_then(|tasks| seconds_p50(&tasks.scoring))
         })
         .collect()
 }
 
-fn group_by_day<T: Clone>(
-    items: &[T],
-    at: impl Fn(&T) -> NaiveDateTime,
-) -> BTreeMap<NaiveDate, Vec<T>> {
-    let mut by_day: BTreeMap<NaiveDate, Vec<T>> = BTreeMap::new();
-    for item in items {
-        by_day
-            .entry(at(item).date())
-            .or_default()
-            .push(item.clone());
-    }
-    by_day
+fn seconds_p50(ms: &Histogram) -> Option<f64> {
+    Spread::ms_of(ms).p50.map(|ms| ms / 1000.0)
 }
 
 #[cfg(test)]
@@ -174,26 +162,18 @@ mod tests {
             first: "2026-03-01".parse().unwrap(),
             last: "2026-03-02".parse().unwrap(),
         };
-        let at = |day: &str| {
-            day.parse::<NaiveDate>()
-                .unwrap()
-                .and_hms_opt(12, 0, 0)
-                .unwrap()
-        };
-        let task = |queue, store| TaskTiming {
-            received_at: at("2026-03-01"),
-            queue_ms: Some(queue),
-            store_ms: store,
-            scoring_ms: store.map(|ms| ms / 2.0),
-        };
-        let tasks = [
-            task(1000.0, Some(4000.0)),
-            task(3000.0, None),
-            task(2000.0, Some(2000.0)),
-        ];
-        let (queue, store) = task_daily(&tasks, days);
+        let mut tasks = TaskHistograms::default();
+        for (queue, store) in [(1000, Some(4000)), (3000, None), (2000, Some(2000))] {
+            tasks.queue.add(queue);
+            if let Some(store) = store {
+                tasks.store.add(store);
+                tasks.scoring.add(store / 2);
+            }
+        }
+        let by_day = BTreeMap::from([("2026-03-01".parse().unwrap(), tasks)]);
+        let (queue, store) = task_daily(&by_day, days);
         assert_eq!(queue, [Some(2.0), None]);
         assert_eq!(store, [Some(2.0), None]);
-        assert_eq!(scoring_daily(&tasks, days), [Some(1.0), None]);
+        assert_eq!(scoring_daily(&by_day, days), [Some(1.0), None]);
     }
 }
