@@ -6,9 +6,13 @@
 
 mod common;
 
+use std::path::Path;
+
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
 use common::api::{await_task, get_json, token, upload_ok};
+use common::process::{flakewatch, Served};
 use common::{TestDb, TestServer};
+use diesel::prelude::*;
 use flakewatch::analysis::summary::Summary;
 use flakewatch::analysis::Params;
 use flakewatch::store::ci_metrics::{self, Window};
@@ -256,3 +260,37 @@ storage_test!(fn window_figures_from_the_day_rollups_equal_those_from_the_runs(d
 fn task_times(db: &TestDb, project_id: i64) -> TaskHistograms {
     ci_metrics::task_timings(&mut db.connect(), project_id, &Window::default()).unwrap()
 }
+
+storage_test!(fn a_database_from_before_the_rollups_gets_them_when_serve_starts(db) {
+    let server = TestServer::start(&db);
+    let upload = token(&db, "shop", Scope::Upload);
+    let jobs = history();
+    for job in &jobs[..8] {
+        let task = upload_ok(&server, &upload, &query(job), report(job).as_bytes());
+        assert_eq!(await_task(&server, &task)["status"], "completed");
+    }
+    server.shut_down();
+    let mut conn = db.connect();
+    let project_id = projects::find(&mut conn, "shop").unwrap().unwrap().id;
+    let filled = task_times(&db, project_id);
+    let (summary, _) = both_ways(&db, project_id, &Window::default());
+    // As the migration leaves a database scored before the rollups: none, and a rescore asked.
+    for table in ["run_days", "span_days", "pipeline_spans", "task_days"] {
+        diesel::sql_query(format!("DELETE FROM {table}")).execute(&mut conn).unwrap();
+    }
+    diesel::sql_query("UPDATE projects SET rescore_requested = TRUE").execute(&mut conn).unwrap();
+    assert_eq!(task_times(&db, project_id), TaskHistograms::default());
+
+    let mut command = flakewatch(Path::new("."));
+    command
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("FLAKEWATCH_BIND", "127.0.0.1:0")
+        .env("FLAKEWATCH_WORKERS", "1");
+    let served = Served::start(command);
+    served.process.wait_for_line("rescored the project's history");
+    let (again, _) = both_ways(&db, project_id, &Window::default());
+    assert_eq!(again, summary);
+    assert_eq!(task_times(&db, project_id), filled);
+    served.terminate();
+});

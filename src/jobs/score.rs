@@ -128,19 +128,21 @@ fn record_events(
 /// `None` when nothing waits.
 fn score_batch(ctx: &WorkerContext, task: &ClaimedTask) -> Result<Option<Batch>, ScoreError> {
     let mut conn = ctx.db.pool.get()?;
-    crate::db::write_transaction(&mut conn, |tx| {
+    let mut rescored = None;
+    let batch = crate::db::write_transaction(&mut conn, |tx| {
         let now = now();
         if !queue::heartbeat(tx, task, now, ctx.lease)? {
             return Err(ScoreError::LeaseLost);
         }
         scores::lock_project(tx, task.project_id)?;
         if scores::rescore_requested(tx, task.project_id)? {
-            let summary =
-                scores::rescore_project(tx, task.project_id, &ctx.analysis, now, |_, _| {})?;
-            tracing::info!(
-                runs = summary.runs,
-                "rescored after a change of default branch"
-            );
+            rescored = Some(scores::rescore_project(
+                tx,
+                task.project_id,
+                &ctx.analysis,
+                now,
+                |_, _| {},
+            )?);
         }
         let scored = scores::score_pending(tx, task.project_id, &ctx.analysis, now, BATCH_RESULTS)?;
         if scored.run_ids.is_empty() {
@@ -162,7 +164,16 @@ fn score_batch(ctx: &WorkerContext, task: &ClaimedTask) -> Result<Option<Batch>,
                 .map(|stored_at| crate::tasks::millis_between(stored_at, scored_at))
                 .collect(),
         }))
-    })
+    })?;
+    // Logged once committed: what it says is then there for every reader.
+    if let Some(summary) = rescored {
+        tracing::info!(
+            project = task.project_id,
+            runs = summary.runs,
+            "rescored the project's history, as requested (a new default branch, or rollups to fill)"
+        );
+    }
+    Ok(batch)
 }
 
 fn note(ctx: &WorkerContext, batch: &Batch) {
