@@ -98,7 +98,7 @@ pub struct RerunKey {
 
 /// If `run` reruns an earlier attempt of its job that was red only because of flaky tests,
 /// charges its runner time to those tests. Attempts pair by pipeline, or by commit when the
-/// CI step sent no pipeline (the same rule as `analysis::metrics::cost`).
+/// CI step sent no pipeline (as `analysis::summary` pairs attempts).
 pub fn charge_rerun(
     conn: &mut DbConnection,
     project_id: i64,

@@ -82,7 +82,8 @@ impl RollupBatch {
 
     /// Adds a scored run: its day's sums and duration, and the spans it extends (its
     /// pipeline's, and its job's within the pipeline), whose old values leave the
-    /// histograms of the day they were in.
+    /// histograms of the day they were in. Runs come in scoring order: a run whose job
+    /// already ran in its pipeline reruns the attempt scored last.
     pub fn add_run(
         &mut self,
         conn: &mut DbConnection,
