@@ -2,7 +2,8 @@
 //! uploads (jobs, reruns after false alarms, pipelines without an id, two branches, runs
 //! on several days, uploads out of start order), the summary merged from the rollups is
 //! the summary computed from the runs themselves, for every filter; the store tasks' times
-//! likewise; a rescore writes the same rollups again; the metrics API answers from them.
+//! and each test's passing durations likewise; a rescore writes the same rollups again;
+//! the metrics API answers from them.
 
 mod common;
 
@@ -16,6 +17,7 @@ use diesel::prelude::*;
 use flakewatch::analysis::summary::Summary;
 use flakewatch::analysis::Params;
 use flakewatch::store::ci_metrics::{self, Window};
+use flakewatch::store::duration_days;
 use flakewatch::store::task_rollups::{self, TaskHistograms};
 use flakewatch::store::tokens::Scope;
 use flakewatch::store::{projects, scores};
@@ -42,8 +44,10 @@ fn day(n: u32) -> NaiveDateTime {
 
 fn report(job: &Job) -> String {
     let mut xml = String::from("<testsuite name=\"app\">");
-    for name in ["steady", "wobbly", "regressed"] {
-        let case = format!("<testcase classname=\"app.Suite\" name=\"{name}\" time=\"0.1\"");
+    for (index, name) in ["steady", "wobbly", "regressed"].into_iter().enumerate() {
+        // Durations that differ by test and run, for the duration rollups.
+        let seconds = 0.05 * (index as i64 + 1 + job.minutes % 7) as f64;
+        let case = format!("<testcase classname=\"app.Suite\" name=\"{name}\" time=\"{seconds}\"");
         if job.failing.contains(&name) {
             xml.push_str(&format!("{case}><failure message=\"no\"/></testcase>"));
         } else if name == "wobbly" {
@@ -220,6 +224,17 @@ storage_test!(fn window_figures_from_the_day_rollups_equal_those_from_the_runs(d
     }
     assert_eq!(tasks_rolled, tasks_exact);
 
+    // Each test's passing durations, from its days and from its results.
+    let (first, last) = (day(1).date(), day(5).date());
+    let durations = duration_days::from_days(&mut db.connect(), project_id, first, last).unwrap();
+    let scanned = duration_days::from_results(&mut db.connect(), project_id, day(1), day(6)).unwrap();
+    assert_eq!(durations.len(), 3, "{durations:?}");
+    assert_eq!(durations, scanned);
+    let noon = day(2) + Duration::hours(12);
+    let from_noon = duration_days::from_results(&mut db.connect(), project_id, noon, day(6)).unwrap();
+    let steady = test_id(&db, project_id, "steady");
+    assert!(from_noon[&steady].1 < durations[&steady].1, "a period from noon has fewer");
+
     // A rescore drops the rollups and writes them again from the scored runs and tasks.
     let now = chrono::Utc::now().naive_utc();
     scores::rescore_project(&mut db.connect(), project_id, &Params::default(), now, |_, _| {})
@@ -229,6 +244,8 @@ storage_test!(fn window_figures_from_the_day_rollups_equal_those_from_the_runs(d
         assert_eq!(rolled, before, "{name} after the rescore");
     }
     assert_eq!(task_times(&db, project_id), tasks_rolled, "task times after the rescore");
+    let again = duration_days::from_days(&mut db.connect(), project_id, first, last).unwrap();
+    assert_eq!(again, durations, "durations after the rescore");
 
     // The metrics API answers from the rollups for whole days, and from the runs for a
     // window that starts at another time: both count the same runs.
@@ -255,6 +272,16 @@ storage_test!(fn window_figures_from_the_day_rollups_equal_those_from_the_runs(d
     assert_eq!(status, 200, "{recent}");
     assert_eq!(recent["promptness"]["queue_ms"]["count"], jobs.len(), "{recent}");
 });
+
+fn test_id(db: &TestDb, project_id: i64, name: &str) -> i64 {
+    use flakewatch::db::schema::tests;
+    tests::table
+        .filter(tests::project_id.eq(project_id))
+        .filter(tests::name.eq(name))
+        .select(tests::id)
+        .first(&mut db.connect())
+        .unwrap()
+}
 
 /// The project's store-task times over every day, from the rollups.
 fn task_times(db: &TestDb, project_id: i64) -> TaskHistograms {

@@ -248,6 +248,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    test_duration_days (test_id, day) {
+        test_id -> BigInt,
+        project_id -> BigInt,
+        day -> Date,
+        passed -> Integer,
+        passed_ms -> BigInt,
+    }
+}
+
+diesel::table! {
     staged_results (id) {
         id -> BigInt,
         task_id -> BigInt,
@@ -409,6 +419,7 @@ diesel::joinable!(results -> failure_messages (failure_message_id));
 diesel::joinable!(test_scores -> tests (test_id));
 diesel::joinable!(test_states -> tests (test_id));
 diesel::joinable!(test_impact_days -> tests (test_id));
+diesel::joinable!(test_duration_days -> tests (test_id));
 diesel::joinable!(quarantines -> tests (test_id));
 diesel::joinable!(deliveries -> delivery_batches (batch_id));
 diesel::joinable!(delivery_batches -> projects (project_id));
@@ -441,6 +452,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     results,
     test_scores,
     test_impact_days,
+    test_duration_days,
     quarantines,
     project_codeowners,
     web_sessions,

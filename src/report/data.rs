@@ -11,9 +11,10 @@ use super::window::Period;
 use crate::analysis::metrics::{self, Spread};
 use crate::analysis::Status;
 use crate::codeowners::CodeOwners;
-use crate::db::schema::{results, runs, test_scores, tests};
+use crate::db::schema::{test_scores, tests};
 use crate::db::DbConnection;
 use crate::store::ci_metrics::{self, Window};
+use crate::store::duration_days::{self, MeanDurations};
 use crate::store::impact::{self, Impact};
 use crate::store::owners;
 use crate::store::projects::Project;
@@ -305,29 +306,21 @@ impl RowContext<'_> {
     }
 }
 
-/// Mean duration of each test's passing results in a period: (total ms, results).
+/// Each test's passing results in a period, (total ms, results): from the per-day rollups
+/// when the period is whole days (weeks are), else from its results.
 fn mean_durations(
     conn: &mut DbConnection,
     project_id: i64,
     period: &Period,
-) -> QueryResult<HashMap<i64, (i64, i64)>> {
-    let rows: Vec<(i64, Option<i64>)> = results::table
-        .inner_join(runs::table)
-        .filter(runs::project_id.eq(project_id))
-        .filter(runs::started_at.ge(period.since.0))
-        .filter(runs::started_at.lt(period.until.0))
-        .filter(results::outcome.eq("passed"))
-        .select((results::test_id, results::duration_ms))
-        .load(conn)?;
-    let mut sums: HashMap<i64, (i64, i64)> = HashMap::new();
-    for (test_id, ms) in rows {
-        if let Some(ms) = ms {
-            let entry = sums.entry(test_id).or_default();
-            entry.0 = entry.0.saturating_add(ms.max(0));
-            entry.1 += 1;
-        }
+) -> QueryResult<MeanDurations> {
+    let (since, until) = (period.since.0, period.until.0);
+    let midnight = |at: NaiveDateTime| at.time() == chrono::NaiveTime::MIN;
+    if midnight(since) && midnight(until) && since < until {
+        let last = until.date() - chrono::Duration::days(1);
+        duration_days::from_days(conn, project_id, since.date(), last)
+    } else {
+        duration_days::from_results(conn, project_id, since, until)
     }
-    Ok(sums)
 }
 
 fn durations(

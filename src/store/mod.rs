@@ -4,6 +4,7 @@
 pub mod ci_metrics;
 pub mod data_versions;
 pub mod deliveries;
+pub mod duration_days;
 pub mod impact;
 pub mod instance;
 pub mod owners;

@@ -10,7 +10,7 @@
 //! goes inactive before its next result (as `rescore_project` does).
 //!
 //! Scoring also keeps the impact rollups (`store::impact`), the per-day rollups of the
-//! runs (`store::window_rollups`), and marks tests that have not
+//! runs (`store::window_rollups`) and of passing durations (`store::duration_days`), and marks tests that have not
 //! been reported for a while `inactive` (`mark_inactive`).
 
 use std::collections::HashMap;
@@ -20,6 +20,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 
 use super::data_versions;
+use super::duration_days::{self, DurationBatch};
 use super::impact::{self, DayCost, ImpactBatch, RerunKey};
 use super::task_rollups;
 use super::window_rollups::{self, RollupBatch};
@@ -47,7 +48,40 @@ pub struct RedBreakdown {
     pub flaky_retry_ms: i64,
 }
 
-type ResultRow = (i64, String, i32, i32, i64, Option<i64>);
+/// test id, outcome, attempts, failed attempts, retry ms, failure signature, duration ms
+type ResultRow = (i64, String, i32, i32, i64, Option<i64>, Option<i64>);
+
+/// The rollups scoring adds to, gathered over a batch (or a whole rescore) and written at
+/// its end.
+struct Rollups {
+    impact: ImpactBatch,
+    windows: RollupBatch,
+    durations: DurationBatch,
+}
+
+impl Rollups {
+    fn new(project_id: i64) -> Rollups {
+        Rollups {
+            impact: ImpactBatch::default(),
+            windows: RollupBatch::new(project_id),
+            durations: DurationBatch::default(),
+        }
+    }
+
+    /// For a rescore, once the project's stored rollups are cleared.
+    fn from_scratch(project_id: i64) -> Rollups {
+        Rollups {
+            windows: RollupBatch::from_scratch(project_id),
+            ..Rollups::new(project_id)
+        }
+    }
+
+    fn write(self, conn: &mut DbConnection, project_id: i64) -> QueryResult<()> {
+        self.impact.write(conn, project_id)?;
+        self.windows.write(conn)?;
+        self.durations.write(conn, project_id)
+    }
+}
 
 /// Makes the caller's transaction the project's only scorer until it ends: other
 /// scorers of the project, in any process, wait here. On SQLite the write transaction
@@ -117,8 +151,7 @@ pub fn score_pending(
     let mut previous_at = newest_scored;
     let mut seq = last_seq.unwrap_or(0);
     let mut states = States::loaded_from(project_id);
-    let mut costs = ImpactBatch::default();
-    let mut rollups = RollupBatch::new(project_id);
+    let mut rollups = Rollups::new(project_id);
     for (key, tests) in pending {
         if !batch.run_ids.is_empty() && batch.results + tests.max(0) as u64 > max_results {
             break;
@@ -131,7 +164,6 @@ pub fn score_pending(
             key,
             previous_at,
             &mut states,
-            &mut costs,
             &mut rollups,
             params,
             now,
@@ -144,8 +176,7 @@ pub fn score_pending(
         batch.run_ids.push(run_id);
     }
     states.flush(conn, params, now)?;
-    costs.write(conn, project_id)?;
-    rollups.write(conn)?;
+    rollups.write(conn, project_id)?;
     mark_inactive(conn, project_id, params)?;
     data_versions::bump(conn, project_id)?;
     batch.status_changes = states.changes.changes();
@@ -161,8 +192,7 @@ fn score_one(
     (run_id, at, branch, on_default_branch, commit, job, attempt, pipeline): RunKey,
     previous_at: Option<NaiveDateTime>,
     states: &mut States,
-    costs: &mut ImpactBatch,
-    rollups: &mut RollupBatch,
+    rollups: &mut Rollups,
     params: &Params,
     now: NaiveDateTime,
 ) -> QueryResult<u64> {
@@ -188,7 +218,8 @@ fn score_one(
             run: &run,
             params,
             breakdown: &mut breakdown,
-            costs,
+            costs: &mut rollups.impact,
+            durations: &mut rollups.durations,
         };
         states.ensure(conn, chunk)?;
         for row in chunk {
@@ -232,7 +263,7 @@ fn score_one(
         red_other: breakdown.red_other,
         flaky_retry_ms: breakdown.flaky_retry_ms,
     };
-    rollups.add_run(conn, &record, &run.branch)?;
+    rollups.windows.add_run(conn, &record, &run.branch)?;
     let rerun = RerunKey {
         run_id,
         job: run.job.clone(),
@@ -242,7 +273,7 @@ fn score_one(
         started_at: run.at,
         finished_at,
     };
-    impact::charge_rerun(conn, project_id, &rerun, costs)?;
+    impact::charge_rerun(conn, project_id, &rerun, &mut rollups.impact)?;
     Ok(results)
 }
 
@@ -369,6 +400,7 @@ struct Scoring<'a> {
     params: &'a Params,
     breakdown: &'a mut RedBreakdown,
     costs: &'a mut ImpactBatch,
+    durations: &'a mut DurationBatch,
 }
 
 /// Tests of the project not reported for `inactive_after_hours` before its newest run
@@ -436,6 +468,7 @@ fn for_each_chunk(
                 results::failed_attempts,
                 results::retry_ms,
                 failure_messages::signature_id.nullable(),
+                results::duration_ms,
             ))
             .load(conn)?;
         let Some(last) = chunk.last().map(|row| row.0) else {
@@ -491,11 +524,11 @@ pub fn rescore_project(
             .select(run_key_columns())
             .load(conn)?;
         let mut states = States::from_scratch(project_id);
-        let mut costs = ImpactBatch::default();
-        let mut rollups = RollupBatch::from_scratch(project_id);
+        let mut rollups = Rollups::from_scratch(project_id);
         let mut summary = RescoreSummary::default();
         impact::clear(conn, project_id)?;
         window_rollups::clear(conn, project_id)?;
+        duration_days::clear(conn, project_id)?;
         task_rollups::rebuild(conn, project_id)?;
         let mut previous_at: Option<NaiveDateTime> = None;
         let total = scored.len();
@@ -507,7 +540,6 @@ pub fn rescore_project(
                 key,
                 previous_at,
                 &mut states,
-                &mut costs,
                 &mut rollups,
                 params,
                 now,
@@ -516,8 +548,7 @@ pub fn rescore_project(
             summary.runs += 1;
             progress(index + 1, total);
         }
-        costs.write(conn, project_id)?;
-        rollups.write(conn)?;
+        rollups.write(conn, project_id)?;
         diesel::delete(test_scores::table.filter(test_scores::project_id.eq(project_id)))
             .execute(conn)?;
         diesel::delete(test_states::table.filter(test_states::project_id.eq(project_id)))
@@ -609,7 +640,11 @@ fn fill_run_level_counts(conn: &mut DbConnection, run: &mut RunContext) -> Query
 /// Advances one test's state by its result in the run; counts the run's red tests by the
 /// status the test has right after, and what it cost if it is flaky.
 fn observe_row(state: &mut TestState, row: &ResultRow, scoring: &mut Scoring<'_>) {
-    let (test_id, outcome, attempts, failed_attempts, retry_ms, signature) = row;
+    let (test_id, outcome, attempts, failed_attempts, retry_ms, signature, duration_ms) = row;
+    // The same passing results the weekly report's durations read.
+    if let (Some(ms), "passed") = (duration_ms, outcome.as_str()) {
+        scoring.durations.add(*test_id, scoring.run.at, *ms);
+    }
     let run = scoring.run;
     let outcome = parse_outcome(outcome);
     let observation = TestResultObs {
