@@ -29,8 +29,17 @@ impl DurationBatch {
         day.1 = day.1.saturating_add(ms.max(0));
     }
 
+    /// Test-days gathered so far.
+    pub fn len(&self) -> usize {
+        self.days.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.days.is_empty()
+    }
+
     /// Adds the batch to the stored days (in test id order, so concurrent writers lock rows
-    /// in one order).
+    /// in one order). Adding is all it does, so a long batch may be written in parts.
     pub fn write(self, conn: &mut DbConnection, project_id: i64) -> QueryResult<()> {
         let rows: Vec<_> = self
             .days

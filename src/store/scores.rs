@@ -10,8 +10,8 @@
 //! goes inactive before its next result (as `rescore_project` does).
 //!
 //! Scoring also keeps the impact rollups (`store::impact`), the per-day rollups of the
-//! runs (`store::window_rollups`) and of passing durations (`store::duration_days`), and marks tests that have not
-//! been reported for a while `inactive` (`mark_inactive`).
+//! runs (`store::window_rollups`) and of passing durations (`store::duration_days`), and
+//! marks tests that have not been reported for a while `inactive` (`mark_inactive`).
 
 use std::collections::HashMap;
 
@@ -34,6 +34,8 @@ use crate::db::DbConnection;
 const CHUNK: i64 = 2000;
 /// States kept in memory while a batch is scored before they are written out.
 const MAX_CACHED_STATES: usize = 50_000;
+/// Test-days of passing durations kept in memory before they are written out.
+const MAX_CACHED_DURATIONS: usize = 50_000;
 /// Runs looked at per batch, at most.
 const MAX_RUNS_PER_BATCH: i64 = 500;
 /// Advisory-lock class of a project's scorer (PostgreSQL); any constant unique to us.
@@ -80,6 +82,19 @@ impl Rollups {
         self.impact.write(conn, project_id)?;
         self.windows.write(conn)?;
         self.durations.write(conn, project_id)
+    }
+
+    /// Writes the durations gathered so far once they are many (a rescore of a long
+    /// history, a run of a million tests), so memory stays bounded; they only add up.
+    fn write_durations_if_many(
+        &mut self,
+        conn: &mut DbConnection,
+        project_id: i64,
+    ) -> QueryResult<()> {
+        if self.durations.len() < MAX_CACHED_DURATIONS {
+            return Ok(());
+        }
+        std::mem::take(&mut self.durations).write(conn, project_id)
     }
 }
 
@@ -239,6 +254,7 @@ fn score_one(
         if states.is_full() {
             states.flush(conn, params, now)?;
         }
+        rollups.write_durations_if_many(conn, project_id)?;
         Ok(())
     })?;
     store_breakdown(conn, run_id, &breakdown)?;
