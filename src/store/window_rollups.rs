@@ -357,69 +357,40 @@ fn read_span(
     ))
 }
 
-type RunDayRow = (
-    (i64, i64, i64, i64, i64, i64),
-    (i64, i64, i64, i64),
-    Vec<u8>,
-);
-
-#[allow(clippy::type_complexity)]
-fn run_day_columns() -> (
-    (
-        run_days::runs,
-        run_days::red_runs,
-        run_days::red_flaky_only,
-        run_days::red_broken,
-        run_days::red_other,
-        run_days::flaky_failures,
-    ),
-    (
-        run_days::run_ms,
-        run_days::rerun_ms,
-        run_days::rerun_after_flaky_ms,
-        run_days::flaky_retry_ms,
-    ),
-    run_days::durations,
-) {
-    (
-        (
-            run_days::runs,
-            run_days::red_runs,
-            run_days::red_flaky_only,
-            run_days::red_broken,
-            run_days::red_other,
-            run_days::flaky_failures,
-        ),
-        (
-            run_days::run_ms,
-            run_days::rerun_ms,
-            run_days::rerun_after_flaky_ms,
-            run_days::flaky_retry_ms,
-        ),
-        run_days::durations,
-    )
+/// A `run_days` row's figures, as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = run_days)]
+struct StoredRunDay {
+    runs: i64,
+    red_runs: i64,
+    red_flaky_only: i64,
+    red_broken: i64,
+    red_other: i64,
+    flaky_failures: i64,
+    run_ms: i64,
+    rerun_ms: i64,
+    rerun_after_flaky_ms: i64,
+    flaky_retry_ms: i64,
+    durations: Vec<u8>,
 }
 
-fn to_run_day(
-    ((runs, red_runs, red_flaky_only, red_broken, red_other, flaky_failures), time, durations): RunDayRow,
-) -> QueryResult<RunDay> {
-    let (run_ms, rerun_ms, rerun_after_flaky_ms, flaky_retry_ms) = time;
+fn to_run_day(row: StoredRunDay) -> QueryResult<RunDay> {
     Ok(RunDay {
         counts: RunCounts {
-            runs,
-            red_runs,
-            red_flaky_only,
-            red_broken,
-            red_other,
-            flaky_failures,
+            runs: row.runs,
+            red_runs: row.red_runs,
+            red_flaky_only: row.red_flaky_only,
+            red_broken: row.red_broken,
+            red_other: row.red_other,
+            flaky_failures: row.flaky_failures,
         },
         time: RunnerTime {
-            run_ms,
-            rerun_ms,
-            rerun_after_flaky_ms,
-            flaky_retry_ms,
+            run_ms: row.run_ms,
+            rerun_ms: row.rerun_ms,
+            rerun_after_flaky_ms: row.rerun_after_flaky_ms,
+            flaky_retry_ms: row.flaky_retry_ms,
         },
-        durations: decode(&durations)?,
+        durations: decode(&row.durations)?,
     })
 }
 
@@ -428,9 +399,9 @@ fn read_run_day(
     project_id: i64,
     (day, branch, job, runner): &RunDayKey,
 ) -> QueryResult<Option<RunDay>> {
-    let row: Option<RunDayRow> = run_days::table
+    let row: Option<StoredRunDay> = run_days::table
         .find((project_id, *day, branch, job, runner))
-        .select(run_day_columns())
+        .select(StoredRunDay::as_select())
         .first(conn)
         .optional()?;
     row.map(to_run_day).transpose()
@@ -494,7 +465,7 @@ pub fn by_day(
             run_days::day,
             run_days::job,
             run_days::runner,
-            run_day_columns(),
+            StoredRunDay::as_select(),
         ))
         .into_boxed();
     if let Some(first) = range.first {
@@ -510,7 +481,7 @@ pub fn by_day(
         runs = runs.filter(run_days::job.eq(job.clone()));
     }
     let mut days: BTreeMap<NaiveDate, Summary> = BTreeMap::new();
-    for (day, job, runner, row) in runs.load::<(NaiveDate, String, String, RunDayRow)>(conn)? {
+    for (day, job, runner, row) in runs.load::<(NaiveDate, String, String, StoredRunDay)>(conn)? {
         let run_day = to_run_day(row)?;
         let summary = days.entry(day).or_default();
         summary.counts.merge(&run_day.counts);
