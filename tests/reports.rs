@@ -224,6 +224,8 @@ storage_test!(fn the_dashboard_lists_weeks_to_download(db) {
     let w45 = list.find("<td>2026-W45</td>").expect("W45 listed");
     let w44 = list.find("<td>2026-W44</td>").expect("W44 listed");
     assert!(w45 < w44, "newest first");
+    let w44_row = &list[w44..list[w44..].find("</tr>").map_or(list.len(), |end| w44 + end)];
+    assert!(w44_row.contains("<td class=\"num\">28</td>"), "W44's runs: {w44_row}");
     assert!(list.contains("href=\"/projects/shop/reports/2026-W45/html\""), "{list}");
     // With no report folder or webhook, nothing was sent, and the admin is told how.
     assert!(list.contains("None of these weeks' reports was sent"), "{list}");

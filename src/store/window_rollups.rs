@@ -525,6 +525,26 @@ pub fn by_day(
     Ok(days)
 }
 
+/// How many runs each day from `first` to `last` had (days without runs are absent).
+pub fn runs_by_day(
+    conn: &mut DbConnection,
+    project_id: i64,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> QueryResult<BTreeMap<NaiveDate, i64>> {
+    let rows: Vec<(NaiveDate, i64)> = run_days::table
+        .filter(run_days::project_id.eq(project_id))
+        .filter(run_days::day.ge(first))
+        .filter(run_days::day.le(last))
+        .select((run_days::day, run_days::runs))
+        .load(conn)?;
+    let mut days = BTreeMap::new();
+    for (day, runs) in rows {
+        *days.entry(day).or_default() += runs;
+    }
+    Ok(days)
+}
+
 /// The summary of every day in the range.
 pub fn summary(conn: &mut DbConnection, project_id: i64, range: &DayRange) -> QueryResult<Summary> {
     let mut total = Summary::default();

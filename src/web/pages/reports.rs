@@ -14,6 +14,7 @@ use crate::db::schema::runs;
 use crate::report::{self, Format, Period};
 use crate::store::deliveries::{self, DeliveryView, WeekDelivery};
 use crate::store::projects;
+use crate::store::window_rollups;
 use crate::web::access::Viewer;
 use crate::web::AppState;
 
@@ -72,17 +73,29 @@ pub async fn reports_page(
         if let Some(newest) = newest {
             let mut week = Period::last_complete_week(newest + Duration::days(7));
             for _ in 0..WEEKS {
-                let count: i64 = runs::table
-                    .filter(runs::project_id.eq(project.id))
-                    .filter(runs::started_at.ge(week.since.0))
-                    .filter(runs::started_at.lt(week.until.0))
-                    .count()
-                    .get_result(conn)?;
                 let previous = week.previous();
-                weeks.push((week, count));
+                weeks.push(week);
                 week = previous;
             }
         }
+        // Each week's runs, added up from the per-day rollups in one read.
+        let runs_by_day = match (weeks.last(), weeks.first()) {
+            (Some(oldest), Some(newest)) => window_rollups::runs_by_day(
+                conn,
+                project.id,
+                oldest.since.0.date(),
+                newest.until.0.date(),
+            )?,
+            _ => Default::default(),
+        };
+        let weeks: Vec<(Period, i64)> = weeks
+            .into_iter()
+            .map(|week| {
+                let (since, until) = (week.since.0.date(), week.until.0.date());
+                let runs = runs_by_day.range(since..until).map(|(_, n)| n).sum();
+                (week, runs)
+            })
+            .collect();
         let delivered = if admin {
             let labels: Vec<String> = weeks.iter().map(|(w, _)| w.label.clone()).collect();
             deliveries::weekly_reports(conn, project.id, &labels)?
