@@ -10,7 +10,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
-use super::window_rollups::DayRange;
+use super::window_rollups::{decode_histogram as decode, DayRange};
 use crate::analysis::histogram::Histogram;
 use crate::db::schema::{store_tasks, task_days};
 use crate::db::DbConnection;
@@ -50,10 +50,6 @@ impl TaskHistograms {
         self.store.merge(&other.store);
         self.scoring.merge(&other.scoring);
     }
-}
-
-fn decode(bytes: &[u8]) -> QueryResult<Histogram> {
-    Histogram::decode(bytes).map_err(|err| diesel::result::Error::DeserializationError(err.into()))
 }
 
 type Row = (Vec<u8>, Vec<u8>, Vec<u8>);

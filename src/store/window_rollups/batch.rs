@@ -1,7 +1,5 @@
-//! Per-day rollups of a project's runs (`run_days`, `span_days`, with `pipeline_spans` as
-//! their working state): written as runs are scored, one batch at a time under the
-//! project's scoring lock, and merged by every window's CI figures, so a window reads a
-//! few rows per day, however many runs it holds. The arithmetic is `analysis::summary`'s.
+//! Writing the rollups: the rows a scoring batch changes, read on first use, changed in
+//! memory as its runs are added, and written back whole at its end.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -9,9 +7,9 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
-use crate::analysis::histogram::Histogram;
+use super::stored::{to_run_day, to_span_histograms, RunDay, SpanDayRow, StoredRunDay};
 use crate::analysis::metrics::RunRecord;
-use crate::analysis::summary::{Attempt, RunCounts, RunnerTime, Span, SpanHistograms, Summary};
+use crate::analysis::summary::{Attempt, Span, SpanHistograms};
 use crate::db::schema::{pipeline_spans, run_days, span_days};
 use crate::db::DbConnection;
 
@@ -22,14 +20,6 @@ type RunDayKey = (NaiveDate, String, String, String);
 type SpanDayKey = (bool, NaiveDate, String, String);
 /// whole, pipeline, commit (only without a pipeline id), job ('' for whole pipelines).
 type SpanKey = (bool, String, String, String);
-
-/// One day's runs of one branch, job and runner.
-#[derive(Debug, Clone, Default)]
-struct RunDay {
-    counts: RunCounts,
-    time: RunnerTime,
-    durations: Histogram,
-}
 
 /// A span as it stands: the branch of its first run, and whether its last attempt was a
 /// false alarm (what makes the next attempt of a job a costly rerun).
@@ -50,14 +40,6 @@ pub struct RollupBatch {
     span_days: BTreeMap<SpanDayKey, SpanHistograms>,
     spans: HashMap<SpanKey, Option<SpanState>>,
     changed_spans: Vec<SpanKey>,
-}
-
-fn bad_histogram(err: impl std::error::Error + Send + Sync + 'static) -> diesel::result::Error {
-    diesel::result::Error::DeserializationError(Box::new(err))
-}
-
-fn decode(bytes: &[u8]) -> QueryResult<Histogram> {
-    Histogram::decode(bytes).map_err(bad_histogram)
 }
 
 impl RollupBatch {
@@ -357,43 +339,6 @@ fn read_span(
     ))
 }
 
-/// A `run_days` row's figures, as stored.
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = run_days)]
-struct StoredRunDay {
-    runs: i64,
-    red_runs: i64,
-    red_flaky_only: i64,
-    red_broken: i64,
-    red_other: i64,
-    flaky_failures: i64,
-    run_ms: i64,
-    rerun_ms: i64,
-    rerun_after_flaky_ms: i64,
-    flaky_retry_ms: i64,
-    durations: Vec<u8>,
-}
-
-fn to_run_day(row: StoredRunDay) -> QueryResult<RunDay> {
-    Ok(RunDay {
-        counts: RunCounts {
-            runs: row.runs,
-            red_runs: row.red_runs,
-            red_flaky_only: row.red_flaky_only,
-            red_broken: row.red_broken,
-            red_other: row.red_other,
-            flaky_failures: row.flaky_failures,
-        },
-        time: RunnerTime {
-            run_ms: row.run_ms,
-            rerun_ms: row.rerun_ms,
-            rerun_after_flaky_ms: row.rerun_after_flaky_ms,
-            flaky_retry_ms: row.flaky_retry_ms,
-        },
-        durations: decode(&row.durations)?,
-    })
-}
-
 fn read_run_day(
     conn: &mut DbConnection,
     project_id: i64,
@@ -405,16 +350,6 @@ fn read_run_day(
         .first(conn)
         .optional()?;
     row.map(to_run_day).transpose()
-}
-
-type SpanDayRow = (Vec<u8>, Vec<u8>, Vec<u8>);
-
-fn to_span_histograms((feedback, first_red, minutes): SpanDayRow) -> QueryResult<SpanHistograms> {
-    Ok(SpanHistograms {
-        feedback: decode(&feedback)?,
-        first_red: decode(&first_red)?,
-        minutes: decode(&minutes)?,
-    })
 }
 
 fn read_span_day(
@@ -432,124 +367,4 @@ fn read_span_day(
         .first(conn)
         .optional()?;
     row.map(to_span_histograms).transpose()
-}
-
-/// Drops the project's rollups, before a rescore writes them again.
-pub fn clear(conn: &mut DbConnection, project_id: i64) -> QueryResult<()> {
-    diesel::delete(run_days::table.filter(run_days::project_id.eq(project_id))).execute(conn)?;
-    diesel::delete(span_days::table.filter(span_days::project_id.eq(project_id))).execute(conn)?;
-    diesel::delete(pipeline_spans::table.filter(pipeline_spans::project_id.eq(project_id)))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Which days and runs a read covers: `first..=last` (open ends: every day), and the
-/// window's branch and job. With a job, spans are that job's attempts in each pipeline.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DayRange {
-    pub first: Option<NaiveDate>,
-    pub last: Option<NaiveDate>,
-    pub branch: Option<String>,
-    pub job: Option<String>,
-}
-
-/// Each day's summary in the range (days without runs are absent).
-pub fn by_day(
-    conn: &mut DbConnection,
-    project_id: i64,
-    range: &DayRange,
-) -> QueryResult<BTreeMap<NaiveDate, Summary>> {
-    let mut runs = run_days::table
-        .filter(run_days::project_id.eq(project_id))
-        .select((
-            run_days::day,
-            run_days::job,
-            run_days::runner,
-            StoredRunDay::as_select(),
-        ))
-        .into_boxed();
-    if let Some(first) = range.first {
-        runs = runs.filter(run_days::day.ge(first));
-    }
-    if let Some(last) = range.last {
-        runs = runs.filter(run_days::day.le(last));
-    }
-    if let Some(branch) = &range.branch {
-        runs = runs.filter(run_days::branch.eq(branch.clone()));
-    }
-    if let Some(job) = &range.job {
-        runs = runs.filter(run_days::job.eq(job.clone()));
-    }
-    let mut days: BTreeMap<NaiveDate, Summary> = BTreeMap::new();
-    for (day, job, runner, row) in runs.load::<(NaiveDate, String, String, StoredRunDay)>(conn)? {
-        let run_day = to_run_day(row)?;
-        let summary = days.entry(day).or_default();
-        summary.counts.merge(&run_day.counts);
-        summary
-            .by_runner
-            .entry(runner)
-            .or_default()
-            .merge(&run_day.time);
-        summary
-            .job_durations
-            .entry(job)
-            .or_default()
-            .merge(&run_day.durations);
-    }
-    let mut spans = span_days::table
-        .filter(span_days::project_id.eq(project_id))
-        .filter(span_days::whole.eq(range.job.is_none()))
-        .filter(span_days::job.eq(range.job.clone().unwrap_or_default()))
-        .select((
-            span_days::day,
-            (
-                span_days::feedback,
-                span_days::first_red,
-                span_days::minutes,
-            ),
-        ))
-        .into_boxed();
-    if let Some(first) = range.first {
-        spans = spans.filter(span_days::day.ge(first));
-    }
-    if let Some(last) = range.last {
-        spans = spans.filter(span_days::day.le(last));
-    }
-    if let Some(branch) = &range.branch {
-        spans = spans.filter(span_days::branch.eq(branch.clone()));
-    }
-    for (day, row) in spans.load::<(NaiveDate, SpanDayRow)>(conn)? {
-        let histograms = to_span_histograms(row)?;
-        days.entry(day).or_default().spans.merge(&histograms);
-    }
-    Ok(days)
-}
-
-/// How many runs each day from `first` to `last` had (days without runs are absent).
-pub fn runs_by_day(
-    conn: &mut DbConnection,
-    project_id: i64,
-    first: NaiveDate,
-    last: NaiveDate,
-) -> QueryResult<BTreeMap<NaiveDate, i64>> {
-    let rows: Vec<(NaiveDate, i64)> = run_days::table
-        .filter(run_days::project_id.eq(project_id))
-        .filter(run_days::day.ge(first))
-        .filter(run_days::day.le(last))
-        .select((run_days::day, run_days::runs))
-        .load(conn)?;
-    let mut days = BTreeMap::new();
-    for (day, runs) in rows {
-        *days.entry(day).or_default() += runs;
-    }
-    Ok(days)
-}
-
-/// The summary of every day in the range.
-pub fn summary(conn: &mut DbConnection, project_id: i64, range: &DayRange) -> QueryResult<Summary> {
-    let mut total = Summary::default();
-    for day in by_day(conn, project_id, range)?.values() {
-        total.merge(day);
-    }
-    Ok(total)
 }
