@@ -270,6 +270,18 @@ pub struct ServeSettings {
     pub demo_size: crate::demo::DemoSize,
 }
 
+/// How the dashboard's pages are protected (`--auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// No sign-in: anyone who can reach the server reads every page.
+    Open,
+    /// Sign in on /login with a read or admin API token.
+    Token,
+    /// Sign-in by a trusted reverse proxy that names the user in a header.
+    Proxy,
+}
+
 /// Who may see the dashboard, and the address the server is reached at.
 #[derive(Debug, Clone, Args)]
 pub struct AccessSettings {
@@ -277,7 +289,7 @@ pub struct AccessSettings {
     /// /login with a read or admin API token), `proxy` (a user named by a trusted reverse
     /// proxy). Default: `open` when bound to a loopback address, `token` otherwise.
     #[arg(long, env = "FLAKEWATCH_AUTH", value_enum)]
-    pub auth: Option<crate::web::access::AuthMode>,
+    pub auth: Option<AuthMode>,
 
     /// The server's public base URL, e.g. `https://ci.example.com/flakewatch`: absolute
     /// URLs the server hands out start with it (without it they are relative), and session
@@ -325,7 +337,7 @@ pub struct AccessSettings {
 pub struct ClientSettings {
     /// Base URL of the flakewatch server, e.g. `http://127.0.0.1:8080` or
     /// `https://ci.example.com/flakewatch` (behind a proxy); `http://` when no scheme is given.
-    #[arg(long, env = "FLAKEWATCH_SERVER", value_parser = crate::client::http::server_url)]
+    #[arg(long, env = "FLAKEWATCH_SERVER", value_parser = server_url)]
     pub server: String,
 
     /// API token of the project (`flakewatch token create` prints one).
@@ -353,4 +365,41 @@ impl ClientSettings {
              (`flakewatch token create --project P --scope {scope}` creates one)"
         )
     }
+}
+
+/// Reads a server address as `--server` and `FLAKEWATCH_SERVER` give it: without a scheme
+/// it is `http://`; a path is kept (a server behind a proxy at `/flakewatch`) and every
+/// API path is appended to it; a trailing `/` is dropped.
+pub fn server_url(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err("it is empty; give the server's address, e.g. http://127.0.0.1:8080".into());
+    }
+    let url = match raw.split_once("://") {
+        Some((scheme, _))
+            if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") =>
+        {
+            raw.to_owned()
+        }
+        Some((scheme, _)) => {
+            return Err(format!(
+                "`{scheme}://` is not a web address; use http:// or https://"
+            ))
+        }
+        None => format!("http://{raw}"),
+    };
+    let uri: ureq::http::Uri = url.parse().map_err(|err| {
+        format!("`{raw}` is not a server address ({err}); use e.g. http://127.0.0.1:8080")
+    })?;
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!(
+            "`{raw}` names no host; use e.g. http://127.0.0.1:8080"
+        ));
+    }
+    if uri.query().is_some() {
+        return Err(format!(
+            "`{raw}` has a query string; give the server's base address only"
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
 }

@@ -5,55 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::NaiveDateTime;
-
 use super::histogram::Histogram;
 use super::summary::Summary;
-
-/// One job run (one attempt of one job of one pipeline), with its red tests counted by
-/// the status they had when the run was scored.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct RunRecord {
-    /// Empty when the CI step sent none: the commit then groups the runs.
-    pub pipeline: String,
-    pub commit: String,
-    pub job: String,
-    /// Runner label, the key of the rate table.
-    pub runner: String,
-    pub started_at: NaiveDateTime,
-    pub finished_at: NaiveDateTime,
-    /// The job failed (tests or anything else).
-    pub red: bool,
-    /// Failed tests that were Flaky, Broken, or anything else.
-    pub red_flaky: i32,
-    pub red_broken: i32,
-    pub red_other: i32,
-    /// Time spent on in-run retries of tests that were Flaky, in milliseconds.
-    pub flaky_retry_ms: i64,
-}
-
-impl RunRecord {
-    /// The runs of one pipeline: by its id, or by commit when the CI step sent none (then
-    /// every job of a commit, reruns included, counts as one pipeline).
-    pub fn pipeline_key(&self) -> (&str, &str) {
-        if self.pipeline.is_empty() {
-            ("", self.commit.as_str())
-        } else {
-            (self.pipeline.as_str(), "")
-        }
-    }
-
-    pub fn duration_ms(&self) -> i64 {
-        (self.finished_at - self.started_at)
-            .num_milliseconds()
-            .max(0)
-    }
-
-    /// Red only because of tests that were Flaky.
-    pub fn is_false_alarm(&self) -> bool {
-        self.red && self.red_flaky > 0 && self.red_broken == 0 && self.red_other == 0
-    }
-}
 
 /// Nearest-rank percentile: the smallest value such that at least `p` percent of the values
 /// are less or equal, i.e. the value at 1-based rank ceil(p/100 * n) of the sorted values.
@@ -231,8 +184,9 @@ pub fn cost(summary: &Summary, rates: &RateTable) -> Cost {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::summary::RunRecord;
     use crate::analysis::Status;
-    use chrono::{Duration, NaiveDate};
+    use chrono::{Duration, NaiveDate, NaiveDateTime};
 
     fn t(min: i64) -> NaiveDateTime {
         NaiveDate::from_ymd_opt(2025, 1, 1)

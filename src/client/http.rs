@@ -151,43 +151,6 @@ impl RetryPolicy {
     }
 }
 
-/// Reads a server address as `--server` and `FLAKEWATCH_SERVER` give it: without a scheme
-/// it is `http://`; a path is kept (a server behind a proxy at `/flakewatch`) and every
-/// API path is appended to it; a trailing `/` is dropped.
-pub fn server_url(raw: &str) -> Result<String, String> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Err("it is empty; give the server's address, e.g. http://127.0.0.1:8080".into());
-    }
-    let url = match raw.split_once("://") {
-        Some((scheme, _))
-            if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") =>
-        {
-            raw.to_owned()
-        }
-        Some((scheme, _)) => {
-            return Err(format!(
-                "`{scheme}://` is not a web address; use http:// or https://"
-            ))
-        }
-        None => format!("http://{raw}"),
-    };
-    let uri: ureq::http::Uri = url.parse().map_err(|err| {
-        format!("`{raw}` is not a server address ({err}); use e.g. http://127.0.0.1:8080")
-    })?;
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(format!(
-            "`{raw}` names no host; use e.g. http://127.0.0.1:8080"
-        ));
-    }
-    if uri.query().is_some() {
-        return Err(format!(
-            "`{raw}` has a query string; give the server's base address only"
-        ));
-    }
-    Ok(url.trim_end_matches('/').to_owned())
-}
-
 /// A report ready to send: the body bytes and how to label them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payload {
@@ -529,6 +492,7 @@ fn quoted(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::server_url;
     use std::cell::Cell;
 
     fn api(status: u16) -> ClientError {

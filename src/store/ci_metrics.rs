@@ -9,8 +9,8 @@ use diesel::prelude::*;
 
 use super::task_rollups::{self, TaskHistograms};
 use super::window_rollups::{self, DayRange};
-use crate::analysis::metrics::{RateTable, RunRecord};
-use crate::analysis::summary::Summary;
+use crate::analysis::metrics::RateTable;
+use crate::analysis::summary::{RunRecord, Summary};
 use crate::db::schema::{runner_rates, runs};
 use crate::db::DbConnection;
 

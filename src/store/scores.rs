@@ -24,7 +24,7 @@ use super::duration_days::{self, DurationBatch};
 use super::impact::{self, DayCost, ImpactBatch, RerunKey};
 use super::task_rollups;
 use super::window_rollups::{self, RollupBatch};
-use crate::analysis::metrics::RunRecord;
+use crate::analysis::summary::RunRecord;
 use crate::analysis::{
     self, run_level, Evidence, Outcome, Params, RunContext, Status, TestResultObs, TestState,
 };

@@ -18,6 +18,7 @@ use futures_util::future::LocalBoxFuture;
 
 use super::{csrf, AppState};
 use crate::config::AccessSettings;
+pub use crate::config::AuthMode;
 use crate::db::DbError;
 use crate::error::ApiError;
 use crate::store::sessions;
@@ -29,17 +30,6 @@ pub const SESSION_COOKIE: &str = "fw_session";
 pub const ADMIN_GROUP: &str = "flakewatch-admin";
 /// Prefix of the proxy groups that read one project each.
 pub const PROJECT_GROUP_PREFIX: &str = "flakewatch-";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthMode {
-    /// No sign-in: anyone who can reach the server reads every page.
-    Open,
-    /// Sign in on /login with a read or admin API token.
-    Token,
-    /// Sign-in by a trusted reverse proxy that names the user in a header.
-    Proxy,
-}
 
 /// The access settings as the server applies them.
 #[derive(Debug, Clone)]

@@ -5,7 +5,6 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpRequest;
 
-use super::access::Access;
 use crate::error::ApiError;
 
 /// The cookie that carries the sign-in form's token before there is a session.
@@ -31,11 +30,11 @@ pub fn check_token(expected: Option<&str>, given: &str) -> Result<(), ApiError> 
 /// The request must come from a page of this dashboard: its `Origin` names this server
 /// (the public URL, or the `Host` it was sent to); without an `Origin`, `Sec-Fetch-Site`
 /// must not say it came from another site.
-pub fn check_origin(req: &HttpRequest, access: &Access) -> Result<(), ApiError> {
+pub fn check_origin(req: &HttpRequest, public_url: Option<&str>) -> Result<(), ApiError> {
     let get = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
     if let Some(origin) = get(header::ORIGIN) {
         let host = origin.split_once("://").map(|(_, host)| host).unwrap_or("");
-        let ours = match &access.public_url {
+        let ours = match public_url {
             Some(public) => origin_of(public).eq_ignore_ascii_case(origin),
             None => {
                 get(header::HOST).is_some_and(|h| !host.is_empty() && h.eq_ignore_ascii_case(host))

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 
 use super::stored::{to_run_day, to_span_histograms, RunDay, SpanDayRow, StoredRunDay};
-use crate::analysis::metrics::RunRecord;
+use crate::analysis::summary::RunRecord;
 use crate::analysis::summary::{Attempt, Span, SpanHistograms};
 use crate::db::schema::{pipeline_spans, run_days, span_days};
 use crate::db::DbConnection;

@@ -31,7 +31,7 @@ pub fn check(
     given: &str,
     instead: &str,
 ) -> Result<(), PageError> {
-    csrf::check_origin(req, &state.access)?;
+    csrf::check_origin(req, state.access.public_url.as_deref())?;
     let Some(expected) = form_token(viewer, project) else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -85,7 +85,7 @@ pub async fn sign_in(
         )
         .into());
     }
-    csrf::check_origin(&req, &state.access)?;
+    csrf::check_origin(&req, state.access.public_url.as_deref())?;
     let expected = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned());
     csrf::check_token(expected.as_deref(), &form.csrf)?;
     let plaintext = form.token.trim().to_owned();
@@ -144,7 +144,7 @@ pub async fn sign_out(
     state: web::Data<AppState>,
     form: web::Form<SignOutForm>,
 ) -> Result<HttpResponse, super::PageError> {
-    csrf::check_origin(&req, &state.access)?;
+    csrf::check_origin(&req, state.access.public_url.as_deref())?;
     let Some(session) = access::session_of(&req, &state).await? else {
         return Ok(see_other("/login"));
     };

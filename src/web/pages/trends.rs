@@ -85,7 +85,7 @@ fn seconds_p50(ms: &Histogram) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::metrics::RunRecord;
+    use crate::analysis::summary::RunRecord;
     use crate::analysis::Status;
 
     fn record(day: &str, hour: u32, minutes: i64, red: &[Status]) -> RunRecord {
