@@ -3,11 +3,11 @@
 //! the weekly report's slowest tests and duration regressions add up a test's days instead
 //! of reading every result of the period.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
-use diesel::upsert::excluded;
+use diesel::sql_types::{BigInt, Date};
 
 use crate::db::schema::{results, runs, test_duration_days};
 use crate::db::DbConnection;
@@ -15,63 +15,28 @@ use crate::db::DbConnection;
 /// A test's passing results in a period: (total ms, results).
 pub type MeanDurations = HashMap<i64, (i64, i64)>;
 
-/// Passing durations gathered while runs are scored, added to the stored days in one go.
-#[derive(Debug, Default)]
-pub struct DurationBatch {
-    days: BTreeMap<(i64, NaiveDate), (i32, i64)>,
-}
-
-impl DurationBatch {
-    /// A passing result of `test_id` that took `ms`, in a run started `at`.
-    pub fn add(&mut self, test_id: i64, at: NaiveDateTime, ms: i64) {
-        let day = self.days.entry((test_id, at.date())).or_default();
-        day.0 += 1;
-        day.1 = day.1.saturating_add(ms.max(0));
-    }
-
-    /// Test-days gathered so far.
-    pub fn len(&self) -> usize {
-        self.days.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.days.is_empty()
-    }
-
-    /// Adds the batch to the stored days (in test id order, so concurrent writers lock rows
-    /// in one order). Adding is all it does, so a long batch may be written in parts.
-    pub fn write(self, conn: &mut DbConnection, project_id: i64) -> QueryResult<()> {
-        let rows: Vec<_> = self
-            .days
-            .iter()
-            .map(|((test_id, day), (passed, ms))| {
-                (
-                    test_duration_days::test_id.eq(*test_id),
-                    test_duration_days::project_id.eq(project_id),
-                    test_duration_days::day.eq(*day),
-                    test_duration_days::passed.eq(*passed),
-                    test_duration_days::passed_ms.eq(*ms),
-                )
-            })
-            .collect();
-        for chunk in rows.chunks(1000) {
-            crate::per_backend!(conn, |c| diesel::insert_into(test_duration_days::table)
-                .values(chunk)
-                .on_conflict((test_duration_days::test_id, test_duration_days::day))
-                .do_update()
-                .set(
-                    (
-                        test_duration_days::passed
-                            .eq(test_duration_days::passed + excluded(test_duration_days::passed)),
-                        test_duration_days::passed_ms
-                            .eq(test_duration_days::passed_ms
-                                + excluded(test_duration_days::passed_ms)),
-                    )
-                )
-                .execute(c))?;
-        }
-        Ok(())
-    }
+/// Adds a scored run's passing results to their tests' day (the day the run started), in
+/// one statement that sums them in the database: no row travels to the process, so a run
+/// of a million tests costs one aggregate, not a million upserts.
+pub fn add_run(
+    conn: &mut DbConnection,
+    project_id: i64,
+    run_id: i64,
+    day: NaiveDate,
+) -> QueryResult<()> {
+    // The WHERE keeps SQLite from reading ON CONFLICT as part of the SELECT's join.
+    let sql = "INSERT INTO test_duration_days (test_id, project_id, day, passed, passed_ms) \
+               SELECT test_id, $1, $2, count(*), sum(duration_ms) FROM results \
+               WHERE run_id = $3 AND outcome = 'passed' AND duration_ms IS NOT NULL \
+               GROUP BY test_id \
+               ON CONFLICT (test_id, day) DO UPDATE SET \
+               passed = test_duration_days.passed + excluded.passed, \
+               passed_ms = test_duration_days.passed_ms + excluded.passed_ms";
+    let query = diesel::sql_query(sql)
+        .bind::<BigInt, _>(project_id)
+        .bind::<Date, _>(day)
+        .bind::<BigInt, _>(run_id);
+    crate::per_backend!(conn, |c| query.execute(c)).map(drop)
 }
 
 /// Drops the project's days, before a rescore writes them again.

@@ -20,7 +20,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 
 use super::data_versions;
-use super::duration_days::{self, DurationBatch};
+use super::duration_days;
 use super::impact::{self, DayCost, ImpactBatch, RerunKey};
 use super::task_rollups;
 use super::window_rollups::{self, RollupBatch};
@@ -34,8 +34,6 @@ use crate::db::DbConnection;
 const CHUNK: i64 = 2000;
 /// States kept in memory while a batch is scored before they are written out.
 const MAX_CACHED_STATES: usize = 50_000;
-/// Test-days of passing durations kept in memory before they are written out.
-const MAX_CACHED_DURATIONS: usize = 50_000;
 /// Runs looked at per batch, at most.
 const MAX_RUNS_PER_BATCH: i64 = 500;
 /// Advisory-lock class of a project's scorer (PostgreSQL); any constant unique to us.
@@ -50,15 +48,13 @@ pub struct RedBreakdown {
     pub flaky_retry_ms: i64,
 }
 
-/// test id, outcome, attempts, failed attempts, retry ms, failure signature, duration ms
-type ResultRow = (i64, String, i32, i32, i64, Option<i64>, Option<i64>);
+type ResultRow = (i64, String, i32, i32, i64, Option<i64>);
 
 /// The rollups scoring adds to, gathered over a batch (or a whole rescore) and written at
 /// its end.
 struct Rollups {
     impact: ImpactBatch,
     windows: RollupBatch,
-    durations: DurationBatch,
 }
 
 impl Rollups {
@@ -66,7 +62,6 @@ impl Rollups {
         Rollups {
             impact: ImpactBatch::default(),
             windows: RollupBatch::new(project_id),
-            durations: DurationBatch::default(),
         }
     }
 
@@ -80,21 +75,7 @@ impl Rollups {
 
     fn write(self, conn: &mut DbConnection, project_id: i64) -> QueryResult<()> {
         self.impact.write(conn, project_id)?;
-        self.windows.write(conn)?;
-        self.durations.write(conn, project_id)
-    }
-
-    /// Writes the durations gathered so far once they are many (a rescore of a long
-    /// history, a run of a million tests), so memory stays bounded; they only add up.
-    fn write_durations_if_many(
-        &mut self,
-        conn: &mut DbConnection,
-        project_id: i64,
-    ) -> QueryResult<()> {
-        if self.durations.len() < MAX_CACHED_DURATIONS {
-            return Ok(());
-        }
-        std::mem::take(&mut self.durations).write(conn, project_id)
+        self.windows.write(conn)
     }
 }
 
@@ -234,7 +215,6 @@ fn score_one(
             params,
             breakdown: &mut breakdown,
             costs: &mut rollups.impact,
-            durations: &mut rollups.durations,
         };
         states.ensure(conn, chunk)?;
         for row in chunk {
@@ -254,7 +234,6 @@ fn score_one(
         if states.is_full() {
             states.flush(conn, params, now)?;
         }
-        rollups.write_durations_if_many(conn, project_id)?;
         Ok(())
     })?;
     store_breakdown(conn, run_id, &breakdown)?;
@@ -280,6 +259,7 @@ fn score_one(
         flaky_retry_ms: breakdown.flaky_retry_ms,
     };
     rollups.windows.add_run(conn, &record, &run.branch)?;
+    duration_days::add_run(conn, project_id, run_id, run.at.date())?;
     let rerun = RerunKey {
         run_id,
         job: run.job.clone(),
@@ -416,7 +396,6 @@ struct Scoring<'a> {
     params: &'a Params,
     breakdown: &'a mut RedBreakdown,
     costs: &'a mut ImpactBatch,
-    durations: &'a mut DurationBatch,
 }
 
 /// Tests of the project not reported for `inactive_after_hours` before its newest run
@@ -484,7 +463,6 @@ fn for_each_chunk(
                 results::failed_attempts,
                 results::retry_ms,
                 failure_messages::signature_id.nullable(),
-                results::duration_ms,
             ))
             .load(conn)?;
         let Some(last) = chunk.last().map(|row| row.0) else {
@@ -656,11 +634,7 @@ fn fill_run_level_counts(conn: &mut DbConnection, run: &mut RunContext) -> Query
 /// Advances one test's state by its result in the run; counts the run's red tests by the
 /// status the test has right after, and what it cost if it is flaky.
 fn observe_row(state: &mut TestState, row: &ResultRow, scoring: &mut Scoring<'_>) {
-    let (test_id, outcome, attempts, failed_attempts, retry_ms, signature, duration_ms) = row;
-    // The same passing results the weekly report's durations read.
-    if let (Some(ms), "passed") = (duration_ms, outcome.as_str()) {
-        scoring.durations.add(*test_id, scoring.run.at, *ms);
-    }
+    let (test_id, outcome, attempts, failed_attempts, retry_ms, signature) = row;
     let run = scoring.run;
     let outcome = parse_outcome(outcome);
     let observation = TestResultObs {
