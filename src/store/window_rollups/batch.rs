@@ -1,7 +1,7 @@
 //! Writing the rollups: the rows a scoring batch changes, read on first use, changed in
 //! memory as its runs are added, and written back whole at its end.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
@@ -38,8 +38,8 @@ pub struct RollupBatch {
     from_scratch: bool,
     run_days: BTreeMap<RunDayKey, RunDay>,
     span_days: BTreeMap<SpanDayKey, SpanHistograms>,
-    spans: HashMap<SpanKey, Option<SpanState>>,
-    changed_spans: Vec<SpanKey>,
+    /// Every span the batch read is one it changed: `add_run` extends both it reads.
+    spans: BTreeMap<SpanKey, Option<SpanState>>,
 }
 
 impl RollupBatch {
@@ -49,8 +49,7 @@ impl RollupBatch {
             from_scratch: false,
             run_days: BTreeMap::new(),
             span_days: BTreeMap::new(),
-            spans: HashMap::new(),
-            changed_spans: Vec::new(),
+            spans: BTreeMap::new(),
         }
     }
 
@@ -119,8 +118,7 @@ impl RollupBatch {
             }
             let day = (whole, new.span.started_at.date(), new.branch.clone(), job);
             new.span.add_to(self.span_day(conn, day)?);
-            self.spans.insert(key.clone(), Some(new));
-            self.changed_spans.push(key);
+            self.spans.insert(key, Some(new));
         }
         Ok(())
     }
@@ -166,7 +164,7 @@ impl RollupBatch {
     }
 
     /// Writes every row the batch changed, whole (they were read first under the lock).
-    pub fn write(mut self, conn: &mut DbConnection) -> QueryResult<()> {
+    pub fn write(self, conn: &mut DbConnection) -> QueryResult<()> {
         let project_id = self.project_id;
         let run_rows: Vec<_> = self
             .run_days
@@ -254,12 +252,10 @@ impl RollupBatch {
                 ))
                 .execute(c))?;
         }
-        self.changed_spans.sort();
-        self.changed_spans.dedup();
         let span_rows: Vec<_> = self
-            .changed_spans
+            .spans
             .iter()
-            .filter_map(|key| Some((key, self.spans.get(key)?.as_ref()?)))
+            .filter_map(|(key, state)| Some((key, state.as_ref()?)))
             .map(|((whole, pipeline, commit, job), state)| {
                 (
                     pipeline_spans::project_id.eq(project_id),
