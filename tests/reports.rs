@@ -226,6 +226,8 @@ storage_test!(fn the_dashboard_lists_weeks_to_download(db) {
     assert!(w45 < w44, "newest first");
     let w44_row = &list[w44..list[w44..].find("</tr>").map_or(list.len(), |end| w44 + end)];
     assert!(w44_row.contains("<td class=\"num\">28</td>"), "W44's runs: {w44_row}");
+    // The first run is on 26 October: no week before it is listed.
+    assert_eq!(list.matches("<td>2026-W").count(), 2, "only W45 and W44: {list}");
     assert!(list.contains("href=\"/projects/shop/reports/2026-W45/html\""), "{list}");
     // With no report folder or webhook, nothing was sent, and the admin is told how.
     assert!(list.contains("None of these weeks' reports was sent"), "{list}");

@@ -18,8 +18,8 @@ use crate::store::window_rollups;
 use crate::web::access::Viewer;
 use crate::web::AppState;
 
-/// Weeks listed.
-const WEEKS: i64 = 12;
+/// Weeks listed at most.
+const WEEKS: usize = 12;
 
 #[derive(Template)]
 #[template(path = "reports.html")]
@@ -63,16 +63,19 @@ pub async fn reports_page(
         let Some(project) = projects::find(conn, &lookup)? else {
             return Ok(None);
         };
-        let newest: Option<NaiveDateTime> = runs::table
+        let (oldest, newest): (Option<NaiveDateTime>, Option<NaiveDateTime>) = runs::table
             .filter(runs::project_id.eq(project.id))
-            .select(diesel::dsl::max(runs::started_at))
+            .select((
+                diesel::dsl::min(runs::started_at),
+                diesel::dsl::max(runs::started_at),
+            ))
             .first(conn)?;
         // The newest run's week and the ones before it, in data time (a quiet project
-        // still lists its last active weeks).
+        // still lists its last active weeks), back to the week of its first run.
         let mut weeks = Vec::new();
-        if let Some(newest) = newest {
+        if let (Some(oldest), Some(newest)) = (oldest, newest) {
             let mut week = Period::last_complete_week(newest + Duration::days(7));
-            for _ in 0..WEEKS {
+            while weeks.len() < WEEKS && week.until.0 > oldest {
                 let previous = week.previous();
                 weeks.push(week);
                 week = previous;
