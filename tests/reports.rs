@@ -240,4 +240,13 @@ storage_test!(fn the_dashboard_lists_weeks_to_download(db) {
     assert_eq!(status, 400, "{bad}");
     assert_eq!(page("/projects/shop/reports/2026-W45/pdf").0, 404);
     assert_eq!(page("/projects/nope/reports").0, 404);
+
+    // A run today: this week comes first, marked as not over; the ended weeks are not.
+    let task = upload_ok(&server, &upload, "branch=main&commit=today&job=unit", b"<testsuite name=\"shop\"><testcase classname=\"shop.Pay\" name=\"test_pay\"/></testsuite>");
+    assert_eq!(await_task(&server, &task)["status"], "completed");
+    let (_, _, list) = page("/projects/shop/reports");
+    let this_week = flakewatch::report::Period::last_complete_week(chrono::Utc::now().naive_utc() + Duration::days(7));
+    let first_row = list.split("<tbody>").nth(1).and_then(|rows| rows.split("</tr>").next()).unwrap_or_default();
+    assert!(first_row.contains(&format!("<td>{} <span class=\"muted\">(in progress)</span></td>", this_week.label)), "{first_row}");
+    assert_eq!(list.matches("(in progress)").count(), 1, "{list}");
 });

@@ -36,6 +36,8 @@ struct ReportsPage {
 
 struct WeekRow {
     period: Period,
+    /// False for the week in progress: its figures are so far, its report not yet sent.
+    ended: bool,
     runs: i64,
     /// How the week's report was delivered, a line each: produced, then each webhook.
     sent: Vec<SentLine>,
@@ -107,10 +109,14 @@ pub async fn reports_page(
         };
         let weeks: Vec<WeekRow> = weeks
             .into_iter()
-            .map(|(period, runs)| WeekRow {
-                sent: sent_lines(delivered.get(&period.label), period.until.0 <= now),
-                period,
-                runs,
+            .map(|(period, runs)| {
+                let ended = period.until.0 <= now;
+                WeekRow {
+                    sent: sent_lines(delivered.get(&period.label), ended),
+                    ended,
+                    period,
+                    runs,
+                }
             })
             .collect();
         Ok(Some((project.title().to_owned(), weeks)))
