@@ -216,7 +216,7 @@ storage_test!(fn a_red_run_says_whose_fault_each_failure_is(db) {
         assert!(links(&html, "/projects/shop/tests/").contains(&href), "{name} links to its page: {html}");
     }
     assert!(!html.contains(XSS) && !html.contains("<img src=x"), "names and messages are inert: {html}");
-    assert!(html.contains("app.Cart::&#60;script&#62;alert(1)&#60;/script&#62;"), "{html}");
+    assert!(html.contains("app.Cart::<wbr>&#60;script&#62;alert(1)&#60;/script&#62;"), "{html}");
     assert!(
         links(&html, "/projects/shop/runs/").contains(&format!("/projects/shop/runs/{}", rerun.id)),
         "the other attempt is linked: {html}"
