@@ -178,6 +178,24 @@ impl Browser {
         .collect()
     }
 
+    /// The tables of the page shown that are wider than their scroll box (a person
+    /// would have to scroll sideways to read them), each named by its first header.
+    pub fn tables_wider_than_the_page(&self) -> Vec<String> {
+        let script = "return [...document.querySelectorAll('.table-scroll')]\
+            .filter(box => box.scrollWidth > box.clientWidth + 1)\
+            .map(box => `${box.querySelector('th')?.textContent}: ${box.scrollWidth} px in ${box.clientWidth}`)";
+        self.command(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|table| table.as_str().map(str::to_owned))
+        .collect()
+    }
+
     /// Sets the window's size, as a person resizing it would.
     pub fn resize(&self, width: u32, height: u32) {
         self.command(
