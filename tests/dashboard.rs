@@ -414,7 +414,7 @@ storage_test!(fn the_home_page_shows_each_projects_health_with_sparklines(db) {
     let (server, _) = seeded(&db);
     token(&db, "quiet", Scope::Upload);
     let html = ok(&server, "/");
-    let row = html.split("<td><a href=\"/projects/shop\">").nth(1).unwrap().split("</tr>").next().unwrap();
+    let row = html.split("<td class=\"name\"><a href=\"/projects/shop\">").nth(1).unwrap().split("</tr>").next().unwrap();
     assert!(row.contains("href=\"/projects/shop/tests?status=flaky\" class=\"status-flaky\">1</a>"), "{row}");
     assert!(row.contains("href=\"/projects/shop/tests?status=broken\" class=\"status-broken\">1</a>"), "{row}");
     assert!(row.contains("window 2026-10-12 to 2026-11-10"), "the project's last 30 days of data: {row}");
@@ -422,7 +422,7 @@ storage_test!(fn the_home_page_shows_each_projects_health_with_sparklines(db) {
     assert!(row.contains("<title>median time to feedback in minutes, per day</title>"), "{row}");
     assert!(row.contains("7.0 min"), "{row}");
     // A project without runs has its row, with nothing to draw.
-    let quiet = html.split("<td><a href=\"/projects/quiet\">").nth(1).unwrap().split("</tr>").next().unwrap();
+    let quiet = html.split("<td class=\"name\"><a href=\"/projects/quiet\">").nth(1).unwrap().split("</tr>").next().unwrap();
     assert!(quiet.contains("no red run") && !quiet.contains("<svg"), "{quiet}");
 });
 
