@@ -226,6 +226,10 @@ storage_test!(fn a_red_run_gets_its_verdict_in_the_job(db) {
     let read = token(&db, "shop", Scope::Read);
     let (_, tasks) = get(&s.server, &s.admin, "/api/v1/tasks?limit=1");
     let run_id = tasks["tasks"][0]["run_id"].as_i64().unwrap();
+    // Both the job's log and the summary link the run's page.
+    let run_page = format!("https://fw.example/projects/shop/runs/{run_id}");
+    assert!(out.contains(&format!("  run page    {run_page}")), "{out}");
+    assert!(markdown.contains(&format!("[Run {run_id} on the dashboard]({run_page})")), "{markdown}");
     let path = format!("/api/v1/projects/shop/runs/{run_id}/verdict");
     let (status, verdict) = get(&s.server, &read, &path);
     assert_eq!(status, 200, "{verdict}");

@@ -75,6 +75,15 @@ pub fn test_link(dashboard: &str, project: &str, test_id: i64) -> String {
     )
 }
 
+/// The link to a run's page: every failure with its class, and the other attempts.
+pub fn run_link(dashboard: &str, project: &str, run_id: i64) -> String {
+    format!(
+        "{}/projects/{}/runs/{run_id}",
+        dashboard.trim_end_matches('/'),
+        crate::client::http::path_segment(project)
+    )
+}
+
 fn test_name(f: &Failure) -> String {
     if f.classname.is_empty() {
         f.name.clone()
@@ -83,10 +92,16 @@ fn test_name(f: &Failure) -> String {
     }
 }
 
-/// Lines for the job's log: the summary, then each failure with its class, why, its
-/// message and its page.
+/// Lines for the job's log: the summary and the run's page, then each failure with its
+/// class, why, its message and its page.
 pub fn log_lines(v: &Verdict, dashboard: &str) -> Vec<String> {
-    let mut lines = vec![format!("flakewatch verdict: {}", v.summary)];
+    let mut lines = vec![
+        format!("flakewatch verdict: {}", v.summary),
+        format!(
+            "  run page    {}",
+            run_link(dashboard, &v.project, v.run_id)
+        ),
+    ];
     for f in &v.failures {
         let owner = f
             .owner
@@ -122,7 +137,12 @@ fn first_line(text: &str, max_chars: usize) -> String {
 /// by class, new ones first.
 pub fn markdown(v: &Verdict, dashboard: &str) -> String {
     let c = &v.counts;
-    let mut out = format!("### flakewatch: {}\n\n", escape(&v.summary));
+    let mut out = format!(
+        "### flakewatch: {}\n\n[Run {} on the dashboard]({})\n\n",
+        escape(&v.summary),
+        v.run_id,
+        run_link(dashboard, &v.project, v.run_id)
+    );
     if c.failed == 0 {
         return out;
     }
@@ -212,6 +232,10 @@ mod tests {
         );
         assert!(md.contains("| 1 | 0 | 1 | 0 |"), "{md}");
         assert!(
+            md.contains("[Run 7 on the dashboard](http://fw.example/base/projects/shop/runs/7)"),
+            "{md}"
+        );
+        assert!(
             md.contains("[app.Cart::test\\_total\\|x](http://fw.example/base/projects/shop/tests/3) (@acme/cart)"),
             "{md}"
         );
@@ -232,6 +256,10 @@ mod tests {
         );
         assert_eq!(
             lines[1],
+            "  run page    http://fw.example/projects/shop/runs/7"
+        );
+        assert_eq!(
+            lines[2],
             "  NEW         app.Cart::test_total|x (owner @acme/cart)"
         );
         assert!(lines.contains(&"              http://fw.example/projects/shop/tests/4".to_owned()));
