@@ -20,7 +20,7 @@ use flakewatch::store::ci_metrics::{self, Window};
 use flakewatch::store::duration_days;
 use flakewatch::store::task_rollups::{self, TaskHistograms};
 use flakewatch::store::tokens::Scope;
-use flakewatch::store::{projects, scores};
+use flakewatch::store::{projects, retention, scores};
 
 /// One job run to upload.
 struct Job {
@@ -320,4 +320,59 @@ storage_test!(fn a_database_from_before_the_rollups_gets_them_when_serve_starts(
     assert_eq!(again, summary);
     assert_eq!(task_times(&db, project_id), filled);
     served.terminate();
+});
+
+/// Each run's red breakdown as scoring stored it, for runs started before `until`.
+fn breakdowns(
+    db: &TestDb,
+    project_id: i64,
+    until: NaiveDateTime,
+) -> Vec<(i64, i32, i32, i32, i64)> {
+    use flakewatch::db::schema::runs;
+    runs::table
+        .filter(runs::project_id.eq(project_id))
+        .filter(runs::started_at.lt(until))
+        .order(runs::id)
+        .select((
+            runs::id,
+            runs::red_flaky,
+            runs::red_broken,
+            runs::red_other,
+            runs::flaky_retry_ms,
+        ))
+        .load(&mut db.connect())
+        .unwrap()
+}
+
+// Retention purges old results but keeps runs and rollups; a rescore then replays runs
+// without their results. It must not zero what those runs had: their red breakdown, their
+// days' window figures and their tests' passing durations stay as scoring left them.
+storage_test!(fn a_rescore_after_a_retention_purge_keeps_what_the_purged_runs_had(db) {
+    let server = TestServer::start(&db);
+    let upload = token(&db, "shop", Scope::Upload);
+    for job in &history() {
+        let task = upload_ok(&server, &upload, &query(job), report(job).as_bytes());
+        assert_eq!(await_task(&server, &task)["status"], "completed");
+    }
+    let project_id = projects::find(&mut db.connect(), "shop").unwrap().unwrap().id;
+    let first_days = windows().into_iter().find(|(name, _)| *name == "days 1 and 2").unwrap().1;
+    let (figures_before, _) = both_ways(&db, project_id, &first_days);
+    let (first, last) = (day(1).date(), day(5).date());
+    let durations_before = duration_days::from_days(&mut db.connect(), project_id, first, last).unwrap();
+
+    // Purge the results of every run started before noon of day 3 (part of a day).
+    let cutoff = day(3) + Duration::hours(12);
+    let purged_runs = breakdowns(&db, project_id, cutoff);
+    let red: i32 = purged_runs.iter().map(|(_, flaky, broken, other, _)| flaky + broken + other).sum();
+    assert!(red > 0, "the purged runs include red ones: {purged_runs:?}");
+    let mut conn = db.connect();
+    while retention::purge_results_step(&mut conn, project_id, cutoff).unwrap() > 0 {}
+    assert_eq!(retention::newest_purged_day(&mut conn, project_id).unwrap(), Some(day(3).date()));
+
+    let now = chrono::Utc::now().naive_utc();
+    scores::rescore_project(&mut conn, project_id, &Params::default(), now, |_, _| {}).unwrap();
+    assert_eq!(breakdowns(&db, project_id, cutoff), purged_runs, "the purged runs' breakdowns");
+    assert_eq!(both_ways(&db, project_id, &first_days).0, figures_before, "days 1 and 2");
+    let durations = duration_days::from_days(&mut db.connect(), project_id, first, last).unwrap();
+    assert_eq!(durations, durations_before, "passing durations, purged days and later ones");
 });

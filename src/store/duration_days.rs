@@ -39,11 +39,21 @@ pub fn add_run(
     crate::per_backend!(conn, |c| query.execute(c)).map(drop)
 }
 
-/// Drops the project's days, before a rescore writes them again.
-pub fn clear(conn: &mut DbConnection, project_id: i64) -> QueryResult<()> {
-    diesel::delete(test_duration_days::table.filter(test_duration_days::project_id.eq(project_id)))
-        .execute(conn)
-        .map(drop)
+/// Drops the project's days after `kept_until` (all of them for `None`), before a rescore
+/// writes them again. The days kept are those whose results were purged: a replay could
+/// only lose them.
+pub fn clear_after(
+    conn: &mut DbConnection,
+    project_id: i64,
+    kept_until: Option<NaiveDate>,
+) -> QueryResult<()> {
+    let days = test_duration_days::table.filter(test_duration_days::project_id.eq(project_id));
+    match kept_until {
+        Some(last_kept) => diesel::delete(days.filter(test_duration_days::day.gt(last_kept)))
+            .execute(conn)
+            .map(drop),
+        None => diesel::delete(days).execute(conn).map(drop),
+    }
 }
 
 /// Each test's passing results from `first` to `last` (days, both included), from the days.

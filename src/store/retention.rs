@@ -1,7 +1,7 @@
 //! Purging test results past their retention. Runs, scores and rollups stay: a test's
 //! state already holds what its history taught, so purging changes no verdict.
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::db::schema::{results, runs};
@@ -49,4 +49,21 @@ pub fn purge_results_step(
     // Old runs' pages lose their results.
     super::data_versions::bump(conn, project_id)?;
     Ok(purged)
+}
+
+/// The day of the project's newest scored run whose results were purged (a run that had
+/// tests and has no results left), if any: what a rescore cannot replay.
+pub fn newest_purged_day(
+    conn: &mut DbConnection,
+    project_id: i64,
+) -> QueryResult<Option<NaiveDate>> {
+    let with_results = diesel::dsl::exists(results::table.filter(results::run_id.eq(runs::id)));
+    let newest: Option<NaiveDateTime> = runs::table
+        .filter(runs::project_id.eq(project_id))
+        .filter(runs::scored_at.is_not_null())
+        .filter(runs::tests.gt(0))
+        .filter(diesel::dsl::not(with_results))
+        .select(diesel::dsl::max(runs::started_at))
+        .first(conn)?;
+    Ok(newest.map(|at| at.date()))
 }

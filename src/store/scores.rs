@@ -15,13 +15,14 @@
 
 use std::collections::HashMap;
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
 use super::data_versions;
 use super::duration_days;
 use super::impact::{self, DayCost, ImpactBatch, RerunKey};
+use super::retention;
 use super::task_rollups;
 use super::window_rollups::{self, RollupBatch};
 use crate::analysis::summary::RunRecord;
@@ -55,6 +56,9 @@ type ResultRow = (i64, String, i32, i32, i64, Option<i64>);
 struct Rollups {
     impact: ImpactBatch,
     windows: RollupBatch,
+    /// Days up to this one keep their stored passing durations (a rescore after a
+    /// retention purge: their results are gone).
+    durations_kept_until: Option<NaiveDate>,
 }
 
 impl Rollups {
@@ -62,13 +66,16 @@ impl Rollups {
         Rollups {
             impact: ImpactBatch::default(),
             windows: RollupBatch::new(project_id),
+            durations_kept_until: None,
         }
     }
 
-    /// For a rescore, once the project's stored rollups are cleared.
-    fn from_scratch(project_id: i64) -> Rollups {
+    /// For a rescore, once the project's stored rollups are cleared (durations only after
+    /// `durations_kept_until`).
+    fn from_scratch(project_id: i64, durations_kept_until: Option<NaiveDate>) -> Rollups {
         Rollups {
             windows: RollupBatch::from_scratch(project_id),
+            durations_kept_until,
             ..Rollups::new(project_id)
         }
     }
@@ -236,15 +243,35 @@ fn score_one(
         }
         Ok(())
     })?;
-    store_breakdown(conn, run_id, &breakdown)?;
-    let (finished_at, runner, red): (NaiveDateTime, String, bool) = runs::table
-        .find(run_id)
-        .select((
-            runs::finished_at,
-            runs::runner,
-            (runs::failed + runs::errors).gt(0),
-        ))
-        .first(conn)?;
+    let (finished_at, runner, red, stored): (NaiveDateTime, String, bool, (i32, i32, i32, i64)) =
+        runs::table
+            .find(run_id)
+            .select((
+                runs::finished_at,
+                runs::runner,
+                (runs::failed + runs::errors).gt(0),
+                (
+                    runs::red_flaky,
+                    runs::red_broken,
+                    runs::red_other,
+                    runs::flaky_retry_ms,
+                ),
+            ))
+            .first(conn)?;
+    // A run whose results were purged (only a rescore replays one) keeps the breakdown
+    // its scoring stored: replayed without its results, it would count no red test.
+    let purged = results == 0 && run.tests_in_run > 0;
+    if purged {
+        let (red_flaky, red_broken, red_other, flaky_retry_ms) = stored;
+        breakdown = RedBreakdown {
+            red_flaky,
+            red_broken,
+            red_other,
+            flaky_retry_ms,
+        };
+    } else {
+        store_breakdown(conn, run_id, &breakdown)?;
+    }
     let record = RunRecord {
         pipeline: run.pipeline.clone(),
         commit: run.commit.clone(),
@@ -259,7 +286,12 @@ fn score_one(
         flaky_retry_ms: breakdown.flaky_retry_ms,
     };
     rollups.windows.add_run(conn, &record, &run.branch)?;
-    duration_days::add_run(conn, project_id, run_id, run.at.date())?;
+    if rollups
+        .durations_kept_until
+        .is_none_or(|kept| run.at.date() > kept)
+    {
+        duration_days::add_run(conn, project_id, run_id, run.at.date())?;
+    }
     let rerun = RerunKey {
         run_id,
         job: run.job.clone(),
@@ -497,7 +529,9 @@ fn store_breakdown(
 /// replaces its scores: for new analyzer parameters, after a change of the analyzer, or of
 /// the default branch. Replays the scored runs in their scoring order (`score_seq`), so a
 /// rescore gives what incremental scoring gave; runs still waiting are left to the
-/// scorer. Takes the project's scoring lock for its transaction; `progress(done, total)`
+/// scorer. A run whose results retention purged keeps what its scoring stored (its red
+/// breakdown, and its day's passing durations); its tests' states and impact learn nothing
+/// from it. Takes the project's scoring lock for its transaction; `progress(done, total)`
 /// is called after each run.
 pub fn rescore_project(
     conn: &mut DbConnection,
@@ -518,11 +552,14 @@ pub fn rescore_project(
             .select(run_key_columns())
             .load(conn)?;
         let mut states = States::from_scratch(project_id);
-        let mut rollups = Rollups::from_scratch(project_id);
+        // Passing durations come from results alone: the days whose results were purged
+        // keep theirs.
+        let durations_kept_until = retention::newest_purged_day(conn, project_id)?;
+        let mut rollups = Rollups::from_scratch(project_id, durations_kept_until);
         let mut summary = RescoreSummary::default();
         impact::clear(conn, project_id)?;
         window_rollups::clear(conn, project_id)?;
-        duration_days::clear(conn, project_id)?;
+        duration_days::clear_after(conn, project_id, durations_kept_until)?;
         task_rollups::rebuild(conn, project_id)?;
         let mut previous_at: Option<NaiveDateTime> = None;
         let total = scored.len();
