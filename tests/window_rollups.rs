@@ -20,7 +20,7 @@ use flakewatch::store::ci_metrics::{self, Window};
 use flakewatch::store::duration_days;
 use flakewatch::store::task_rollups::{self, TaskHistograms};
 use flakewatch::store::tokens::Scope;
-use flakewatch::store::{projects, retention, scores};
+use flakewatch::store::{impact, projects, retention, scores};
 
 /// One job run to upload.
 struct Job {
@@ -346,7 +346,7 @@ fn breakdowns(
 
 // Retention purges old results but keeps runs and rollups; a rescore then replays runs
 // without their results. It must not zero what those runs had: their red breakdown, their
-// days' window figures and their tests' passing durations stay as scoring left them.
+// days' window figures, impact and passing durations stay as scoring left them.
 storage_test!(fn a_rescore_after_a_retention_purge_keeps_what_the_purged_runs_had(db) {
     let server = TestServer::start(&db);
     let upload = token(&db, "shop", Scope::Upload);
@@ -359,6 +359,9 @@ storage_test!(fn a_rescore_after_a_retention_purge_keeps_what_the_purged_runs_ha
     let (figures_before, _) = both_ways(&db, project_id, &first_days);
     let (first, last) = (day(1).date(), day(5).date());
     let durations_before = duration_days::from_days(&mut db.connect(), project_id, first, last).unwrap();
+    let purged_days_impact = || impact::over_window(&mut db.connect(), project_id, first, Some(day(4).date())).unwrap();
+    let impact_before = purged_days_impact();
+    assert!(impact_before.values().any(|i| i.flaky_failures > 0), "{impact_before:?}");
 
     // Purge the results of every run started before noon of day 3 (part of a day).
     let cutoff = day(3) + Duration::hours(12);
@@ -375,4 +378,5 @@ storage_test!(fn a_rescore_after_a_retention_purge_keeps_what_the_purged_runs_ha
     assert_eq!(both_ways(&db, project_id, &first_days).0, figures_before, "days 1 and 2");
     let durations = duration_days::from_days(&mut db.connect(), project_id, first, last).unwrap();
     assert_eq!(durations, durations_before, "passing durations, purged days and later ones");
+    assert_eq!(purged_days_impact(), impact_before, "impact of the days with purged results");
 });

@@ -45,6 +45,11 @@ impl ImpactBatch {
         c.retry_ms += cost.retry_ms;
     }
 
+    /// Drops the costs of days up to `last_kept`, whose stored rollups a rescore keeps.
+    pub fn drop_days_until(&mut self, last_kept: NaiveDate) {
+        self.costs.retain(|(_, day), _| *day > last_kept);
+    }
+
     /// Adds the rollups to the stored ones (in test id order, so concurrent writers lock
     /// rows in one order).
     pub fn write(self, conn: &mut DbConnection, project_id: i64) -> QueryResult<()> {
@@ -221,9 +226,18 @@ pub fn over_window(
     Ok(impacts)
 }
 
-/// Forgets a project's rollups (before it is scored again from scratch).
-pub fn clear(conn: &mut DbConnection, project_id: i64) -> QueryResult<()> {
-    diesel::delete(test_impact_days::table.filter(test_impact_days::project_id.eq(project_id)))
-        .execute(conn)
-        .map(drop)
+/// Forgets a project's rollups after `kept_until` (all for `None`), before it is scored
+/// again from scratch. The days kept are those whose results were purged.
+pub fn clear_after(
+    conn: &mut DbConnection,
+    project_id: i64,
+    kept_until: Option<NaiveDate>,
+) -> QueryResult<()> {
+    let days = test_impact_days::table.filter(test_impact_days::project_id.eq(project_id));
+    match kept_until {
+        Some(last_kept) => diesel::delete(days.filter(test_impact_days::day.gt(last_kept)))
+            .execute(conn)
+            .map(drop),
+        None => diesel::delete(days).execute(conn).map(drop),
+    }
 }

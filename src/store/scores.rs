@@ -56,9 +56,9 @@ type ResultRow = (i64, String, i32, i32, i64, Option<i64>);
 struct Rollups {
     impact: ImpactBatch,
     windows: RollupBatch,
-    /// Days up to this one keep their stored passing durations (a rescore after a
-    /// retention purge: their results are gone).
-    durations_kept_until: Option<NaiveDate>,
+    /// Days up to this one keep their stored passing durations and impact (a rescore
+    /// after a retention purge: their results are gone).
+    kept_until: Option<NaiveDate>,
 }
 
 impl Rollups {
@@ -66,21 +66,24 @@ impl Rollups {
         Rollups {
             impact: ImpactBatch::default(),
             windows: RollupBatch::new(project_id),
-            durations_kept_until: None,
+            kept_until: None,
         }
     }
 
-    /// For a rescore, once the project's stored rollups are cleared (durations only after
-    /// `durations_kept_until`).
-    fn from_scratch(project_id: i64, durations_kept_until: Option<NaiveDate>) -> Rollups {
+    /// For a rescore, once the project's stored rollups are cleared (durations and impact
+    /// only after `kept_until`).
+    fn from_scratch(project_id: i64, kept_until: Option<NaiveDate>) -> Rollups {
         Rollups {
             windows: RollupBatch::from_scratch(project_id),
-            durations_kept_until,
+            kept_until,
             ..Rollups::new(project_id)
         }
     }
 
-    fn write(self, conn: &mut DbConnection, project_id: i64) -> QueryResult<()> {
+    fn write(mut self, conn: &mut DbConnection, project_id: i64) -> QueryResult<()> {
+        if let Some(last_kept) = self.kept_until {
+            self.impact.drop_days_until(last_kept);
+        }
         self.impact.write(conn, project_id)?;
         self.windows.write(conn)
     }
@@ -287,8 +290,8 @@ fn score_one(
     };
     rollups.windows.add_run(conn, &record, &run.branch)?;
     if rollups
-        .durations_kept_until
-        .is_none_or(|kept| run.at.date() > kept)
+        .kept_until
+        .is_none_or(|last_kept| run.at.date() > last_kept)
     {
         duration_days::add_run(conn, project_id, run_id, run.at.date())?;
     }
@@ -530,8 +533,8 @@ fn store_breakdown(
 /// the default branch. Replays the scored runs in their scoring order (`score_seq`), so a
 /// rescore gives what incremental scoring gave; runs still waiting are left to the
 /// scorer. A run whose results retention purged keeps what its scoring stored (its red
-/// breakdown, and its day's passing durations); its tests' states and impact learn nothing
-/// from it. Takes the project's scoring lock for its transaction; `progress(done, total)`
+/// breakdown, and its day's passing durations and impact); its tests' states learn
+/// nothing from it. Takes the project's scoring lock for its transaction; `progress(done, total)`
 /// is called after each run.
 pub fn rescore_project(
     conn: &mut DbConnection,
@@ -552,14 +555,14 @@ pub fn rescore_project(
             .select(run_key_columns())
             .load(conn)?;
         let mut states = States::from_scratch(project_id);
-        // Passing durations come from results alone: the days whose results were purged
-        // keep theirs.
-        let durations_kept_until = retention::newest_purged_day(conn, project_id)?;
-        let mut rollups = Rollups::from_scratch(project_id, durations_kept_until);
+        // Passing durations and impact come from results: the days whose results were
+        // purged keep theirs.
+        let kept_until = retention::newest_purged_day(conn, project_id)?;
+        let mut rollups = Rollups::from_scratch(project_id, kept_until);
         let mut summary = RescoreSummary::default();
-        impact::clear(conn, project_id)?;
+        impact::clear_after(conn, project_id, kept_until)?;
         window_rollups::clear(conn, project_id)?;
-        duration_days::clear_after(conn, project_id, durations_kept_until)?;
+        duration_days::clear_after(conn, project_id, kept_until)?;
         task_rollups::rebuild(conn, project_id)?;
         let mut previous_at: Option<NaiveDateTime> = None;
         let total = scored.len();
