@@ -310,7 +310,7 @@ storage_test!(fn dashboard_pages_show_what_is_flaky_and_why(db) {
 
     let (status, project) = page("/projects/shop");
     assert_eq!(status, 200, "{project}");
-    assert!(project.contains("app.Checkout::retry") && project.contains("app.Checkout::mixed"), "{project}");
+    assert!(project.contains("app.Checkout::<wbr>retry") && project.contains("app.Checkout::<wbr>mixed"), "{project}");
     assert!(project.contains("passed on an in-run retry"), "evidence is shown: {project}");
     assert!(project.contains("No test is failing consistently."), "{project}");
     assert_eq!(project.matches("<tr class=\"red\">").count(), 6, "red runs are marked: {project}");

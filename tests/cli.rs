@@ -420,7 +420,7 @@ storage_test!(fn readme_quick_start(db) {
         assert_eq!(page.status(), 200, "{link}");
         let html = page.body_mut().read_to_string().unwrap();
         if link.ends_with("/projects/demo") {
-            assert!(html.contains("tests.test_cart::test_apply_coupon"), "{html}");
+            assert!(html.contains("tests.test_cart::<wbr>test_apply_coupon"), "{html}");
         }
     }
 

@@ -73,16 +73,26 @@ pub async fn reports_page(
             ))
             .first(conn)?;
         // The newest run's week and the ones before it, in data time (a quiet project
-        // still lists its last active weeks), back to the week of its first run.
+        // still lists its last active weeks).
         let mut weeks = Vec::new();
-        if let (Some(oldest), Some(newest)) = (oldest, newest) {
+        if let Some(newest) = newest {
             let mut week = Period::last_complete_week(newest + Duration::days(7));
-            while weeks.len() < WEEKS && week.until.0 > oldest {
+            for _ in 0..WEEKS {
                 let previous = week.previous();
                 weeks.push(week);
                 week = previous;
             }
         }
+        let delivered = if admin {
+            let labels: Vec<String> = weeks.iter().map(|w| w.label.clone()).collect();
+            deliveries::weekly_reports(conn, project.id, &labels)?
+        } else {
+            Default::default()
+        };
+        // Back to the week of the first run, and any earlier week whose report was sent.
+        weeks.retain(|week| {
+            oldest.is_some_and(|first| week.until.0 > first) || delivered.contains_key(&week.label)
+        });
         // Each week's runs, added up from the per-day rollups in one read.
         let runs_by_day = match (weeks.last(), weeks.first()) {
             (Some(oldest), Some(newest)) => window_rollups::runs_by_day(
@@ -101,12 +111,6 @@ pub async fn reports_page(
                 (week, runs)
             })
             .collect();
-        let delivered = if admin {
-            let labels: Vec<String> = weeks.iter().map(|(w, _)| w.label.clone()).collect();
-            deliveries::weekly_reports(conn, project.id, &labels)?
-        } else {
-            Default::default()
-        };
         let weeks: Vec<WeekRow> = weeks
             .into_iter()
             .map(|(period, runs)| {
