@@ -80,9 +80,12 @@ pub struct Params {
     pub run_level_signature_min: u32,
     pub run_level_signature_share: f64,
 
-    /// Bounds of the stored state.
+    /// Bounds of the stored state: commits (per job), branches (other branches' tracks
+    /// per job the default branch runs the test in, plus the default branch), and jobs on
+    /// the default branch.
     pub commit_memory: usize,
     pub branch_memory: usize,
+    pub job_memory: usize,
 }
 
 impl Default for Params {
@@ -120,6 +123,7 @@ impl Default for Params {
             run_level_signature_share: 0.02,
             commit_memory: 8,
             branch_memory: 6,
+            job_memory: 8,
         }
     }
 }

@@ -29,7 +29,7 @@ use super::evidence::{self, Evidence, EvidenceKind, Occurrence};
 use super::model::{Outcome, RunContext, Status, TestResultObs};
 use super::params::Params;
 use super::run_level::{self, RunLevelCause};
-use super::state::{BranchTrack, TestState};
+use super::state::{BranchTrack, TestState, TrackMemory};
 
 /// What the UI and the quarantine API show for a test after a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,7 +144,11 @@ pub fn observe_in_place(s: &mut TestState, run: &RunContext, r: &TestResultObs, 
         s.clean_streak = 0;
         s.clean_since = None;
     }
-    let (b, forgotten) = s.branch_index(&run.branch, run.on_default_branch, p.branch_memory);
+    let memory = TrackMemory {
+        branches: p.branch_memory,
+        jobs: p.job_memory,
+    };
+    let (b, forgotten) = s.branch_index(&run.branch, run.on_default_branch, &run.job, memory);
     for track in forgotten {
         judge_unfinished_streak(s, track, run.at, p);
     }
@@ -203,6 +207,15 @@ fn add_flaky(s: &mut TestState, llr: f64, at: NaiveDateTime, p: &Params) {
     }
 }
 
+/// " in job J", or nothing for runs that named no job.
+fn in_job(job: &str) -> String {
+    if job.is_empty() {
+        String::new()
+    } else {
+        format!(" in job {job}")
+    }
+}
+
 fn display_commit(commit: &str) -> &str {
     match commit.char_indices().nth(7) {
         Some((i, _)) => &commit[..i],
@@ -215,9 +228,11 @@ fn note_run_level(s: &mut TestState, run: &RunContext, cause: RunLevelCause) {
     record(s, EvidenceKind::RunLevelIgnored, run.run_id, run.at, latest);
 }
 
-/// Same commit, both outcomes: the code did not change, so the test is nondeterministic.
+/// Same commit and job, both outcomes: neither the code nor the platform changed, so the
+/// test is nondeterministic. (Across jobs of a build matrix, one platform may fail where
+/// another passes every time: that is no evidence.)
 fn record_commit(s: &mut TestState, run: &RunContext, r: &TestResultObs, p: &Params) {
-    let c = s.commit_track(&run.commit, p.commit_memory);
+    let c = s.commit_track(&run.commit, &run.job, p.commit_memory);
     if r.outcome.is_failure() {
         c.failed += 1;
         c.last_fail_run = run.run_id;
@@ -229,8 +244,9 @@ fn record_commit(s: &mut TestState, run: &RunContext, r: &TestResultObs, p: &Par
         return;
     }
     let latest = format!(
-        "commit {}, {} passed, {} failed",
+        "commit {}{}, {} passed, {} failed",
         display_commit(&c.commit),
+        in_job(&c.job),
         c.passed,
         c.failed
     );
@@ -315,10 +331,16 @@ fn record_branch_failure(
     // Failures explained by the run, or by a known regression (the test is Broken, or the
     // failure has a recent regression's signature: a branch based on the broken code), are
     // not flaky evidence.
+    // On the default branch, only the job whose regression made the test Broken explains
+    // its failures (another platform of a matrix may still be flaky).
+    let broken_here = if run.on_default_branch {
+        s.status == Status::Broken && s.clears_broken(bi)
+    } else {
+        s.status == Status::Broken
+    };
     let explained = run_level
-        || s.status == Status::Broken
+        || broken_here
         || (!run.on_default_branch && s.is_known_regression(r.signature.as_deref()));
-    let broken = s.status == Status::Broken;
     let b = &mut s.branches[bi];
     b.pass_streak = 0;
     if b.fail_streak == 0 {
@@ -347,10 +369,11 @@ fn record_branch_failure(
         s.rate.failures += weight;
         b.push_pending_run(run.run_id);
     }
-    if b.is_default && !broken && is_regression(b, p) {
+    if b.is_default && !broken_here && is_regression(b, p) {
         let latest = format!(
-            "failing on {} since commit {} ({} runs{})",
+            "failing on {}{} since commit {} ({} runs{})",
             b.branch,
+            in_job(&b.job),
             display_commit(&b.streak_commit),
             b.fail_streak,
             if r.attempts > 1 {
@@ -361,8 +384,11 @@ fn record_branch_failure(
         );
         s.rate.failures = (s.rate.failures - b.pending_failures).max(0.0);
         b.clear_pending();
+        b.broken = true;
         let signature = b.streak_signature.clone();
-        s.flaky_before_broken = s.status == Status::Flaky;
+        if s.status != Status::Broken {
+            s.flaky_before_broken = s.status == Status::Flaky;
+        }
         s.remember_regression(signature.as_deref());
         set_status(s, Status::Broken, run.at);
         record(s, EvidenceKind::Regression, run.run_id, run.at, latest);
@@ -376,11 +402,21 @@ fn record_branch_pass(s: &mut TestState, bi: usize, run: &RunContext, p: &Params
         judge_ended_streak(s, bi, run, p);
     }
     let b = &s.branches[bi];
-    if b.is_default && s.status == Status::Broken && b.pass_streak >= p.broken_clear_passes {
+    let clears = b.is_default && s.status == Status::Broken && s.clears_broken(bi);
+    if clears && b.pass_streak >= p.broken_clear_passes {
         let latest = format!(
-            "on {} since run {} ({} runs in a row)",
-            b.branch, run.run_id, b.pass_streak
+            "on {}{} since run {} ({} runs in a row)",
+            b.branch,
+            in_job(&b.job),
+            run.run_id,
+            b.pass_streak
         );
+        s.branches[bi].broken = false;
+        if s.branches.iter().any(|t| t.broken) {
+            // Still failing in another job.
+            record(s, EvidenceKind::Fixed, run.run_id, run.at, latest);
+            return;
+        }
         let was_flaky = s.flaky_before_broken;
         let score = p.score(s.evidence_llr);
         let next = if score >= p.enter_flaky || (was_flaky && score >= p.leave_flaky) {
@@ -403,10 +439,10 @@ fn judge_ended_streak(s: &mut TestState, bi: usize, run: &RunContext, p: &Params
     let consistent_commit = s
         .commits
         .iter()
-        .any(|c| c.commit == b.streak_commit && c.failed >= 2 && c.passed == 0);
+        .any(|c| c.commit == b.streak_commit && c.job == b.job && c.failed >= 2 && c.passed == 0);
     let regression = is_regression(b, p)
         || consistent_commit
-        || (b.is_default && s.status == Status::Broken)
+        || (b.is_default && s.status == Status::Broken && s.clears_broken(bi))
         || (!b.is_default && s.is_known_regression(b.streak_signature.as_deref()));
     let (llr, failures, runs) = (b.pending_llr, b.pending_failures, b.pending_runs.clone());
     let (is_default, branch, commit) = (b.is_default, b.branch.clone(), b.streak_commit.clone());

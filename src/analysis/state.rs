@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::evidence::Evidence;
 use super::model::Status;
 
-/// Longest branch name kept (evidence messages only need to be recognisable).
+/// Longest branch and job names kept (evidence messages only need to be recognisable).
 const MAX_BRANCH_CHARS: usize = 64;
+const MAX_JOB_CHARS: usize = 64;
 /// Commits are kept as 12-character prefixes: unique enough within a few recent commits.
 const COMMIT_CHARS: usize = 12;
 /// Most run ids kept for a pending failure streak.
@@ -93,11 +94,17 @@ impl DecayedRate {
     }
 }
 
-/// Outcomes seen at one recent commit (final outcomes, run-level failures excluded).
+/// Outcomes seen at one recent commit in one job (final outcomes, run-level failures
+/// excluded). Per job: a test run by a build matrix (one job per platform) may fail on one
+/// platform and pass on another at every commit, which is a breakage, not flakiness.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CommitTrack {
     pub commit: String,
+    /// The CI job ("" when the upload named none, and in states stored before jobs were
+    /// told apart).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub job: String,
     #[serde(skip_serializing_if = "is_zero")]
     pub passed: u32,
     #[serde(skip_serializing_if = "is_zero")]
@@ -111,13 +118,19 @@ pub struct CommitTrack {
     pub reported: bool,
 }
 
-/// The current failure streak on one recent branch.
+/// The current failure streak on one recent branch, in one job (see `CommitTrack`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BranchTrack {
     pub branch: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub job: String,
     #[serde(skip_serializing_if = "is_false")]
     pub is_default: bool,
+    /// This track's regression made the test `Broken` (default branch only): its passes
+    /// clear it, another job's do not.
+    #[serde(skip_serializing_if = "is_false")]
+    pub broken: bool,
     /// Consecutive runs with a final failure.
     #[serde(skip_serializing_if = "is_zero")]
     pub fail_streak: u32,
@@ -227,10 +240,22 @@ impl TestState {
         })
     }
 
-    /// The commit entry for `commit`, added (and the oldest dropped) if new.
-    pub fn commit_track(&mut self, commit: &str, cap: usize) -> &mut CommitTrack {
+    /// The entry for `commit` in `job`, added (and the oldest dropped) if new. A job-less
+    /// entry of the commit (stored before jobs were told apart) is taken over.
+    pub fn commit_track(&mut self, commit: &str, job: &str, cap: usize) -> &mut CommitTrack {
         let key = short_commit(commit);
-        if let Some(i) = self.commits.iter().position(|c| c.commit == key) {
+        let job = truncate_chars(job, MAX_JOB_CHARS);
+        let found = self
+            .commits
+            .iter()
+            .position(|c| c.commit == key && c.job == job)
+            .or_else(|| {
+                self.commits
+                    .iter()
+                    .position(|c| c.commit == key && c.job.is_empty())
+            });
+        if let Some(i) = found {
+            self.commits[i].job = job;
             return &mut self.commits[i];
         }
         while self.commits.len() >= cap.max(1) {
@@ -238,44 +263,47 @@ impl TestState {
         }
         self.commits.push(CommitTrack {
             commit: key,
+            job,
             ..Default::default()
         });
         self.commits.last_mut().expect("just pushed")
     }
 
-    /// Index of the branch entry for this run's branch, added if new, and the entries
+    /// Index of the entry for this run's branch and job, added if new, and the entries
     /// forgotten to make room (least recently used first). The default branch is found by
-    /// its flag (it may be renamed) and never forgotten.
+    /// its flag (it may be renamed); its jobs are kept up to `memory.jobs`, and other
+    /// branches' entries up to `memory.branches - 1` per job the default branch runs the
+    /// test in. A job-less default entry (stored before jobs were told apart) is taken
+    /// over by the first job that comes.
     pub fn branch_index(
         &mut self,
         branch: &str,
         is_default: bool,
-        cap: usize,
+        job: &str,
+        memory: TrackMemory,
     ) -> (usize, Vec<BranchTrack>) {
         let name = truncate_chars(branch, MAX_BRANCH_CHARS);
-        let found = self.branches.iter().position(|b| {
-            if is_default {
-                b.is_default
-            } else {
-                !b.is_default && b.branch == name
-            }
-        });
+        let job = truncate_chars(job, MAX_JOB_CHARS);
+        let same = |b: &BranchTrack| {
+            b.job == job
+                && if is_default {
+                    b.is_default
+                } else {
+                    !b.is_default && b.branch == name
+                }
+        };
+        let legacy = |b: &BranchTrack| is_default && b.is_default && b.job.is_empty();
+        let found = self
+            .branches
+            .iter()
+            .position(same)
+            .or_else(|| self.branches.iter().position(legacy));
         let now = self.runs_seen;
         let mut forgotten = Vec::new();
         let i = match found {
             Some(i) => i,
             None => {
-                while self.branches.len() >= cap.max(2) {
-                    let oldest = self
-                        .branches
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, b)| !b.is_default)
-                        .min_by_key(|(_, b)| b.last_used)
-                        .map(|(i, _)| i)
-                        .unwrap_or(0);
-                    forgotten.push(self.branches.remove(oldest));
-                }
+                forgotten = self.make_room(is_default, memory);
                 self.branches.push(BranchTrack {
                     is_default,
                     ..Default::default()
@@ -285,9 +313,53 @@ impl TestState {
         };
         let b = &mut self.branches[i];
         b.branch = name;
+        b.job = job;
         b.last_used = now;
         (i, forgotten)
     }
+
+    /// Forgets the least recently used entries of the kind about to be added (default
+    /// branch or not) until one more fits.
+    fn make_room(&mut self, is_default: bool, memory: TrackMemory) -> Vec<BranchTrack> {
+        let defaults = self.branches.iter().filter(|b| b.is_default).count();
+        let cap = if is_default {
+            memory.jobs.max(1)
+        } else {
+            memory.branches.saturating_sub(1).max(1) * defaults.max(1)
+        };
+        let mut forgotten = Vec::new();
+        loop {
+            let mut kind = self
+                .branches
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.is_default == is_default);
+            if kind.clone().count() < cap {
+                return forgotten;
+            }
+            let oldest = kind
+                .by_ref()
+                .min_by_key(|(_, b)| b.last_used)
+                .map(|(i, _)| i)
+                .expect("the kind is full, so not empty");
+            forgotten.push(self.branches.remove(oldest));
+        }
+    }
+
+    /// Whether the track at `i` is the one whose passes clear `Broken`: the one whose
+    /// regression made it so, or, in a state stored before jobs were told apart (Broken
+    /// with no track marked), any default-branch track.
+    pub fn clears_broken(&self, i: usize) -> bool {
+        let b = &self.branches[i];
+        b.broken || (b.is_default && !self.branches.iter().any(|t| t.broken))
+    }
+}
+
+/// How many branch tracks a state keeps (`Params::branch_memory`, `Params::job_memory`).
+#[derive(Debug, Clone, Copy)]
+pub struct TrackMemory {
+    pub branches: usize,
+    pub jobs: usize,
 }
 
 #[cfg(test)]
@@ -298,23 +370,30 @@ mod tests {
     fn commit_ring_is_bounded_and_finds_by_prefix() {
         let mut s = TestState::default();
         for i in 0..20 {
-            s.commit_track(&format!("{i:x}{:039x}", 0), 8).passed += 1;
+            s.commit_track(&format!("{i:x}{:039x}", 0), "unit", 8)
+                .passed += 1;
         }
         assert_eq!(s.commits.len(), 8);
-        s.commit_track(&format!("{:x}{:039x}", 19, 0), 8).passed += 1;
+        s.commit_track(&format!("{:x}{:039x}", 19, 0), "unit", 8)
+            .passed += 1;
         assert_eq!(s.commits.len(), 8);
         assert_eq!(s.commits.last().unwrap().passed, 2);
     }
 
+    const MEMORY: TrackMemory = TrackMemory {
+        branches: 3,
+        jobs: 2,
+    };
+
     #[test]
     fn branch_ring_keeps_default_and_recent() {
         let mut s = TestState::default();
-        let (main, _) = s.branch_index("main", true, 3);
+        let (main, _) = s.branch_index("main", true, "unit", MEMORY);
         s.branches[main].fail_streak = 7;
         let mut forgotten = Vec::new();
         for i in 0..10 {
             s.runs_seen += 1;
-            forgotten.extend(s.branch_index(&format!("pr-{i}"), false, 3).1);
+            forgotten.extend(s.branch_index(&format!("pr-{i}"), false, "unit", MEMORY).1);
         }
         assert_eq!(s.branches.len(), 3);
         let names: Vec<_> = forgotten.iter().map(|b| b.branch.as_str()).collect();
@@ -322,9 +401,50 @@ mod tests {
             names,
             ["pr-0", "pr-1", "pr-2", "pr-3", "pr-4", "pr-5", "pr-6", "pr-7"]
         );
-        let (main, _) = s.branch_index("main", true, 3);
+        let (main, _) = s.branch_index("main", true, "unit", MEMORY);
         assert_eq!(s.branches[main].fail_streak, 7);
         assert!(s.branches.iter().any(|b| b.branch == "pr-9"));
         assert!(!s.branches.iter().any(|b| b.branch == "pr-0"));
+    }
+
+    #[test]
+    fn each_job_has_its_tracks_and_other_branches_get_room_per_job() {
+        let mut s = TestState::default();
+        let (linux, _) = s.branch_index("main", true, "linux", MEMORY);
+        s.runs_seen += 1;
+        let (windows, _) = s.branch_index("main", true, "windows", MEMORY);
+        assert_ne!(linux, windows);
+        s.commit_track("abc", "linux", 8).passed += 1;
+        s.commit_track("abc", "windows", 8).failed += 1;
+        assert_eq!(s.commits.len(), 2, "one commit, two jobs: {:?}", s.commits);
+        // Two jobs on the default branch: room for two other-branch tracks per job.
+        for job in ["linux", "windows"] {
+            s.runs_seen += 1;
+            assert!(s.branch_index("pr-1", false, job, MEMORY).1.is_empty());
+            s.runs_seen += 1;
+            assert!(s.branch_index("pr-2", false, job, MEMORY).1.is_empty());
+        }
+        assert_eq!(s.branches.len(), 6);
+        // A third job on the default branch forgets the least recently used one.
+        s.runs_seen += 1;
+        let (_, forgotten) = s.branch_index("main", true, "macos", MEMORY);
+        assert_eq!(forgotten.len(), 1);
+        assert_eq!(
+            (forgotten[0].is_default, forgotten[0].job.as_str()),
+            (true, "linux")
+        );
+    }
+
+    #[test]
+    fn tracks_stored_before_jobs_were_told_apart_are_taken_over() {
+        let mut s = TestState::default();
+        let (main, _) = s.branch_index("main", true, "", MEMORY);
+        s.branches[main].fail_streak = 3;
+        s.commit_track("abc", "", 8).failed += 1;
+        let (again, _) = s.branch_index("main", true, "unit", MEMORY);
+        assert_eq!((again, s.branches[again].fail_streak), (main, 3));
+        assert_eq!(s.branches[again].job, "unit");
+        assert_eq!(s.commit_track("abc", "unit", 8).failed, 1);
+        assert_eq!(s.commits.len(), 1);
     }
 }

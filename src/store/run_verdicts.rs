@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::owners;
 use super::quarantines::{self, Quarantine};
+use crate::analysis::state::BranchTrack;
 use crate::analysis::{Status, TestState};
 use crate::db::schema::{
     failure_messages, projects, results, runs, test_scores, test_states, tests,
@@ -137,7 +138,7 @@ pub fn verdict(
     let known = Known::load(conn, project_id, now)?;
     let mut failures = failures_of(conn, &[run_id])?
         .into_iter()
-        .map(|(_, row)| known.classify(row, &default_branch, now))
+        .map(|(_, row)| known.classify(row, &job, &default_branch, now))
         .collect::<Vec<_>>();
     failures.sort_by_key(|f| std::cmp::Reverse(f.class));
     let counts = counts_of(&failures);
@@ -169,8 +170,17 @@ pub fn summaries(
     let known = Known::load(conn, project_id, now)?;
     let mut failures: HashMap<i64, Vec<FailedTest>> =
         run_ids.iter().map(|id| (*id, Vec::new())).collect();
+    let mut jobs: HashMap<i64, String> = HashMap::new();
+    for chunk in run_ids.chunks(IDS_PER_READ) {
+        let rows: Vec<(i64, String)> = runs::table
+            .filter(runs::id.eq_any(chunk))
+            .select((runs::id, runs::job))
+            .load(conn)?;
+        jobs.extend(rows);
+    }
     for (run_id, row) in failures_of(conn, run_ids)? {
-        let failed = known.classify(row, default_branch, now);
+        let job = jobs.get(&run_id).map_or("", String::as_str);
+        let failed = known.classify(row, job, default_branch, now);
         failures.entry(run_id).or_default().push(failed);
     }
     Ok(failures
@@ -288,7 +298,13 @@ impl Known {
         })
     }
 
-    fn classify(&self, row: FailureRow, default_branch: &str, now: NaiveDateTime) -> FailedTest {
+    fn classify(
+        &self,
+        row: FailureRow,
+        job: &str,
+        default_branch: &str,
+        now: NaiveDateTime,
+    ) -> FailedTest {
         let ((test_id, classname, name, file), outcome, score, state, failure) = row;
         let quarantine = self
             .quarantined
@@ -325,16 +341,50 @@ impl Known {
             failed.score = score;
             failed.failure_rate = rate;
             let state = state.as_deref().unwrap_or("{}");
-            classify(&mut failed, changed, state, default_branch);
+            classify(&mut failed, changed, state, job, default_branch);
         } else {
-            classify(&mut failed, now, "{}", default_branch);
+            classify(&mut failed, now, "{}", job, default_branch);
         }
         failed
     }
 }
 
+/// Where a `Broken` test fails on the default branch, as it bears on a failure in one job.
+enum Breakage {
+    /// In this job: its failing streak (commit, start), when the state still holds it.
+    Here(Option<(String, Option<NaiveDateTime>)>),
+    /// Only in another job (the one named): a build matrix's other platform.
+    Elsewhere(String),
+}
+
+impl Breakage {
+    fn of(state: &TestState, job: &str) -> Breakage {
+        let streak = |b: &BranchTrack| (b.streak_commit.clone(), b.streak_started_at);
+        let marked: Vec<&BranchTrack> = state.branches.iter().filter(|b| b.broken).collect();
+        if let Some(first) = marked.first() {
+            return match marked.iter().find(|b| b.job == job) {
+                Some(here) => Breakage::Here(Some(streak(here))),
+                None => Breakage::Elsewhere(first.job.clone()),
+            };
+        }
+        // A state scored before jobs were told apart marks no track: its default-branch
+        // streak stands for every job.
+        let failing = state
+            .branches
+            .iter()
+            .find(|b| b.is_default && b.fail_streak > 0);
+        Breakage::Here(failing.map(streak))
+    }
+}
+
 /// Puts a failed test in its class, with the line that explains it.
-fn classify(f: &mut FailedTest, status_since: NaiveDateTime, state: &str, default_branch: &str) {
+fn classify(
+    f: &mut FailedTest,
+    status_since: NaiveDateTime,
+    state: &str,
+    job: &str,
+    default_branch: &str,
+) {
     let day = |t: NaiveDateTime| t.format("%Y-%m-%d").to_string();
     if let Some(q) = &f.quarantine {
         f.class = FailureClass::Quarantined;
@@ -351,16 +401,25 @@ fn classify(f: &mut FailedTest, status_since: NaiveDateTime, state: &str, defaul
     }
     match Status::parse(&f.status) {
         Some(Status::Broken) => {
-            f.class = FailureClass::Broken;
             let state: TestState = serde_json::from_str(state).unwrap_or_default();
-            let streak = state
-                .branches
-                .iter()
-                .find(|b| b.is_default && b.fail_streak > 0);
-            f.broken_since_commit = streak.map(|b| b.streak_commit.clone());
+            let streak = match Breakage::of(&state, job) {
+                Breakage::Here(streak) => streak,
+                Breakage::Elsewhere(other) => {
+                    f.class = FailureClass::New;
+                    f.explanation = format!(
+                        "failing on {default_branch} only in job {other}; nothing known \
+                         explains it in {}: most likely this change",
+                        if job.is_empty() { "this job" } else { job }
+                    );
+                    return;
+                }
+            };
+            f.class = FailureClass::Broken;
             let since = streak
-                .and_then(|b| b.streak_started_at)
+                .as_ref()
+                .and_then(|(_, started)| *started)
                 .unwrap_or(status_since);
+            f.broken_since_commit = streak.map(|(commit, _)| commit);
             f.since = Some(NaiveDateTimeUtc(since));
             f.explanation = match &f.broken_since_commit {
                 Some(commit) => format!(

@@ -316,7 +316,7 @@ fn same_commit_passing_and_failing_makes_flaky() {
         .expect("same-commit evidence");
     assert_eq!(
         e.message,
-        "1 commit both passed and failed: commit 3f2a1c9, 1 passed, 1 failed"
+        "1 commit both passed and failed: commit 3f2a1c9 in job unit, 1 passed, 1 failed"
     );
     assert_eq!((e.first_run_id, e.last_run_id), (22, 22));
     // A third run at that commit updates the entry instead of adding one.
@@ -330,7 +330,7 @@ fn same_commit_passing_and_failing_makes_flaky() {
     assert_eq!(mixed.len(), 1);
     assert_eq!(
         mixed[0].message,
-        "1 commit both passed and failed: commit 3f2a1c9, 2 passed, 1 failed"
+        "1 commit both passed and failed: commit 3f2a1c9 in job unit, 2 passed, 1 failed"
     );
 }
 
@@ -728,4 +728,114 @@ fn a_broken_commit_finishing_late_is_not_a_flip() {
         .count();
     assert_eq!(flips, 1);
     assert_eq!(f.status(), Status::Healthy);
+}
+
+impl Feed {
+    /// A run of `job` on main at `commit` (a build matrix runs several jobs per commit).
+    fn matrix(&mut self, job: &str, commit: &str, r: TestResultObs) -> &Verdict {
+        let mut ctx = self.ctx("main", Some(commit), 1);
+        ctx.job = job.into();
+        self.feed(ctx, r)
+    }
+}
+
+#[test]
+fn a_test_failing_on_one_platform_of_a_matrix_is_broken_not_flaky() {
+    let mut f = Feed::new();
+    for i in 0..10 {
+        let commit = format!("c{i:02}");
+        f.matrix("test (linux)", &commit, pass());
+        f.matrix("test (windows)", &commit, pass());
+    }
+    // From commit c10 on, windows fails at every commit and linux passes.
+    for i in 10..20 {
+        let commit = format!("c{i:02}");
+        f.matrix("test (linux)", &commit, pass());
+        f.matrix("test (windows)", &commit, fail());
+    }
+    assert_eq!(f.status(), Status::Broken, "{:?}", f.state.evidence);
+    assert!(
+        !f.has_evidence(EvidenceKind::SameCommitMixed),
+        "{:?}",
+        f.state.evidence
+    );
+    assert!(
+        !f.has_evidence(EvidenceKind::FlipOnDefaultBranch),
+        "{:?}",
+        f.state.evidence
+    );
+    assert_eq!(f.state.evidence_llr, 0.0);
+    let regression = f
+        .state
+        .evidence
+        .iter()
+        .find(|e| e.kind == EvidenceKind::Regression)
+        .unwrap();
+    assert!(
+        regression
+            .message
+            .contains("failing on main in job test (windows) since commit c10"),
+        "{}",
+        regression.message
+    );
+    // Linux passing does not clear it; windows passing twice does.
+    f.matrix("test (linux)", "c20", pass());
+    f.matrix("test (linux)", "c21", pass());
+    assert_eq!(f.status(), Status::Broken);
+    f.matrix("test (windows)", "c20", pass());
+    f.matrix("test (windows)", "c21", pass());
+    assert_eq!(f.status(), Status::Healthy, "{:?}", f.state.evidence);
+}
+
+#[test]
+fn a_flaky_test_in_a_matrix_is_still_flaky() {
+    let mut f = Feed::new();
+    for i in 0..10 {
+        let commit = format!("c{i:02}");
+        f.matrix("test (linux)", &commit, pass());
+        f.matrix("test (windows)", &commit, pass());
+    }
+    // Linux fails once and its rerun at the same commit passes.
+    f.matrix("test (linux)", "c10", fail());
+    f.matrix("test (linux)", "c10", pass());
+    f.matrix("test (windows)", "c10", pass());
+    assert_eq!(f.status(), Status::Flaky, "{:?}", f.state.evidence);
+    let mixed = f
+        .state
+        .evidence
+        .iter()
+        .find(|e| e.kind == EvidenceKind::SameCommitMixed)
+        .unwrap();
+    assert!(
+        mixed
+            .message
+            .contains("commit c10 in job test (linux), 1 passed, 1 failed"),
+        "{}",
+        mixed.message
+    );
+}
+
+#[test]
+fn a_state_stored_before_jobs_were_told_apart_carries_on() {
+    // A test Broken on main, scored when every track was job-less.
+    let mut f = Feed::new();
+    for r in std::iter::repeat_n(pass(), 10).chain(std::iter::repeat_n(fail(), 3)) {
+        let ctx = f.ctx("main", None, 1);
+        f.feed(
+            RunContext {
+                job: String::new(),
+                ..ctx
+            },
+            r,
+        );
+    }
+    assert_eq!(f.status(), Status::Broken);
+    for b in &mut f.state.branches {
+        b.broken = false;
+    }
+    // Runs that name their job take the old track over, and its passes clear it.
+    f.matrix("unit", "d1", pass());
+    f.matrix("unit", "d2", pass());
+    assert_eq!(f.status(), Status::Healthy, "{:?}", f.state.evidence);
+    assert_eq!(f.state.branches.len(), 1, "{:?}", f.state.branches);
 }
