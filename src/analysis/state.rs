@@ -209,7 +209,23 @@ pub fn short_commit(commit: &str) -> String {
 }
 
 fn truncate_chars(s: &str, n: usize) -> String {
-    s.chars().take(n).collect()
+    prefix(s, n).to_owned()
+}
+
+/// The first `n` characters of `s`, borrowed: lookups compare keys without allocating
+/// (they run once per test per run).
+fn prefix(s: &str, n: usize) -> &str {
+    if s.len() <= n {
+        return s; // no more characters than bytes
+    }
+    s.char_indices().nth(n).map_or(s, |(end, _)| &s[..end])
+}
+
+/// Sets `field` to `value` unless it already is (no allocation in the usual case).
+fn set_text(field: &mut String, value: &str) {
+    if field != value {
+        value.clone_into(field);
+    }
 }
 
 impl TestState {
@@ -243,27 +259,31 @@ impl TestState {
     /// The entry for `commit` in `job`, added (and the oldest dropped) if new. A job-less
     /// entry of the commit (stored before jobs were told apart) is taken over.
     pub fn commit_track(&mut self, commit: &str, job: &str, cap: usize) -> &mut CommitTrack {
-        let key = short_commit(commit);
-        let job = truncate_chars(job, MAX_JOB_CHARS);
-        let found = self
-            .commits
-            .iter()
-            .position(|c| c.commit == key && c.job == job)
-            .or_else(|| {
-                self.commits
-                    .iter()
-                    .position(|c| c.commit == key && c.job.is_empty())
-            });
+        let key = prefix(commit, COMMIT_CHARS);
+        let job = prefix(job, MAX_JOB_CHARS);
+        // One pass: this job's entry, else a job-less one of the commit.
+        let mut found = None;
+        for (i, c) in self.commits.iter().enumerate() {
+            if c.commit == key {
+                if c.job == job {
+                    found = Some(i);
+                    break;
+                }
+                if c.job.is_empty() {
+                    found = Some(i);
+                }
+            }
+        }
         if let Some(i) = found {
-            self.commits[i].job = job;
+            set_text(&mut self.commits[i].job, job);
             return &mut self.commits[i];
         }
         while self.commits.len() >= cap.max(1) {
             self.commits.remove(0);
         }
         self.commits.push(CommitTrack {
-            commit: key,
-            job,
+            commit: key.to_owned(),
+            job: job.to_owned(),
             ..Default::default()
         });
         self.commits.last_mut().expect("just pushed")
@@ -282,8 +302,8 @@ impl TestState {
         job: &str,
         memory: TrackMemory,
     ) -> (usize, Vec<BranchTrack>) {
-        let name = truncate_chars(branch, MAX_BRANCH_CHARS);
-        let job = truncate_chars(job, MAX_JOB_CHARS);
+        let name = prefix(branch, MAX_BRANCH_CHARS);
+        let job = prefix(job, MAX_JOB_CHARS);
         let same = |b: &BranchTrack| {
             b.job == job
                 && if is_default {
@@ -312,8 +332,8 @@ impl TestState {
             }
         };
         let b = &mut self.branches[i];
-        b.branch = name;
-        b.job = job;
+        set_text(&mut b.branch, name);
+        set_text(&mut b.job, job);
         b.last_used = now;
         (i, forgotten)
     }
