@@ -128,10 +128,11 @@ pub fn observe_in_place(s: &mut TestState, run: &RunContext, r: &TestResultObs, 
     } else {
         p.branch_rate_weight
     };
+    let job = s.job_index(&run.job);
     match run_level {
         Some(cause) => note_run_level(s, run, cause),
         None => {
-            record_commit(s, run, r, p);
+            record_commit(s, run, job, r, p);
             record_in_run_retry(s, run, r, weight, p);
             if run.on_default_branch {
                 s.default_runs += 1.0;
@@ -148,7 +149,7 @@ pub fn observe_in_place(s: &mut TestState, run: &RunContext, r: &TestResultObs, 
         branches: p.branch_memory,
         jobs: p.job_memory,
     };
-    let (b, forgotten) = s.branch_index(&run.branch, run.on_default_branch, &run.job, memory);
+    let (b, forgotten) = s.branch_index(&run.branch, run.on_default_branch, job, memory);
     for track in forgotten {
         judge_unfinished_streak(s, track, run.at, p);
     }
@@ -231,8 +232,8 @@ fn note_run_level(s: &mut TestState, run: &RunContext, cause: RunLevelCause) {
 /// Same commit and job, both outcomes: neither the code nor the platform changed, so the
 /// test is nondeterministic. (Across jobs of a build matrix, one platform may fail where
 /// another passes every time: that is no evidence.)
-fn record_commit(s: &mut TestState, run: &RunContext, r: &TestResultObs, p: &Params) {
-    let c = s.commit_track(&run.commit, &run.job, p.commit_memory);
+fn record_commit(s: &mut TestState, run: &RunContext, job: u8, r: &TestResultObs, p: &Params) {
+    let c = s.commit_track(&run.commit, job, p.commit_memory);
     if r.outcome.is_failure() {
         c.failed += 1;
         c.last_fail_run = run.run_id;
@@ -246,7 +247,7 @@ fn record_commit(s: &mut TestState, run: &RunContext, r: &TestResultObs, p: &Par
     let latest = format!(
         "commit {}{}, {} passed, {} failed",
         display_commit(&c.commit),
-        in_job(&c.job),
+        in_job(&run.job),
         c.passed,
         c.failed
     );
@@ -373,7 +374,7 @@ fn record_branch_failure(
         let latest = format!(
             "failing on {}{} since commit {} ({} runs{})",
             b.branch,
-            in_job(&b.job),
+            in_job(&run.job),
             display_commit(&b.streak_commit),
             b.fail_streak,
             if r.attempts > 1 {
@@ -407,7 +408,7 @@ fn record_branch_pass(s: &mut TestState, bi: usize, run: &RunContext, p: &Params
         let latest = format!(
             "on {}{} since run {} ({} runs in a row)",
             b.branch,
-            in_job(&b.job),
+            in_job(&run.job),
             run.run_id,
             b.pass_streak
         );

@@ -67,6 +67,12 @@ pub struct TestState {
     /// Signature of the latest flaky failure: never taken for a regression's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flaky_signature: Option<String>,
+    /// Names of the jobs the tracks below refer to by index, in the order first seen: a
+    /// test run by one job stores its name once (its tracks' index 0 is left out). Empty
+    /// while no run named a job, and in states stored before jobs were told apart: their
+    /// tracks (index 0) become the first named job's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<String>,
     pub commits: Vec<CommitTrack>,
     pub branches: Vec<BranchTrack>,
     /// One entry per kind, newest first.
@@ -101,10 +107,9 @@ impl DecayedRate {
 #[serde(default)]
 pub struct CommitTrack {
     pub commit: String,
-    /// The CI job ("" when the upload named none, and in states stored before jobs were
-    /// told apart).
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub job: String,
+    /// The CI job, as an index into `TestState::jobs`.
+    #[serde(rename = "j", skip_serializing_if = "is_zero_u8")]
+    pub job: u8,
     #[serde(skip_serializing_if = "is_zero")]
     pub passed: u32,
     #[serde(skip_serializing_if = "is_zero")]
@@ -123,8 +128,9 @@ pub struct CommitTrack {
 #[serde(default)]
 pub struct BranchTrack {
     pub branch: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub job: String,
+    /// The CI job, as an index into `TestState::jobs`.
+    #[serde(rename = "j", skip_serializing_if = "is_zero_u8")]
+    pub job: u8,
     #[serde(skip_serializing_if = "is_false")]
     pub is_default: bool,
     /// This track's regression made the test `Broken` (default branch only): its passes
@@ -192,6 +198,10 @@ fn is_zero(v: &u32) -> bool {
     *v == 0
 }
 
+fn is_zero_u8(v: &u8) -> bool {
+    *v == 0
+}
+
 fn is_zero_i64(v: &i64) -> bool {
     *v == 0
 }
@@ -228,6 +238,10 @@ fn set_text(field: &mut String, value: &str) {
     }
 }
 
+/// Job names kept per state before the unused ones are dropped: at most
+/// `commit_memory + job_memory * branch_memory` tracks refer to one, far fewer.
+const MAX_JOB_NAMES: usize = 64;
+
 impl TestState {
     pub fn remember_flaky_signature(&mut self, signature: Option<&str>) {
         if let Some(sig) = signature {
@@ -256,26 +270,64 @@ impl TestState {
         })
     }
 
-    /// The entry for `commit` in `job`, added (and the oldest dropped) if new. A job-less
-    /// entry of the commit (stored before jobs were told apart) is taken over.
-    pub fn commit_track(&mut self, commit: &str, job: &str, cap: usize) -> &mut CommitTrack {
-        let key = prefix(commit, COMMIT_CHARS);
+    /// The name of job `index` ("" for none, and while no run named a job).
+    pub fn job_name(&self, index: u8) -> &str {
+        self.jobs.get(usize::from(index)).map_or("", String::as_str)
+    }
+
+    /// Whether job `index` is `job` (as far as names are kept).
+    pub fn is_job(&self, index: u8, job: &str) -> bool {
+        self.job_name(index) == prefix(job, MAX_JOB_CHARS)
+    }
+
+    /// The index of `job` in `jobs`, added if new (dropping names no track uses when the
+    /// table is full).
+    pub fn job_index(&mut self, job: &str) -> u8 {
         let job = prefix(job, MAX_JOB_CHARS);
-        // One pass: this job's entry, else a job-less one of the commit.
-        let mut found = None;
-        for (i, c) in self.commits.iter().enumerate() {
-            if c.commit == key {
-                if c.job == job {
-                    found = Some(i);
-                    break;
-                }
-                if c.job.is_empty() {
-                    found = Some(i);
-                }
+        if let Some(i) = self.jobs.iter().position(|j| j == job) {
+            return i as u8;
+        }
+        if job.is_empty() && self.jobs.is_empty() {
+            return 0; // no job named yet: nothing to store
+        }
+        if self.jobs.len() >= MAX_JOB_NAMES {
+            self.drop_unused_job_names();
+        }
+        self.jobs.push(job.to_owned());
+        (self.jobs.len() - 1) as u8
+    }
+
+    fn drop_unused_job_names(&mut self) {
+        let mut used = [false; MAX_JOB_NAMES];
+        let indices = self.commits.iter().map(|c| c.job);
+        for i in indices.chain(self.branches.iter().map(|b| b.job)) {
+            if let Some(slot) = used.get_mut(usize::from(i)) {
+                *slot = true;
             }
         }
+        let mut renumbered = [0u8; MAX_JOB_NAMES];
+        let mut kept = Vec::new();
+        for (i, name) in std::mem::take(&mut self.jobs).into_iter().enumerate() {
+            if used.get(i).copied().unwrap_or(false) {
+                renumbered[i] = kept.len() as u8;
+                kept.push(name);
+            }
+        }
+        self.jobs = kept;
+        let renumber = |j: &mut u8| *j = renumbered.get(usize::from(*j)).copied().unwrap_or(0);
+        self.commits.iter_mut().for_each(|c| renumber(&mut c.job));
+        self.branches.iter_mut().for_each(|b| renumber(&mut b.job));
+    }
+
+    /// The entry for `commit` in job `job` (an index of `job_index`), added (and the
+    /// oldest dropped) if new.
+    pub fn commit_track(&mut self, commit: &str, job: u8, cap: usize) -> &mut CommitTrack {
+        let key = prefix(commit, COMMIT_CHARS);
+        let found = self
+            .commits
+            .iter()
+            .position(|c| c.job == job && c.commit == key);
         if let Some(i) = found {
-            set_text(&mut self.commits[i].job, job);
             return &mut self.commits[i];
         }
         while self.commits.len() >= cap.max(1) {
@@ -283,7 +335,7 @@ impl TestState {
         }
         self.commits.push(CommitTrack {
             commit: key.to_owned(),
-            job: job.to_owned(),
+            job,
             ..Default::default()
         });
         self.commits.last_mut().expect("just pushed")
@@ -293,17 +345,15 @@ impl TestState {
     /// forgotten to make room (least recently used first). The default branch is found by
     /// its flag (it may be renamed); its jobs are kept up to `memory.jobs`, and other
     /// branches' entries up to `memory.branches - 1` per job the default branch runs the
-    /// test in. A job-less default entry (stored before jobs were told apart) is taken
-    /// over by the first job that comes.
+    /// test in. `job` is an index of `job_index`.
     pub fn branch_index(
         &mut self,
         branch: &str,
         is_default: bool,
-        job: &str,
+        job: u8,
         memory: TrackMemory,
     ) -> (usize, Vec<BranchTrack>) {
         let name = prefix(branch, MAX_BRANCH_CHARS);
-        let job = prefix(job, MAX_JOB_CHARS);
         let same = |b: &BranchTrack| {
             b.job == job
                 && if is_default {
@@ -312,12 +362,7 @@ impl TestState {
                     !b.is_default && b.branch == name
                 }
         };
-        let legacy = |b: &BranchTrack| is_default && b.is_default && b.job.is_empty();
-        let found = self
-            .branches
-            .iter()
-            .position(same)
-            .or_else(|| self.branches.iter().position(legacy));
+        let found = self.branches.iter().position(same);
         let now = self.runs_seen;
         let mut forgotten = Vec::new();
         let i = match found {
@@ -333,7 +378,7 @@ impl TestState {
         };
         let b = &mut self.branches[i];
         set_text(&mut b.branch, name);
-        set_text(&mut b.job, job);
+        b.job = job;
         b.last_used = now;
         (i, forgotten)
     }
@@ -389,12 +434,12 @@ mod tests {
     #[test]
     fn commit_ring_is_bounded_and_finds_by_prefix() {
         let mut s = TestState::default();
+        let unit = s.job_index("unit");
         for i in 0..20 {
-            s.commit_track(&format!("{i:x}{:039x}", 0), "unit", 8)
-                .passed += 1;
+            s.commit_track(&format!("{i:x}{:039x}", 0), unit, 8).passed += 1;
         }
         assert_eq!(s.commits.len(), 8);
-        s.commit_track(&format!("{:x}{:039x}", 19, 0), "unit", 8)
+        s.commit_track(&format!("{:x}{:039x}", 19, 0), unit, 8)
             .passed += 1;
         assert_eq!(s.commits.len(), 8);
         assert_eq!(s.commits.last().unwrap().passed, 2);
@@ -408,12 +453,12 @@ mod tests {
     #[test]
     fn branch_ring_keeps_default_and_recent() {
         let mut s = TestState::default();
-        let (main, _) = s.branch_index("main", true, "unit", MEMORY);
+        let (main, _) = s.branch_index("main", true, 0, MEMORY);
         s.branches[main].fail_streak = 7;
         let mut forgotten = Vec::new();
         for i in 0..10 {
             s.runs_seen += 1;
-            forgotten.extend(s.branch_index(&format!("pr-{i}"), false, "unit", MEMORY).1);
+            forgotten.extend(s.branch_index(&format!("pr-{i}"), false, 0, MEMORY).1);
         }
         assert_eq!(s.branches.len(), 3);
         let names: Vec<_> = forgotten.iter().map(|b| b.branch.as_str()).collect();
@@ -421,7 +466,7 @@ mod tests {
             names,
             ["pr-0", "pr-1", "pr-2", "pr-3", "pr-4", "pr-5", "pr-6", "pr-7"]
         );
-        let (main, _) = s.branch_index("main", true, "unit", MEMORY);
+        let (main, _) = s.branch_index("main", true, 0, MEMORY);
         assert_eq!(s.branches[main].fail_streak, 7);
         assert!(s.branches.iter().any(|b| b.branch == "pr-9"));
         assert!(!s.branches.iter().any(|b| b.branch == "pr-0"));
@@ -430,15 +475,16 @@ mod tests {
     #[test]
     fn each_job_has_its_tracks_and_other_branches_get_room_per_job() {
         let mut s = TestState::default();
-        let (linux, _) = s.branch_index("main", true, "linux", MEMORY);
+        let (linux, windows) = (s.job_index("linux"), s.job_index("windows"));
+        let (on_linux, _) = s.branch_index("main", true, linux, MEMORY);
         s.runs_seen += 1;
-        let (windows, _) = s.branch_index("main", true, "windows", MEMORY);
-        assert_ne!(linux, windows);
-        s.commit_track("abc", "linux", 8).passed += 1;
-        s.commit_track("abc", "windows", 8).failed += 1;
+        let (on_windows, _) = s.branch_index("main", true, windows, MEMORY);
+        assert_ne!(on_linux, on_windows);
+        s.commit_track("abc", linux, 8).passed += 1;
+        s.commit_track("abc", windows, 8).failed += 1;
         assert_eq!(s.commits.len(), 2, "one commit, two jobs: {:?}", s.commits);
         // Two jobs on the default branch: room for two other-branch tracks per job.
-        for job in ["linux", "windows"] {
+        for job in [linux, windows] {
             s.runs_seen += 1;
             assert!(s.branch_index("pr-1", false, job, MEMORY).1.is_empty());
             s.runs_seen += 1;
@@ -447,24 +493,56 @@ mod tests {
         assert_eq!(s.branches.len(), 6);
         // A third job on the default branch forgets the least recently used one.
         s.runs_seen += 1;
-        let (_, forgotten) = s.branch_index("main", true, "macos", MEMORY);
+        let macos = s.job_index("macos");
+        let (_, forgotten) = s.branch_index("main", true, macos, MEMORY);
         assert_eq!(forgotten.len(), 1);
         assert_eq!(
-            (forgotten[0].is_default, forgotten[0].job.as_str()),
+            (forgotten[0].is_default, s.job_name(forgotten[0].job)),
             (true, "linux")
         );
     }
 
     #[test]
-    fn tracks_stored_before_jobs_were_told_apart_are_taken_over() {
+    fn a_state_names_a_single_job_once_and_old_states_take_the_first_job() {
         let mut s = TestState::default();
-        let (main, _) = s.branch_index("main", true, "", MEMORY);
+        let (main, _) = s.branch_index("main", true, 0, MEMORY);
         s.branches[main].fail_streak = 3;
-        s.commit_track("abc", "", 8).failed += 1;
-        let (again, _) = s.branch_index("main", true, "unit", MEMORY);
+        s.commit_track("abc", 0, 8).failed += 1;
+        // An old state: no job names. Its tracks become the first job's.
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(
+            !json.contains("\"jobs\"") && !json.contains("\"j\""),
+            "{json}"
+        );
+        let unit = s.job_index("unit");
+        assert_eq!(unit, 0);
+        let (again, _) = s.branch_index("main", true, unit, MEMORY);
         assert_eq!((again, s.branches[again].fail_streak), (main, 3));
-        assert_eq!(s.branches[again].job, "unit");
-        assert_eq!(s.commit_track("abc", "unit", 8).failed, 1);
-        assert_eq!(s.commits.len(), 1);
+        assert_eq!(s.commit_track("abc", unit, 8).failed, 1);
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(json.matches("unit").count(), 1, "{json}");
+        assert!(!json.contains("\"j\""), "index 0 is left out: {json}");
+    }
+
+    #[test]
+    fn the_job_table_keeps_only_names_in_use_when_full() {
+        let mut s = TestState::default();
+        for i in 0..MAX_JOB_NAMES {
+            let job = s.job_index(&format!("job-{i}"));
+            if i % 2 == 1 {
+                s.commit_track("abc", job, 64).passed += 1;
+            }
+        }
+        let next = s.job_index("one-more");
+        assert_eq!(s.jobs.len(), MAX_JOB_NAMES / 2 + 1);
+        assert_eq!(s.job_name(next), "one-more");
+        for c in &s.commits {
+            let n: usize = s
+                .job_name(c.job)
+                .trim_start_matches("job-")
+                .parse()
+                .unwrap();
+            assert_eq!(n % 2, 1, "{:?}", s.jobs);
+        }
     }
 }

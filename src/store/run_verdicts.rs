@@ -362,9 +362,9 @@ impl Breakage {
         let streak = |b: &BranchTrack| (b.streak_commit.clone(), b.streak_started_at);
         let marked: Vec<&BranchTrack> = state.branches.iter().filter(|b| b.broken).collect();
         if let Some(first) = marked.first() {
-            return match marked.iter().find(|b| b.job == job) {
+            return match marked.iter().find(|b| state.is_job(b.job, job)) {
                 Some(here) => Breakage::Here(Some(streak(here))),
-                None => Breakage::Elsewhere(first.job.clone()),
+                None => Breakage::Elsewhere(state.job_name(first.job).to_owned()),
             };
         }
         // A state scored before jobs were told apart marks no track: its default-branch
