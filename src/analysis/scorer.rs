@@ -331,9 +331,8 @@ fn record_branch_failure(
     let rate = s.rate.mean(p.prior_failures, p.prior_passes).max(1e-9);
     // Failures explained by the run, or by a known regression (the test is Broken, or the
     // failure has a recent regression's signature: a branch based on the broken code), are
-    // not flaky evidence.
-    // On the default branch, only the job whose regression made the test Broken explains
-    // its failures (another platform of a matrix may still be flaky).
+    // not flaky evidence. On the default branch, Broken explains only the failures of the
+    // job whose regression made it so (another platform of a matrix may still be flaky).
     let broken_here = if run.on_default_branch {
         s.status == Status::Broken && s.clears_broken(bi)
     } else {
