@@ -165,25 +165,21 @@ impl Browser {
 
     /// Every link's absolute address on the page shown.
     pub fn links(&self) -> Vec<String> {
-        let script = "return [...document.querySelectorAll('a[href]')].map(a => a.href)";
-        self.command(
-            "POST",
-            "/execute/sync",
-            Some(json!({ "script": script, "args": [] })),
-        )
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|href| href.as_str().map(str::to_owned))
-        .collect()
+        self.strings("return [...document.querySelectorAll('a[href]')].map(a => a.href)")
     }
 
     /// The tables of the page shown that are wider than their scroll box (a person
     /// would have to scroll sideways to read them), each named by its first header.
     pub fn tables_wider_than_the_page(&self) -> Vec<String> {
-        let script = "return [...document.querySelectorAll('.table-scroll')]\
+        self.strings(
+            "return [...document.querySelectorAll('.table-scroll')]\
             .filter(box => box.scrollWidth > box.clientWidth + 1)\
-            .map(box => `${box.querySelector('th')?.textContent}: ${box.scrollWidth} px in ${box.clientWidth}`)";
+            .map(box => `${box.querySelector('th')?.textContent}: ${box.scrollWidth} px in ${box.clientWidth}`)",
+        )
+    }
+
+    /// The strings a script run in the page returns.
+    fn strings(&self, script: &str) -> Vec<String> {
         self.command(
             "POST",
             "/execute/sync",
@@ -192,7 +188,7 @@ impl Browser {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|table| table.as_str().map(str::to_owned))
+        .filter_map(|value| value.as_str().map(str::to_owned))
         .collect()
     }
 

@@ -737,22 +737,31 @@ impl Feed {
         ctx.job = job.into();
         self.feed(ctx, r)
     }
+
+    /// Linux and Windows at each of these commits (`c00`, `c01`...): Linux passes.
+    fn matrix_commits(&mut self, commits: std::ops::Range<u32>, windows: TestResultObs) {
+        for i in commits {
+            let commit = format!("c{i:02}");
+            self.matrix("test (linux)", &commit, pass());
+            self.matrix("test (windows)", &commit, windows.clone());
+        }
+    }
+
+    /// The evidence line of `kind`.
+    fn evidence(&self, kind: EvidenceKind) -> &str {
+        let found = self.state.evidence.iter().find(|e| e.kind == kind);
+        &found
+            .unwrap_or_else(|| panic!("no {kind:?}: {:?}", self.state.evidence))
+            .message
+    }
 }
 
 #[test]
 fn a_test_failing_on_one_platform_of_a_matrix_is_broken_not_flaky() {
     let mut f = Feed::new();
-    for i in 0..10 {
-        let commit = format!("c{i:02}");
-        f.matrix("test (linux)", &commit, pass());
-        f.matrix("test (windows)", &commit, pass());
-    }
+    f.matrix_commits(0..10, pass());
     // From commit c10 on, windows fails at every commit and linux passes.
-    for i in 10..20 {
-        let commit = format!("c{i:02}");
-        f.matrix("test (linux)", &commit, pass());
-        f.matrix("test (windows)", &commit, fail());
-    }
+    f.matrix_commits(10..20, fail());
     assert_eq!(f.status(), Status::Broken, "{:?}", f.state.evidence);
     assert!(
         !f.has_evidence(EvidenceKind::SameCommitMixed),
@@ -765,18 +774,10 @@ fn a_test_failing_on_one_platform_of_a_matrix_is_broken_not_flaky() {
         f.state.evidence
     );
     assert_eq!(f.state.evidence_llr, 0.0);
-    let regression = f
-        .state
-        .evidence
-        .iter()
-        .find(|e| e.kind == EvidenceKind::Regression)
-        .unwrap();
+    let regression = f.evidence(EvidenceKind::Regression);
     assert!(
-        regression
-            .message
-            .contains("failing on main in job test (windows) since commit c10"),
-        "{}",
-        regression.message
+        regression.contains("failing on main in job test (windows) since commit c10"),
+        "{regression}"
     );
     // Linux passing does not clear it; windows passing twice does.
     f.matrix("test (linux)", "c20", pass());
@@ -790,28 +791,16 @@ fn a_test_failing_on_one_platform_of_a_matrix_is_broken_not_flaky() {
 #[test]
 fn a_flaky_test_in_a_matrix_is_still_flaky() {
     let mut f = Feed::new();
-    for i in 0..10 {
-        let commit = format!("c{i:02}");
-        f.matrix("test (linux)", &commit, pass());
-        f.matrix("test (windows)", &commit, pass());
-    }
+    f.matrix_commits(0..10, pass());
     // Linux fails once and its rerun at the same commit passes.
     f.matrix("test (linux)", "c10", fail());
     f.matrix("test (linux)", "c10", pass());
     f.matrix("test (windows)", "c10", pass());
     assert_eq!(f.status(), Status::Flaky, "{:?}", f.state.evidence);
-    let mixed = f
-        .state
-        .evidence
-        .iter()
-        .find(|e| e.kind == EvidenceKind::SameCommitMixed)
-        .unwrap();
+    let mixed = f.evidence(EvidenceKind::SameCommitMixed);
     assert!(
-        mixed
-            .message
-            .contains("commit c10 in job test (linux), 1 passed, 1 failed"),
-        "{}",
-        mixed.message
+        mixed.contains("commit c10 in job test (linux), 1 passed, 1 failed"),
+        "{mixed}"
     );
 }
 
