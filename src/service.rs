@@ -56,6 +56,7 @@ impl Background {
             DatabaseTarget::Postgres(url) => Some(tokio::spawn(signals::listen_postgres(
                 url.clone(),
                 signals.clone(),
+                db.changes.clone(),
                 shutdown.clone(),
             ))),
             DatabaseTarget::Sqlite(_) => None,

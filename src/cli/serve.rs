@@ -76,6 +76,7 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
             recent_cache: Arc::new(web::recent_cache::RecentCache::new(
                 settings.page_cache_entries as usize,
             )),
+            known_projects: Arc::default(),
         };
         let bound = match web::serve(listening, settings.http_workers, state) {
             Ok(bound) => bound,

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use diesel::r2d2::R2D2Connection;
 
+use super::changes::{self, DataChanges};
 use super::connection::{connect, DbConnection};
 use super::migrations;
 use super::target::{Backend, DatabaseTarget};
@@ -60,6 +61,8 @@ pub struct Database {
     pub target: DatabaseTarget,
     /// Shared with the pool's connection manager: the latest connection attempt failed.
     unreachable: Arc<AtomicBool>,
+    /// Changes to what pages show, heard by this process.
+    pub changes: Arc<DataChanges>,
 }
 
 impl Database {
@@ -73,13 +76,53 @@ impl Database {
     {
         let pool = self.pool.clone();
         let unreachable = self.unreachable.clone();
+        let data_changes = self.changes.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn =
-                checkout(&pool, &unreachable).map_err(|err| E::from(DbError::Pool(err)))?;
+            let mut conn = Checkout {
+                conn: checkout(&pool, &unreachable).map_err(|err| E::from(DbError::Pool(err)))?,
+                data_changes,
+            };
             work(&mut conn)
         })
         .await
         .map_err(|err| E::from(DbError::Join(err.to_string())))?
+    }
+
+    /// A pooled connection for blocking code (the store workers), waiting up to the pool's
+    /// time-out for one.
+    pub fn connection(&self) -> Result<Checkout, r2d2::Error> {
+        Ok(Checkout {
+            conn: self.pool.get()?,
+            data_changes: self.changes.clone(),
+        })
+    }
+}
+
+/// A pooled connection that, when it goes back, counts the change to page data it made
+/// (`db::changes`): after its transactions ended, before its user tells anyone.
+pub struct Checkout {
+    conn: PooledConnection,
+    data_changes: Arc<DataChanges>,
+}
+
+impl std::ops::Deref for Checkout {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Checkout {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        if changes::take_changed_here() {
+            self.data_changes.heard();
+        }
     }
 }
 
@@ -148,5 +191,6 @@ fn open_pool(settings: &DatabaseSettings, min_idle: Option<u32>) -> Result<Datab
         backend,
         target,
         unreachable,
+        changes: Arc::new(DataChanges::default()),
     })
 }

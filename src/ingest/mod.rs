@@ -122,7 +122,7 @@ fn attempt_store(
     started: NaiveDateTime,
 ) -> Result<StoreSummary, Box<(IngestError, PartialReport)>> {
     let no_report = |err: IngestError| Box::new((err, PartialReport::default()));
-    let mut conn = ctx.db.pool.get().map_err(|e| no_report(e.into()))?;
+    let mut conn = ctx.db.connection().map_err(|e| no_report(e.into()))?;
     let mut upload =
         uploads::load_for_ingest(&mut conn, task.upload_id).map_err(|e| no_report(e.into()))?;
     let payload = upload.compressed.take().ok_or_else(|| {
@@ -132,7 +132,7 @@ fn attempt_store(
     })?;
     // Check-ins (and, on PostgreSQL, shared identities) use a second connection, outside
     // the store transaction.
-    let mut side = ctx.db.pool.get().map_err(|e| no_report(e.into()))?;
+    let mut side = ctx.db.connection().map_err(|e| no_report(e.into()))?;
     let mut writer = RunWriter::new(ctx, task, &upload, started);
     let stored = match ctx.db.backend {
         Backend::Postgres => (*conn).transaction(|tx| writer.write(tx, &mut side, &payload)),

@@ -109,7 +109,7 @@ fn batch_events(ctx: &WorkerContext, task: &ClaimedTask) -> Result<bool, DbError
     if settings.webhooks.is_empty() {
         return Ok(true);
     }
-    let mut conn = ctx.db.pool.get()?;
+    let mut conn = ctx.db.connection()?;
     let batched = crate::db::write_transaction(&mut conn, |tx| {
         let now = now();
         if !queue::heartbeat(tx, task, now, ctx.lease)? {
@@ -177,7 +177,7 @@ fn take_due(
     task: &ClaimedTask,
     timeout: Duration,
 ) -> Result<Option<Option<DueDelivery>>, DbError> {
-    let mut conn = ctx.db.pool.get()?;
+    let mut conn = ctx.db.connection()?;
     let taken = crate::db::write_transaction(&mut conn, |tx| {
         let now = now();
         if !queue::heartbeat(tx, task, now, ctx.lease)? {
@@ -204,7 +204,7 @@ fn record(ctx: &WorkerContext, due: &DueDelivery, sent: Result<(), String>) -> R
             Attempt::Failed { error, retry_at }
         }
     };
-    let mut conn = ctx.db.pool.get()?;
+    let mut conn = ctx.db.connection()?;
     deliveries::record_attempt(&mut conn, due.id, attempt, now)?;
     Ok(())
 }

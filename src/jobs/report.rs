@@ -106,7 +106,7 @@ pub fn run(ctx: &WorkerContext, task: &ClaimedTask) -> JobOutcome {
 
 /// In one transaction: the report's batch and deliveries, its files and the job's end.
 fn produce(ctx: &WorkerContext, task: &ClaimedTask) -> Result<(), ReportError> {
-    let mut conn = ctx.db.pool.get()?;
+    let mut conn = ctx.db.connection()?;
     crate::db::write_transaction(&mut conn, |tx| {
         let now = chrono::Utc::now().naive_utc();
         if !queue::heartbeat(tx, task, now, ctx.lease)? {

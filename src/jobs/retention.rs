@@ -100,7 +100,7 @@ fn purge_step(
     project_id: i64,
     cutoff: NaiveDateTime,
 ) -> Result<Option<usize>, DbError> {
-    let mut conn = ctx.db.pool.get()?;
+    let mut conn = ctx.db.connection()?;
     let purged = crate::db::write_transaction(&mut conn, |tx| {
         if !queue::heartbeat(tx, task, now(), ctx.lease)? {
             return Ok(None);

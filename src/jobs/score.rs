@@ -127,7 +127,7 @@ fn record_events(
 /// project's scoring lock, a requested rescore if any, then the oldest waiting runs.
 /// `None` when nothing waits.
 fn score_batch(ctx: &WorkerContext, task: &ClaimedTask) -> Result<Option<Batch>, ScoreError> {
-    let mut conn = ctx.db.pool.get()?;
+    let mut conn = ctx.db.connection()?;
     let mut rescored = None;
     let batch = crate::db::write_transaction(&mut conn, |tx| {
         let now = now();

@@ -1,7 +1,8 @@
 //! Each project's data version: a number that grows with every change to what its pages
-//! show (a scoring batch, a quarantine, a setting, a retention purge). Bumped in the
-//! transaction that makes the change, so whoever reads the new number also sees the
-//! change; page caches key their entries by it (`web::page_cache`).
+//! show (a scoring batch, a quarantine, a setting, a retention purge, a new project).
+//! Bumped in the transaction that makes the change, so whoever reads the new number also
+//! sees the change; page caches key their entries by it (`web::page_cache`), and every
+//! process hears of the change (`db::changes`).
 
 use diesel::prelude::*;
 
@@ -18,8 +19,8 @@ pub fn bump(conn: &mut DbConnection, project_id: i64) -> QueryResult<()> {
         .on_conflict(project_data_versions::project_id)
         .do_update()
         .set(project_data_versions::version.eq(project_data_versions::version + 1))
-        .execute(c))
-    .map(drop)
+        .execute(c))?;
+    crate::db::changes::changed_here(conn)
 }
 
 /// Every project's data version (projects never changed are absent: version 0).

@@ -142,15 +142,20 @@ pub fn find_or_create(
     // Another replica may create it between our read and insert: ignore the conflict
     // and read again.
     let new_project = (projects::name.eq(name), projects::created_at.eq(now));
-    crate::per_backend!(conn, |c| diesel::insert_into(projects::table)
+    let created = crate::per_backend!(conn, |c| diesel::insert_into(projects::table)
         .values(new_project)
         .on_conflict(projects::name)
         .do_nothing()
         .execute(c))?;
-    projects::table
+    let project: Project = projects::table
         .filter(projects::name.eq(name))
         .select(Project::as_select())
-        .first(conn)
+        .first(conn)?;
+    if created > 0 {
+        // The home page lists it.
+        super::data_versions::bump(conn, project.id)?;
+    }
+    Ok(project)
 }
 
 /// How many projects there are.
@@ -190,6 +195,7 @@ pub fn set_default_branch(conn: &mut DbConnection, id: i64, branch: &str) -> Que
             projects::default_branch_source.eq("setting"),
         ))
         .execute(conn)?;
+    super::data_versions::bump(conn, id)?;
     if before.default_branch == branch {
         return Ok(false);
     }
@@ -234,6 +240,7 @@ pub fn adopt_reported_default_branch(
     if changed == 0 {
         return Ok(None);
     }
+    super::data_versions::bump(conn, id)?;
     let runs_marked = mark_default_branch_runs(conn, id, reported)?;
     Ok(Some(AdoptedBranch {
         branch: reported.to_owned(),

@@ -1,5 +1,6 @@
 //! The queue's SQL: claim, heartbeat, finish, cancel, hand back, and reading tasks.
-//! PostgreSQL-only clauses (SKIP LOCKED, NOTIFY) are confined to this file.
+//! PostgreSQL-only clauses (SKIP LOCKED, NOTIFY) are confined to this file and
+//! `db::changes`.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -9,6 +10,7 @@ use super::model::{
     millis_between, ClaimedTask, JobKind, NaiveDateTimeUtc, Progress, TaskStatus, TaskView,
     UploadSummary, Warning,
 };
+pub use crate::db::changes::notify;
 use crate::db::schema::{projects, runs, store_tasks, upload_payloads, uploads};
 use crate::db::DbConnection;
 
@@ -560,18 +562,6 @@ pub fn cancel(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResu
         .execute(conn)?;
     }
     notify(conn, CHANNEL_CHANGED, &id.to_string())?;
-    Ok(())
-}
-
-/// NOTIFY on PostgreSQL, delivered when the surrounding transaction commits; nothing on
-/// SQLite, whose single process wakes its workers in memory.
-pub fn notify(conn: &mut DbConnection, channel: &str, payload: &str) -> QueryResult<()> {
-    if let DbConnection::Postgres(pg) = conn {
-        diesel::sql_query("SELECT pg_notify($1, $2)")
-            .bind::<Text, _>(channel)
-            .bind::<Text, _>(payload)
-            .execute(pg)?;
-    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Wake-ups, so nobody polls: workers wake when a task is enqueued, awaiting clients when
 //! their task ends. In one process that is a `Notify` and a broadcast channel; across the
-//! processes sharing a PostgreSQL database, `LISTEN/NOTIFY` feeds the same two.
+//! processes sharing a PostgreSQL database, `LISTEN/NOTIFY` feeds the same two, and tells
+//! the process of every change to what the pages show (`db::changes`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,6 +13,7 @@ use tokio_postgres::AsyncMessage;
 
 use super::queue::{CHANNEL_CHANGED, CHANNEL_ENQUEUED};
 use super::Progress;
+use crate::db::changes::{DataChanges, CHANNEL_DATA_CHANGED};
 
 /// Sent on the finished channel when notifications may have been missed (the listener
 /// reconnected): every waiter re-reads its task.
@@ -104,19 +106,25 @@ impl Signals {
     }
 }
 
-/// Relays PostgreSQL notifications into `signals` until `shutdown` turns true, reconnecting
-/// (with a capped back-off) when the connection drops.
+/// Relays PostgreSQL notifications into `signals` and `data_changes` until `shutdown` turns
+/// true, reconnecting (with a capped back-off) when the connection drops.
 pub async fn listen_postgres(
     url: String,
     signals: Arc<Signals>,
+    data_changes: Arc<DataChanges>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let ended = tokio::select! {
-            ended = relay_until_disconnected(&url, &signals) => ended,
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            ended = relay_until_disconnected(&url, &signals, &data_changes) => ended,
+            _ = shutdown.wait_for(|stop| *stop) => {
+                data_changes.set_listening(false);
+                return;
+            }
         };
+        // Changes made from now until LISTEN is back would go unheard.
+        data_changes.set_listening(false);
         if let Err(err) = ended {
             tracing::warn!(error = %err, "lost the PostgreSQL notification connection; reconnecting");
         }
@@ -132,10 +140,13 @@ pub async fn listen_postgres(
 async fn relay_until_disconnected(
     url: &str,
     signals: &Signals,
+    data_changes: &DataChanges,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-    let statement = format!("LISTEN {CHANNEL_ENQUEUED}; LISTEN {CHANNEL_CHANGED}");
+    let statement = format!(
+        "LISTEN {CHANNEL_ENQUEUED}; LISTEN {CHANNEL_CHANGED}; LISTEN {CHANNEL_DATA_CHANGED}"
+    );
     let listen = client.batch_execute(&statement);
     // The connection must be driven for LISTEN to complete, so poll both together.
     tokio::pin!(listen);
@@ -143,27 +154,31 @@ async fn relay_until_disconnected(
         tokio::select! {
             done = &mut listen => { done?; break; }
             message = messages.next() => match message {
-                Some(Ok(message)) => relay(message, signals),
+                Some(Ok(message)) => relay(message, signals, data_changes),
                 Some(Err(err)) => return Err(err),
                 None => return Ok(()),
             }
         }
     }
     // Anything sent before LISTEN took effect was missed: have everyone look again.
+    data_changes.set_listening(true);
     signals.task_enqueued();
     signals.task_changed(RESYNC);
-    tracing::debug!("listening for task notifications");
+    tracing::debug!("listening for task and data notifications");
     while let Some(message) = messages.next().await {
-        relay(message?, signals);
+        relay(message?, signals, data_changes);
     }
     Ok(())
 }
 
-fn relay(message: AsyncMessage, signals: &Signals) {
+/// Notifications come in the order their transactions committed, so a change to page data
+/// is counted before the end of a task that made it wakes anyone.
+fn relay(message: AsyncMessage, signals: &Signals, data_changes: &DataChanges) {
     if let AsyncMessage::Notification(note) = message {
         match note.channel() {
             CHANNEL_ENQUEUED => signals.task_enqueued(),
             CHANNEL_CHANGED => signals.task_changed(note.payload().parse().unwrap_or(RESYNC)),
+            CHANNEL_DATA_CHANGED => data_changes.heard(),
             _ => {}
         }
     }

@@ -117,7 +117,7 @@ fn move_one(
     let Some(upload) = spool::load(conn, id)? else {
         return Ok(());
     };
-    let mut main = db.pool.get()?;
+    let mut main = db.connection()?;
     let enqueued = spool::copy_into(&mut main, &upload)?;
     // Committed in the database; only now may the spooled copy go.
     spool::remove(conn, id)?;

@@ -6,6 +6,7 @@ mod auth;
 pub mod charts;
 mod csrf;
 mod health;
+pub mod known_projects;
 mod lru;
 mod metrics;
 pub mod page_cache;
@@ -76,6 +77,8 @@ pub struct AppState {
     pub request_limits: request_limits::RequestLimits,
     /// Computed page data, by project data version (`page_cache`).
     pub page_cache: Arc<page_cache::PageCache>,
+    /// The projects and their data versions, kept while every change is heard.
+    pub known_projects: Arc<known_projects::KnownProjects>,
     /// Data of the store queue, kept for a few seconds (`recent_cache`).
     pub recent_cache: Arc<recent_cache::RecentCache>,
 }

@@ -169,6 +169,7 @@ impl TestServer {
                     recent_cache: Arc::new(web::recent_cache::RecentCache::new(
                         options.page_cache_entries,
                     )),
+                    known_projects: Arc::default(),
                 };
                 let bound = web::bind("127.0.0.1:0", Some(2), state).expect("bind a loopback port");
                 ready_tx

@@ -1,7 +1,7 @@
 //! API reads kept in the page cache with the pages' data (`web::page_cache`): called
 //! after the token check, keyed by the token's project and that project's data version,
-//! which is read first, so an answer is never older than a change committed before the
-//! request began, whichever server made it.
+//! which is known first (`web::known_projects`), so an answer is never older than a change
+//! committed before the request began, whichever server made it.
 
 use std::sync::Arc;
 
@@ -9,7 +9,6 @@ use diesel::QueryResult;
 
 use crate::db::{DbConnection, DbError};
 use crate::error::ApiError;
-use crate::store::data_versions;
 use crate::web::page_cache::PageKey;
 use crate::web::AppState;
 
@@ -28,8 +27,8 @@ where
     F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
 {
     let data_version = state
-        .db
-        .run(move |conn| data_versions::of(conn, project_id).map_err(DbError::from))
+        .known_projects
+        .version(&state.db, project_id)
         .await
         .map_err(ApiError::storage)?;
     let key = PageKey {

@@ -178,6 +178,11 @@ async fn find(state: &AppState, task_ref: &TaskRef) -> Result<TaskView, ApiError
             return Err(not_found());
         }
     }
+    if task.status.is_final() {
+        // Another replica may have ended it, and its notification of the changed page data
+        // may still be on its way: pages read after this answer must not be older than it.
+        state.db.changes.heard();
+    }
     Ok(with_token(state, with_live_progress(state, task)))
 }
 

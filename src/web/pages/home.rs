@@ -14,9 +14,10 @@ use super::{load, render, PageError};
 use crate::analysis::metrics;
 use crate::analysis::summary::Summary;
 use crate::db::{Backend, DbConnection};
+use crate::error::ApiError;
 use crate::store::projects::{self, ProjectOverview};
 use crate::store::window_rollups::{self, DayRange};
-use crate::store::{ci_metrics, data_versions, run_views, test_views};
+use crate::store::{ci_metrics, run_views, test_views};
 use crate::web::access::Viewer;
 use crate::web::charts::sparkline;
 use crate::web::page_cache::PageKey;
@@ -70,36 +71,52 @@ pub async fn home_page(
     state: web::Data<AppState>,
     viewer: Viewer,
 ) -> Result<HttpResponse, PageError> {
-    let cache = state.page_cache.clone();
-    let projects = load(&state, move |conn| {
-        let versions = data_versions::all(conn)?;
-        let mut rows = Vec::new();
-        for project in projects::list(conn)? {
-            if !viewer.can_read(&project.name) {
-                continue;
-            }
-            // Each project's row is kept by its own data version.
-            let key = PageKey {
-                page: "home",
-                project_id: project.id,
-                data_version: versions.get(&project.id).copied().unwrap_or(0),
-                query: String::new(),
-            };
-            if let Some(kept) = cache.get::<Health>(&key) {
-                rows.push((*kept).clone());
-                continue;
-            }
-            let overview = projects::overview(conn, project)?;
-            let row = health(conn, overview)?;
-            cache.put(key, Arc::new(row.clone()));
-            rows.push(row);
+    let known = state
+        .known_projects
+        .all(&state.db)
+        .await
+        .map_err(ApiError::storage)?;
+    // Each project's row is kept by its own data version: only missing rows are computed.
+    let mut rows = Vec::new();
+    let mut missing = Vec::new();
+    for (project, data_version) in known.all() {
+        if !viewer.can_read(&project.name) {
+            continue;
         }
-        Ok(rows)
-    })
-    .await?;
+        let key = PageKey {
+            page: "home",
+            project_id: project.id,
+            data_version,
+            query: String::new(),
+        };
+        match state.page_cache.get::<Health>(&key) {
+            Some(kept) => rows.push(Some((*kept).clone())),
+            None => {
+                missing.push((rows.len(), project.clone(), key));
+                rows.push(None);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let cache = state.page_cache.clone();
+        let computed = load(&state, move |conn| {
+            let mut computed = Vec::new();
+            for (at, project, key) in missing {
+                let overview = projects::overview(conn, project)?;
+                let row = health(conn, overview)?;
+                cache.put(key, Arc::new(row.clone()));
+                computed.push((at, row));
+            }
+            Ok(computed)
+        })
+        .await?;
+        for (at, row) in computed {
+            rows[at] = Some(row);
+        }
+    }
     render(&HomePage {
         backend: state.db.backend,
-        projects,
+        projects: rows.into_iter().flatten().collect(),
     })
 }
 

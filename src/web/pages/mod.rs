@@ -43,7 +43,7 @@ use super::page_cache::PageKey;
 use super::AppState;
 use crate::db::{DbConnection, DbError};
 use crate::error::ApiError;
-use crate::store::projects::{self, Project};
+use crate::store::projects::Project;
 use error::PageError;
 
 /// The one stylesheet, compiled in so the binary serves the dashboard with no files around.
@@ -106,11 +106,11 @@ where
     T: Send + Sync + 'static,
     F: FnOnce(&mut DbConnection, Project) -> QueryResult<T> + Send + 'static,
 {
-    let name = project.to_owned();
-    let found = load(state, move |conn| {
-        projects::find_with_data_version(conn, &name)
-    })
-    .await?;
+    let found = state
+        .known_projects
+        .named(&state.db, project)
+        .await
+        .map_err(ApiError::storage)?;
     let Some((project, data_version)) = found else {
         return Ok(None);
     };
