@@ -4,8 +4,9 @@
 //!
 //! Entries are keyed by the project's data version (`store::data_versions`), which every
 //! change to what its pages show bumps in the database in the change's own transaction: a
-//! request reads the version first, so it never gets data older than what was committed
-//! before it began, whichever server made the change. The key also holds the project's
+//! request learns the version first (`web::known_projects`), so it never gets data older
+//! than a change this server made or saw a task end with before the request began; another
+//! server's change shows once its notification arrives. The key also holds the project's
 //! id and the page's normalised query, so one project's data is never served for another.
 //!
 //! Clients that miss the same entry at once share one computation of it (the first one
