@@ -213,7 +213,7 @@ storage_test!(fn a_failing_webhook_is_retried_then_given_up_on_visibly(db) {
     let week = Period::last_complete_week(now()).label;
     let line = page
         .lines()
-        .skip_while(|l| !l.contains(&format!("<td>{week}</td>")))
+        .skip_while(|l| !l.contains(&format!("<span class=\"keep-whole\">{week}</span>")))
         .find(|l| l.contains("class=\"delivery"))
         .unwrap_or_else(|| panic!("no delivery cell for {week}: {page}"));
     assert!(line.contains("produced "), "{line}");

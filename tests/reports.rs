@@ -221,13 +221,13 @@ storage_test!(fn the_dashboard_lists_weeks_to_download(db) {
     let (status, _, list) = page("/projects/shop/reports");
     assert_eq!(status, 200, "{list}");
     // The newest run is on 8 November: its week, 2026-W45, comes first; W44 has 28 runs.
-    let w45 = list.find("<td>2026-W45</td>").expect("W45 listed");
-    let w44 = list.find("<td>2026-W44</td>").expect("W44 listed");
+    let w45 = list.find("<span class=\"keep-whole\">2026-W45</span>").expect("W45 listed");
+    let w44 = list.find("<span class=\"keep-whole\">2026-W44</span>").expect("W44 listed");
     assert!(w45 < w44, "newest first");
     let w44_row = &list[w44..list[w44..].find("</tr>").map_or(list.len(), |end| w44 + end)];
     assert!(w44_row.contains("<td class=\"num\">28</td>"), "W44's runs: {w44_row}");
     // The first run is on 26 October: no week before it is listed.
-    assert_eq!(list.matches("<td>2026-W").count(), 2, "only W45 and W44: {list}");
+    assert_eq!(list.matches("<span class=\"keep-whole\">2026-W").count(), 2, "only W45 and W44: {list}");
     assert!(list.contains("href=\"/projects/shop/reports/2026-W45/html\""), "{list}");
     // With no report folder or webhook, nothing was sent, and the admin is told how.
     assert!(list.contains("None of these weeks' reports was sent"), "{list}");
@@ -247,6 +247,6 @@ storage_test!(fn the_dashboard_lists_weeks_to_download(db) {
     let (_, _, list) = page("/projects/shop/reports");
     let this_week = flakewatch::report::Period::last_complete_week(chrono::Utc::now().naive_utc() + Duration::days(7));
     let first_row = list.split("<tbody>").nth(1).and_then(|rows| rows.split("</tr>").next()).unwrap_or_default();
-    assert!(first_row.contains(&format!("<td>{} <span class=\"muted\">(in progress)</span></td>", this_week.label)), "{first_row}");
+    assert!(first_row.contains(&format!("<span class=\"keep-whole\">{}</span> <span class=\"muted\">(in progress)</span></td>", this_week.label)), "{first_row}");
     assert_eq!(list.matches("(in progress)").count(), 1, "{list}");
 });
