@@ -909,6 +909,9 @@ storage_test!(fn two_servers_on_one_database_both_see_a_change_made_through_one(
     let body = format!(r#"{{"test_id": {}, "reason": "times out on CI"}}"#, test_id(&db, "wobbly"));
     assert_eq!(admin_call(&first, &db, "POST", "/api/v1/projects/shop/quarantine", &body), 201);
     store(&first, &upload, 10, "c11", 1, &[("regressed", Did::Fail("expected total 30 but was 0"))]);
+    // Each server keeps the data versions while it hears every change: the other one hears
+    // these by notification, a moment after they commit.
+    second.hear_every_change();
     assert!(quarantined(&ok(&second, &test_path)), "the other server sees the quarantine");
     assert!(ok(&second, "/projects/shop").contains("red runs of 12"), "and the new run");
 });
@@ -933,6 +936,7 @@ storage_test!(fn one_projects_page_data_is_never_shown_for_another(db) {
     for _ in 0..shop_version.abs_diff(cart_version) {
         data_versions::bump(&mut db.connect(), behind).unwrap();
     }
+    server.hear_every_change();
     let (_, _, shop_version, cart_version) = versions();
     assert_eq!(shop_version, cart_version);
 
@@ -970,6 +974,7 @@ storage_test!(fn page_data_is_kept_per_data_version_unless_the_cache_is_off(db) 
     // ...until the version moves.
     let shop = run_project(&db);
     data_versions::bump(&mut db.connect(), shop).unwrap();
+    server.hear_every_change();
     assert!(ok(&server, "/projects/shop").contains("<h1>Renamed quietly</h1>"));
 
     let uncached = TestServer::start_with(&db, ServerOptions { page_cache_entries: 0, ..ServerOptions::default() });

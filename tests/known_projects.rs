@@ -39,7 +39,7 @@ storage_test! {
     fn kept_while_every_change_is_heard_and_read_again_after_one(db) {
         let database = db.open();
         token(&db, "shop", Scope::Upload);
-        let known = KnownProjects::default();
+        let known = KnownProjects::new(true);
         block_on(async {
             // Deaf (SQLite always, PostgreSQL until its listener is in): read every time.
             let first = known.all(&database).await.unwrap();

@@ -76,7 +76,9 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
             recent_cache: Arc::new(web::recent_cache::RecentCache::new(
                 settings.page_cache_entries as usize,
             )),
-            known_projects: Arc::default(),
+            known_projects: Arc::new(web::known_projects::KnownProjects::new(
+settings.page_cache_entries > 0,
+)),
         };
         let bound = match web::serve(listening, settings.http_workers, state) {
             Ok(bound) => bound,

@@ -23,6 +23,10 @@ use super::DbConnection;
 
 /// The PostgreSQL notification channel of changes to what pages show.
 pub const CHANNEL_DATA_CHANGED: &str = "flakewatch_data_changed";
+/// A channel for barriers: notifications arrive in the order their transactions committed,
+/// so a process that relayed a payload sent here has heard every change committed before
+/// it was sent (tests wait on this before reading through another replica).
+pub const CHANNEL_SYNC: &str = "flakewatch_sync";
 
 thread_local! {
     /// Set when this thread's connection changed page data; taken when it goes back.
@@ -63,6 +67,8 @@ pub struct DataChanges {
     heard: Mutex<Heard>,
     /// Follows `Heard::listening`, for whoever must wait until every change is heard.
     listening: watch::Sender<bool>,
+    /// The latest payload relayed from `CHANNEL_SYNC`.
+    synced: watch::Sender<String>,
 }
 
 #[derive(Default)]
@@ -91,6 +97,18 @@ impl DataChanges {
         heard.listening = listening;
         heard.count += 1;
         self.listening.send_replace(listening);
+    }
+
+    /// A barrier's payload was relayed: every change committed before it is heard.
+    pub fn synced(&self, payload: &str) {
+        self.synced.send_replace(payload.to_owned());
+    }
+
+    /// Returns once the barrier `payload` was relayed (see `CHANNEL_SYNC`).
+    pub async fn until_synced(&self, payload: &str) {
+        let mut synced = self.synced.subscribe();
+        // The sender lives as long as `self`, so the wait cannot fail.
+        let _ = synced.wait_for(|latest| latest == payload).await;
     }
 
     /// Returns once every change is heard (at once if it is already).

@@ -13,7 +13,7 @@ use tokio_postgres::AsyncMessage;
 
 use super::queue::{CHANNEL_CHANGED, CHANNEL_ENQUEUED};
 use super::Progress;
-use crate::db::changes::{DataChanges, CHANNEL_DATA_CHANGED};
+use crate::db::changes::{DataChanges, CHANNEL_DATA_CHANGED, CHANNEL_SYNC};
 
 /// Sent on the finished channel when notifications may have been missed (the listener
 /// reconnected): every waiter re-reads its task.
@@ -145,7 +145,8 @@ async fn relay_until_disconnected(
     let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
     let statement = format!(
-        "LISTEN {CHANNEL_ENQUEUED}; LISTEN {CHANNEL_CHANGED}; LISTEN {CHANNEL_DATA_CHANGED}"
+        "LISTEN {CHANNEL_ENQUEUED}; LISTEN {CHANNEL_CHANGED}; LISTEN {CHANNEL_DATA_CHANGED}; \
+         LISTEN {CHANNEL_SYNC}"
     );
     let listen = client.batch_execute(&statement);
     // The connection must be driven for LISTEN to complete, so poll both together.
@@ -179,6 +180,7 @@ fn relay(message: AsyncMessage, signals: &Signals, data_changes: &DataChanges) {
             CHANNEL_ENQUEUED => signals.task_enqueued(),
             CHANNEL_CHANGED => signals.task_changed(note.payload().parse().unwrap_or(RESYNC)),
             CHANNEL_DATA_CHANGED => data_changes.heard(),
+            CHANNEL_SYNC => data_changes.synced(note.payload()),
             _ => {}
         }
     }

@@ -53,14 +53,23 @@ struct Kept {
     projects: Arc<ProjectsNow>,
 }
 
-#[derive(Default)]
 pub struct KnownProjects {
+    /// False with the page cache off: every request reads them.
+    keep: bool,
     kept: Mutex<Option<Kept>>,
     /// One read at a time: requests that miss together share it.
     reading: tokio::sync::Mutex<()>,
 }
 
 impl KnownProjects {
+    pub fn new(keep: bool) -> KnownProjects {
+        KnownProjects {
+            keep,
+            kept: Mutex::default(),
+            reading: tokio::sync::Mutex::default(),
+        }
+    }
+
     /// Every project with its data version.
     pub async fn all(&self, db: &Database) -> Result<Arc<ProjectsNow>, DbError> {
         if let Some(kept) = self.current(db) {
@@ -73,7 +82,7 @@ impl KnownProjects {
         }
         // The epoch is taken before the read: a change heard during it moves the epoch on,
         // so what was read is never taken for current after that change.
-        let epoch = db.changes.epoch();
+        let epoch = self.epoch(db);
         let read = Arc::new(db.run(read_all).await?);
         if let Some(epoch) = epoch {
             *self.lock() = Some(Kept {
@@ -91,7 +100,7 @@ impl KnownProjects {
         db: &Database,
         name: &str,
     ) -> Result<Option<(Project, i64)>, DbError> {
-        if db.changes.epoch().is_some() {
+        if self.epoch(db).is_some() {
             if let Some(found) = self.all(db).await?.named(name) {
                 return Ok(Some(found));
             }
@@ -105,7 +114,7 @@ impl KnownProjects {
 
     /// The data version of the project with that id.
     pub async fn version(&self, db: &Database, project_id: i64) -> Result<i64, DbError> {
-        if db.changes.epoch().is_some() {
+        if self.epoch(db).is_some() {
             let known = self.all(db).await?;
             if known.by_id(project_id).is_some() {
                 return Ok(known.version(project_id));
@@ -117,10 +126,15 @@ impl KnownProjects {
 
     /// What was read at the current epoch, if it is recent enough.
     fn current(&self, db: &Database) -> Option<Arc<ProjectsNow>> {
-        let epoch = db.changes.epoch()?;
+        let epoch = self.epoch(db)?;
         let kept = self.lock();
         let kept = kept.as_ref()?;
         (kept.epoch == epoch && kept.read_at.elapsed() < KEEP_FOR).then(|| kept.projects.clone())
+    }
+
+    /// The epoch what is read now may be kept under, if it may be kept.
+    fn epoch(&self, db: &Database) -> Option<Epoch> {
+        db.changes.epoch().filter(|_| self.keep)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Kept>> {

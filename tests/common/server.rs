@@ -169,7 +169,9 @@ impl TestServer {
                     recent_cache: Arc::new(web::recent_cache::RecentCache::new(
                         options.page_cache_entries,
                     )),
-                    known_projects: Arc::default(),
+                    known_projects: Arc::new(web::known_projects::KnownProjects::new(
+                        options.page_cache_entries > 0,
+                    )),
                 };
                 let bound = web::bind("127.0.0.1:0", Some(2), state).expect("bind a loopback port");
                 ready_tx
@@ -211,6 +213,41 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// Returns once this server has heard of every change committed so far, by any process
+    /// (on PostgreSQL it keeps the projects' data versions in memory and hears of other
+    /// processes' changes by notification; on SQLite it reads them for every request).
+    pub fn hear_every_change(&self) {
+        let changes = self.db.changes.clone();
+        if self.db.backend != flakewatch::db::Backend::Postgres {
+            return;
+        }
+        static BARRIERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let payload = format!(
+            "{}-{}",
+            std::process::id(),
+            BARRIERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            tokio::time::timeout(Duration::from_secs(30), changes.until_listening())
+                .await
+                .expect("the server's listener never started listening");
+            let mut conn = flakewatch::db::connect(&self.db.target).unwrap();
+            flakewatch::db::changes::notify(
+                &mut conn,
+                flakewatch::db::changes::CHANNEL_SYNC,
+                &payload,
+            )
+            .unwrap();
+            tokio::time::timeout(Duration::from_secs(30), changes.until_synced(&payload))
+                .await
+                .expect("the server never heard the barrier notification");
+        });
     }
 }
 
