@@ -11,9 +11,10 @@ use diesel::prelude::*;
 use super::params::segment;
 use super::{load, render, PageError};
 use crate::db::schema::runs;
+use crate::db::DbConnection;
 use crate::report::{self, Format, Period};
 use crate::store::deliveries::{self, DeliveryView, WeekDelivery};
-use crate::store::projects;
+use crate::store::projects::{self, Project};
 use crate::store::window_rollups;
 use crate::web::access::Viewer;
 use crate::web::AppState;
@@ -50,6 +51,16 @@ struct SentLine {
     text: String,
 }
 
+/// A project's weeks as its data has them, kept by data version (`project_data`).
+struct KeptWeeks {
+    project_id: i64,
+    title: String,
+    /// When the first run started (`None`: no run yet).
+    first_run: Option<NaiveDateTime>,
+    /// The newest run's week and the ones before it, newest first, with their runs.
+    weeks: Vec<(Period, i64)>,
+}
+
 #[get("/projects/{name}/reports")]
 pub async fn reports_page(
     state: web::Data<AppState>,
@@ -59,87 +70,94 @@ pub async fn reports_page(
     let name = name.into_inner();
     super::readable(&viewer, &name)?;
     let admin = viewer.administers(&name);
-    let lookup = name.clone();
-    let now = chrono::Utc::now().naive_utc();
-    let found = load(&state, move |conn| {
-        let Some(project) = projects::find(conn, &lookup)? else {
-            return Ok(None);
-        };
-        let (oldest, newest): (Option<NaiveDateTime>, Option<NaiveDateTime>) = runs::table
-            .filter(runs::project_id.eq(project.id))
-            .select((
-                diesel::dsl::min(runs::started_at),
-                diesel::dsl::max(runs::started_at),
-            ))
-            .first(conn)?;
-        // The newest run's week and the ones before it, in data time (a quiet project
-        // still lists its last active weeks).
-        let mut weeks = Vec::new();
-        if let Some(newest) = newest {
-            let mut week = Period::last_complete_week(newest + Duration::days(7));
-            for _ in 0..WEEKS {
-                let previous = week.previous();
-                weeks.push(week);
-                week = previous;
-            }
-        }
-        let delivered = if admin {
-            let labels: Vec<String> = weeks.iter().map(|w| w.label.clone()).collect();
-            deliveries::weekly_reports(conn, project.id, &labels)?
-        } else {
-            Default::default()
-        };
-        // Back to the week of the first run, and any earlier week whose report was sent.
-        weeks.retain(|week| {
-            oldest.is_some_and(|first| week.until.0 > first) || delivered.contains_key(&week.label)
-        });
-        // Each week's runs, added up from the per-day rollups in one read.
-        let runs_by_day = match (weeks.last(), weeks.first()) {
-            (Some(oldest), Some(newest)) => window_rollups::runs_by_day(
-                conn,
-                project.id,
-                oldest.since.0.date(),
-                newest.until.0.date(),
-            )?,
-            _ => Default::default(),
-        };
-        let weeks: Vec<(Period, i64)> = weeks
-            .into_iter()
-            .map(|week| {
-                let (since, until) = (week.since.0.date(), week.until.0.date());
-                let runs = runs_by_day.range(since..until).map(|(_, n)| n).sum();
-                (week, runs)
-            })
-            .collect();
-        let weeks: Vec<WeekRow> = weeks
-            .into_iter()
-            .map(|(period, runs)| {
-                let ended = period.until.0 <= now;
-                WeekRow {
-                    sent: sent_lines(delivered.get(&period.label), ended),
-                    ended,
-                    period,
-                    runs,
-                }
-            })
-            .collect();
-        Ok(Some((project.title().to_owned(), weeks)))
+    let kept = super::project_data(&state, "reports", &name, String::new(), |conn, project| {
+        weeks_of(conn, &project)
     })
     .await?;
-    let Some((title, weeks)) = found else {
-        return Err(PageError::not_found(format!(
-            "there is no project `{name}`"
-        )));
+    let kept = super::project_or_404(kept, &name)?;
+    // Deliveries change as the delivery job works, apart from the data version: read now.
+    let delivered = if admin {
+        let labels: Vec<String> = kept.weeks.iter().map(|(w, _)| w.label.clone()).collect();
+        let project_id = kept.project_id;
+        load(&state, move |conn| {
+            deliveries::weekly_reports(conn, project_id, &labels)
+        })
+        .await?
+    } else {
+        Default::default()
     };
+    let now = chrono::Utc::now().naive_utc();
+    let weeks: Vec<WeekRow> = kept
+        .weeks
+        .iter()
+        // Back to the week of the first run, and any earlier week whose report was sent.
+        .filter(|(week, _)| {
+            kept.first_run.is_some_and(|first| week.until.0 > first)
+                || delivered.contains_key(&week.label)
+        })
+        .map(|(period, runs)| {
+            let ended = period.until.0 <= now;
+            WeekRow {
+                sent: sent_lines(delivered.get(&period.label), ended),
+                ended,
+                period: period.clone(),
+                runs: *runs,
+            }
+        })
+        .collect();
     let any_sent = weeks
         .iter()
         .any(|w| w.sent.iter().any(|l| l.class != "cancelled"));
     render(&ReportsPage {
-        title,
+        title: kept.title.clone(),
         path: format!("/projects/{}", segment(&name)),
         weeks,
         admin,
         any_sent,
+    })
+}
+
+/// The newest run's week and the `WEEKS - 1` before it, in data time (a quiet project still
+/// lists its last active weeks), each with its runs added up from the per-day rollups.
+fn weeks_of(conn: &mut DbConnection, project: &Project) -> QueryResult<KeptWeeks> {
+    let (first_run, newest): (Option<NaiveDateTime>, Option<NaiveDateTime>) = runs::table
+        .filter(runs::project_id.eq(project.id))
+        .select((
+            diesel::dsl::min(runs::started_at),
+            diesel::dsl::max(runs::started_at),
+        ))
+        .first(conn)?;
+    let mut weeks = Vec::new();
+    if let Some(newest) = newest {
+        let mut week = Period::last_complete_week(newest + Duration::days(7));
+        for _ in 0..WEEKS {
+            let previous = week.previous();
+            weeks.push(week);
+            week = previous;
+        }
+    }
+    let runs_by_day = match (weeks.last(), weeks.first()) {
+        (Some(oldest), Some(newest)) => window_rollups::runs_by_day(
+            conn,
+            project.id,
+            oldest.since.0.date(),
+            newest.until.0.date(),
+        )?,
+        _ => Default::default(),
+    };
+    let weeks = weeks
+        .into_iter()
+        .map(|week| {
+            let (since, until) = (week.since.0.date(), week.until.0.date());
+            let runs = runs_by_day.range(since..until).map(|(_, n)| n).sum();
+            (week, runs)
+        })
+        .collect();
+    Ok(KeptWeeks {
+        project_id: project.id,
+        title: project.title().to_owned(),
+        first_run,
+        weeks,
     })
 }
 
