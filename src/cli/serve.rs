@@ -76,6 +76,10 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
             recent_cache: Arc::new(web::recent_cache::RecentCache::new(
                 settings.page_cache_entries as usize,
             )),
+            queue_cache: Arc::new(web::recent_cache::RecentCache::with_period(
+settings.page_cache_entries as usize,
+std::time::Duration::from_secs(1),
+)),
             known_projects: Arc::new(web::known_projects::KnownProjects::new(
 settings.page_cache_entries > 0,
 )),

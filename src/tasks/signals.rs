@@ -4,6 +4,7 @@
 //! the process of every change to what the pages show (`db::changes`).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -23,6 +24,9 @@ pub const RESYNC: i64 = -1;
 pub const SPOOL_MOVED: i64 = -2;
 
 pub struct Signals {
+    /// Changes to the queue this process heard of (uploads, task changes): what the tasks
+    /// page keeps is not served past one.
+    queue_changes: AtomicU64,
     task_available: Notify,
     task_changed: broadcast::Sender<i64>,
     /// Cancel requests for running tasks of this process. On SQLite this is how a worker
@@ -37,6 +41,7 @@ impl Signals {
     pub fn new() -> Arc<Signals> {
         let (task_changed, _) = broadcast::channel(1024);
         Arc::new(Signals {
+            queue_changes: AtomicU64::new(0),
             task_available: Notify::new(),
             task_changed,
             cancels: Mutex::new(HashSet::new()),
@@ -47,7 +52,18 @@ impl Signals {
     /// Wakes every idle worker; each tries to claim, and those that find nothing go back
     /// to waiting.
     pub fn task_enqueued(&self) {
+        self.queue_changed();
         self.task_available.notify_waiters();
+    }
+
+    /// Counts a change to the queue that wakes nobody (an upload into the SQLite spool).
+    pub fn queue_changed(&self) {
+        self.queue_changes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many changes to the queue this process heard of.
+    pub fn queue_changes(&self) -> u64 {
+        self.queue_changes.load(Ordering::Relaxed)
     }
 
     /// Workers register here *before* they look for work, so a task enqueued between the
@@ -57,6 +73,7 @@ impl Signals {
     }
 
     pub fn task_changed(&self, task_id: i64) {
+        self.queue_changed();
         // No receivers simply means nobody is waiting.
         let _ = self.task_changed.send(task_id);
     }

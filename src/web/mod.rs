@@ -81,6 +81,8 @@ pub struct AppState {
     pub known_projects: Arc<known_projects::KnownProjects>,
     /// Data of the store queue, kept for a few seconds (`recent_cache`).
     pub recent_cache: Arc<recent_cache::RecentCache>,
+    /// The tasks page's counts and list, kept for a second at most.
+    pub queue_cache: Arc<recent_cache::RecentCache>,
 }
 
 /// Registers every route; shared by the real server and the tests.

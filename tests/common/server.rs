@@ -169,6 +169,10 @@ impl TestServer {
                     recent_cache: Arc::new(web::recent_cache::RecentCache::new(
                         options.page_cache_entries,
                     )),
+                    queue_cache: Arc::new(web::recent_cache::RecentCache::with_period(
+                        options.page_cache_entries,
+                        std::time::Duration::from_secs(1),
+                    )),
                     known_projects: Arc::new(web::known_projects::KnownProjects::new(
                         options.page_cache_entries > 0,
                     )),

@@ -137,6 +137,8 @@ pub async fn create(
         // A spooled upload wakes the workers when it is moved into the database.
         if enqueued.task_id.is_some() {
             state.signals.task_enqueued();
+        } else {
+            state.signals.queue_changed();
         }
     }
     tracing::info!(task = enqueued.task_id, spooled = enqueued.task_id.is_none(), project = %project, kind, duplicate = enqueued.duplicate, "upload accepted");

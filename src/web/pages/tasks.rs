@@ -1,7 +1,8 @@
 //! `/tasks`: the store queue for operators. How many tasks are in each status, queue and
 //! store time per day, the newest tasks with their tokens, problems and warnings, filtered
 //! by project and status; a signed-in admin of a task's project may cancel it. Counts and
-//! the list are read per request; the 30-day chart is kept for a few seconds.
+//! the list are kept for a second at most (`queue_cache`); the 30-day chart for a few
+//! seconds.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -150,21 +151,34 @@ pub async fn tasks_page(
         first: today - Duration::days(CHART_DAYS - 1),
         last: today,
     };
+    // Kept for a second at most, and never past a change to the queue this server heard
+    // of (an upload, a cancel, a task's end): what a cancel or an upload did shows at once.
+    let key = format!(
+        "{} {only:?} {}",
+        state.signals.queue_changes(),
+        query.href(query.cursor)
+    );
     let wanted = query.clone();
     let spool = state.spool.clone().filter(|_| only.is_none());
-    let (found, spooled) = load(&state, move |conn| {
-        let spooled = spool.map(|spool| spool.waiting()).transpose()?;
-        Ok((gather(conn, only, &wanted)?, spooled))
-    })
-    .await?;
-    let Some(live) = found else {
+    let task_key = state.task_key.clone();
+    let live = state
+        .queue_cache
+        .get_or_compute("tasks_live", 0, key, || {
+            load(&state, move |conn| {
+                let spooled = spool.map(|spool| spool.waiting()).transpose()?;
+                let found = gather(conn, only, &wanted)?;
+                Ok(found.map(|live| (live.with_tokens(&task_key), spooled)))
+            })
+        })
+        .await?;
+    let Some((live, spooled)) = &live.value else {
         let name = query.project.unwrap_or_default();
         return Err(PageError::not_found(format!(
             "there is no project `{name}`"
         )));
     };
-    let chart = queue_chart(&state, live.scope, days).await?;
-    let next = live.tasks.last().filter(|_| live.more).map(|last| {
+    let chart = queue_chart(&state, live.scope.clone(), days).await?;
+    let next = live.tasks.last().filter(|_| live.more).map(|(last, _)| {
         query.href(Some(Cursor {
             at: last.received_at.0,
             id: last.id,
@@ -172,13 +186,13 @@ pub async fn tasks_page(
     });
     let rows = live
         .tasks
-        .into_iter()
-        .map(|task| Row {
-            token: token_of(&state.task_key, &task),
+        .iter()
+        .map(|(task, token)| Row {
+            token: token.clone(),
             cancel_csrf: (!task.status.is_final())
                 .then(|| admin_form::form_token(&viewer, &task.project))
                 .flatten(),
-            task,
+            task: task.clone(),
         })
         .collect();
     let oldest_wait_s = live
@@ -187,11 +201,11 @@ pub async fn tasks_page(
         .map(|at| crate::tasks::millis_between(at, chrono::Utc::now().naive_utc()) / 1000);
     render(&TasksPage {
         rows,
-        depth: live.depth,
+        depth: live.depth.clone(),
         runs_waiting: live.backlog.waiting,
         oldest_wait_s,
-        spooled,
-        projects: live.projects,
+        spooled: *spooled,
+        projects: live.projects.clone(),
         query,
         days,
         next,
@@ -201,11 +215,11 @@ pub async fn tasks_page(
     })
 }
 
-/// What the page shows as it is now, read on every request: the operator who cancels a
+/// What the page shows as it is now (kept a second at most): the operator who cancels a
 /// task or watches the queue drain sees it at once.
-struct Live {
+struct Live<Task = TaskView> {
     depth: Vec<(TaskStatus, i64)>,
-    tasks: Vec<TaskView>,
+    tasks: Vec<Task>,
     /// Whether older tasks match too.
     more: bool,
     /// Names of the projects the viewer may pick.
@@ -213,6 +227,28 @@ struct Live {
     backlog: queue::ScoringBacklog,
     /// The projects shown.
     scope: ProjectScope,
+}
+
+impl Live {
+    /// Each task with its token (derived from the installation's secret, so worth keeping).
+    fn with_tokens(self, task_key: &str) -> Live<(TaskView, String)> {
+        let tasks = self
+            .tasks
+            .into_iter()
+            .map(|task| {
+                let token = token_of(task_key, &task);
+                (task, token)
+            })
+            .collect();
+        Live {
+            depth: self.depth,
+            tasks,
+            more: self.more,
+            projects: self.projects,
+            backlog: self.backlog,
+            scope: self.scope,
+        }
+    }
 }
 
 /// The live part of the page, for the projects the viewer may see (`only`: these, else
