@@ -197,6 +197,8 @@ pub fn create_batch(
         let insert = diesel::insert_into(deliveries::table).values(rows);
         crate::per_backend!(conn, |c| insert.execute(c))?;
     }
+    // The reports page shows what was produced and how it was delivered.
+    super::data_versions::bump(conn, project_id)?;
     Ok(Some(batch_id))
 }
 
@@ -321,8 +323,13 @@ pub fn record_attempt(
                 deliveries::next_attempt_at.eq(retry_at.unwrap_or(now)),
             ))
             .execute(conn),
-    }
-    .map(drop)
+    }?;
+    let project_id: i64 = deliveries::table
+        .inner_join(delivery_batches::table)
+        .filter(deliveries::id.eq(id))
+        .select(delivery_batches::project_id)
+        .first(conn)?;
+    super::data_versions::bump(conn, project_id)
 }
 
 /// One delivery as admins see it.

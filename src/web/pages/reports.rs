@@ -2,6 +2,8 @@
 //! format (the same files `flakewatch report weekly` writes), and for admins how each
 //! week's report was delivered.
 
+use std::collections::HashMap;
+
 use actix_web::http::header;
 use actix_web::{get, web, HttpResponse};
 use askama::Template;
@@ -53,12 +55,13 @@ struct SentLine {
 
 /// A project's weeks as its data has them, kept by data version (`project_data`).
 struct KeptWeeks {
-    project_id: i64,
     title: String,
     /// When the first run started (`None`: no run yet).
     first_run: Option<NaiveDateTime>,
     /// The newest run's week and the ones before it, newest first, with their runs.
     weeks: Vec<(Period, i64)>,
+    /// How those weeks' reports were delivered (for admins); deliveries bump the version.
+    delivered: HashMap<String, WeekDelivery>,
 }
 
 #[get("/projects/{name}/reports")]
@@ -75,16 +78,11 @@ pub async fn reports_page(
     })
     .await?;
     let kept = super::project_or_404(kept, &name)?;
-    // Deliveries change as the delivery job works, apart from the data version: read now.
+    let no_deliveries = HashMap::new();
     let delivered = if admin {
-        let labels: Vec<String> = kept.weeks.iter().map(|(w, _)| w.label.clone()).collect();
-        let project_id = kept.project_id;
-        load(&state, move |conn| {
-            deliveries::weekly_reports(conn, project_id, &labels)
-        })
-        .await?
+        &kept.delivered
     } else {
-        Default::default()
+        &no_deliveries
     };
     let now = chrono::Utc::now().naive_utc();
     let weeks: Vec<WeekRow> = kept
@@ -145,6 +143,8 @@ fn weeks_of(conn: &mut DbConnection, project: &Project) -> QueryResult<KeptWeeks
         )?,
         _ => Default::default(),
     };
+    let labels: Vec<String> = weeks.iter().map(|week| week.label.clone()).collect();
+    let delivered = deliveries::weekly_reports(conn, project.id, &labels)?;
     let weeks = weeks
         .into_iter()
         .map(|week| {
@@ -154,10 +154,10 @@ fn weeks_of(conn: &mut DbConnection, project: &Project) -> QueryResult<KeptWeeks
         })
         .collect();
     Ok(KeptWeeks {
-        project_id: project.id,
         title: project.title().to_owned(),
         first_run,
         weeks,
+        delivered,
     })
 }
 
