@@ -185,15 +185,21 @@ pub async fn quality_metrics(
             .map_err(ApiError::storage)
         })
         .await?;
-    // The backlog is one read of a partial index: live.
+    // The scoring backlog moves with the queue: kept a second at most, and not past a
+    // change to the queue this server heard of (as the tasks page's counts).
+    let changes = state.signals.queue_changes().to_string();
     let backlog = state
-        .db
-        .run(move |conn| {
-            queue::scoring_backlog(conn, &queue::ProjectScope::one(project_id))
-                .map_err(DbError::from)
+        .queue_cache
+        .get_or_compute("api_metrics_backlog", project_id, changes, move || async move {
+            db.run(move |conn| {
+                queue::scoring_backlog(conn, &queue::ProjectScope::one(project_id))
+                    .map_err(DbError::from)
+            })
+            .await
+            .map_err(ApiError::storage)
         })
-        .await
-        .map_err(ApiError::storage)?;
+        .await?;
+    let backlog = backlog.value;
     let mut answer = (*figures).clone();
     if let Some(promptness) = answer["promptness"].as_object_mut() {
         for (name, value) in &timings.value {
