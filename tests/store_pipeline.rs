@@ -646,6 +646,10 @@ storage_test!(fn retention_purges_old_results_and_changes_no_score(db) {
     }
     let before = scoring_snapshot(&db);
     let results_before = count(&db, "results");
+    let spans_before = count(&db, "pipeline_spans");
+    let old_spans = count(&db, "pipeline_spans WHERE started_at < '2026-11-23 10:00:00'");
+    assert!(old_spans > 0 && old_spans < spans_before, "{old_spans} of {spans_before}");
+    let rollups_before = count(&db, "span_days");
 
     // The lease keeper enqueues retention at most hourly; a test enqueues it itself and
     // waits for the job to end.
@@ -684,6 +688,9 @@ storage_test!(fn retention_purges_old_results_and_changes_no_score(db) {
     assert_eq!(count(&db, "results"), results_before - 15);
     assert_eq!(count(&db, "runs"), 8, "runs stay, with their counts");
     assert_eq!(scoring_snapshot(&db), before, "purging results changes no score");
+    // The spans of pipelines started before the cutoff go; the day rollups stay.
+    assert_eq!(count(&db, "pipeline_spans"), spans_before - old_spans);
+    assert_eq!(count(&db, "span_days"), rollups_before);
 });
 
 // Jobs a dead worker left running go back to the queue once per kind and key: not when the

@@ -46,7 +46,12 @@ pub fn run(ctx: &WorkerContext, task: &ClaimedTask) -> JobOutcome {
                 return super::hand_back(ctx, task);
             }
             match purge_step(ctx, task, project_id, newest - keep) {
-                Ok(Some(0)) => break,
+                Ok(Some(0)) => {
+                    if let Err(err) = purge_spans(ctx, project_id, newest - keep) {
+                        return failed(ctx, task, &err, progress);
+                    }
+                    break;
+                }
                 Ok(Some(purged)) => progress.records_stored += purged as i64,
                 Ok(None) => return JobOutcome::LeaseLost,
                 Err(err) => return failed(ctx, task, &err, progress),
@@ -108,6 +113,14 @@ fn purge_step(
         retention::purge_results_step(tx, project_id, cutoff).map(Some)
     })?;
     Ok(purged)
+}
+
+/// The project's pipeline spans past the cutoff, in one statement (at most the spans of
+/// an hour's pipelines, the job's period, once the first run has caught up).
+fn purge_spans(ctx: &WorkerContext, project_id: i64, cutoff: NaiveDateTime) -> Result<(), DbError> {
+    let mut conn = ctx.db.connection()?;
+    retention::purge_pipeline_spans(&mut conn, project_id, cutoff)?;
+    Ok(())
 }
 
 fn now() -> NaiveDateTime {

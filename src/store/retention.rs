@@ -1,10 +1,12 @@
 //! Purging test results past their retention. Runs, scores and rollups stay: a test's
-//! state already holds what its history taught, so purging changes no verdict.
+//! state already holds what its history taught, so purging changes no verdict. The spans
+//! of pipelines that started before the cutoff go too: they are kept only so that a
+//! pipeline's later jobs move its figures in the day rollups, and no job comes that late.
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::db::schema::{results, runs};
+use crate::db::schema::{pipeline_spans, results, runs};
 use crate::db::DbConnection;
 
 /// Runs whose results go per statement: bounded, so no transaction grows large.
@@ -49,6 +51,20 @@ pub fn purge_results_step(
     // Old runs' pages lose their results.
     super::data_versions::bump(conn, project_id)?;
     Ok(purged)
+}
+
+/// Deletes the project's pipeline spans that started before `cutoff`; returns how many.
+pub fn purge_pipeline_spans(
+    conn: &mut DbConnection,
+    project_id: i64,
+    cutoff: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::delete(
+        pipeline_spans::table
+            .filter(pipeline_spans::project_id.eq(project_id))
+            .filter(pipeline_spans::started_at.lt(cutoff)),
+    )
+    .execute(conn)
 }
 
 /// The day of the project's newest scored run whose results were purged (a run that had

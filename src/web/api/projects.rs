@@ -190,14 +190,19 @@ pub async fn quality_metrics(
     let changes = state.signals.queue_changes().to_string();
     let backlog = state
         .queue_cache
-        .get_or_compute("api_metrics_backlog", project_id, changes, move || async move {
-            db.run(move |conn| {
-                queue::scoring_backlog(conn, &queue::ProjectScope::one(project_id))
-                    .map_err(DbError::from)
-            })
-            .await
-            .map_err(ApiError::storage)
-        })
+        .get_or_compute(
+            "api_metrics_backlog",
+            project_id,
+            changes,
+            move || async move {
+                db.run(move |conn| {
+                    queue::scoring_backlog(conn, &queue::ProjectScope::one(project_id))
+                        .map_err(DbError::from)
+                })
+                .await
+                .map_err(ApiError::storage)
+            },
+        )
         .await?;
     let backlog = backlog.value;
     let mut answer = (*figures).clone();
