@@ -112,7 +112,7 @@ fn a_replica_that_kept_the_projects_shows_a_run_the_other_stored_once_it_was_awa
     );
     let changes = reading.db.changes.clone();
     block_on(async {
-        tokio::time::timeout(Duration::from_secs(30), changes.until_listening())
+        tokio::time::timeout(Duration::from_secs(30), changes.until_listening(true))
             .await
             .expect("the reading replica's listener never started listening")
     });

@@ -111,11 +111,12 @@ impl DataChanges {
         let _ = synced.wait_for(|latest| latest == payload).await;
     }
 
-    /// Returns once every change is heard (at once if it is already).
-    pub async fn until_listening(&self) {
+    /// Returns once every change is heard (`true`), or once changes could go unheard
+    /// (`false`); at once if that is so already.
+    pub async fn until_listening(&self, wanted: bool) {
         let mut listening = self.listening.subscribe();
         // The sender lives as long as `self`, so the wait cannot fail.
-        let _ = listening.wait_for(|listening| *listening).await;
+        let _ = listening.wait_for(|listening| *listening == wanted).await;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Heard> {

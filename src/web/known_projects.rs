@@ -57,8 +57,6 @@ pub struct KnownProjects {
     /// False with the page cache off: every request reads them.
     keep: bool,
     kept: Mutex<Option<Kept>>,
-    /// One read at a time: requests that miss together share it.
-    reading: tokio::sync::Mutex<()>,
 }
 
 impl KnownProjects {
@@ -66,7 +64,6 @@ impl KnownProjects {
         KnownProjects {
             keep,
             kept: Mutex::default(),
-            reading: tokio::sync::Mutex::default(),
         }
     }
 
@@ -75,11 +72,8 @@ impl KnownProjects {
         if let Some(kept) = self.current(db) {
             return Ok(kept);
         }
-        let _reading = self.reading.lock().await;
-        // Whoever held the lock may have just read them.
-        if let Some(kept) = self.current(db) {
-            return Ok(kept);
-        }
+        // Requests that miss together each read (two small statements): waiting for one
+        // another would make each wait for the one before when the database is down.
         // The epoch is taken before the read: a change heard during it moves the epoch on,
         // so what was read is never taken for current after that change.
         let epoch = self.epoch(db);

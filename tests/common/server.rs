@@ -238,7 +238,7 @@ impl TestServer {
             .build()
             .unwrap();
         runtime.block_on(async {
-            tokio::time::timeout(Duration::from_secs(30), changes.until_listening())
+            tokio::time::timeout(Duration::from_secs(30), changes.until_listening(true))
                 .await
                 .expect("the server's listener never started listening");
             let mut conn = flakewatch::db::connect(&self.db.target).unwrap();
