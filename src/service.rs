@@ -110,8 +110,10 @@ impl Background {
             .await
             .is_err()
         {
-            tracing::warn!("grace period over: handing in-flight tasks back to the queue");
+            // The flag first: whoever reads the log line (a test, an operator) may rely on
+            // in-flight tasks already being told to hand back.
             self.ctx.hand_back_now.send_replace(true);
+            tracing::warn!("grace period over: handing in-flight tasks back to the queue");
             let _ = (&mut self.workers).await;
         }
         if let Some(listener) = self.listener.take() {
