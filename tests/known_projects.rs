@@ -8,7 +8,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::api::{await_task, get_text, token, upload_ok};
 use common::reports::junit;
@@ -110,12 +109,8 @@ fn a_replica_that_kept_the_projects_shows_a_run_the_other_stored_once_it_was_awa
             ..Default::default()
         },
     );
+    reading.until_listening(true);
     let changes = reading.db.changes.clone();
-    block_on(async {
-        tokio::time::timeout(Duration::from_secs(30), changes.until_listening(true))
-            .await
-            .expect("the reading replica's listener never started listening")
-    });
     let upload_token = token(&db, "shop", Scope::Upload);
     let read_token = token(&db, "shop", Scope::Read);
     let first = upload_ok(

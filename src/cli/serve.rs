@@ -77,12 +77,12 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
                 settings.page_cache_entries as usize,
             )),
             queue_cache: Arc::new(web::recent_cache::RecentCache::with_period(
-settings.page_cache_entries as usize,
-std::time::Duration::from_secs(1),
-)),
+                settings.page_cache_entries as usize,
+                web::recent_cache::QUEUE_PERIOD,
+            )),
             known_projects: Arc::new(web::known_projects::KnownProjects::new(
-settings.page_cache_entries > 0,
-)),
+                settings.page_cache_entries > 0,
+            )),
         };
         let bound = match web::serve(listening, settings.http_workers, state) {
             Ok(bound) => bound,

@@ -6,8 +6,8 @@
 //! - made by this process: `changed_here` marks the thread's connection, and the change is
 //!   counted when the connection goes back to the pool (after its transaction ended, before
 //!   anyone is told the change is done);
-//! - made by any process on PostgreSQL: `notify_data_changed` sends a notification with the
-//!   change's transaction, which the process's listener counts (`tasks::signals`).
+//! - made by any process on PostgreSQL: `changed_here` also sends a notification with the
+//!   change's transaction, which every process's listener counts (`tasks::signals`).
 //!
 //! SQLite has no notifications (a command in another process may change the file), so there
 //! nothing is ever heard of for sure and pages read the versions each time.

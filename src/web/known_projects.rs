@@ -21,6 +21,7 @@ const KEEP_FOR: Duration = Duration::from_secs(2);
 pub struct ProjectsNow {
     projects: Vec<Project>,
     by_name: HashMap<String, usize>,
+    by_id: HashMap<i64, usize>,
     versions: HashMap<i64, i64>,
 }
 
@@ -34,12 +35,6 @@ impl ProjectsNow {
     fn named(&self, name: &str) -> Option<(Project, i64)> {
         let project = &self.projects[*self.by_name.get(name)?];
         Some((project.clone(), self.version(project.id)))
-    }
-
-    fn by_id(&self, project_id: i64) -> Option<&Project> {
-        self.projects
-            .iter()
-            .find(|project| project.id == project_id)
     }
 
     fn version(&self, project_id: i64) -> i64 {
@@ -110,7 +105,7 @@ impl KnownProjects {
     pub async fn version(&self, db: &Database, project_id: i64) -> Result<i64, DbError> {
         if self.epoch(db).is_some() {
             let known = self.all(db).await?;
-            if known.by_id(project_id).is_some() {
+            if known.by_id.contains_key(&project_id) {
                 return Ok(known.version(project_id));
             }
         }
@@ -144,9 +139,15 @@ fn read_all(conn: &mut crate::db::DbConnection) -> Result<ProjectsNow, DbError> 
         .enumerate()
         .map(|(at, project)| (project.name.clone(), at))
         .collect();
+    let by_id = projects
+        .iter()
+        .enumerate()
+        .map(|(at, project)| (project.id, at))
+        .collect();
     Ok(ProjectsNow {
         projects,
         by_name,
+        by_id,
         versions,
     })
 }

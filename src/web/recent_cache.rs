@@ -20,6 +20,9 @@ use super::page_cache::{PageCache, PageKey};
 
 /// How long an entry is served at most.
 pub const PERIOD: Duration = Duration::from_secs(5);
+/// The period of what must follow the queue closely (the tasks page's counts and list),
+/// whose entries are also keyed by the queue changes a server heard of.
+pub const QUEUE_PERIOD: Duration = Duration::from_secs(1);
 
 /// A kept value and when its computation began (it is at least that fresh).
 #[derive(Debug)]

@@ -171,7 +171,7 @@ impl TestServer {
                     )),
                     queue_cache: Arc::new(web::recent_cache::RecentCache::with_period(
                         options.page_cache_entries,
-                        std::time::Duration::from_secs(1),
+                        web::recent_cache::QUEUE_PERIOD,
                     )),
                     known_projects: Arc::new(web::known_projects::KnownProjects::new(
                         options.page_cache_entries > 0,
@@ -223,10 +223,11 @@ impl TestServer {
     /// (on PostgreSQL it keeps the projects' data versions in memory and hears of other
     /// processes' changes by notification; on SQLite it reads them for every request).
     pub fn hear_every_change(&self) {
-        let changes = self.db.changes.clone();
         if self.db.backend != flakewatch::db::Backend::Postgres {
             return;
         }
+        self.until_listening(true);
+        let changes = self.db.changes.clone();
         static BARRIERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let payload = format!(
             "{}-{}",
@@ -238,9 +239,6 @@ impl TestServer {
             .build()
             .unwrap();
         runtime.block_on(async {
-            tokio::time::timeout(Duration::from_secs(30), changes.until_listening(true))
-                .await
-                .expect("the server's listener never started listening");
             let mut conn = flakewatch::db::connect(&self.db.target).unwrap();
             flakewatch::db::changes::notify(
                 &mut conn,
@@ -252,6 +250,20 @@ impl TestServer {
                 .await
                 .expect("the server never heard the barrier notification");
         });
+    }
+
+    /// Returns once the server hears every change (`true`: its notification connection is
+    /// listening, PostgreSQL only), or once it knows it may not (`false`).
+    pub fn until_listening(&self, wanted: bool) {
+        let changes = self.db.changes.clone();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                tokio::time::timeout(Duration::from_secs(30), changes.until_listening(wanted)).await
+            })
+            .unwrap_or_else(|_| panic!("the server's listening never turned {wanted}"));
     }
 }
 

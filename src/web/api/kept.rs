@@ -1,7 +1,8 @@
 //! API reads kept in the page cache with the pages' data (`web::page_cache`): called
 //! after the token check, keyed by the token's project and that project's data version,
 //! which is known first (`web::known_projects`), so an answer is never older than a change
-//! committed before the request began, whichever server made it.
+//! this server made or saw a task end with before the request began; another server's
+//! change shows once its notification arrives.
 
 use std::sync::Arc;
 
