@@ -185,6 +185,63 @@ storage_test!(fn cancelling_an_enqueued_task_is_immediate(db) {
     assert_eq!(task(&server, &task_token)["status"], "cancelled");
 });
 
+/// SQLite: a cancel that arrives while the upload still waits in the spool (a store step
+/// holds the database's write lock) waits for it to enter the queue and cancels it, rather
+/// than asking the client to try again.
+#[test]
+fn a_cancel_waits_for_the_upload_to_leave_the_sqlite_spool() {
+    use diesel::connection::SimpleConnection;
+    let db = TestDb::sqlite();
+    let server = TestServer::start_with(
+        &db,
+        ServerOptions {
+            workers: 0,
+            ..Default::default()
+        },
+    );
+    let upload_token = token(&db, "shop", Scope::Upload);
+    let admin = token(&db, "shop", Scope::Admin);
+    let mut lock = db.connect();
+    lock.batch_execute("BEGIN IMMEDIATE").unwrap();
+    let task_token = upload_ok(
+        &server,
+        &upload_token,
+        QUERY,
+        junit("shop", 1, 0).as_bytes(),
+    );
+    let spooled = task(&server, &task_token);
+    assert_eq!(
+        spooled["id"], 0,
+        "the upload should wait in the spool: {spooled}"
+    );
+
+    let (answered, answer) = mpsc::channel();
+    let url = server.url(&format!("/api/v1/tasks/{task_token}/cancel"));
+    std::thread::spawn(move || {
+        let mut response = common::http()
+            .post(url)
+            .header("Authorization", &format!("Bearer {admin}"))
+            .send_empty()
+            .unwrap();
+        let body: serde_json::Value = response.body_mut().read_json().unwrap();
+        let _ = answered.send((response.status().as_u16(), body));
+    });
+    // No answer while the upload cannot leave the spool (before, a 409 came at once).
+    if let Ok((status, body)) = answer.recv_timeout(Duration::from_secs(1)) {
+        panic!("answered {status} while the upload was still spooled: {body}");
+    }
+    lock.batch_execute("COMMIT").unwrap();
+    let (status, body) = answer
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the cancel's answer");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("cancelled")),
+        "{body}"
+    );
+    assert_eq!(task(&server, &task_token)["status"], "cancelled");
+}
+
 storage_test!(fn shutdown_mid_store_hands_the_task_back_and_it_is_stored_once(db) {
     let (observer, gate) = gate();
     let options = ServerOptions { workers: 1, batch_observer: Some(observer), shutdown_grace_seconds: 0, ..Default::default() };

@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::cursor::Cursor;
 use super::query;
@@ -275,8 +275,11 @@ pub async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let admin = auth::require(&req, &state, Scope::Admin).await?;
     let task_ref = TaskRef::from_path(&req, &state, &task, Some(&admin)).await?;
+    // Subscribed before the first read, so a move out of the spool in between still wakes.
+    let mut changes = state.signals.subscribe_changed();
     let task = find(&state, &task_ref).await?;
     auth::check_project(&admin, &task.project)?;
+    let task = out_of_spool(&state, &task_ref, task, &mut changes).await?;
     if task.status == TaskStatus::Scoring {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -291,8 +294,8 @@ pub async fn cancel(
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "task_spooled",
-            "the upload is accepted but not yet in the task queue (a large report is being \
-             stored); cancel it again in a moment",
+            "the upload is accepted but still waits to enter the task queue (a large report \
+             is being stored); cancel it again in a moment",
         ));
     }
     if task.status.is_final() {
@@ -312,6 +315,40 @@ pub async fn cancel(
         task.cancel_requested = true;
     }
     Ok(HttpResponse::Ok().json(task))
+}
+
+/// How long a cancel waits for an upload just accepted on SQLite to leave the spool for
+/// the task queue (it waits there while a store step holds the database's write lock).
+const SPOOL_WAIT: Duration = Duration::from_secs(10);
+
+/// The task once its upload has left the spool, so that it can be cancelled; still
+/// spooled after `SPOOL_WAIT` or at shutdown.
+async fn out_of_spool(
+    state: &AppState,
+    task_ref: &TaskRef,
+    mut task: TaskView,
+    changes: &mut broadcast::Receiver<i64>,
+) -> Result<TaskView, ApiError> {
+    let deadline = tokio::time::Instant::now() + SPOOL_WAIT;
+    let mut shutdown = state.shutdown.clone();
+    while task.spooled {
+        let moved = loop {
+            tokio::select! {
+                change = changes.recv() => match change {
+                    Ok(SPOOL_MOVED | RESYNC) | Err(RecvError::Lagged(_)) => break true,
+                    Ok(_) => continue,
+                    Err(RecvError::Closed) => break false,
+                },
+                _ = tokio::time::sleep_until(deadline) => break false,
+                _ = shutdown.wait_for(|stop| *stop) => break false,
+            }
+        };
+        if !moved {
+            break;
+        }
+        task = find(state, task_ref).await?;
+    }
+    Ok(task)
 }
 
 /// Asks a task that has not ended to stop; the API and the dashboard's form both cancel
