@@ -12,12 +12,17 @@
 //! cargo bench --bench dashboard_load -- --wide             # also a project of 1,000,000 distinct tests
 //! cargo bench --bench dashboard_load -- --seconds 20       # longer per page
 //! cargo bench --bench dashboard_load -- --no-cold          # skip the page-cache-off tables
+//! cargo bench --bench dashboard_load -- --live-every 2     # a CI run every 2 s in the live pass (5)
+//! cargo bench --bench dashboard_load -- --no-live          # skip the pass with uploads
 //! ```
 //!
 //! Each page set is loaded twice: through the seeding server, whose page cache computes a
 //! URL once and then serves its kept data (cache hits), and through a second server on the
 //! same database started with `--page-cache-entries 0`, which computes every request
-//! (cold). The two tables must not be confused.
+//! (cold). The two tables must not be confused. A third pass loads the pages through the
+//! seeding server again while a CI run of the project's own tests is uploaded every few
+//! seconds (live): each run changes the project's data, so every URL misses the cache again
+//! after each one, as in use.
 //!
 //! Needs `wrk` (Debian package `wrk`). On PostgreSQL the bench database logs the plan of
 //! every statement slower than 20 ms (`auto_explain`) to the server's log, so slow pages
@@ -27,6 +32,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "dashboard_load/live_uploads.rs"]
+mod live_uploads;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -39,6 +46,7 @@ use common::TestDb;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use flakewatch::store::tokens::Scope;
+use live_uploads::LiveUploads;
 
 const PROJECT: &str = "webshop";
 const WIDE_PROJECT: &str = "wide";
@@ -55,6 +63,8 @@ struct Options {
     wide: bool,
     /// Also load every page through a server without a page cache.
     cold: bool,
+    /// Also load every page while a CI run is uploaded this often.
+    live_every: Option<Duration>,
 }
 
 fn main() {
@@ -100,6 +110,11 @@ fn options() -> Options {
         size: value("--size").unwrap_or_else(|| "large".into()),
         wide: args.iter().any(|a| a == "--wide"),
         cold: !args.iter().any(|a| a == "--no-cold"),
+        live_every: (!args.iter().any(|a| a == "--no-live")).then(|| {
+            Duration::from_secs(
+                value("--live-every").map_or(5, |s| s.parse().expect("--live-every S")),
+            )
+        }),
     }
 }
 
@@ -136,6 +151,9 @@ fn run_backend(db: &TestDb, backend: &str, options: &Options) {
         "{}",
         load_pages(&served, &pages, &read, options, GOAL_P99_MS)
     );
+    if let Some(every) = options.live_every {
+        live_pages(db, &served, &pages, &read, options, every);
+    }
     if options.cold {
         cold_pages(db, &pages, &read, options, GOAL_P99_MS);
     }
@@ -144,6 +162,39 @@ fn run_backend(db: &TestDb, backend: &str, options: &Options) {
         wide_project(db, &served, options);
     }
     served.terminate();
+}
+
+/// The same pages through the seeding server while CI uploads a run every `every`.
+fn live_pages(
+    db: &TestDb,
+    served: &Served,
+    pages: &[(&'static str, String, Auth)],
+    read: &str,
+    options: &Options,
+    every: Duration,
+) {
+    let upload = token(db, PROJECT, Scope::Upload);
+    let reports = live_uploads::job_reports(db, project_id(db, PROJECT));
+    let live = LiveUploads::start(&served.base_url, &upload, reports, every);
+    let table = load_pages(served, pages, read, options, GOAL_P99_MS);
+    let uploaded = live.finish();
+    let mut times = uploaded.stored_and_scored_ms;
+    times.sort_by(f64::total_cmp);
+    let at = |share: f64| times[((times.len() - 1) as f64 * share).round() as usize];
+    println!(
+        "### page cache on, live: a CI run uploaded every {} s meanwhile\n",
+        every.as_secs()
+    );
+    println!(
+        "{} runs uploaded while the pages were loaded, {} of them failed; upload to stored \
+         and scored: p50 {:.0} ms, p99 {:.0} ms. Each changed the project's data, so each \
+         URL missed the cache again after it.\n",
+        times.len(),
+        uploaded.failed,
+        at(0.5),
+        at(0.99)
+    );
+    println!("{table}");
 }
 
 /// The same pages through a second server on the same database with no page cache, so
