@@ -580,25 +580,40 @@ pub fn detail(
 }
 
 fn failure_modes(conn: &mut DbConnection, test_id: i64) -> QueryResult<Vec<FailureMode>> {
-    let rows: Vec<(i64, String, String, NaiveDateTime)> = results::table
-        .inner_join(failure_messages::table.inner_join(failure_signatures::table))
-        .inner_join(runs::table)
-        .filter(results::test_id.eq(test_id))
-        .select((
-            failure_signatures::id,
-            failure_signatures::normalized,
-            results::outcome,
-            runs::started_at,
-        ))
-        .load(conn)?;
+    use diesel::sql_types::{BigInt, Text, Timestamp};
+    #[derive(QueryableByName)]
+    struct Failed {
+        #[diesel(sql_type = BigInt)]
+        signature_id: i64,
+        #[diesel(sql_type = Text)]
+        outcome: String,
+        #[diesel(sql_type = Timestamp)]
+        at: NaiveDateTime,
+    }
+    // The test's failed results by index, each one's signature and run looked up by key.
+    // As joins, PostgreSQL's generic plan (which expects thousands of results per test)
+    // read every failure message of the project into a hash table on every call.
+    let failed: Vec<Failed> = diesel::sql_query(
+        "SELECT (SELECT m.signature_id FROM failure_messages m WHERE m.id = r.failure_message_id) \
+         AS signature_id, r.outcome AS outcome, \
+         (SELECT u.started_at FROM runs u WHERE u.id = r.run_id) AS at \
+         FROM results r WHERE r.test_id = $1 AND r.failure_message_id IS NOT NULL",
+    )
+    .bind::<BigInt, _>(test_id)
+    .load(conn)?;
     let mut modes: Vec<FailureMode> = Vec::new();
-    for (signature_id, signature, outcome, at) in rows {
+    for Failed {
+        signature_id,
+        outcome,
+        at,
+    } in failed
+    {
         let index = match modes.iter().position(|m| m.signature_id == signature_id) {
             Some(index) => index,
             None => {
                 modes.push(FailureMode {
                     signature_id,
-                    signature,
+                    signature: String::new(),
                     occurrences: 0,
                     flaky_share: 0.0,
                     first_seen: NaiveDateTimeUtc(at),
@@ -613,6 +628,19 @@ fn failure_modes(conn: &mut DbConnection, test_id: i64) -> QueryResult<Vec<Failu
         mode.last_seen = NaiveDateTimeUtc(mode.last_seen.0.max(at));
         if outcome == "passed" {
             mode.flaky_share += 1.0;
+        }
+    }
+    // Each signature's text once (SQLite binds at most 32,766 values a statement).
+    for chunk in modes.chunks_mut(1000) {
+        let ids: Vec<i64> = chunk.iter().map(|m| m.signature_id).collect();
+        let texts: Vec<(i64, String)> = failure_signatures::table
+            .filter(failure_signatures::id.eq_any(ids))
+            .select((failure_signatures::id, failure_signatures::normalized))
+            .load(conn)?;
+        for (id, text) in texts {
+            if let Some(mode) = chunk.iter_mut().find(|m| m.signature_id == id) {
+                mode.signature = text;
+            }
         }
     }
     for mode in &mut modes {
