@@ -70,19 +70,7 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
                 max_header_bytes: settings.max_header_bytes,
                 max_connections: settings.max_connections as usize,
             },
-            page_cache: Arc::new(web::page_cache::PageCache::new(
-                settings.page_cache_entries as usize,
-            )),
-            recent_cache: Arc::new(web::recent_cache::RecentCache::new(
-                settings.page_cache_entries as usize,
-            )),
-            queue_cache: Arc::new(web::recent_cache::RecentCache::with_period(
-                settings.page_cache_entries as usize,
-                web::recent_cache::QUEUE_PERIOD,
-            )),
-            known_projects: Arc::new(web::known_projects::KnownProjects::new(
-                settings.page_cache_entries > 0,
-            )),
+            caches: web::caches::Caches::new(settings.page_cache_entries as usize),
         };
         let bound = match web::serve(listening, settings.http_workers, state) {
             Ok(bound) => bound,

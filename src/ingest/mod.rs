@@ -163,8 +163,7 @@ fn end(
     };
     let recorded = ctx
         .db
-        .pool
-        .get()
+        .connection()
         .map_err(DbError::from)
         .and_then(|mut conn| {
             crate::db::write_transaction(&mut conn, |tx| {
@@ -187,8 +186,7 @@ fn end(
 fn hand_back(ctx: &WorkerContext, task: &ClaimedTask) -> IngestOutcome {
     let handed = ctx
         .db
-        .pool
-        .get()
+        .connection()
         .map_err(DbError::from)
         .and_then(|mut conn| {
             crate::db::write_transaction(&mut conn, |tx| {

@@ -30,8 +30,7 @@ pub fn run(ctx: &WorkerContext, task: &ClaimedTask) -> JobOutcome {
         None => Ok(Vec::new()),
         Some(_) => ctx
             .db
-            .pool
-            .get()
+            .connection()
             .map_err(DbError::from)
             .and_then(|mut conn| retention::newest_scored_runs(&mut conn).map_err(DbError::from)),
     };
@@ -60,8 +59,7 @@ pub fn run(ctx: &WorkerContext, task: &ClaimedTask) -> JobOutcome {
     }
     let reports = ctx
         .db
-        .pool
-        .get()
+        .connection()
         .map_err(DbError::from)
         .and_then(|mut conn| {
             // Staged results of stores that stopped for good (their worker died and the

@@ -3,6 +3,7 @@
 pub mod access;
 mod api;
 mod auth;
+pub mod caches;
 pub mod charts;
 mod csrf;
 mod health;
@@ -75,14 +76,8 @@ pub struct AppState {
     pub body_memory: Arc<crate::body_memory::BodyMemory>,
     /// Request head sizes and connections.
     pub request_limits: request_limits::RequestLimits,
-    /// Computed page data, by project data version (`page_cache`).
-    pub page_cache: Arc<page_cache::PageCache>,
-    /// The projects and their data versions, kept while every change is heard.
-    pub known_projects: Arc<known_projects::KnownProjects>,
-    /// Data of the store queue, kept for a few seconds (`recent_cache`).
-    pub recent_cache: Arc<recent_cache::RecentCache>,
-    /// The tasks page's counts and list, kept for a second at most.
-    pub queue_cache: Arc<recent_cache::RecentCache>,
+    /// What is kept between requests (`--page-cache-entries`).
+    pub caches: caches::Caches,
 }
 
 /// Registers every route; shared by the real server and the tests.

@@ -163,19 +163,7 @@ impl TestServer {
                     upload_slots: web::upload_slots::UploadSlots::new(options.uploads_per_token),
                     body_memory,
                     request_limits: options.request_limits,
-                    page_cache: Arc::new(web::page_cache::PageCache::new(
-                        options.page_cache_entries,
-                    )),
-                    recent_cache: Arc::new(web::recent_cache::RecentCache::new(
-                        options.page_cache_entries,
-                    )),
-                    queue_cache: Arc::new(web::recent_cache::RecentCache::with_period(
-                        options.page_cache_entries,
-                        web::recent_cache::QUEUE_PERIOD,
-                    )),
-                    known_projects: Arc::new(web::known_projects::KnownProjects::new(
-                        options.page_cache_entries > 0,
-                    )),
+                    caches: web::caches::Caches::new(options.page_cache_entries),
                 };
                 let bound = web::bind("127.0.0.1:0", Some(2), state).expect("bind a loopback port");
                 ready_tx

@@ -28,6 +28,7 @@ where
     F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
 {
     let data_version = state
+        .caches
         .known_projects
         .version(&state.db, project_id)
         .await
@@ -46,5 +47,5 @@ where
             .await
             .map_err(ApiError::storage)
     };
-    state.page_cache.get_or_compute(key, compute).await
+    state.caches.pages.get_or_compute(key, compute).await
 }

@@ -175,7 +175,8 @@ pub async fn quality_metrics(
     let span = format!("{:?}..{:?}", window.since, window.until);
     let db = &state.db;
     let timings = state
-        .recent_cache
+        .caches
+        .recent
         .get_or_compute("api_metrics_tasks", project_id, span, move || async move {
             db.run(move |conn| {
                 let timings = ci_metrics::task_timings(conn, project_id, &window)?;
@@ -189,7 +190,8 @@ pub async fn quality_metrics(
     // change to the queue this server heard of (as the tasks page's counts).
     let changes = state.signals.queue_changes().to_string();
     let backlog = state
-        .queue_cache
+        .caches
+        .queue
         .get_or_compute(
             "api_metrics_backlog",
             project_id,

@@ -72,6 +72,7 @@ pub async fn home_page(
     viewer: Viewer,
 ) -> Result<HttpResponse, PageError> {
     let known = state
+        .caches
         .known_projects
         .all(&state.db)
         .await
@@ -89,7 +90,7 @@ pub async fn home_page(
             data_version,
             query: String::new(),
         };
-        match state.page_cache.get::<Health>(&key) {
+        match state.caches.pages.get::<Health>(&key) {
             Some(kept) => rows.push(Some((*kept).clone())),
             None => {
                 missing.push((rows.len(), project.clone(), key));
@@ -98,7 +99,7 @@ pub async fn home_page(
         }
     }
     if !missing.is_empty() {
-        let cache = state.page_cache.clone();
+        let cache = state.caches.pages.clone();
         let computed = load(&state, move |conn| {
             let mut computed = Vec::new();
             for (at, project, key) in missing {

@@ -107,6 +107,7 @@ where
     F: FnOnce(&mut DbConnection, Project) -> QueryResult<T> + Send + 'static,
 {
     let found = state
+        .caches
         .known_projects
         .named(&state.db, project)
         .await
@@ -123,7 +124,8 @@ where
     // Waiting for another request's computation holds no database connection.
     let compute = || load(state, move |conn| work(conn, project).map(Arc::new));
     state
-        .page_cache
+        .caches
+        .pages
         .get_or_compute(key, compute)
         .await
         .map(Some)

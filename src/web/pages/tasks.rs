@@ -162,7 +162,8 @@ pub async fn tasks_page(
     let spool = state.spool.clone().filter(|_| only.is_none());
     let task_key = state.task_key.clone();
     let live = state
-        .queue_cache
+        .caches
+        .queue
         .get_or_compute("tasks_live", 0, key, || {
             load(&state, move |conn| {
                 let spooled = spool.map(|spool| spool.waiting()).transpose()?;
@@ -313,7 +314,8 @@ async fn queue_chart(
     let key = format!("{scope:?} from {}", days.first);
     let since = days.first.and_hms_opt(0, 0, 0);
     state
-        .recent_cache
+        .caches
+        .recent
         .get_or_compute("tasks_chart", 0, key, || async move {
             let timings = load(state, move |conn| {
                 task_views::timings_by_day(conn, &scope, since)
