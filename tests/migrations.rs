@@ -1,4 +1,5 @@
-//! Migrations: idempotent, and matching the shared schema module on both backends.
+//! Migrations: idempotent, and matching the shared schema module on both backends; and
+//! the settings every connection gets.
 
 mod common;
 
@@ -128,4 +129,22 @@ fn without_pg_trgm_the_migrations_apply_and_leave_the_trigram_indexes_out() {
     .get_result(pg)
     .unwrap();
     assert_eq!(found.n, 0);
+}
+
+/// PostgreSQL: every connection turns JIT off, whose compiling (10-30 ms) cost more than
+/// the short statements it started on.
+#[test]
+fn postgres_connections_run_without_jit() {
+    #[derive(QueryableByName)]
+    struct Shown {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        jit: String,
+    }
+    let Some(db) = common::TestDb::postgres() else {
+        return;
+    };
+    let shown: Shown = diesel::sql_query("SHOW jit")
+        .get_result(&mut db.connect())
+        .unwrap();
+    assert_eq!(shown.jit, "off");
 }

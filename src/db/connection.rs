@@ -24,16 +24,27 @@ const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
 PRAGMA foreign_keys = ON;";
 
+/// PostgreSQL settings of every connection. No JIT: its compiling costs 10-30 ms a
+/// statement, and it starts on estimated costs, which a statement of a few index lookups
+/// per row can reach when the row estimate is high (a test's failure modes took 0.4 ms
+/// without it and 12-35 ms with it).
+const POSTGRES_SETUP: &str = "SET jit = off";
+
 /// Opens one connection. Unlike `Connection::establish` on the enum, this never tries the
 /// other backend when the first one fails, and it says what went wrong.
 pub fn connect(target: &DatabaseTarget) -> Result<DbConnection, StartupError> {
     match target {
-        DatabaseTarget::Postgres(url) => PgConnection::establish(url)
-            .map(DbConnection::Postgres)
-            .map_err(|err| StartupError::PostgresUnreachable {
+        DatabaseTarget::Postgres(url) => {
+            let unreachable = |reason: String| StartupError::PostgresUnreachable {
                 target: target.to_string(),
-                reason: first_line(&err.to_string()),
-            }),
+                reason,
+            };
+            let mut conn = PgConnection::establish(url)
+                .map_err(|err| unreachable(first_line(&err.to_string())))?;
+            conn.batch_execute(POSTGRES_SETUP)
+                .map_err(|err| unreachable(first_line(&err.to_string())))?;
+            Ok(DbConnection::Postgres(conn))
+        }
         DatabaseTarget::Sqlite(path) => {
             let unusable = |reason: String| StartupError::SqliteUnusable {
                 path: path.display().to_string(),
