@@ -164,48 +164,46 @@ pub async fn quality_metrics(
     // The runs' figures change only with the project's data: kept by its data version.
     let key = format!("{window:?}");
     let runs_window = window.clone();
+    // Three parts, each kept its own way; after a change they are computed side by side.
     let figures = kept::by_data_version(&state, "api_metrics", project_id, key, move |conn| {
         let summary = ci_metrics::summary(conn, project_id, &runs_window)?;
         let (rates, currency) = ci_metrics::rate_table(conn, project_id)?;
         Ok(run_figures(&summary, &rates, &currency))
-    })
-    .await?;
+    });
     // The store tasks' timings change with every upload and no data version tracks them:
     // kept for a few seconds at most (`recent_cache`). Tasks have no branch or job.
     let span = format!("{:?}..{:?}", window.since, window.until);
     let db = &state.db;
-    let timings = state
-        .caches
-        .recent
-        .get_or_compute("api_metrics_tasks", project_id, span, move || async move {
+    let timings = state.caches.recent.get_or_compute(
+        "api_metrics_tasks",
+        project_id,
+        span,
+        move || async move {
             db.run(move |conn| {
                 let timings = ci_metrics::task_timings(conn, project_id, &window)?;
                 Ok::<_, DbError>(task_figures(&timings))
             })
             .await
             .map_err(ApiError::storage)
-        })
-        .await?;
+        },
+    );
     // The scoring backlog moves with the queue: kept a second at most, and not past a
     // change to the queue this server heard of (as the tasks page's counts).
     let changes = state.signals.queue_changes().to_string();
-    let backlog = state
-        .caches
-        .queue
-        .get_or_compute(
-            "api_metrics_backlog",
-            project_id,
-            changes,
-            move || async move {
-                db.run(move |conn| {
-                    queue::scoring_backlog(conn, &queue::ProjectScope::one(project_id))
-                        .map_err(DbError::from)
-                })
-                .await
-                .map_err(ApiError::storage)
-            },
-        )
-        .await?;
+    let backlog = state.caches.queue.get_or_compute(
+        "api_metrics_backlog",
+        project_id,
+        changes,
+        move || async move {
+            db.run(move |conn| {
+                queue::scoring_backlog(conn, &queue::ProjectScope::one(project_id))
+                    .map_err(DbError::from)
+            })
+            .await
+            .map_err(ApiError::storage)
+        },
+    );
+    let (figures, timings, backlog) = tokio::try_join!(figures, timings, backlog)?;
     let backlog = backlog.value;
     let mut answer = (*figures).clone();
     if let Some(promptness) = answer["promptness"].as_object_mut() {
