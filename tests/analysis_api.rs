@@ -179,6 +179,40 @@ fn stored_history(db: &TestDb) -> (TestServer, String) {
     (server, token(db, "shop", Scope::Read))
 }
 
+storage_test!(fn failure_modes_group_messages_by_signature_with_first_and_last_seen(db) {
+    let server = TestServer::start(&db);
+    let upload = token(&db, "shop", Scope::Upload);
+    let outcomes = [
+        Did::Fail("connection refused on port 5432"),
+        Did::Fail("expected 3 items but got 2"),
+        Did::Fail("connection refused on port 6543"),
+        Did::RetryPass,
+    ];
+    for (i, did) in outcomes.into_iter().enumerate() {
+        let commit = format!("c{i}");
+        let run = Run { commit: &commit, branch: "main", attempt: 1, minute: i as u32 * 10, tests: vec![("db", did)] };
+        store(&server, &upload, &run);
+    }
+    let read = token(&db, "shop", Scope::Read);
+    let (_, list) = get(&server, &read, "/api/v1/projects/shop/tests?search=::db");
+    let id = list["tests"][0]["id"].as_i64().unwrap();
+    let (status, detail) = get(&server, &read, &format!("/api/v1/projects/shop/tests/{id}"));
+    assert_eq!(status, 200, "{detail}");
+    let modes = detail["failure_modes"].as_array().unwrap();
+    assert_eq!(modes.len(), 3, "{detail}");
+    // The two refusals differ only in a number: one signature, seen first and last in
+    // the runs that had them, and never passed on retry.
+    let refused = &modes[0];
+    assert!(refused["signature"].as_str().unwrap().starts_with("connection refused on port"), "{refused}");
+    assert_eq!(refused["occurrences"], 2, "{refused}");
+    assert_eq!(refused["flaky_share"], 0.0, "{refused}");
+    assert!(refused["first_seen"].as_str().unwrap().starts_with("2026-11-02T08:00"), "{refused}");
+    assert!(refused["last_seen"].as_str().unwrap().starts_with("2026-11-02T08:20"), "{refused}");
+    let retried = modes.iter().find(|m| m["signature"].as_str().unwrap().contains("timed out"));
+    let retried = retried.unwrap_or_else(|| panic!("no mode for the retried failure: {detail}"));
+    assert_eq!((retried["occurrences"].as_i64(), retried["flaky_share"].as_f64()), (Some(1), Some(1.0)), "{retried}");
+});
+
 storage_test!(fn verdicts_tell_flaky_from_broken_and_from_outages(db) {
     let (server, read) = stored_history(&db);
     let (status, all) = get(&server, &read, "/api/v1/projects/shop/tests?status=all&limit=100");
