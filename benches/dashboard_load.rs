@@ -26,7 +26,9 @@
 //!
 //! Needs `wrk` (Debian package `wrk`). On PostgreSQL the bench database logs the plan of
 //! every statement slower than 20 ms (`auto_explain`) to the server's log, so slow pages
-//! can be explained. Goals are printed, never asserted.
+//! can be explained; during the live pass it also samples what PostgreSQL's backends wait
+//! on (`pg_stat_activity`), and the bench prints the server's long waits for a pooled
+//! connection. Goals are printed, never asserted.
 
 #![forbid(unsafe_code)]
 
@@ -34,6 +36,8 @@
 mod common;
 #[path = "dashboard_load/live_uploads.rs"]
 mod live_uploads;
+#[path = "dashboard_load/pg_waits.rs"]
+mod pg_waits;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -175,9 +179,28 @@ fn live_pages(
 ) {
     let upload = token(db, PROJECT, Scope::Upload);
     let reports = live_uploads::job_reports(db, project_id(db, PROJECT));
+    let sampler =
+        (db.backend == flakewatch::db::Backend::Postgres).then(|| pg_waits::WaitSampler::start(db));
+    let _ = served.process.logged();
     let live = LiveUploads::start(&served.base_url, &upload, reports, every);
     let table = load_pages(served, pages, read, options, GOAL_P99_MS);
     let uploaded = live.finish();
+    if let Some(sampler) = sampler {
+        println!("{}", sampler.finish());
+    }
+    let long_waits = served
+        .process
+        .logged()
+        .into_iter()
+        .filter(|line| line.contains("waited long for a database connection"))
+        .collect::<Vec<_>>();
+    println!(
+        "The server logged {} wait(s) of a second or more for a pooled connection.\n",
+        long_waits.len()
+    );
+    for line in long_waits.iter().take(5) {
+        println!("    {line}");
+    }
     let mut times = uploaded.stored_and_scored_ms;
     times.sort_by(f64::total_cmp);
     let at = |share: f64| times[((times.len() - 1) as f64 * share).round() as usize];

@@ -20,8 +20,14 @@ pub struct Histogram {
     sum_micros: AtomicU64,
 }
 
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram::new()
+    }
+}
+
 impl Histogram {
-    fn new() -> Histogram {
+    pub fn new() -> Histogram {
         Histogram {
             counts: std::array::from_fn(|_| AtomicU64::new(0)),
             total_count: AtomicU64::new(0),
@@ -39,7 +45,12 @@ impl Histogram {
             .fetch_add(millis.max(0) as u64 * 1000, Ordering::Relaxed);
     }
 
-    fn encode(&self, encoder: &mut DescriptorEncoder, name: &str, help: &str) -> std::fmt::Result {
+    pub fn encode(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+    ) -> std::fmt::Result {
         let total = self.total_count.load(Ordering::Relaxed);
         let mut in_buckets = 0;
         let mut buckets: Vec<(f64, u64)> = BUCKETS

@@ -92,6 +92,33 @@ storage_test! {
     }
 }
 
+storage_test! {
+    fn requests_that_miss_together_share_one_read(db) {
+        let database = db.open();
+        token(&db, "shop", Scope::Upload);
+        let known = KnownProjects::new(true);
+        database.changes.set_listening(true);
+        block_on(async {
+            let before = known.all(&database).await.unwrap();
+            database.changes.heard();
+            // `join!` polls all five before any can finish: the first starts the read,
+            // the other four find it under way.
+            let (a, b, c, d, e) = tokio::join!(
+                known.all(&database),
+                known.all(&database),
+                known.all(&database),
+                known.all(&database),
+                known.all(&database),
+            );
+            let a = a.unwrap();
+            assert!(!Arc::ptr_eq(&a, &before), "not read again after a change");
+            for other in [b, c, d, e] {
+                assert!(Arc::ptr_eq(&a, &other.unwrap()), "read more than once");
+            }
+        });
+    }
+}
+
 #[test]
 fn a_replica_that_kept_the_projects_shows_a_run_the_other_stored_once_it_was_awaited() {
     let Some(db) = TestDb::postgres() else { return };

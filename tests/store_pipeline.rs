@@ -417,6 +417,9 @@ storage_test!(fn operators_list_tasks_and_scrape_metrics(db) {
     assert_eq!(samples.get("flakewatch_store_tasks{status=\"completed\"}"), Some(&1.0), "{metrics}");
     assert_eq!(samples.get("flakewatch_results_stored_total"), Some(&2.0), "{metrics}");
     assert_eq!(samples.get("flakewatch_task_store_seconds_count"), Some(&1.0), "{metrics}");
+    // Every request above took a pooled connection at least once.
+    let pool_waits = samples.get("flakewatch_db_pool_wait_seconds_count").copied().unwrap_or(0.0);
+    assert!(pool_waits >= 4.0, "{metrics}");
 });
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

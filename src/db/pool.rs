@@ -1,5 +1,6 @@
 //! The connection pool, and opening a database ready for use (connected and migrated).
 
+use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use super::migrations;
 use super::target::{Backend, DatabaseTarget};
 use crate::config::DatabaseSettings;
 use crate::error::StartupError;
+use crate::metrics::Histogram;
 
 pub type DbPool = r2d2::Pool<ConnectionManager>;
 pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
@@ -22,6 +24,9 @@ const POOL_WAIT: Duration = Duration::from_secs(10);
 /// requests answer 503 within about this long during an outage instead of after
 /// `POOL_WAIT`.
 const POOL_WAIT_STEP: Duration = Duration::from_millis(250);
+
+/// A wait for a pooled connection worth a line in the log.
+const LONG_POOL_WAIT: Duration = Duration::from_secs(1);
 
 /// Makes pool connections with [`connect`], so pooled ones get the same set-up and errors.
 #[derive(Debug)]
@@ -63,36 +68,51 @@ pub struct Database {
     unreachable: Arc<AtomicBool>,
     /// Changes to what pages show, heard by this process.
     pub changes: Arc<DataChanges>,
+    /// How long callers waited for a pooled connection (`/metrics`).
+    pub pool_wait: Arc<Histogram>,
 }
 
 impl Database {
     /// Runs `work` with a pooled connection on tokio's blocking pool, so database calls never
     /// stall the async workers that serve HTTP.
-    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
+    #[track_caller]
+    pub fn run<T, E, F>(&self, work: F) -> impl std::future::Future<Output = Result<T, E>>
     where
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
     {
+        // Where the call is, for the log line of a long wait for a connection.
+        let caller = std::panic::Location::caller();
         let pool = self.pool.clone();
         let unreachable = self.unreachable.clone();
         let data_changes = self.changes.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = Checkout {
-                conn: checkout(&pool, &unreachable).map_err(|err| E::from(DbError::Pool(err)))?,
-                data_changes,
-            };
-            work(&mut conn)
-        })
-        .await
-        .map_err(|err| E::from(DbError::Join(err.to_string())))?
+        let pool_wait = self.pool_wait.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = checkout(&pool, &unreachable, &pool_wait, caller)
+                    .map_err(|err| E::from(DbError::Pool(err)))?;
+                work(&mut Checkout { conn, data_changes })
+            })
+            .await
+            .map_err(|err| E::from(DbError::Join(err.to_string())))?
+        }
     }
 
     /// A pooled connection for blocking code (the store workers), waiting up to the pool's
     /// time-out for one.
+    #[track_caller]
     pub fn connection(&self) -> Result<Checkout, r2d2::Error> {
+        let asked = Instant::now();
+        let conn = self.pool.get()?;
+        note_wait(
+            &self.pool,
+            &self.pool_wait,
+            asked,
+            std::panic::Location::caller(),
+        );
         Ok(Checkout {
-            conn: self.pool.get()?,
+            conn,
             data_changes: self.changes.clone(),
         })
     }
@@ -129,16 +149,41 @@ impl Drop for Checkout {
 /// A pooled connection: waits up to `POOL_WAIT` while every connection is busy, but gives
 /// up at the next step once connecting has failed (the database is down), so callers
 /// answer at once and their clients retry, instead of piling up for the whole wait.
-fn checkout(pool: &DbPool, unreachable: &AtomicBool) -> Result<PooledConnection, r2d2::Error> {
-    let deadline = Instant::now() + POOL_WAIT;
+fn checkout(
+    pool: &DbPool,
+    unreachable: &AtomicBool,
+    pool_wait: &Histogram,
+    caller: &Location,
+) -> Result<PooledConnection, r2d2::Error> {
+    let asked = Instant::now();
+    let deadline = asked + POOL_WAIT;
     loop {
         match pool.get_timeout(POOL_WAIT_STEP) {
-            Ok(conn) => return Ok(conn),
+            Ok(conn) => {
+                note_wait(pool, pool_wait, asked, caller);
+                return Ok(conn);
+            }
             Err(err) if unreachable.load(Ordering::Relaxed) || Instant::now() >= deadline => {
                 return Err(err)
             }
             Err(_) => {}
         }
+    }
+}
+
+/// Counts a wait for a connection; a long one is logged with the code that waited, since
+/// it means every connection was busy (too small a `--db-pool-size`, or slow statements
+/// holding them).
+fn note_wait(pool: &DbPool, pool_wait: &Histogram, asked: Instant, caller: &Location) {
+    let waited = asked.elapsed();
+    pool_wait.observe_ms(waited.as_millis().try_into().unwrap_or(i64::MAX));
+    if waited >= LONG_POOL_WAIT {
+        tracing::warn!(
+            waited_ms = waited.as_millis() as u64,
+            pool_size = pool.max_size(),
+            %caller,
+            "waited long for a database connection: all were busy"
+        );
     }
 }
 
@@ -151,6 +196,9 @@ pub enum DbError {
     Join(String),
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
+    /// One failure shared by every request that waited on the same read.
+    #[error(transparent)]
+    Shared(std::sync::Arc<DbError>),
 }
 
 /// Connects, applies pending migrations and builds the pool. The first connection is made
@@ -192,5 +240,6 @@ fn open_pool(settings: &DatabaseSettings, min_idle: Option<u32>) -> Result<Datab
         target,
         unreachable,
         changes: Arc::new(DataChanges::default()),
+        pool_wait: Arc::new(Histogram::new()),
     })
 }

@@ -13,7 +13,7 @@ use prometheus_client::registry::Registry;
 use super::AppState;
 use crate::db::DbError;
 use crate::error::ApiError;
-use crate::metrics::Metrics;
+use crate::metrics::{Histogram, Metrics};
 use crate::store::project_gauges::{self, ProjectGauges};
 use crate::tasks::queue;
 
@@ -41,6 +41,7 @@ pub async fn metrics(
         .map_err(ApiError::storage)?;
     let scrape = Scrape {
         process: state.metrics.clone(),
+        pool_wait: state.db.pool_wait.clone(),
         queue_depth,
         scoring_waiting: backlog.waiting,
         scoring_oldest_wait_seconds: backlog.oldest_stored_at.map_or(0.0, |at| {
@@ -66,6 +67,7 @@ pub async fn metrics(
 #[derive(Debug)]
 struct Scrape {
     process: Arc<Metrics>,
+    pool_wait: Arc<Histogram>,
     /// Store tasks by status, from the database.
     queue_depth: Vec<(String, i64)>,
     /// Runs stored and not yet scored, and how long the oldest has waited.
@@ -122,6 +124,11 @@ impl Collector for Scrape {
             ConstGauge::new(count).encode(tasks.encode_family(&[("status", status.as_str())])?)?;
         }
         self.process.encode(&mut encoder)?;
+        self.pool_wait.encode(
+            &mut encoder,
+            "flakewatch_db_pool_wait_seconds",
+            "Time this process's database calls waited for a pooled connection.",
+        )?;
         ConstGauge::new(self.scoring_waiting).encode(encoder.encode_descriptor(
             "flakewatch_scoring_runs_waiting",
             "Runs stored and not yet scored.",
@@ -186,8 +193,11 @@ mod tests {
         process.queue_time.observe_ms(3);
         process.queue_time.observe_ms(700);
         process.queue_time.observe_ms(1_000_000);
+        let pool_wait = Histogram::new();
+        pool_wait.observe_ms(1_500);
         Scrape {
             process: Arc::new(process),
+            pool_wait: Arc::new(pool_wait),
             queue_depth: vec![("enqueued".into(), 4)],
             scoring_waiting: 3,
             scoring_oldest_wait_seconds: 1.5,
@@ -220,6 +230,8 @@ mod tests {
             "flakewatch_task_queue_seconds_bucket{le=\"1\"} 2\n",
             "flakewatch_task_queue_seconds_bucket{le=\"+Inf\"} 3\n",
             "flakewatch_task_queue_seconds_count 3\n",
+            "flakewatch_db_pool_wait_seconds_bucket{le=\"1\"} 0\n",
+            "flakewatch_db_pool_wait_seconds_bucket{le=\"2.5\"} 1\n",
             "flakewatch_uploads_in_flight 2\n",
             "flakewatch_uploads_spooled 5\n",
             "flakewatch_project_flaky_tests{project=\"shop\\\"x\"} 3\n",
