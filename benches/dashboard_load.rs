@@ -182,12 +182,14 @@ fn live_pages(
     let sampler =
         (db.backend == flakewatch::db::Backend::Postgres).then(|| pg_waits::WaitSampler::start(db));
     let _ = served.process.logged();
+    let waits_before = pool_waits(served);
     let live = LiveUploads::start(&served.base_url, &upload, reports, every);
     let table = load_pages(served, pages, read, options, GOAL_P99_MS);
     let uploaded = live.finish();
     if let Some(sampler) = sampler {
         println!("{}", sampler.finish());
     }
+    println!("{}", pool_waits(served).since(&waits_before));
     let long_waits = served
         .process
         .logged()
@@ -308,6 +310,47 @@ fn load_pages(
         );
     }
     table
+}
+
+/// The server's `flakewatch_db_pool_wait_seconds` histogram: (upper bound, count) per
+/// bucket, cumulative as Prometheus writes them.
+struct PoolWaits(Vec<(String, f64)>);
+
+fn pool_waits(served: &Served) -> PoolWaits {
+    let mut answer = agent()
+        .get(&format!("{}/metrics", served.base_url))
+        .call()
+        .expect("scrape /metrics");
+    let text = answer.body_mut().read_to_string().expect("metrics text");
+    PoolWaits(
+        text.lines()
+            .filter_map(|line| line.strip_prefix("flakewatch_db_pool_wait_seconds_bucket{le=\""))
+            .filter_map(|rest| rest.split_once("\"} "))
+            .map(|(bound, count)| (bound.to_owned(), count.parse().unwrap_or(0.0)))
+            .collect(),
+    )
+}
+
+impl PoolWaits {
+    /// The waits between `before` and now, as a sentence.
+    fn since(&self, before: &PoolWaits) -> String {
+        let counts: Vec<(&str, f64)> = self
+            .0
+            .iter()
+            .zip(&before.0)
+            .map(|((bound, now), (_, then))| (bound.as_str(), now - then))
+            .collect();
+        let total = counts.last().map_or(0.0, |(_, n)| *n);
+        let mut text = format!("{total:.0} database calls took a pooled connection meanwhile");
+        for (bound, within) in counts
+            .iter()
+            .filter(|(b, _)| ["0.005", "0.05", "0.25", "1"].contains(b))
+        {
+            let _ = write!(text, "; {:.0} waited over {bound} s", total - within);
+        }
+        text.push_str(".\n");
+        text
+    }
 }
 
 /// Waits for a task to end through the API's long poll (no sleeping in between).

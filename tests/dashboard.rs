@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::api::{await_task, get_json, get_text, token, upload_ok};
 use common::{http, ServerOptions, TestDb, TestServer};
 use flakewatch::store::run_views::{self, RunRow};
@@ -525,27 +523,6 @@ fn the_tasks_page_counts_uploads_waiting_in_the_sqlite_spool() {
     );
 }
 
-/// Waits (30 s at most) until an upload's task is in the queue: at once on PostgreSQL;
-/// on SQLite once the spool has moved it (its id is 0 until then).
-fn in_queue(server: &TestServer, task: &str) -> i64 {
-    let mut changes = server.workers.signals.subscribe_changed();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let id = common::api::task(server, task)["id"].as_i64().unwrap();
-        if id > 0 {
-            return id;
-        }
-        runtime
-            .block_on(async { tokio::time::timeout_at(deadline, changes.recv()).await })
-            .expect("the upload did not enter the queue within 30 s")
-            .expect("the server's signals are gone");
-    }
-}
-
 /// The row of task `id` on the tasks page.
 fn task_row(html: &str, id: i64) -> String {
     let start = format!("<tr id=\"task-{id}\">");
@@ -569,7 +546,7 @@ storage_test!(fn a_cancelled_task_shows_at_once_on_the_tasks_page(db) {
     let body = report(&[("a", Did::Pass)]);
     let shop_task = upload_ok(&server, &token(&db, "shop", Scope::Upload), "branch=main&commit=s1", body.as_bytes());
     let cart_task = upload_ok(&server, &token(&db, "cart", Scope::Upload), "branch=main&commit=k1", body.as_bytes());
-    let (shop_id, cart_id) = (in_queue(&server, &shop_task), in_queue(&server, &cart_task));
+    let (shop_id, cart_id) = (server.in_queue(&shop_task), server.in_queue(&cart_task));
     for _ in 0..2 {
         let html = ok(&server, "/tasks");
         assert!(html.contains(&depth("enqueued", 2)) && html.contains(&depth("cancelled", 0)), "{html}");
@@ -607,7 +584,7 @@ storage_test!(fn the_tasks_page_pages_back_to_older_tasks(db) {
     let upload = token(&db, "shop", Scope::Upload);
     let body = report(&[("a", Did::Pass)]);
     let ids: Vec<i64> = (0..51)
-        .map(|i| in_queue(&server, &upload_ok(&server, &upload, &format!("branch=main&commit=c{i}"), body.as_bytes())))
+        .map(|i| server.in_queue(&upload_ok(&server, &upload, &format!("branch=main&commit=c{i}"), body.as_bytes())))
         .collect();
     let rows = |html: &str| html.matches("<tr id=\"task-").count();
     for filter in ["", "status=enqueued&"] {

@@ -71,6 +71,7 @@ pub fn run(mut settings: ServeSettings) -> anyhow::Result<()> {
                 max_connections: settings.max_connections as usize,
             },
             caches: web::caches::Caches::new(settings.page_cache_entries as usize),
+            token_touches: Default::default(),
         };
         let bound = match web::serve(listening, settings.http_workers, state) {
             Ok(bound) => bound,

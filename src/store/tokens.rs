@@ -149,11 +149,12 @@ pub fn authenticate(conn: &mut DbConnection, plaintext: &str) -> QueryResult<Opt
         .map(|row| row.map(from_row))
 }
 
-/// Whether `token`'s "last used" time is worth a write (minute resolution is plenty).
+/// How often a token's "last used" time is written at most (minute resolution is plenty).
+pub const TOUCH_EVERY: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+
+/// Whether `token`'s "last used" time is worth a write.
 pub fn needs_touch(token: &ApiToken, now: NaiveDateTime) -> bool {
-    token
-        .last_used_at
-        .is_none_or(|at| now - at > chrono::Duration::minutes(1))
+    token.last_used_at.is_none_or(|at| now - at > TOUCH_EVERY)
 }
 
 pub fn touch(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<()> {

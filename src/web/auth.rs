@@ -69,7 +69,7 @@ pub async fn authenticated(req: &HttpRequest, state: &AppState) -> Result<ApiTok
     // Recording the use is a write; it must never hold up the request (on SQLite it would
     // wait for any store transaction in progress), so it happens on the side.
     let now = chrono::Utc::now().naive_utc();
-    if tokens::needs_touch(&token, now) {
+    if state.token_touches.claim(&token, now) {
         let (db, id) = (state.db.clone(), token.id);
         actix_web::rt::spawn(async move {
             if let Err(err) = db

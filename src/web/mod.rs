@@ -15,6 +15,7 @@ mod pages;
 pub mod recent_cache;
 pub mod request_limits;
 pub mod security_headers;
+pub mod token_touches;
 pub mod upload_slots;
 pub mod urls;
 
@@ -78,6 +79,8 @@ pub struct AppState {
     pub request_limits: request_limits::RequestLimits,
     /// What is kept between requests (`--page-cache-entries`).
     pub caches: caches::Caches,
+    /// Tokens whose use this server recorded lately.
+    pub token_touches: Arc<token_touches::TokenTouches>,
 }
 
 /// Registers every route; shared by the real server and the tests.

@@ -164,6 +164,7 @@ impl TestServer {
                     body_memory,
                     request_limits: options.request_limits,
                     caches: web::caches::Caches::new(options.page_cache_entries),
+                    token_touches: Default::default(),
                 };
                 let bound = web::bind("127.0.0.1:0", Some(2), state).expect("bind a loopback port");
                 ready_tx
@@ -252,6 +253,28 @@ impl TestServer {
                 tokio::time::timeout(Duration::from_secs(30), changes.until_listening(wanted)).await
             })
             .unwrap_or_else(|_| panic!("the server's listening never turned {wanted}"));
+    }
+
+    /// Waits (30 s at most) until an upload's task is in the queue, and returns its id:
+    /// at once on PostgreSQL; on SQLite once the spool has moved it (its id is 0 until
+    /// then).
+    pub fn in_queue(&self, task: &str) -> i64 {
+        let mut changes = self.workers.signals.subscribe_changed();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let id = super::api::task(self, task)["id"].as_i64().unwrap();
+            if id > 0 {
+                return id;
+            }
+            runtime
+                .block_on(async { tokio::time::timeout_at(deadline, changes.recv()).await })
+                .expect("the upload did not enter the queue within 30 s")
+                .expect("the server's signals are gone");
+        }
     }
 }
 
