@@ -151,10 +151,12 @@ fn run_backend(db: &TestDb, backend: &str, options: &Options) {
     }
     let pages = pages_of(PROJECT, &interesting_ids(db, PROJECT));
     println!("### page cache on: cache hits (each URL computed once, then kept)\n");
+    let waits_before = pool_waits(&served);
     println!(
         "{}",
         load_pages(&served, &pages, &read, options, GOAL_P99_MS)
     );
+    println!("{}", pool_waits(&served).since(&waits_before));
     if let Some(every) = options.live_every {
         live_pages(db, &served, &pages, &read, options, every);
     }

@@ -145,6 +145,12 @@ impl PageCache {
         }
     }
 
+    /// Whether a computation of `key` is under way.
+    pub fn computing(&self, key: &PageKey) -> bool {
+        let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        in_flight.contains_key(key)
+    }
+
     /// Requests waiting on (or running) the computation of `key`, for tests.
     #[cfg(test)]
     fn sharing(&self, key: &PageKey) -> usize {

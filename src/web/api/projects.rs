@@ -187,8 +187,8 @@ pub async fn quality_metrics(
             .map_err(ApiError::storage)
         },
     );
-    // The scoring backlog moves with the queue: kept a second at most, and not past a
-    // change to the queue this server heard of (as the tasks page's counts).
+    // The scoring backlog moves with the queue: kept a second (two at most), and not past
+    // a change to the queue this server heard of (as the tasks page's counts).
     let changes = state.signals.queue_changes().to_string();
     let backlog = state.caches.queue.get_or_compute(
         "api_metrics_backlog",

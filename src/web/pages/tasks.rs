@@ -151,8 +151,9 @@ pub async fn tasks_page(
         first: today - Duration::days(CHART_DAYS - 1),
         last: today,
     };
-    // Kept for a second at most, and never past a change to the queue this server heard
-    // of (an upload, a cancel, a task's end): what a cancel or an upload did shows at once.
+    // Kept for a second (two at most, see `recent_cache`), and never past a change to the
+    // queue this server heard of (an upload, a cancel, a task's end): what a cancel or an
+    // upload did shows at once.
     let key = format!(
         "{} {only:?} {}",
         state.signals.queue_changes(),
