@@ -35,6 +35,11 @@ impl Histogram {
         }
     }
 
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.total_count.load(Ordering::Relaxed)
+    }
+
     pub fn observe_ms(&self, millis: i64) {
         let seconds = millis.max(0) as f64 / 1000.0;
         if let Some(bucket) = BUCKETS.iter().position(|bound| seconds <= *bound) {

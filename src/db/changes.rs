@@ -59,7 +59,7 @@ pub fn notify(conn: &mut DbConnection, channel: &str, payload: &str) -> diesel::
 
 /// A point in the sequence of changes heard: data read at one epoch is current as long as
 /// the epoch is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Epoch(u64);
 
 #[derive(Default)]

@@ -83,7 +83,7 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
     {
         // Where the call is, for the log line of a long wait for a connection.
-        let caller = std::panic::Location::caller();
+        let caller = Location::caller();
         let pool = self.pool.clone();
         let unreachable = self.unreachable.clone();
         let data_changes = self.changes.clone();
@@ -105,12 +105,7 @@ impl Database {
     pub fn connection(&self) -> Result<Checkout, r2d2::Error> {
         let asked = Instant::now();
         let conn = self.pool.get()?;
-        note_wait(
-            &self.pool,
-            &self.pool_wait,
-            asked,
-            std::panic::Location::caller(),
-        );
+        note_wait(&self.pool, &self.pool_wait, asked, Location::caller());
         Ok(Checkout {
             conn,
             data_changes: self.changes.clone(),

@@ -139,9 +139,14 @@ fn find_by_id(conn: &mut DbConnection, id: i64) -> QueryResult<ApiToken> {
 
 /// The live (not revoked) token with this plaintext.
 pub fn authenticate(conn: &mut DbConnection, plaintext: &str) -> QueryResult<Option<ApiToken>> {
+    authenticate_hash(conn, &secrets::token_hash(plaintext))
+}
+
+/// The live (not revoked) token whose plaintext has this hash (`secrets::token_hash`).
+pub fn authenticate_hash(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<ApiToken>> {
     api_tokens::table
         .inner_join(projects_table::table)
-        .filter(api_tokens::token_hash.eq(secrets::token_hash(plaintext)))
+        .filter(api_tokens::token_hash.eq(hash))
         .filter(api_tokens::revoked_at.is_null())
         .select(token_columns!())
         .first::<TokenRow>(conn)
@@ -190,6 +195,9 @@ pub fn revoke(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResu
     )
     .set(api_tokens::revoked_at.eq(now))
     .execute(conn)?;
+    // Servers keep the tokens they checked while they hear of every change
+    // (`web::known_tokens`): this one must be heard.
+    crate::db::changes::changed_here(conn)?;
     // Its dashboard sessions end with it (lookups check the token too; this frees the rows).
     diesel::delete(
         crate::db::schema::web_sessions::table

@@ -52,10 +52,10 @@ pub async fn authenticated(req: &HttpRequest, state: &AppState) -> Result<ApiTok
              creates one",
         ));
     };
-    let plaintext = plaintext.to_owned();
     let token = state
-        .db
-        .run(move |conn| tokens::authenticate(conn, &plaintext).map_err(DbError::from))
+        .caches
+        .known_tokens
+        .authenticate(&state.db, plaintext)
         .await
         .map_err(ApiError::storage)?
         .ok_or_else(|| {

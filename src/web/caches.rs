@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::known_projects::KnownProjects;
+use super::known_tokens::KnownTokens;
 use super::page_cache::PageCache;
 use super::recent_cache::{RecentCache, QUEUE_PERIOD};
 
@@ -14,6 +15,8 @@ pub struct Caches {
     pub pages: Arc<PageCache>,
     /// The projects and their data versions, kept while every change is heard.
     pub known_projects: Arc<KnownProjects>,
+    /// The API tokens checked lately, kept while every change is heard.
+    pub known_tokens: Arc<KnownTokens>,
     /// Data of the store queue, kept for a few seconds (`recent_cache`).
     pub recent: Arc<RecentCache>,
     /// The tasks page's counts and list, kept for a second at most.
@@ -26,6 +29,7 @@ impl Caches {
         Caches {
             pages: Arc::new(PageCache::new(entries)),
             known_projects: Arc::new(KnownProjects::new(entries > 0)),
+            known_tokens: Arc::new(KnownTokens::new(entries > 0)),
             recent: Arc::new(RecentCache::new(entries)),
             queue: Arc::new(RecentCache::with_period(entries, QUEUE_PERIOD)),
         }

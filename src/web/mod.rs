@@ -8,6 +8,7 @@ pub mod charts;
 mod csrf;
 mod health;
 pub mod known_projects;
+pub mod known_tokens;
 mod lru;
 mod metrics;
 pub mod page_cache;
