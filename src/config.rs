@@ -234,7 +234,8 @@ pub struct ServeSettings {
     /// Pages' computed data kept in memory for pages read again, in entries (0: none).
     /// Entries are keyed by each project's data version in the database, so a change
     /// made through any server shows at once on every server. The store queue's charts and
-    /// timings, which no version tracks, are kept for at most 5 s in as many entries again.
+    /// timings, which no version tracks, are computed again every 5 s (at most 10 s old) in
+    /// as many entries again.
     #[arg(long, env = "FLAKEWATCH_PAGE_CACHE_ENTRIES", default_value_t = 500,
           value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub page_cache_entries: u64,

@@ -552,7 +552,7 @@ storage_test!(fn a_cancelled_task_shows_at_once_on_the_tasks_page(db) {
         assert!(html.contains(&depth("enqueued", 2)) && html.contains(&depth("cancelled", 0)), "{html}");
         assert!(task_row(&html, shop_id).contains(&format!("<code>{shop_task}</code>")), "{html}");
         assert!(task_row(&html, cart_id).contains("status-enqueued"), "{html}");
-        assert!(html.contains(" UTC (at most 5 s old)"), "the chart says how fresh it is: {html}");
+        assert!(html.contains(" UTC (redrawn every 5 s)"), "the chart says how fresh it is: {html}");
     }
 
     let admin = token(&db, "shop", Scope::Admin);
