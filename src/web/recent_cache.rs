@@ -8,10 +8,10 @@
 //! until its period ends, and the first entry of the next period drops the older ones.
 //! Requests that miss together share one computation, as pages do. While the first
 //! request of a period computes its entry, the others get the previous period's entry
-//! rather than wait for it (every 5 s, 32 clients of the metrics API waited 100 ms or more
-//! for the store timings): so an entry is at most two periods old. Only data that is the
-//! same for every viewer of its key goes here; the caller puts the projects it covers in
-//! the key.
+//! rather than wait for it (otherwise, at the turn of every period, all clients of a busy
+//! page wait for one computation): so an entry is at most two periods old. Only data that
+//! is the same for every viewer of its key goes here; the caller puts the projects it
+//! covers in the key.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,8 +1,9 @@
 //! Which tokens' use this server has recorded lately. A token's "last used" time is
 //! written at most once a minute, but the stored time only moves once that write commits:
-//! until then every request with the token saw it as due, and 32 clients sent 32 updates
-//! of one row at once, each waiting for the one before while holding a pool connection
-//! other requests needed. Here the first request claims the write and the others skip it.
+//! until then every request with the token saw it as due, so 32 clients could send 32
+//! updates of one row at once, each waiting for the one before while holding a pool
+//! connection other requests needed. Here the first request claims the write and the
+//! others skip it.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
