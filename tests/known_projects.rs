@@ -11,19 +11,11 @@ use std::sync::Arc;
 
 use common::api::{await_task, get_text, token, upload_ok};
 use common::reports::junit;
-use common::{ServerOptions, TestDb, TestServer};
+use common::{block_on, ServerOptions, TestDb, TestServer};
 use flakewatch::db::{Database, DbError};
 use flakewatch::store::tokens::Scope;
 use flakewatch::store::{data_versions, projects};
 use flakewatch::web::known_projects::KnownProjects;
-
-fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(work)
-}
 
 async fn version_of(known: &KnownProjects, database: &Database, name: &str) -> i64 {
     let (_, version) = known

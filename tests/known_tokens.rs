@@ -6,18 +6,10 @@
 mod common;
 
 use common::api::{get_json, token};
-use common::{TestDb, TestServer};
+use common::{block_on, TestDb, TestServer};
 use flakewatch::db::{Database, DbError};
 use flakewatch::store::tokens::{self, Scope};
 use flakewatch::web::known_tokens::KnownTokens;
-
-fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(work)
-}
 
 fn id_of(db: &TestDb, plaintext: &str) -> i64 {
     tokens::authenticate(&mut db.connect(), plaintext)

@@ -19,7 +19,7 @@ pub struct Caches {
     pub known_tokens: Arc<KnownTokens>,
     /// Data of the store queue, kept for a few seconds (`recent_cache`).
     pub recent: Arc<RecentCache>,
-    /// The tasks page's counts and list, kept for a second at most.
+    /// The tasks page's counts and list and the scoring backlog, kept for a second.
     pub queue: Arc<RecentCache>,
 }
 

@@ -8,8 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::OnceCell;
-
+use super::shared_reads::SharedReads;
 use crate::db::changes::Epoch;
 use crate::db::{Database, DbError};
 use crate::store::data_versions;
@@ -50,31 +49,19 @@ struct Kept {
     projects: Arc<ProjectsNow>,
 }
 
-/// A read under way, shared by the requests that need it at its epoch.
-struct Reading {
-    epoch: Epoch,
-    result: Arc<OnceCell<ReadResult>>,
-}
-
-type ReadResult = Result<Arc<ProjectsNow>, Arc<DbError>>;
-
-#[derive(Default)]
-struct State {
-    kept: Option<Kept>,
-    reading: Option<Reading>,
-}
-
 pub struct KnownProjects {
     /// False with the page cache off: every request reads them.
     keep: bool,
-    state: Mutex<State>,
+    kept: Mutex<Option<Kept>>,
+    reads: SharedReads<(), Arc<ProjectsNow>>,
 }
 
 impl KnownProjects {
     pub fn new(keep: bool) -> KnownProjects {
         KnownProjects {
             keep,
-            state: Mutex::default(),
+            kept: Mutex::default(),
+            reads: SharedReads::default(),
         }
     }
 
@@ -88,55 +75,16 @@ impl KnownProjects {
         let Some(epoch) = self.epoch(db) else {
             return Ok(Arc::new(db.run(read_all).await?));
         };
-        // Every change heard sends all requests in progress here at once (32 clients,
-        // several changes per CI run), so they share one read instead of each taking a
-        // pool connection for it. A failed read is shared too: with the database down,
-        // they all answer at once rather than each waiting for its own attempt.
-        let reading = self.join_reading(epoch);
-        let result = reading
-            .get_or_init(|| async { db.run(read_all).await.map(Arc::new).map_err(Arc::new) })
-            .await
-            .clone();
-        let mut state = self.lock();
-        match &result {
-            Ok(read) => {
-                state.kept = Some(Kept {
-                    epoch,
-                    read_at: Instant::now(),
-                    projects: read.clone(),
-                });
-            }
-            // The next request tries again rather than getting this error too.
-            Err(_) => {
-                if state
-                    .reading
-                    .as_ref()
-                    .is_some_and(|r| Arc::ptr_eq(&r.result, &reading))
-                {
-                    state.reading = None;
-                }
-            }
-        }
-        result.map_err(DbError::Shared)
-    }
-
-    /// The read under way at `epoch`, or a new one: a finished read is not joined, since
-    /// what it read may be older than `KEEP_FOR`.
-    fn join_reading(&self, epoch: Epoch) -> Arc<OnceCell<ReadResult>> {
-        let mut state = self.lock();
-        match &state.reading {
-            Some(reading) if reading.epoch == epoch && !reading.result.initialized() => {
-                reading.result.clone()
-            }
-            _ => {
-                let result = Arc::new(OnceCell::new());
-                state.reading = Some(Reading {
-                    epoch,
-                    result: result.clone(),
-                });
-                result
-            }
-        }
+        let read = self
+            .reads
+            .read(epoch, (), async { db.run(read_all).await.map(Arc::new) })
+            .await?;
+        *self.lock() = Some(Kept {
+            epoch,
+            read_at: Instant::now(),
+            projects: read.clone(),
+        });
+        Ok(read)
     }
 
     /// The project of that name with its data version, `None` when there is none.
@@ -172,8 +120,8 @@ impl KnownProjects {
     /// What was read at the current epoch, if it is recent enough.
     fn current(&self, db: &Database) -> Option<Arc<ProjectsNow>> {
         let epoch = self.epoch(db)?;
-        let state = self.lock();
-        let kept = state.kept.as_ref()?;
+        let kept = self.lock();
+        let kept = kept.as_ref()?;
         (kept.epoch == epoch && kept.read_at.elapsed() < KEEP_FOR).then(|| kept.projects.clone())
     }
 
@@ -182,8 +130,8 @@ impl KnownProjects {
         db.changes.epoch().filter(|_| self.keep)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Kept>> {
+        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

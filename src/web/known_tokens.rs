@@ -12,11 +12,10 @@
 //! check the same token at once share one lookup.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::OnceCell;
-
+use super::shared_reads::SharedReads;
 use crate::db::changes::Epoch;
 use crate::db::{Database, DbError};
 use crate::secrets;
@@ -25,22 +24,19 @@ use crate::store::tokens::{self, ApiToken};
 /// Longest time a kept token is trusted without a new lookup.
 const KEEP_FOR: Duration = Duration::from_secs(2);
 
-type Lookup = Result<Option<ApiToken>, Arc<DbError>>;
-
 #[derive(Default)]
 struct Kept {
     /// The epoch the tokens were looked up in; a new epoch forgets them all.
     epoch: Option<Epoch>,
     /// By token hash: the token and when it was looked up.
     tokens: HashMap<String, (Instant, ApiToken)>,
-    /// Lookups under way in this epoch, by token hash.
-    looking_up: HashMap<String, Arc<OnceCell<Lookup>>>,
 }
 
 pub struct KnownTokens {
     /// False with the page cache off: every request looks its token up.
     keep: bool,
     kept: Mutex<Kept>,
+    lookups: SharedReads<String, Option<ApiToken>>,
 }
 
 impl KnownTokens {
@@ -48,6 +44,7 @@ impl KnownTokens {
         KnownTokens {
             keep,
             kept: Mutex::default(),
+            lookups: SharedReads::default(),
         }
     }
 
@@ -58,63 +55,36 @@ impl KnownTokens {
         plaintext: &str,
     ) -> Result<Option<ApiToken>, DbError> {
         let hash = secrets::token_hash(plaintext);
+        let look_up = |hash: String| {
+            db.run(move |conn| tokens::authenticate_hash(conn, &hash).map_err(DbError::from))
+        };
         // Taken before the lookup: a revocation heard during it moves the epoch on, and
         // what the lookup found is then not kept for the new epoch.
         let Some(epoch) = db.changes.epoch().filter(|_| self.keep) else {
-            return db
-                .run(move |conn| tokens::authenticate_hash(conn, &hash).map_err(DbError::from))
-                .await;
+            return look_up(hash).await;
         };
-        let lookup = {
-            let mut kept = self.lock_at(epoch);
-            if let Some((at, token)) = kept.tokens.get(&hash) {
-                if at.elapsed() < KEEP_FOR {
-                    return Ok(Some(token.clone()));
-                }
+        if let Some((at, token)) = self.lock_at(epoch).tokens.get(&hash) {
+            if at.elapsed() < KEEP_FOR {
+                return Ok(Some(token.clone()));
             }
-            // A request that began before a change the kept tokens already reflect looks
-            // its token up alone: the lookups under way belong to the newer epoch.
-            (kept.epoch == Some(epoch)).then(|| {
-                kept.looking_up
-                    .entry(hash.clone())
-                    .or_insert_with(|| Arc::new(OnceCell::new()))
-                    .clone()
-            })
-        };
-        let Some(lookup) = lookup else {
-            return db
-                .run(move |conn| tokens::authenticate_hash(conn, &hash).map_err(DbError::from))
-                .await;
-        };
-        let key = hash.clone();
-        let found = lookup
-            .get_or_init(|| async {
-                db.run(move |conn| tokens::authenticate_hash(conn, &key).map_err(DbError::from))
-                    .await
-                    .map_err(Arc::new)
-            })
-            .await
-            .clone();
-        let mut kept = self.lock_at(epoch);
-        if kept
-            .looking_up
-            .get(&hash)
-            .is_some_and(|under_way| Arc::ptr_eq(under_way, &lookup))
-        {
-            kept.looking_up.remove(&hash);
         }
-        if let Ok(Some(token)) = &found {
+        let found = self
+            .lookups
+            .read(epoch, hash.clone(), look_up(hash.clone()))
+            .await?;
+        if let Some(token) = &found {
+            let mut kept = self.lock_at(epoch);
             if kept.epoch == Some(epoch) {
                 kept.tokens.insert(hash, (Instant::now(), token.clone()));
             }
         }
-        found.map_err(DbError::Shared)
+        Ok(found)
     }
 
     /// The kept tokens, forgotten first if they were looked up before `epoch`.
     fn lock_at(&self, epoch: Epoch) -> std::sync::MutexGuard<'_, Kept> {
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        if kept.epoch != Some(epoch) && kept.epoch.is_none_or(|before| before < epoch) {
+        if kept.epoch.is_none_or(|before| before < epoch) {
             *kept = Kept {
                 epoch: Some(epoch),
                 ..Kept::default()

@@ -16,6 +16,7 @@ mod pages;
 pub mod recent_cache;
 pub mod request_limits;
 pub mod security_headers;
+mod shared_reads;
 pub mod token_touches;
 pub mod upload_slots;
 pub mod urls;

@@ -23,6 +23,15 @@ pub use db::TestDb;
 #[allow(unused_imports)]
 pub use server::{no_delivery, ServerOptions, TestServer};
 
+/// Runs `work` to its end on a runtime of its own (tests are plain threads).
+pub fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(work)
+}
+
 /// Defines one test per backend: `mod NAME { fn sqlite(); fn postgres(); }`, so a failure
 /// names its backend and nextest runs both in parallel.
 ///

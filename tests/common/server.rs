@@ -245,14 +245,10 @@ impl TestServer {
     /// listening, PostgreSQL only), or once it knows it may not (`false`).
     pub fn until_listening(&self, wanted: bool) {
         let changes = self.db.changes.clone();
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                tokio::time::timeout(Duration::from_secs(30), changes.until_listening(wanted)).await
-            })
-            .unwrap_or_else(|_| panic!("the server's listening never turned {wanted}"));
+        super::block_on(async {
+            tokio::time::timeout(Duration::from_secs(30), changes.until_listening(wanted)).await
+        })
+        .unwrap_or_else(|_| panic!("the server's listening never turned {wanted}"));
     }
 
     /// Waits (30 s at most) until an upload's task is in the queue, and returns its id:
